@@ -1,0 +1,175 @@
+//! `files`: reads JSON arrays and NDJSON files from directories the pipeline grants read-only.
+//!
+//! Config: `{"paths": ["/granted/dir/a.json", …], "table": "name"}` loads the listed files into
+//! one resource `name`; `{"dir": "/granted/dir"}` makes one resource per `.json`/`.ndjson`/
+//! `.jsonl` file, named by its stem. `page_size` (records per page, default 5000). Nothing
+//! outside the granted directories is visible to the component.
+
+use std::io::{BufRead, BufReader, Read};
+
+use sluice_sdk::serde_json::{self, Value};
+use sluice_sdk::{Error, ErrorKind, Open, Page, Resource, ResourceSpec, Source, SourceSpec, error};
+
+struct Files;
+
+const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1}}}"#;
+
+/// Resource name → files it reads.
+fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
+    if let Some(paths) = config.get("paths").and_then(Value::as_array) {
+        let paths: Vec<String> = paths
+            .iter()
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect();
+        let table = match config.get("table").and_then(Value::as_str) {
+            Some(t) => t.to_owned(),
+            None => stem(paths.first().map(String::as_str).unwrap_or("data")),
+        };
+        return Ok(vec![(table, paths)]);
+    }
+    let Some(dir) = config.get("dir").and_then(Value::as_str) else {
+        return Err(error(ErrorKind::Config, "config needs `paths` or `dir`"));
+    };
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| error(ErrorKind::Config, format!("cannot list `{dir}`: {e}")))?;
+    let mut files: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().to_string_lossy().into_owned())
+        .filter(|p| p.ends_with(".json") || p.ends_with(".ndjson") || p.ends_with(".jsonl"))
+        .collect();
+    files.sort();
+    Ok(files.into_iter().map(|f| (stem(&f), vec![f])).collect())
+}
+
+fn stem(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.split('.').next().unwrap_or(name).to_owned()
+}
+
+impl Source for Files {
+    fn spec(config: &Value) -> Result<SourceSpec, Error> {
+        let mut spec = SourceSpec::new("files", env!("CARGO_PKG_VERSION"));
+        spec.config_schema = CONFIG_SCHEMA.into();
+        for (name, _) in plan(config)? {
+            spec = spec.resource(ResourceSpec::new(&name));
+        }
+        Ok(spec)
+    }
+
+    fn open(open: Open) -> Result<Box<dyn Resource>, Error> {
+        let files = plan(&open.config)?
+            .into_iter()
+            .find(|(n, _)| *n == open.resource)
+            .map(|(_, f)| f)
+            .ok_or_else(|| {
+                error(
+                    ErrorKind::Config,
+                    format!("unknown resource `{}`", open.resource),
+                )
+            })?;
+        let page_size = open
+            .config
+            .get("page_size")
+            .and_then(Value::as_u64)
+            .unwrap_or(5000) as usize;
+        Ok(Box::new(Reader {
+            files,
+            current: None,
+            page_size: page_size.max(1),
+        }))
+    }
+}
+
+enum Current {
+    /// records of a JSON array file, already parsed, served in pages
+    Array(std::vec::IntoIter<Value>),
+    Lines(BufReader<std::fs::File>),
+}
+
+struct Reader {
+    files: Vec<String>,
+    current: Option<(String, Current)>,
+    page_size: usize,
+}
+
+fn data_err(path: &str, msg: impl std::fmt::Display) -> Error {
+    error(ErrorKind::Data, format!("file `{path}`: {msg}"))
+}
+
+impl Reader {
+    fn open_next(&mut self) -> Result<bool, Error> {
+        if self.files.is_empty() {
+            return Ok(false);
+        }
+        let path = self.files.remove(0);
+        let file = std::fs::File::open(&path)
+            .map_err(|e| error(ErrorKind::Config, format!("cannot open `{path}`: {e}")))?;
+        let mut reader = BufReader::new(file);
+        let first = loop {
+            let buf = reader.fill_buf().map_err(|e| data_err(&path, e))?;
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => break Some(buf[i]),
+                None if buf.is_empty() => break None,
+                None => {
+                    let n = buf.len();
+                    reader.consume(n);
+                }
+            }
+        };
+        let current = if first == Some(b'[') {
+            let mut text = Vec::new();
+            reader
+                .read_to_end(&mut text)
+                .map_err(|e| data_err(&path, e))?;
+            let items: Vec<Value> =
+                serde_json::from_slice(&text).map_err(|e| data_err(&path, e))?;
+            Current::Array(items.into_iter())
+        } else {
+            Current::Lines(reader)
+        };
+        self.current = Some((path, current));
+        Ok(true)
+    }
+}
+
+impl Resource for Reader {
+    fn next_page(&mut self) -> Result<Option<Page>, Error> {
+        loop {
+            if self.current.is_none() && !self.open_next()? {
+                return Ok(None);
+            }
+            let Some((path, cur)) = self.current.as_mut() else {
+                return Ok(None);
+            };
+            let page = match cur {
+                Current::Array(items) => {
+                    let chunk: Vec<Value> = items.by_ref().take(self.page_size).collect();
+                    (!chunk.is_empty()).then(|| Page::json(&Value::Array(chunk)))
+                }
+                Current::Lines(reader) => {
+                    let mut buf = Vec::new();
+                    let mut n = 0;
+                    while n < self.page_size {
+                        let before = buf.len();
+                        let read = reader
+                            .read_until(b'\n', &mut buf)
+                            .map_err(|e| data_err(path, e))?;
+                        if read == 0 {
+                            break;
+                        }
+                        if !buf[before..].iter().all(u8::is_ascii_whitespace) {
+                            n += 1;
+                        }
+                    }
+                    (n > 0).then(|| Page::ndjson(buf))
+                }
+            };
+            match page {
+                Some(p) => return Ok(Some(p)),
+                None => self.current = None,
+            }
+        }
+    }
+}
+
+sluice_sdk::export!(Files);

@@ -1,0 +1,57 @@
+//! Test component: tries what the sandbox must refuse. Config `{"try": "file"|"env"|"http",
+//! "url": …}`; each attempt that is refused ends the extraction with an error carrying the
+//! host's reason, an attempt that succeeds yields a record saying so (which tests reject).
+
+use sluice_sdk::serde_json::{Value, json};
+use sluice_sdk::{
+    Error, ErrorKind, Open, Page, Pages, Resource, ResourceSpec, Source, SourceSpec, error, http,
+};
+
+struct Probe;
+
+impl Source for Probe {
+    fn spec(_config: &Value) -> Result<SourceSpec, Error> {
+        Ok(SourceSpec::new("sandbox_probe", "0.1.0").resource(ResourceSpec::new("probe")))
+    }
+
+    fn open(open: Open) -> Result<Box<dyn Resource>, Error> {
+        let attempt = open.config["try"].as_str().unwrap_or("none");
+        let outcome = match attempt {
+            "file" => match std::fs::read("/etc/passwd") {
+                Ok(b) => json!({"escaped": "file", "bytes": b.len()}),
+                Err(e) => {
+                    return Err(error(
+                        ErrorKind::Internal,
+                        format!("open /etc/passwd refused: {e}"),
+                    ));
+                }
+            },
+            "env" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                if vars.is_empty() {
+                    return Err(error(ErrorKind::Internal, "environment is empty"));
+                }
+                json!({"escaped": "env", "vars": vars})
+            }
+            "http" => {
+                let url = open.config["url"].as_str().unwrap_or("http://example.com/");
+                match http::fetch(&http::get(url)) {
+                    Ok(r) => json!({"escaped": "http", "status": r.status}),
+                    Err(http::HttpError::Denied(why)) => {
+                        return Err(error(ErrorKind::Auth, format!("http refused: {why}")));
+                    }
+                    Err(other) => {
+                        return Err(error(
+                            ErrorKind::External,
+                            format!("http failed: {other:?}"),
+                        ));
+                    }
+                }
+            }
+            _ => json!({"ok": true}),
+        };
+        Ok(Box::new(Pages::from(vec![Page::json(&json!([outcome]))])))
+    }
+}
+
+sluice_sdk::export!(Probe);

@@ -1,0 +1,29 @@
+# Recipes are thin; logic lives in Rust. `scripts/dev RECIPE` installs prerequisites first.
+export DUCKDB_LIB_DIR := env_var('HOME') / ".cache/sluice/duckdb-1.5.6"
+export CARGO_TARGET_DIR := env_var_or_default('CARGO_TARGET_DIR', env_var('HOME') / ".cache/sluice/target")
+export SLUICE_WASM_TARGET_DIR := CARGO_TARGET_DIR / "wasm"
+
+# build the host and the bundled connectors
+build:
+    cargo build --workspace
+
+# build only the connector components (wasm32-wasip2)
+connectors:
+    cd connectors && cargo build --release --target wasm32-wasip2 --target-dir "$SLUICE_WASM_TARGET_DIR"
+
+# run every test (unit + the one integration binary), then the demo as a smoke test
+test:
+    cargo test --workspace
+    just demo
+
+# the demo: 50k synthetic GitHub-like events into ./github_demo.duckdb, then the tables
+demo:
+    cargo run -q -p sluice-cli -- run examples/github_demo.toml
+    cargo run -q -p sluice-cli -- tables examples/github_demo.toml
+
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+    cargo fmt --all

@@ -1,0 +1,44 @@
+//! The connectors Sluice ships, built from `connectors/` into wasm components by `build.rs`.
+//!
+//! Invariant: one explicit registry — every bundled connector is listed in [`BUNDLED`], and a
+//! name resolves to exactly these bytes.
+
+/// A connector component shipped inside the binary.
+#[derive(Clone, Copy, Debug)]
+pub struct Bundled {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub bytes: &'static [u8],
+}
+
+/// Reads JSON and NDJSON files from granted directories.
+pub const FILES: Bundled = Bundled {
+    name: "files",
+    description: "JSON arrays and NDJSON files from directories granted read-only",
+    bytes: include_bytes!(env!("SLUICE_COMPONENT_FILES")),
+};
+
+/// Deterministic GitHub-events-like records.
+pub const SYNTHETIC: Bundled = Bundled {
+    name: "synthetic",
+    description: "deterministic GitHub-events-like nested records, no network",
+    bytes: include_bytes!(env!("SLUICE_COMPONENT_SYNTHETIC")),
+};
+
+/// The SDK's hello world.
+pub const HELLO: Bundled = Bundled {
+    name: "hello",
+    description: "the SDK's hello-world connector",
+    bytes: include_bytes!(env!("SLUICE_COMPONENT_HELLO")),
+};
+
+/// Connectors users can name in pipeline files.
+pub const BUNDLED: &[Bundled] = &[FILES, SYNTHETIC, HELLO];
+
+/// Test component that tries to escape the sandbox (files, environment, HTTP).
+pub const SANDBOX_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_SANDBOX_PROBE"));
+
+/// The bundled connector called `name`.
+pub fn find(name: &str) -> Option<Bundled> {
+    BUNDLED.iter().copied().find(|b| b.name == name)
+}

@@ -1,0 +1,331 @@
+//! `sluice`: run pipelines of sandboxed wasm connectors into DuckDB.
+//!
+//! Exit codes: 0 success; 1 the run failed (the message names stage and place; data committed
+//! by earlier runs is untouched); 2 invalid command line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sluice_pipeline::{PipelineSpec, Progress, RunOptions, RunSummary};
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Load data through sandboxed wasm connectors into DuckDB"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline file
+    Run {
+        /// the pipeline file (TOML)
+        pipeline_file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Load a local JSON or NDJSON file into a table (the `df.to_sql()` of Sluice)
+    Load {
+        /// a JSON array or NDJSON file
+        file: PathBuf,
+        /// table to load into
+        #[arg(long)]
+        table: String,
+        /// `append` (default) or `replace`
+        #[arg(long, default_value = "append")]
+        write_disposition: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the tables of a pipeline's dataset and their row counts
+    Tables {
+        /// the pipeline file (TOML)
+        pipeline_file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Inspect connectors
+    Connector {
+        #[command(subcommand)]
+        command: ConnectorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorCommand {
+    /// List the bundled connectors
+    List,
+}
+
+#[derive(Args)]
+struct Common {
+    /// pipeline name (overrides the file)
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// dataset name (default `<pipeline>_dataset`)
+    #[arg(long)]
+    dataset: Option<String>,
+    /// `duckdb` (./<pipeline>.duckdb) or `duckdb:PATH`
+    #[arg(long)]
+    destination: Option<String>,
+    /// working directory for packages and local state (env SLUICE_DATA_DIR/pipelines)
+    #[arg(long)]
+    pipelines_dir: Option<PathBuf>,
+    /// override any pipeline value: `config.rows=1000`, `limits.memory_mb=256`
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// print the run summary as JSON
+    #[arg(long)]
+    json: bool,
+    /// no progress display
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SLUICE_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".sluice"))
+        .unwrap_or_else(|| PathBuf::from(".sluice"))
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn stage(&self, stage: &str, detail: &str) {
+        self.0.set_prefix(stage.to_owned());
+        self.0.set_message(detail.to_owned());
+    }
+    fn page(&self, resource: &str, pages: u64, bytes: u64) {
+        self.0.set_message(format!(
+            "{resource}: {pages} pages, {:.1} MB",
+            bytes as f64 / 1e6
+        ));
+    }
+    fn rows(&self, rows: u64) {
+        self.0.set_message(format!("{rows} rows"));
+    }
+    fn log(&self, level: &str, message: &str) {
+        self.0.println(format!("connector {level}: {message}"));
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match real_main(cli) {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn real_main(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            pipeline_file,
+            common,
+        } => {
+            let spec = PipelineSpec::from_file(&pipeline_file, &common.sets)?;
+            execute(spec, common)
+        }
+        Command::Load {
+            file,
+            table,
+            write_disposition,
+            common,
+        } => {
+            let spec = load_spec(&file, &table, &write_disposition, &common)?;
+            execute(spec, common)
+        }
+        Command::Tables {
+            pipeline_file,
+            common,
+        } => {
+            let mut spec = PipelineSpec::from_file(&pipeline_file, &common.sets)?;
+            if let Some(d) = common.destination {
+                spec.destination = d;
+            }
+            if let Some(d) = common.dataset {
+                spec.dataset = Some(d);
+            }
+            let tables = sluice_pipeline::dataset_tables(&spec)?;
+            let width = tables
+                .iter()
+                .map(|(t, _)| t.len())
+                .max()
+                .unwrap_or(5)
+                .max(5);
+            println!("dataset `{}` in {}", spec.dataset_name(), spec.destination);
+            println!("  {:<width$}  {:>10}", "table", "rows");
+            for (t, n) in tables {
+                println!("  {t:<width$}  {n:>10}");
+            }
+            Ok(())
+        }
+        Command::Connector {
+            command: ConnectorCommand::List,
+        } => {
+            for b in sluice_bundled::BUNDLED {
+                println!("{:<10} {}", b.name, b.description);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `sluice load FILE --table NAME` as a pipeline: the `files` connector, granted the file's
+/// directory read-only.
+fn load_spec(file: &Path, table: &str, wd: &str, common: &Common) -> Result<PipelineSpec> {
+    let abs = file
+        .canonicalize()
+        .with_context(|| format!("reading `{}`", file.display()))?;
+    if !abs.is_file() {
+        bail!("`{}` is not a file", file.display());
+    }
+    let dir = abs.parent().context("the file has no parent directory")?;
+    let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let text = format!(
+        "name = {name}\n[connector]\nname = \"files\"\n[config]\npaths = [{path}]\ntable = {table}\n[grants]\nallow_read = [{dir}]\n[resources.{res}]\nwrite_disposition = {wd}\n",
+        name = q(common.pipeline.as_deref().unwrap_or("sluice_load")),
+        path = q(&abs.to_string_lossy()),
+        table = q(table),
+        dir = q(&dir.to_string_lossy()),
+        res = q(table),
+        wd = q(wd),
+    );
+    PipelineSpec::from_toml(&text, &common.sets, Path::new("."))
+        .map_err(|e| anyhow::anyhow!("building the load pipeline: {e}"))
+}
+
+fn execute(mut spec: PipelineSpec, common: Common) -> Result<()> {
+    if let Some(p) = &common.pipeline {
+        spec.name = p.clone();
+    }
+    if let Some(d) = &common.dataset {
+        spec.dataset = Some(d.clone());
+    }
+    if let Some(d) = &common.destination {
+        spec.destination = d.clone();
+    }
+    let component = match (&spec.connector.name, &spec.connector.path) {
+        (_, Some(path)) => (
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::fs::read(path)
+                .with_context(|| format!("reading connector `{}`", path.display()))?,
+        ),
+        (Some(name), None) => {
+            let b = sluice_bundled::find(name).with_context(|| {
+                format!(
+                    "no bundled connector `{name}` (bundled: {})",
+                    sluice_bundled::BUNDLED
+                        .iter()
+                        .map(|b| b.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            (b.name.to_owned(), b.bytes.to_vec())
+        }
+        (None, None) => {
+            bail!("the pipeline names no connector (`connector.name` or `connector.path`)")
+        }
+    };
+    let data = data_dir();
+    let opts = RunOptions {
+        pipelines_dir: common
+            .pipelines_dir
+            .clone()
+            .unwrap_or_else(|| data.join("pipelines")),
+        cache_dir: data.join("cache").join("components"),
+        component,
+        spec,
+    };
+    let pipeline = opts.spec.name.clone();
+    let bar = if common.quiet || common.json {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:>9} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b.enable_steady_tick(Duration::from_millis(100));
+        b
+    };
+    let progress = Arc::new(Bar(bar.clone()));
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let result = rt.block_on(sluice_pipeline::run(opts, progress));
+    bar.finish_and_clear();
+    let summary = result.with_context(|| format!("pipeline `{pipeline}` failed"))?;
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &RunSummary) {
+    println!(
+        "pipeline `{}` loaded into {} dataset `{}` in {:.2}s",
+        s.pipeline,
+        s.destination,
+        s.dataset,
+        s.duration_ms as f64 / 1000.0
+    );
+    println!(
+        "connector {}@{} sha256:{}",
+        s.connector, s.connector_version, s.component_digest
+    );
+    if s.pending_packages_loaded > 0 {
+        println!(
+            "completed {} pending package(s) first",
+            s.pending_packages_loaded
+        );
+    }
+    println!("load ids: {}", s.load_ids.join(", "));
+    let width = s.tables.keys().map(String::len).max().unwrap_or(5).max(5);
+    println!("  {:<width$}  {:>10}", "table", "rows");
+    for (t, n) in &s.tables {
+        println!("  {t:<width$}  {n:>10}");
+    }
+    if !s.schema_update.is_empty() {
+        println!("schema changes (version {}):", s.schema_version);
+        for (t, cols) in &s.schema_update.tables {
+            let new = if s.schema_update.new_tables.contains(t) {
+                "new table "
+            } else {
+                ""
+            };
+            println!("  {new}`{t}`: {}", cols.join(", "));
+        }
+    }
+    let stages: Vec<String> = s
+        .stage_ms
+        .iter()
+        .map(|(k, v)| format!("{k} {:.2}s", *v as f64 / 1000.0))
+        .collect();
+    println!("stages: {}", stages.join(", "));
+}

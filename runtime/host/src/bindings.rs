@@ -1,0 +1,54 @@
+//! Host side of the WIT contract: generated bindings and the `log` and `http` imports.
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::State;
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "sluice:connector/connector",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use sluice::connector::types;
+use sluice::connector::{http, log};
+
+/// Most log lines an instance keeps; later ones are dropped (the count is reported).
+const MAX_LOG_LINES: usize = 10_000;
+/// Longest log message kept, in bytes.
+const MAX_LOG_BYTES: usize = 4096;
+
+pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    http::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl types::Host for State {}
+
+impl log::Host for State {
+    async fn log(&mut self, level: log::Level, message: String) {
+        if self.logs.len() >= MAX_LOG_LINES {
+            return;
+        }
+        let mut message = self.policy.redact(&message);
+        if message.len() > MAX_LOG_BYTES {
+            let mut cut = MAX_LOG_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let level = format!("{level:?}").to_lowercase();
+        tracing::info!(target: "connector", connector = %self.connector, %level, "{message}");
+        self.logs.push(crate::LogLine { level, message });
+    }
+}
+
+impl http::Host for State {
+    async fn fetch(&mut self, req: http::Request) -> Result<http::Response, http::HttpError> {
+        crate::http::fetch(self, req).await
+    }
+}

@@ -1,0 +1,224 @@
+//! The `http` import: buffered requests through [`Policy`], with redirects re-checked,
+//! secrets injected, retries with backoff for idempotent requests, timeouts and size caps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::State;
+use crate::bindings::sluice::connector::http::{HttpError, Request, Response};
+use crate::policy::{Policy, SecretPlacement};
+
+/// A client that follows redirects only to allowed destinations.
+pub fn client(policy: &Arc<Policy>) -> reqwest::Result<reqwest::Client> {
+    let p = policy.clone();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 10 {
+                return attempt.error("too many redirects");
+            }
+            match p.check_static(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(why) => attempt.error(format!("redirect denied: {why}")),
+            }
+        }))
+        .build()
+}
+
+fn idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS")
+}
+
+/// Seconds or HTTP date in `Retry-After`; `0` and past dates mean no hint.
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp.headers().get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return (secs > 0).then(|| Duration::from_secs(secs.min(300)));
+    }
+    let when = httpdate(v)?;
+    let now = std::time::SystemTime::now();
+    when.duration_since(now).ok().filter(|d| !d.is_zero())
+}
+
+fn httpdate(v: &str) -> Option<std::time::SystemTime> {
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let day: u32 = parts[1].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as u32
+        + 1;
+    let year: i64 = parts[3].parse().ok()?;
+    let hms: Vec<u64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
+    if hms.len() != 3 {
+        return None;
+    }
+    // days from civil (Howard Hinnant)
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m as i64 + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 500u64 * (1 << attempt.min(8));
+    let jitter = rand_jitter(base / 2);
+    Duration::from_millis((base + jitter).min(30_000))
+}
+
+fn rand_jitter(max: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    if max == 0 { 0 } else { nanos % max }
+}
+
+pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpError> {
+    let policy = state.policy.clone();
+    let mut url = Url::parse(&req.url).map_err(|e| {
+        HttpError::Denied(format!("invalid url `{}`: {e}", policy.redact(&req.url)))
+    })?;
+    if let Err(why) = policy.check(&url).await {
+        state.metrics.denied += 1;
+        tracing::warn!(connector = %state.connector, "http denied: {why}");
+        return Err(HttpError::Denied(why));
+    }
+    let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| HttpError::Denied(format!("invalid method `{}`", req.method)))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &req.headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| HttpError::Denied(format!("invalid header name `{k}`")))?;
+        let value = reqwest::header::HeaderValue::from_str(v)
+            .map_err(|_| HttpError::Denied(format!("invalid value for header `{k}`")))?;
+        headers.insert(name, value);
+    }
+    for name in &req.secrets {
+        let grant = policy.secret_for(name, &url).map_err(HttpError::Denied)?;
+        match &grant.placement {
+            SecretPlacement::Header { name: h, prefix } => {
+                let hn = reqwest::header::HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| HttpError::Denied(format!("invalid header `{h}` for secret")))?;
+                let mut hv =
+                    reqwest::header::HeaderValue::from_str(&format!("{prefix}{}", grant.value))
+                        .map_err(|_| {
+                            HttpError::Denied(format!(
+                                "secret `{}` is not a valid header value",
+                                grant.name
+                            ))
+                        })?;
+                hv.set_sensitive(true);
+                headers.insert(hn, hv);
+            }
+            SecretPlacement::Query { name: q } => {
+                url.query_pairs_mut().append_pair(q, &grant.value);
+            }
+        }
+    }
+    let timeout = Duration::from_millis(req.timeout_ms.map(u64::from).unwrap_or(policy.timeout_ms));
+    let attempts = if idempotent(method.as_str()) {
+        policy.max_attempts.max(1)
+    } else {
+        1
+    };
+    let mut last_err = HttpError::Transport("no attempt made".into());
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            state.metrics.retries += 1;
+        }
+        state.metrics.requests += 1;
+        let mut rb = state
+            .client
+            .request(method.clone(), url.clone())
+            .headers(headers.clone())
+            .timeout(timeout);
+        if let Some(body) = &req.body {
+            rb = rb.body(body.clone());
+        }
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let msg =
+                    policy.redact(&format!("{e:#}").replace(url.as_str(), &redacted_url(&url)));
+                if msg.contains("redirect denied") {
+                    state.metrics.denied += 1;
+                    return Err(HttpError::Denied(msg));
+                }
+                last_err = if e.is_timeout() {
+                    HttpError::Timeout
+                } else {
+                    HttpError::Transport(msg)
+                };
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+        };
+        let status = resp.status().as_u16();
+        if (status == 429 || status >= 500) && attempt + 1 < attempts {
+            let wait = retry_after(&resp).unwrap_or_else(|| backoff(attempt));
+            tokio::time::sleep(wait).await;
+            last_err = HttpError::RateLimited(Some(wait.as_millis() as u64));
+            continue;
+        }
+        if let Some(len) = resp.content_length()
+            && len > policy.max_body_bytes
+        {
+            return Err(HttpError::TooLarge(len));
+        }
+        let resp_headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        let mut resp = resp;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() as u64 > policy.max_body_bytes {
+                        return Err(HttpError::TooLarge(body.len() as u64));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(HttpError::Transport(policy.redact(&e.to_string()))),
+            }
+        }
+        state.metrics.bytes += body.len() as u64;
+        return Ok(Response {
+            status,
+            headers: resp_headers,
+            body,
+        });
+    }
+    Err(last_err)
+}
+
+fn redacted_url(url: &Url) -> String {
+    let mut u = url.clone();
+    if u.query().is_some() {
+        u.set_query(Some("…"));
+    }
+    let _ = u.set_password(None);
+    u.to_string()
+}

@@ -1,0 +1,553 @@
+//! The wasm sandbox: compiles connector components once (cached on disk by content hash),
+//! checks their imports, and runs them with nothing granted but what the pipeline says.
+//!
+//! Invariant: this is the only crate that names wasmtime; a connector reaches the world only
+//! through the host functions defined here (`http` via [`Policy`], `log`), with a memory cap
+//! and a deadline on every call.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sluice_host::HostError> {
+//! use sluice_host::{Host, Sandbox};
+//! let host = Host::new(std::path::Path::new("/tmp/sluice-cache"))?;
+//! let connector = host.load("hello", &std::fs::read("hello.wasm").unwrap())?;
+//! let mut instance = connector.instantiate(Sandbox::default()).await?;
+//! let spec = instance.spec("{}").await?;
+//! println!("{} offers {} resources", spec.name, spec.resources.len());
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+mod http;
+mod policy;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::Digest as _;
+use wasmtime::component::{Component, Linker, ResourceAny};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub use bindings::types::{
+    ColumnHint, ConnectorError, ErrorKind, Incremental, LastValueFunc, MergeStrategy,
+    OnCursorMissing, Page, RecordsFormat, ResourceSpec, SourceSpec, Window, WriteDisposition,
+};
+pub use policy::{Policy, SecretGrant, SecretPlacement};
+
+/// Interfaces a component may import. Everything else is refused at install.
+const GRANTABLE: &[&str] = &[
+    "sluice:connector/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+    "wasi:io/",
+];
+
+/// Milliseconds per epoch tick.
+const TICK_MS: u64 = 10;
+
+/// Errors of the sandbox; each names the connector and, where known, the resource.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot start the wasm engine: {0}")]
+    Engine(String),
+    #[error("connector `{connector}`: cannot compile the component: {reason}")]
+    Compile { connector: String, reason: String },
+    #[error(
+        "connector `{connector}` imports what the host does not grant: {}; grantable are sluice:connector/{{log,http}} and the WASI interfaces (linked with nothing granted)",
+        imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    )]
+    Imports {
+        connector: String,
+        imports: Vec<String>,
+    },
+    #[error("connector `{connector}`: cannot grant read access to `{dir}`: {reason}")]
+    Grant {
+        connector: String,
+        dir: String,
+        reason: String,
+    },
+    #[error(
+        "connector `{connector}`{}: {phase} exceeded the {limit_ms} ms time limit per call",
+        at(resource)
+    )]
+    Timeout {
+        connector: String,
+        resource: Option<String>,
+        phase: &'static str,
+        limit_ms: u64,
+    },
+    #[error(
+        "connector `{connector}`{}: {phase} exceeded the memory limit of {limit_mb} MiB",
+        at(resource)
+    )]
+    Memory {
+        connector: String,
+        resource: Option<String>,
+        phase: &'static str,
+        limit_mb: u64,
+    },
+    #[error("connector `{connector}`{}: {phase} trapped: {reason}", at(resource))]
+    Trap {
+        connector: String,
+        resource: Option<String>,
+        phase: &'static str,
+        reason: String,
+    },
+    #[error("connector `{connector}`{}: {kind:?} error: {message}", at(resource))]
+    Connector {
+        connector: String,
+        resource: Option<String>,
+        kind: ErrorKind,
+        message: String,
+        retryable: bool,
+    },
+    #[error("component cache `{path}`: {reason}")]
+    Cache { path: String, reason: String },
+}
+
+fn at(resource: &Option<String>) -> String {
+    resource
+        .as_ref()
+        .map(|r| format!(" resource `{r}`"))
+        .unwrap_or_default()
+}
+
+pub type Result<T, E = HostError> = std::result::Result<T, E>;
+
+/// What a connector instance is granted, and its limits.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    /// memory cap in bytes (default 512 MiB)
+    pub memory_bytes: usize,
+    /// deadline of each call into the guest (default 30 s)
+    pub call_timeout: Duration,
+    /// directories granted read-only, visible at the same absolute path
+    pub read_dirs: Vec<PathBuf>,
+    /// network policy for `http`
+    pub policy: Arc<Policy>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox {
+            memory_bytes: 512 << 20,
+            call_timeout: Duration::from_secs(30),
+            read_dirs: Vec::new(),
+            policy: Arc::new(Policy::deny_all()),
+        }
+    }
+}
+
+/// A log line from a connector.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    pub level: String,
+    pub message: String,
+}
+
+/// HTTP counters of one instance.
+#[derive(Clone, Debug, Default)]
+pub struct HttpMetrics {
+    pub requests: u64,
+    pub retries: u64,
+    pub bytes: u64,
+    pub denied: u64,
+}
+
+pub(crate) struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) connector: String,
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) metrics: HttpMetrics,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The engine and the on-disk cache of compiled components.
+pub struct Host {
+    engine: Engine,
+    cache_dir: PathBuf,
+    linker: Arc<Linker<State>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Host {
+    /// An engine whose compiled components are cached under `cache_dir`.
+    pub fn new(cache_dir: &Path) -> Result<Host> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        // guest stacks: deep enough for real parsers, bounded so recursion traps cleanly
+        config.max_wasm_stack(2 << 20);
+        let engine = Engine::new(&config).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        bindings::add_to_linker(&mut linker).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("sluice-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(TICK_MS));
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| HostError::Engine(e.to_string()))?;
+        }
+        Ok(Host {
+            engine,
+            cache_dir: cache_dir.to_owned(),
+            linker: Arc::new(linker),
+            ticker_stop,
+        })
+    }
+
+    /// Where the compiled artifact of `bytes` is cached.
+    pub fn cache_path(&self, bytes: &[u8]) -> PathBuf {
+        let mut h = sha2::Sha256::new();
+        h.update(bytes);
+        let mut compat = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut compat);
+        h.update(std::hash::Hasher::finish(&compat).to_le_bytes());
+        let key = hex(&h.finalize());
+        self.cache_dir.join(format!("{key}.cwasm"))
+    }
+
+    /// Load a component: from the cache when compiled before, else compile and cache it.
+    /// Checks its imports against what the host grants.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Connector> {
+        let digest = hex(&sha2::Sha256::digest(bytes));
+        let path = self.cache_path(bytes);
+        let (component, from_cache) = match self.deserialize(&path) {
+            Some(c) => (c, true),
+            None => {
+                let compiled =
+                    self.engine
+                        .precompile_component(bytes)
+                        .map_err(|e| HostError::Compile {
+                            connector: name.to_owned(),
+                            reason: format!("{e:#}"),
+                        })?;
+                self.store_cache(&path, &compiled)?;
+                let component = self.deserialize(&path).ok_or_else(|| HostError::Cache {
+                    path: path.display().to_string(),
+                    reason: "cannot read back the compiled component".into(),
+                })?;
+                (component, false)
+            }
+        };
+        let ty = component.component_type();
+        let denied: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .filter(|n| !GRANTABLE.iter().any(|g| n.starts_with(g)))
+            .collect();
+        if !denied.is_empty() {
+            return Err(HostError::Imports {
+                connector: name.to_owned(),
+                imports: denied,
+            });
+        }
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        Ok(Connector {
+            name: name.to_owned(),
+            digest,
+            from_cache,
+            imports,
+            component,
+            engine: self.engine.clone(),
+            linker: self.linker.clone(),
+        })
+    }
+
+    fn store_cache(&self, path: &Path, compiled: &[u8]) -> Result<()> {
+        let err = |e: std::io::Error| HostError::Cache {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.cache_dir).map_err(err)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, compiled).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+
+    #[allow(unsafe_code)]
+    fn deserialize(&self, path: &Path) -> Option<Component> {
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file was written by `store_cache` from `Engine::precompile_component`
+        // into the host's private cache directory, keyed by the component's sha256 and the
+        // engine's compatibility hash; wasmtime additionally checks its header and version.
+        unsafe { Component::deserialize_file(&self.engine, path) }.ok()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A compiled, import-checked connector component.
+pub struct Connector {
+    pub name: String,
+    /// sha256 of the component bytes, hex
+    pub digest: String,
+    /// whether the compiled artifact came from the disk cache
+    pub from_cache: bool,
+    /// what the component imports
+    pub imports: Vec<String>,
+    component: Component,
+    engine: Engine,
+    linker: Arc<Linker<State>>,
+}
+
+impl Connector {
+    /// A fresh instance in its own store, granted only what `sandbox` says.
+    pub async fn instantiate(&self, sandbox: Sandbox) -> Result<Instance> {
+        let mut wasi = WasiCtxBuilder::new();
+        for dir in &sandbox.read_dirs {
+            let guest = dir.to_string_lossy().into_owned();
+            wasi.preopened_dir(dir, &guest, FsPerms::ReadOnly)
+                .map_err(|e| HostError::Grant {
+                    connector: self.name.clone(),
+                    dir: guest.clone(),
+                    reason: format!("{e:#}"),
+                })?;
+        }
+        let client = http::client(&sandbox.policy).map_err(|e| HostError::Engine(e.to_string()))?;
+        let state = State {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(sandbox.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            policy: sandbox.policy.clone(),
+            client,
+            connector: self.name.clone(),
+            logs: Vec::new(),
+            metrics: HttpMetrics::default(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(deadline_ticks(sandbox.call_timeout));
+        let guest =
+            bindings::Connector::instantiate_async(&mut store, &self.component, &self.linker)
+                .await
+                .map_err(|e| classify(&self.name, None, "instantiate", &sandbox, e))?;
+        Ok(Instance {
+            name: self.name.clone(),
+            store,
+            guest,
+            sandbox,
+        })
+    }
+}
+
+fn deadline_ticks(d: Duration) -> u64 {
+    (d.as_millis() as u64 / TICK_MS).max(1)
+}
+
+fn classify(
+    connector: &str,
+    resource: Option<&str>,
+    phase: &'static str,
+    sandbox: &Sandbox,
+    err: wasmtime::Error,
+) -> HostError {
+    let resource = resource.map(str::to_owned);
+    if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return HostError::Timeout {
+            connector: connector.to_owned(),
+            resource,
+            phase,
+            limit_ms: sandbox.call_timeout.as_millis() as u64,
+        };
+    }
+    let reason = format!("{err:#}");
+    if reason.contains("memory") && (reason.contains("grow") || reason.contains("limit")) {
+        return HostError::Memory {
+            connector: connector.to_owned(),
+            resource,
+            phase,
+            limit_mb: (sandbox.memory_bytes >> 20) as u64,
+        };
+    }
+    HostError::Trap {
+        connector: connector.to_owned(),
+        resource,
+        phase,
+        reason: sandbox.policy.redact(&reason),
+    }
+}
+
+/// An extraction opened in an instance.
+pub struct Extraction {
+    resource: String,
+    handle: ResourceAny,
+}
+
+impl Extraction {
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+}
+
+/// A running connector instance.
+pub struct Instance {
+    name: String,
+    store: Store<State>,
+    guest: bindings::Connector,
+    sandbox: Sandbox,
+}
+
+impl Instance {
+    fn arm(&mut self) {
+        self.store
+            .set_epoch_deadline(deadline_ticks(self.sandbox.call_timeout));
+    }
+
+    fn connector_error(&self, resource: Option<&str>, e: ConnectorError) -> HostError {
+        HostError::Connector {
+            connector: self.name.clone(),
+            resource: resource.map(str::to_owned),
+            kind: e.kind,
+            message: self.sandbox.policy.redact(&e.message),
+            retryable: e.retryable,
+        }
+    }
+
+    async fn guarded<F, T>(
+        &mut self,
+        resource: Option<&str>,
+        phase: &'static str,
+        f: F,
+    ) -> Result<T>
+    where
+        F: AsyncFnOnce(&mut Self) -> wasmtime::Result<T>,
+    {
+        self.arm();
+        // epoch deadlines stop guest code; this stops a call blocked in a host function
+        let limit = self.sandbox.call_timeout + Duration::from_millis(50 * TICK_MS);
+        let out = tokio::time::timeout(limit, f(self)).await;
+        match out {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(&self.name, resource, phase, &self.sandbox, e)),
+            Err(_) => Err(HostError::Timeout {
+                connector: self.name.clone(),
+                resource: resource.map(str::to_owned),
+                phase,
+                limit_ms: self.sandbox.call_timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// The connector's spec for `config` (JSON).
+    pub async fn spec(&mut self, config: &str) -> Result<SourceSpec> {
+        let config = config.to_owned();
+        let r = self
+            .guarded(None, "spec", async |me: &mut Self| {
+                me.guest
+                    .sluice_connector_source()
+                    .call_spec(&mut me.store, &config)
+                    .await
+            })
+            .await?;
+        r.map_err(|e| self.connector_error(None, e))
+    }
+
+    /// Open an extraction of `resource`.
+    pub async fn open(
+        &mut self,
+        resource: &str,
+        config: &str,
+        state: Option<&str>,
+        window: Option<&Window>,
+        parent_records: Option<&[u8]>,
+    ) -> Result<Extraction> {
+        let (res, config) = (resource.to_owned(), config.to_owned());
+        let state = state.map(str::to_owned);
+        let window = window.cloned();
+        let parent = parent_records.map(<[u8]>::to_vec);
+        let r = self
+            .guarded(Some(resource), "open", async |me: &mut Self| {
+                me.guest
+                    .sluice_connector_source()
+                    .call_open(
+                        &mut me.store,
+                        &res,
+                        &config,
+                        state.as_deref(),
+                        window.as_ref(),
+                        parent.as_deref(),
+                    )
+                    .await
+            })
+            .await?;
+        let handle = r.map_err(|e| self.connector_error(Some(resource), e))?;
+        Ok(Extraction {
+            resource: resource.to_owned(),
+            handle,
+        })
+    }
+
+    /// The next page of an extraction, or `None` when it is exhausted.
+    pub async fn next(&mut self, ext: &Extraction) -> Result<Option<Page>> {
+        let handle = ext.handle;
+        let r = self
+            .guarded(Some(&ext.resource), "next", async |me: &mut Self| {
+                me.guest
+                    .sluice_connector_source()
+                    .extraction()
+                    .call_next(&mut me.store, handle)
+                    .await
+            })
+            .await?;
+        r.map_err(|e| self.connector_error(Some(&ext.resource), e))
+    }
+
+    /// Release an extraction.
+    pub async fn close(&mut self, ext: Extraction) {
+        let _ = ext.handle.resource_drop_async(&mut self.store).await;
+    }
+
+    /// Log lines written since the last call.
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        std::mem::take(&mut self.store.data_mut().logs)
+    }
+
+    /// HTTP counters of this instance.
+    pub fn http_metrics(&self) -> HttpMetrics {
+        self.store.data().metrics.clone()
+    }
+}

@@ -1,0 +1,177 @@
+//! The one policy every outgoing request passes: allow-list, private addresses, secrets,
+//! redaction.
+
+use std::net::IpAddr;
+
+use url::Url;
+
+/// Where a secret goes in a request.
+#[derive(Clone, Debug)]
+pub enum SecretPlacement {
+    /// `Header: <prefix><value>`
+    Header { name: String, prefix: String },
+    /// `?name=<value>`
+    Query { name: String },
+}
+
+/// A secret the pipeline grants for requests to one host.
+#[derive(Clone, Debug)]
+pub struct SecretGrant {
+    pub name: String,
+    pub value: String,
+    /// allow-list entry (scheme://host[:port]) the secret may be sent to
+    pub host: String,
+    pub placement: SecretPlacement,
+}
+
+#[derive(Clone, Debug)]
+struct Allowed {
+    scheme: String,
+    host: String,
+    port: u16,
+    path_prefix: String,
+}
+
+/// A pipeline's network policy. An empty allow-list denies everything.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    allowed: Vec<Allowed>,
+    /// allow names that resolve to loopback, private or link-local addresses
+    pub allow_private: bool,
+    pub secrets: Vec<SecretGrant>,
+    /// per-request timeout default, ms
+    pub timeout_ms: u64,
+    /// largest response body, bytes
+    pub max_body_bytes: u64,
+    /// attempts for idempotent requests on 429, 5xx and connection errors
+    pub max_attempts: u32,
+}
+
+impl Policy {
+    /// Deny all requests.
+    pub fn deny_all() -> Policy {
+        Policy {
+            timeout_ms: 60_000,
+            max_body_bytes: 64 << 20,
+            max_attempts: 5,
+            ..Default::default()
+        }
+    }
+
+    /// Allow `entries` (`https://api.example.com`, `http://127.0.0.1:8080/v1`).
+    pub fn allow(entries: &[String]) -> Result<Policy, String> {
+        let mut p = Policy::deny_all();
+        for e in entries {
+            let url = Url::parse(e).map_err(|err| format!("allow-list entry `{e}`: {err}"))?;
+            let host = url
+                .host_str()
+                .ok_or_else(|| format!("allow-list entry `{e}` has no host"))?
+                .to_ascii_lowercase();
+            p.allowed.push(Allowed {
+                scheme: url.scheme().to_owned(),
+                port: url.port_or_known_default().unwrap_or(0),
+                host,
+                path_prefix: url.path().trim_end_matches('/').to_owned(),
+            });
+        }
+        Ok(p)
+    }
+
+    /// Check a URL against the allow-list and, when the host is a name, the addresses it
+    /// resolves to. Returns the reason when denied.
+    pub async fn check(&self, url: &Url) -> Result<(), String> {
+        self.check_static(url)?;
+        let host = url.host_str().unwrap_or_default();
+        if host.parse::<IpAddr>().is_ok() || self.allow_private {
+            return Ok(());
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        let addrs = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("cannot resolve `{host}`: {e}"))?;
+        for a in addrs {
+            if is_private(a.ip()) {
+                return Err(format!(
+                    "host `{host}` resolves to the non-public address `{}` (grant it by IP or allow private addresses)",
+                    a.ip()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The allow-list part of [`Policy::check`], without resolving names.
+    pub fn check_static(&self, url: &Url) -> Result<(), String> {
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let port = url.port_or_known_default().unwrap_or(0);
+        let ok = self.allowed.iter().any(|a| {
+            a.scheme == url.scheme()
+                && a.host.trim_start_matches('[').trim_end_matches(']') == host
+                && a.port == port
+                && url.path().starts_with(&a.path_prefix)
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "host `{}://{host}:{port}` is not on the pipeline's allow-list",
+                url.scheme()
+            ))
+        }
+    }
+
+    /// The grant of secret `name` for `url`, if the pipeline allows sending it there.
+    pub fn secret_for(&self, name: &str, url: &Url) -> Result<&SecretGrant, String> {
+        let grant = self
+            .secrets
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| format!("secret `{name}` is not granted to this pipeline"))?;
+        let only = Policy::allow(std::slice::from_ref(&grant.host))?;
+        only.check_static(url).map_err(|_| {
+            format!(
+                "secret `{name}` may not be sent to `{}`",
+                url.host_str().unwrap_or_default()
+            )
+        })?;
+        Ok(grant)
+    }
+
+    /// `text` with every secret value replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            if !s.value.is_empty() {
+                out = out.replace(&s.value, "***");
+            }
+        }
+        out
+    }
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! A pipeline run: plan → extract (connector pages to a package on disk) → normalize → load
+//! (one destination transaction per package), resuming pending packages first.
+//!
+//! Invariant: a package directory becomes visible under `packages/` only once its extraction
+//! finished (atomic rename), and leaves it only after its destination transaction committed;
+//! a pending package is always loaded before new data is extracted, so every row lands
+//! exactly once.
+
+mod extract;
+mod load;
+mod package;
+mod spec;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use sluice_host::{Host, HostError, Policy, Sandbox, SourceSpec, WriteDisposition};
+use sluice_load::{DuckDb, LoadError};
+use sluice_normalize::NormalizeError;
+use sluice_schema::{Schema, SchemaUpdate};
+
+pub use package::{PackageManifest, PageEntry};
+pub use spec::{
+    ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, apply_set, toml_to_json,
+};
+
+/// Longest identifier DuckDB takes (dlt's duckdb capability).
+pub const DUCKDB_MAX_IDENTIFIER: usize = 65536;
+
+/// Errors of a run; each names the stage and the place.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("pipeline file `{path}`: {reason}")]
+    Spec { path: String, reason: String },
+    #[error("pipeline `{pipeline}`: {reason}")]
+    Config { pipeline: String, reason: String },
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("normalize: resource `{resource}` page {page}: {source}")]
+    Normalize {
+        resource: String,
+        page: u64,
+        #[source]
+        source: NormalizeError,
+    },
+    #[error("load package `{load_id}` into `{destination}`: {source}")]
+    Load {
+        load_id: String,
+        destination: String,
+        #[source]
+        source: LoadError,
+    },
+    #[error("connector `{connector}` resource `{resource}` page {page}: {reason}")]
+    Page {
+        connector: String,
+        resource: String,
+        page: u64,
+        reason: String,
+    },
+    #[error("working directory `{path}`: {reason}")]
+    Io { path: String, reason: String },
+}
+
+pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// What a run reports while it works.
+pub trait Progress: Send + Sync {
+    /// A stage started (`extract`, `normalize`, `load`).
+    fn stage(&self, _stage: &str, _detail: &str) {}
+    /// A page of `resource` was written to the package.
+    fn page(&self, _resource: &str, _pages: u64, _bytes: u64) {}
+    /// Rows normalized so far in the current package.
+    fn rows(&self, _rows: u64) {}
+    /// A log line of the connector.
+    fn log(&self, _level: &str, _message: &str) {}
+}
+
+/// A progress sink that shows nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Where and with what a run happens.
+pub struct RunOptions {
+    pub spec: PipelineSpec,
+    /// `<pipelines_dir>/<name>/` holds packages, schemas and local state
+    pub pipelines_dir: PathBuf,
+    /// component name and bytes
+    pub component: (String, Vec<u8>),
+    /// compiled-component cache
+    pub cache_dir: PathBuf,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunSummary {
+    pub pipeline: String,
+    pub dataset: String,
+    pub destination: String,
+    pub connector: String,
+    pub connector_version: String,
+    pub component_digest: String,
+    pub load_ids: Vec<String>,
+    /// table → rows loaded by this run
+    pub tables: IndexMap<String, u64>,
+    pub schema_update: SchemaUpdate,
+    pub schema_version: u64,
+    pub pending_packages_loaded: usize,
+    pub duration_ms: u128,
+    pub stage_ms: IndexMap<String, u128>,
+    pub http_requests: u64,
+}
+
+/// The DuckDB file a destination string names.
+pub fn duckdb_path(destination: &str, pipeline: &str) -> Result<String, PipelineError> {
+    match destination.split_once(':') {
+        None if destination == "duckdb" => Ok(format!("{pipeline}.duckdb")),
+        Some(("duckdb", path)) if !path.is_empty() => Ok(path.to_owned()),
+        _ => Err(PipelineError::Config {
+            pipeline: pipeline.to_owned(),
+            reason: format!(
+                "destination `{destination}` is not supported; use `duckdb` or `duckdb:PATH`"
+            ),
+        }),
+    }
+}
+
+/// The tables of a pipeline's dataset with their row counts.
+pub fn dataset_tables(spec: &PipelineSpec) -> Result<Vec<(String, i64)>, PipelineError> {
+    let path = duckdb_path(&spec.destination, &spec.name)?;
+    let err = |source| PipelineError::Load {
+        load_id: "-".into(),
+        destination: path.clone(),
+        source,
+    };
+    let db = DuckDb::open(&path, &spec.dataset_name()).map_err(err)?;
+    db.table_counts().map_err(err)
+}
+
+/// Run a pipeline: load pending packages, then extract, normalize and load new data.
+pub async fn run(
+    opts: RunOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RunSummary, PipelineError> {
+    let started = Instant::now();
+    let spec = &opts.spec;
+    let pipeline = spec.name.clone();
+    let dataset = spec.dataset_name();
+    let db_path = duckdb_path(&spec.destination, &pipeline)?;
+    let workdir = opts.pipelines_dir.join(&pipeline);
+    let packages = package::Packages::open(&workdir)?;
+
+    let host = Host::new(&opts.cache_dir)?;
+    let (cname, bytes) = &opts.component;
+    let connector = host.load(cname, bytes)?;
+    if let Some(pin) = &spec.connector.digest
+        && !pin.eq_ignore_ascii_case(&connector.digest)
+    {
+        return Err(PipelineError::Config {
+            pipeline,
+            reason: format!(
+                "connector `{cname}` has digest `{}` but the pipeline pins `{pin}`",
+                connector.digest
+            ),
+        });
+    }
+    let sandbox = sandbox_for(spec)?;
+    let config_json = toml_to_json(&spec.config).to_string();
+
+    let mut dest = DuckDb::open(&db_path, &dataset).map_err(|source| PipelineError::Load {
+        load_id: "-".into(),
+        destination: db_path.clone(),
+        source,
+    })?;
+    let mut local = state::LocalState::load(&workdir)?;
+    let mut schema = restore_schema(&mut dest, &local, &pipeline, &db_path)?;
+
+    let mut summary = RunSummary {
+        pipeline: pipeline.clone(),
+        dataset: dataset.clone(),
+        destination: format!("duckdb:{db_path}"),
+        connector: cname.clone(),
+        connector_version: String::new(),
+        component_digest: connector.digest.clone(),
+        load_ids: Vec::new(),
+        tables: IndexMap::new(),
+        schema_update: SchemaUpdate::default(),
+        schema_version: schema.version,
+        pending_packages_loaded: 0,
+        duration_ms: 0,
+        stage_ms: IndexMap::new(),
+        http_requests: 0,
+    };
+    let component_label = |version: &str| format!("{cname}@{version} sha256:{}", connector.digest);
+
+    // 1. finish what an earlier run left
+    for pending in packages.pending()? {
+        progress.stage("load", &format!("pending package {}", pending.load_id));
+        dest.set_component(Some(component_label(&pending.connector_version)));
+        load::load_package(
+            &packages,
+            &pending,
+            &mut schema,
+            &mut dest,
+            &mut local,
+            &pipeline,
+            &db_path,
+            &mut summary,
+            &*progress,
+        )?;
+        summary.pending_packages_loaded += 1;
+    }
+
+    // 2. plan
+    let mut instance = connector.instantiate(sandbox.clone()).await?;
+    let source = instance.spec(&config_json).await?;
+    summary.connector_version = source.version.clone();
+    let resources = plan_resources(spec, &source)?;
+    drop(instance);
+
+    // 3. extract into a new package
+    let t = Instant::now();
+    progress.stage("extract", &format!("{} resource(s)", resources.len()));
+    let load_id = new_load_id();
+    let mut manifest =
+        PackageManifest::new(&load_id, &source.name, &source.version, resources.clone());
+    let tmp = packages.begin(&load_id)?;
+    let max_page = spec.limits.max_page_mb << 20;
+    let extracted = extract_all(
+        &connector,
+        &source.name,
+        &sandbox,
+        &config_json,
+        &local,
+        &resources,
+        &tmp,
+        max_page,
+        spec.limits.concurrency,
+        &*progress,
+    )
+    .await;
+    let (pages, requests) = match extracted {
+        Ok(x) => x,
+        Err(e) => {
+            packages.discard(&tmp);
+            return Err(e);
+        }
+    };
+    summary.http_requests = requests;
+    manifest.pages = pages;
+    let pkg = packages.commit(&tmp, &manifest)?;
+    summary
+        .stage_ms
+        .insert("extract".into(), t.elapsed().as_millis());
+
+    // 4. normalize + load
+    dest.set_component(Some(component_label(&source.version)));
+    load::load_package(
+        &packages,
+        &pkg,
+        &mut schema,
+        &mut dest,
+        &mut local,
+        &pipeline,
+        &db_path,
+        &mut summary,
+        &*progress,
+    )?;
+    summary.schema_version = schema.version;
+    summary.duration_ms = started.elapsed().as_millis();
+    Ok(summary)
+}
+
+fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
+    let mut policy =
+        Policy::allow(&spec.grants.allow_hosts).map_err(|reason| PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason,
+        })?;
+    policy.allow_private = spec.grants.allow_private_addresses;
+    let mut read_dirs = Vec::new();
+    for d in &spec.grants.allow_read {
+        let canon = d.canonicalize().map_err(|e| PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason: format!("granted directory `{}`: {e}", d.display()),
+        })?;
+        read_dirs.push(canon);
+    }
+    Ok(Sandbox {
+        memory_bytes: (spec.limits.memory_mb << 20) as usize,
+        call_timeout: Duration::from_secs(spec.limits.call_timeout_secs.max(1)),
+        read_dirs,
+        policy: Arc::new(policy),
+    })
+}
+
+/// dlt's load id: seconds since the epoch with fractions.
+fn new_load_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:06}", now.as_secs(), now.subsec_micros())
+}
+
+/// The newest of the local schema and the one stored in the destination.
+fn restore_schema(
+    dest: &mut DuckDb,
+    local: &state::LocalState,
+    pipeline: &str,
+    db_path: &str,
+) -> Result<Schema, PipelineError> {
+    let local_schema = local.schema.clone();
+    let schema_name = local_schema
+        .as_ref()
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| pipeline.to_owned());
+    let remote = dest
+        .stored_schema(&schema_name)
+        .map_err(|source| PipelineError::Load {
+            load_id: "-".into(),
+            destination: db_path.to_owned(),
+            source,
+        })?
+        .and_then(|text| Schema::from_json(&text).ok());
+    Ok(match (local_schema, remote) {
+        (Some(l), Some(r)) if r.version > l.version => r,
+        (Some(l), _) => l,
+        (None, Some(r)) => r,
+        (None, None) => Schema::new(pipeline),
+    })
+}
+
+/// Resolved resources of this run, in spec order.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PlannedResource {
+    pub name: String,
+    pub table: String,
+    pub write_disposition: String,
+    pub merge_strategy: Option<String>,
+    pub primary_key: Vec<String>,
+    pub merge_key: Vec<String>,
+    pub max_nesting: Option<u32>,
+    pub parent: Option<String>,
+    pub columns: Vec<PlannedColumn>,
+}
+
+/// A column hint, serializable into the package manifest.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PlannedColumn {
+    pub name: String,
+    pub data_type: Option<String>,
+    pub nullable: Option<bool>,
+    pub primary_key: bool,
+    pub merge_key: bool,
+    pub unique: bool,
+    pub dedup_sort: Option<String>,
+    pub hard_delete: bool,
+    pub precision: Option<u32>,
+    pub scale: Option<u32>,
+    pub timezone: Option<bool>,
+}
+
+fn disposition_name(d: WriteDisposition) -> &'static str {
+    match d {
+        WriteDisposition::Append => "append",
+        WriteDisposition::Replace => "replace",
+        WriteDisposition::Merge => "merge",
+        WriteDisposition::Skip => "skip",
+    }
+}
+
+fn plan_resources(
+    spec: &PipelineSpec,
+    source: &SourceSpec,
+) -> Result<Vec<PlannedResource>, PipelineError> {
+    let mut out = Vec::new();
+    for name in spec.resources.keys() {
+        if !source.resources.iter().any(|r| &r.name == name) {
+            return Err(PipelineError::Config {
+                pipeline: spec.name.clone(),
+                reason: format!(
+                    "resource `{name}` in the pipeline file is not offered by connector `{}` (it offers: {})",
+                    source.name,
+                    source
+                        .resources
+                        .iter()
+                        .map(|r| format!("`{}`", r.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    for r in &source.resources {
+        let o = spec.resources.get(&r.name).cloned().unwrap_or_default();
+        if !o.selected.unwrap_or(r.selected) {
+            continue;
+        }
+        let wd = o
+            .write_disposition
+            .clone()
+            .unwrap_or_else(|| disposition_name(r.write_disposition).to_owned());
+        if wd == "merge" {
+            return Err(PipelineError::Config {
+                pipeline: spec.name.clone(),
+                reason: format!(
+                    "resource `{}`: write_disposition `merge` is not supported yet (use append or replace)",
+                    r.name
+                ),
+            });
+        }
+        if sluice_schema::WriteDisposition::parse(&wd).is_none() {
+            return Err(PipelineError::Config {
+                pipeline: spec.name.clone(),
+                reason: format!("resource `{}`: unknown write_disposition `{wd}`", r.name),
+            });
+        }
+        out.push(PlannedResource {
+            name: r.name.clone(),
+            table: o
+                .table_name
+                .or_else(|| r.table_name.clone())
+                .unwrap_or_else(|| r.name.clone()),
+            write_disposition: wd,
+            merge_strategy: o.merge_strategy.or_else(|| {
+                r.merge_strategy.map(|m| {
+                    format!("{m:?}")
+                        .to_lowercase()
+                        .replace("deleteinsert", "delete-insert")
+                        .replace("insertonly", "insert-only")
+                })
+            }),
+            primary_key: o.primary_key.unwrap_or_else(|| r.primary_key.clone()),
+            merge_key: r.merge_key.clone(),
+            max_nesting: o.max_table_nesting.or(r.max_nesting),
+            parent: r.parent.clone(),
+            columns: r
+                .columns
+                .iter()
+                .map(|c| PlannedColumn {
+                    name: c.name.clone(),
+                    data_type: c.data_type.clone(),
+                    nullable: c.nullable,
+                    primary_key: c.primary_key,
+                    merge_key: c.merge_key,
+                    unique: c.unique,
+                    dedup_sort: c.dedup_sort.clone(),
+                    hard_delete: c.hard_delete,
+                    precision: c.precision,
+                    scale: c.scale,
+                    timezone: c.timezone,
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn extract_all(
+    connector: &sluice_host::Connector,
+    source: &str,
+    sandbox: &Sandbox,
+    config: &str,
+    local: &state::LocalState,
+    resources: &[PlannedResource],
+    dir: &Path,
+    max_page: u64,
+    concurrency: usize,
+    progress: &dyn Progress,
+) -> Result<(Vec<PageEntry>, u64), PipelineError> {
+    // root resources extract concurrently (each in its own instance); dependents run inside
+    // their parent's extraction, page by page
+    let roots: Vec<&PlannedResource> = resources.iter().filter(|r| r.parent.is_none()).collect();
+    let mut pages = Vec::new();
+    let mut requests = 0;
+    for chunk in roots.chunks(concurrency.max(1)) {
+        let running = chunk.iter().map(|root| {
+            extract::extract_resource(
+                connector, source, sandbox, config, local, resources, root, dir, max_page, progress,
+            )
+        });
+        for r in futures_util::future::join_all(running).await {
+            let (p, reqs) = r?;
+            pages.extend(p);
+            requests += reqs;
+        }
+    }
+    // pages grouped by resource in plan order, each in sequence order
+    pages.sort_by_key(|e: &PageEntry| (resources.iter().position(|r| r.name == e.resource), e.seq));
+    Ok((pages, requests))
+}

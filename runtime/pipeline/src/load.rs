@@ -1,0 +1,182 @@
+//! Normalize and load one package inside one destination transaction.
+
+use std::time::Instant;
+
+use serde_json::Value;
+use sluice_load::{Destination, DuckDb, StateRow};
+use sluice_normalize::{ColumnHint, Normalizer, RecordsFormat, ResourceTable, parse_page};
+use sluice_schema::{DataType, Schema, WriteDisposition};
+
+use crate::package::{Packages, Pending};
+use crate::state::{LocalState, STATE_ENGINE_VERSION, compress_state};
+use crate::{DUCKDB_MAX_IDENTIFIER, PipelineError, PlannedResource, Progress, RunSummary, io_err};
+
+fn resource_table(r: &PlannedResource) -> ResourceTable {
+    ResourceTable {
+        resource: r.name.clone(),
+        table: r.table.clone(),
+        write_disposition: WriteDisposition::parse(&r.write_disposition).unwrap_or_default(),
+        merge_strategy: r.merge_strategy.clone(),
+        primary_key: r.primary_key.clone(),
+        merge_key: r.merge_key.clone(),
+        columns: r
+            .columns
+            .iter()
+            .map(|c| ColumnHint {
+                name: c.name.clone(),
+                data_type: c.data_type.as_deref().and_then(DataType::parse),
+                nullable: c.nullable,
+                primary_key: c.primary_key,
+                merge_key: c.merge_key,
+                unique: c.unique,
+                dedup_sort: c.dedup_sort.clone(),
+                hard_delete: c.hard_delete,
+                precision: c.precision,
+                scale: c.scale,
+                timezone: c.timezone,
+            })
+            .collect(),
+        max_nesting: r.max_nesting,
+    }
+}
+
+/// Normalize `pending` and load it; on success the package is removed and local schema and
+/// state mirror what was committed.
+#[allow(clippy::too_many_arguments)]
+pub fn load_package(
+    packages: &Packages,
+    pending: &Pending,
+    schema: &mut Schema,
+    dest: &mut DuckDb,
+    local: &mut LocalState,
+    pipeline: &str,
+    db_path: &str,
+    summary: &mut RunSummary,
+    progress: &dyn Progress,
+) -> Result<(), PipelineError> {
+    let load_id = &pending.load_id;
+    let lerr = |source| PipelineError::Load {
+        load_id: load_id.clone(),
+        destination: db_path.to_owned(),
+        source,
+    };
+    if dest.is_loaded(load_id).map_err(lerr)? {
+        // committed before a crash removed the package: nothing to apply twice
+        return packages.finish(pending);
+    }
+    let t = Instant::now();
+    progress.stage("normalize", &format!("package {load_id}"));
+    let m = &pending.manifest;
+    let mut work = schema.clone();
+    let mut normalizer = Normalizer::new(load_id, m.salt, DUCKDB_MAX_IDENTIFIER);
+    dest.begin(load_id).map_err(lerr)?;
+    let mut checkpoints: Vec<(String, Value)> = Vec::new();
+    let result = (|| -> Result<(), PipelineError> {
+        for page in &m.pages {
+            let Some(r) = m.resources.iter().find(|r| r.name == page.resource) else {
+                continue;
+            };
+            if r.write_disposition == "skip" {
+                continue;
+            }
+            let rt = resource_table(r);
+            let path = pending.dir.join(&page.file);
+            let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+            let fmt = if page.format == "ndjson" {
+                RecordsFormat::Ndjson
+            } else {
+                RecordsFormat::JsonArray
+            };
+            let nerr = |source| PipelineError::Normalize {
+                resource: r.name.clone(),
+                page: page.seq,
+                source,
+            };
+            let records = parse_page(&bytes, fmt).map_err(nerr)?;
+            normalizer
+                .add_page(&mut work, &rt, page.seq, records)
+                .map_err(nerr)?;
+            for (table, batch) in normalizer.take_batches(&work).map_err(nerr)? {
+                dest.write_batch(&table, &batch).map_err(lerr)?;
+            }
+            progress.rows(normalizer.row_counts().values().sum());
+            if let Some(cp) = &page.checkpoint {
+                let v: Value = serde_json::from_str(cp).map_err(|e| PipelineError::Page {
+                    connector: m.source.clone(),
+                    resource: r.name.clone(),
+                    page: page.seq,
+                    reason: format!("state checkpoint is not valid JSON: {e}"),
+                })?;
+                checkpoints.retain(|(n, _)| n != &r.name);
+                checkpoints.push((r.name.clone(), v));
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = dest.rollback();
+        return Err(e);
+    }
+    summary
+        .stage_ms
+        .insert("normalize".into(), t.elapsed().as_millis());
+    let t = Instant::now();
+    progress.stage("load", &format!("package {load_id}"));
+    work.bump_version();
+    let replace_roots: Vec<String> = m
+        .resources
+        .iter()
+        .filter(|r| r.write_disposition == "replace")
+        .map(|r| normalizer.root_table_name(&resource_table(r)))
+        .collect();
+    let mut new_state = local.with_checkpoints(
+        pipeline,
+        &summary.dataset,
+        &work.name,
+        &m.source,
+        &checkpoints,
+    );
+    let old_hash = local
+        .state
+        .get("_version_hash")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let hash = LocalState::version_hash(&new_state);
+    let state_row = if hash != old_hash {
+        let version = new_state
+            .get("_state_version")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
+        new_state["_state_version"] = Value::from(version);
+        new_state["_version_hash"] = Value::from(hash.clone());
+        Some(StateRow {
+            version,
+            engine_version: STATE_ENGINE_VERSION,
+            pipeline_name: pipeline.to_owned(),
+            state: compress_state(&new_state),
+            version_hash: hash,
+        })
+    } else {
+        None
+    };
+    if let Err(e) = dest.commit(&work, &replace_roots, state_row.as_ref()) {
+        let _ = dest.rollback();
+        return Err(lerr(e));
+    }
+    local.save(&work, new_state)?;
+    *schema = work;
+    packages.finish(pending)?;
+    summary
+        .stage_ms
+        .insert("load".into(), t.elapsed().as_millis());
+    for (t, n) in normalizer.row_counts() {
+        *summary.tables.entry(t.clone()).or_default() += n;
+    }
+    summary
+        .schema_update
+        .extend(normalizer.schema_update().clone());
+    summary.load_ids.push(load_id.clone());
+    Ok(())
+}

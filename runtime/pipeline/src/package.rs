@@ -1,0 +1,160 @@
+//! Load packages on disk: `<workdir>/packages/<load_id>/` with `manifest.json` and the raw
+//! pages. A package is written under `.tmp-<load_id>` and renamed into place when its
+//! extraction completed, so a visible package is always whole.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{PipelineError, PlannedResource, io_err};
+
+/// One page of raw records in a package.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PageEntry {
+    pub resource: String,
+    pub seq: u64,
+    /// file name relative to the package directory
+    pub file: String,
+    /// `json` (array) or `ndjson`
+    pub format: String,
+    pub bytes: u64,
+    /// the resource's state once this page is committed
+    pub checkpoint: Option<String>,
+}
+
+/// What a package holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PackageManifest {
+    pub load_id: String,
+    pub source: String,
+    pub connector_version: String,
+    pub resources: Vec<PlannedResource>,
+    pub pages: Vec<PageEntry>,
+    /// random per package; makes root row ids unique yet reproducible on resume
+    pub salt: [u8; 16],
+}
+
+impl PackageManifest {
+    pub fn new(
+        load_id: &str,
+        source: &str,
+        version: &str,
+        resources: Vec<PlannedResource>,
+    ) -> Self {
+        PackageManifest {
+            load_id: load_id.to_owned(),
+            source: source.to_owned(),
+            connector_version: version.to_owned(),
+            resources,
+            pages: Vec::new(),
+            salt: rand::random(),
+        }
+    }
+}
+
+/// A complete package waiting to be loaded.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub load_id: String,
+    pub dir: PathBuf,
+    pub manifest: PackageManifest,
+    pub connector_version: String,
+}
+
+/// The packages folder of a pipeline.
+pub struct Packages {
+    root: PathBuf,
+}
+
+impl Packages {
+    /// Open the folder, removing leftovers of extractions that never completed.
+    pub fn open(workdir: &Path) -> Result<Packages, PipelineError> {
+        let root = workdir.join("packages");
+        std::fs::create_dir_all(&root).map_err(|e| io_err(&root, e))?;
+        for entry in std::fs::read_dir(&root)
+            .map_err(|e| io_err(&root, e))?
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        Ok(Packages { root })
+    }
+
+    /// Start writing a package.
+    pub fn begin(&self, load_id: &str) -> Result<PathBuf, PipelineError> {
+        let dir = self.root.join(format!(".tmp-{load_id}"));
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        Ok(dir)
+    }
+
+    /// Drop an unfinished package.
+    pub fn discard(&self, tmp: &Path) {
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+
+    /// Seal a package: write its manifest and make it visible.
+    pub fn commit(&self, tmp: &Path, manifest: &PackageManifest) -> Result<Pending, PipelineError> {
+        let mpath = tmp.join("manifest.json");
+        let text = serde_json::to_vec_pretty(manifest).map_err(|e| io_err(&mpath, e))?;
+        write_synced(&mpath, &text)?;
+        let dir = self.root.join(&manifest.load_id);
+        std::fs::rename(tmp, &dir).map_err(|e| io_err(&dir, e))?;
+        sync_dir(&self.root);
+        Ok(Pending {
+            load_id: manifest.load_id.clone(),
+            dir,
+            connector_version: manifest.connector_version.clone(),
+            manifest: manifest.clone(),
+        })
+    }
+
+    /// Complete packages not yet loaded, oldest first.
+    pub fn pending(&self) -> Result<Vec<Pending>, PipelineError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.root)
+            .map_err(|e| io_err(&self.root, e))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let mpath = entry.path().join("manifest.json");
+            let text = std::fs::read(&mpath).map_err(|e| io_err(&mpath, e))?;
+            let manifest: PackageManifest =
+                serde_json::from_slice(&text).map_err(|e| io_err(&mpath, e))?;
+            out.push(Pending {
+                load_id: manifest.load_id.clone(),
+                dir: entry.path(),
+                connector_version: manifest.connector_version.clone(),
+                manifest,
+            });
+        }
+        out.sort_by(|a, b| {
+            let key = |p: &Pending| p.load_id.parse::<f64>().unwrap_or(0.0);
+            key(a).total_cmp(&key(b))
+        });
+        Ok(out)
+    }
+
+    /// Remove a package once its load committed.
+    pub fn finish(&self, pending: &Pending) -> Result<(), PipelineError> {
+        std::fs::remove_dir_all(&pending.dir).map_err(|e| io_err(&pending.dir, e))
+    }
+}
+
+/// Write a file and flush it to disk.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+    f.write_all(bytes).map_err(|e| io_err(path, e))?;
+    f.sync_all().map_err(|e| io_err(path, e))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}

@@ -1,0 +1,209 @@
+//! The pipeline file (`PIPELINE.toml`): what the pipeline is. Flags say how a run behaves.
+//!
+//! ```toml
+//! name = "github_demo"
+//! dataset = "github"                 # default: <name>_dataset
+//! destination = "duckdb"             # or "duckdb:/path/to/file.duckdb"
+//!
+//! [connector]
+//! name = "synthetic"                 # a bundled connector, or:
+//! # path = "connectors/my.wasm"      # a component file
+//! # digest = "<sha256>"              # refuse any other component
+//!
+//! [config]                           # handed to the connector as JSON
+//! rows = 50000
+//!
+//! [grants]
+//! allow_read = ["./data"]            # directories the connector may read, read-only
+//! allow_hosts = ["https://api.github.com"]
+//!
+//! [limits]
+//! memory_mb = 512
+//! call_timeout_secs = 30
+//! concurrency = 4                    # resources extracted at once
+//!
+//! [resources.events]                 # per-resource overrides
+//! table_name = "events"
+//! write_disposition = "append"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::PipelineError;
+
+/// The pipeline file as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    pub name: String,
+    pub dataset: Option<String>,
+    #[serde(default = "default_destination")]
+    pub destination: String,
+    pub connector: ConnectorSpec,
+    #[serde(default = "empty_table")]
+    pub config: toml::Value,
+    #[serde(default)]
+    pub grants: Grants,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceOverride>,
+}
+
+fn default_destination() -> String {
+    "duckdb".into()
+}
+
+fn empty_table() -> toml::Value {
+    toml::Value::Table(Default::default())
+}
+
+/// Which component runs the pipeline.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSpec {
+    /// a bundled connector (`files`, `synthetic`, `hello`)
+    pub name: Option<String>,
+    /// a component file, relative to the pipeline file
+    pub path: Option<PathBuf>,
+    /// sha256 the component must have
+    pub digest: Option<String>,
+}
+
+/// What the connector is granted.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    #[serde(default)]
+    pub allow_read: Vec<PathBuf>,
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+}
+
+/// Limits of the sandbox and the run. Defaults are documented in the README.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub memory_mb: u64,
+    pub call_timeout_secs: u64,
+    pub concurrency: usize,
+    /// largest page a connector may return, MiB
+    pub max_page_mb: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mb: 512,
+            call_timeout_secs: 30,
+            concurrency: 4,
+            max_page_mb: 256,
+        }
+    }
+}
+
+/// Per-resource overrides of what the connector declares.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceOverride {
+    pub table_name: Option<String>,
+    pub write_disposition: Option<String>,
+    pub merge_strategy: Option<String>,
+    pub primary_key: Option<Vec<String>>,
+    pub max_table_nesting: Option<u32>,
+    pub selected: Option<bool>,
+}
+
+impl PipelineSpec {
+    /// Read a pipeline file, apply `--set KEY=VALUE` overrides, and resolve relative paths
+    /// against the file's directory.
+    pub fn from_file(path: &Path, sets: &[String]) -> Result<PipelineSpec, PipelineError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::Spec {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, sets, base).map_err(|reason| PipelineError::Spec {
+            path: path.display().to_string(),
+            reason,
+        })
+    }
+
+    /// Parse pipeline TOML, apply overrides, resolve paths against `base`.
+    pub fn from_toml(text: &str, sets: &[String], base: &Path) -> Result<PipelineSpec, String> {
+        let mut value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+        for set in sets {
+            apply_set(&mut value, set)?;
+        }
+        let mut spec: PipelineSpec = value
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())?;
+        let abs = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            }
+        };
+        spec.grants.allow_read = spec.grants.allow_read.iter().map(abs).collect();
+        spec.connector.path = spec.connector.path.as_ref().map(abs);
+        Ok(spec)
+    }
+
+    /// The dataset name (dlt: `<pipeline>_dataset` by default).
+    pub fn dataset_name(&self) -> String {
+        self.dataset
+            .clone()
+            .unwrap_or_else(|| format!("{}_dataset", self.name))
+    }
+}
+
+/// Apply `a.b.c=value`: value parsed as TOML when it parses, else taken as a string.
+pub fn apply_set(root: &mut toml::Value, set: &str) -> Result<(), String> {
+    let (key, raw) = set
+        .split_once('=')
+        .ok_or_else(|| format!("`--set {set}`: expected KEY=VALUE"))?;
+    let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = root;
+    for (i, part) in parts.iter().enumerate() {
+        let table = cur
+            .as_table_mut()
+            .ok_or_else(|| format!("`--set {key}`: `{}` is not a table", parts[..i].join(".")))?;
+        if i + 1 == parts.len() {
+            table.insert((*part).to_owned(), parsed);
+            return Ok(());
+        }
+        cur = table
+            .entry((*part).to_owned())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    Ok(())
+}
+
+/// TOML → JSON (connector config travels as JSON).
+pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    match v {
+        toml::Value::String(s) => serde_json::Value::String(s.clone()),
+        toml::Value::Integer(i) => serde_json::Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(a) => serde_json::Value::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => serde_json::Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}

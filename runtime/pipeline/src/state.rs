@@ -1,0 +1,132 @@
+//! Local pipeline state: the schema and resource states, mirrored from what the destination
+//! committed, in dlt's state shape.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sluice_schema::Schema;
+
+use crate::{PipelineError, io_err};
+
+/// dlt's state engine version.
+pub const STATE_ENGINE_VERSION: i64 = 4;
+
+/// Schema and state kept in the pipeline's working directory.
+pub struct LocalState {
+    dir: PathBuf,
+    pub schema: Option<Schema>,
+    /// dlt's state document
+    pub state: Value,
+}
+
+impl LocalState {
+    pub fn load(dir: &Path) -> Result<LocalState, PipelineError> {
+        std::fs::create_dir_all(dir.join("schemas")).map_err(|e| io_err(dir, e))?;
+        let state_path = dir.join("state.json");
+        let state = match std::fs::read(&state_path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| io_err(&state_path, e))?,
+            Err(_) => {
+                json!({"_state_version": 0, "_state_engine_version": STATE_ENGINE_VERSION, "sources": {}})
+            }
+        };
+        let schema_name = state
+            .get("default_schema_name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let schema = match schema_name {
+            Some(n) => {
+                let p = dir.join("schemas").join(format!("{n}.schema.json"));
+                match std::fs::read_to_string(&p) {
+                    Ok(t) => Some(Schema::from_json(&t).map_err(|e| io_err(&p, e))?),
+                    Err(_) => None,
+                }
+            }
+            None => None,
+        };
+        Ok(LocalState {
+            dir: dir.to_owned(),
+            schema,
+            state,
+        })
+    }
+
+    /// The committed state of `resource` of `source`, as JSON text.
+    pub fn resource_state(&self, source: &str, resource: &str) -> Option<String> {
+        self.state
+            .pointer(&format!("/sources/{source}/resources/{resource}"))
+            .filter(|v| !v.is_null())
+            .map(Value::to_string)
+    }
+
+    /// A state document with the checkpoints applied; `None` when nothing changed.
+    pub fn with_checkpoints(
+        &self,
+        pipeline: &str,
+        dataset: &str,
+        schema: &str,
+        source: &str,
+        checkpoints: &[(String, Value)],
+    ) -> Value {
+        let mut st = self.state.clone();
+        st["pipeline_name"] = json!(pipeline);
+        st["dataset_name"] = json!(dataset);
+        st["default_schema_name"] = json!(schema);
+        st["schema_names"] = json!([schema]);
+        st["destination_type"] = json!("sluice.destinations.duckdb");
+        for (resource, value) in checkpoints {
+            st["sources"][source]["resources"][resource] = value.clone();
+        }
+        st
+    }
+
+    /// `_version_hash` of a state document (sha3-256 of its canonical JSON minus versions).
+    pub fn version_hash(state: &Value) -> String {
+        use sha3_like::hash;
+        let mut copy = state.clone();
+        if let Some(o) = copy.as_object_mut() {
+            for k in [
+                "_state_version",
+                "_state_engine_version",
+                "_version_hash",
+                "_local",
+            ] {
+                o.shift_remove(k);
+            }
+        }
+        hash(sluice_schema::canonical_json(&copy).as_bytes())
+    }
+
+    /// Persist schema and state after a committed load.
+    pub fn save(&mut self, schema: &Schema, state: Value) -> Result<(), PipelineError> {
+        let sp = self
+            .dir
+            .join("schemas")
+            .join(format!("{}.schema.json", schema.name));
+        crate::package::write_synced(&sp, schema.to_json_pretty().as_bytes())?;
+        let p = self.dir.join("state.json");
+        let text = serde_json::to_vec_pretty(&state).map_err(|e| io_err(&p, e))?;
+        crate::package::write_synced(&p, &text)?;
+        self.schema = Some(schema.clone());
+        self.state = state;
+        Ok(())
+    }
+}
+
+/// dlt's `_dlt_pipeline_state.state`: base64(zlib(json)).
+pub fn compress_state(state: &Value) -> String {
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let _ = enc.write_all(state.to_string().as_bytes());
+    let bytes = enc.finish().unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+mod sha3_like {
+    use base64::Engine as _;
+
+    /// base64 of a 32-byte shake_128 digest.
+    pub fn hash(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(sluice_schema::shake128::<32>(bytes))
+    }
+}

@@ -1,0 +1,35 @@
+//! The schema of a Sluice dataset: tables, columns, dlt's types, naming and row ids.
+//!
+//! Invariant: no IO, no async — pure data and the rules dlt applies to it, so every other
+//! stage can rely on one definition of names, types and ids.
+
+mod ids;
+mod naming;
+mod schema;
+mod types;
+
+pub use ids::{ID_BYTES, child_row_id, digest_id, salted_row_id, shake128};
+pub use naming::{
+    PATH_SEPARATOR, make_path, normalize_identifier, normalize_path, shorten_identifier,
+};
+pub use schema::{
+    Column, ENGINE_VERSION, Schema, SchemaUpdate, Settings, Table, WriteDisposition, canonical_json,
+};
+pub use types::DataType;
+
+/// Row id column of every table.
+pub const DLT_ID: &str = "_dlt_id";
+/// Load id column of root tables.
+pub const DLT_LOAD_ID: &str = "_dlt_load_id";
+/// Parent row id column of nested tables.
+pub const DLT_PARENT_ID: &str = "_dlt_parent_id";
+/// Position in the parent list, of nested tables.
+pub const DLT_LIST_IDX: &str = "_dlt_list_idx";
+/// Root row id of nested tables of merge tables.
+pub const DLT_ROOT_ID: &str = "_dlt_root_id";
+/// The loads table: one row per completed package.
+pub const LOADS_TABLE: &str = "_dlt_loads";
+/// The schema versions table.
+pub const VERSION_TABLE: &str = "_dlt_version";
+/// The pipeline state table.
+pub const STATE_TABLE: &str = "_dlt_pipeline_state";

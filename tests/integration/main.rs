@@ -1,0 +1,8 @@
+//! The one integration-test binary: real components built from `connectors/`, real DuckDB.
+
+mod support;
+
+mod cache;
+mod conformance;
+mod pipeline;
+mod sandbox;

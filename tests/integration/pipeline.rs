@@ -1,0 +1,138 @@
+//! A built component through the whole pipeline into DuckDB rows.
+
+use crate::support::Area;
+
+fn synthetic(rows: u64, extra: &str) -> String {
+    format!(
+        "name = \"gh\"\ndataset = \"gh\"\n[connector]\nname = \"synthetic\"\n[config]\nrows = {rows}\npage_size = 1000\nseed = 7\n{extra}"
+    )
+}
+
+#[test]
+fn synthetic_events_land_in_duckdb() {
+    let area = Area::new();
+    let s = area
+        .run(
+            &synthetic(2500, ""),
+            ("synthetic", sluice_bundled::SYNTHETIC.bytes),
+        )
+        .expect("run");
+    assert_eq!(s.tables["events"], 2500);
+    assert_eq!(area.count("select count(*) from gh.events"), 2500);
+    // nested lists became child tables linked to their parents
+    let commits = area.count("select count(*) from gh.events__payload__commits");
+    assert!(commits > 1000, "commits: {commits}");
+    assert_eq!(commits as u64, s.tables["events__payload__commits"]);
+    assert_eq!(
+        area.count("select count(*) from gh.events__payload__commits c left join gh.events e on c._dlt_parent_id = e._dlt_id where e._dlt_id is null"),
+        0
+    );
+    // dlt's shapes: flattened dicts, timestamps, system tables
+    let ty: String = area
+        .conn()
+        .query_row(
+            "select data_type from information_schema.columns where table_schema='gh' and table_name='events' and column_name='created_at'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("created_at");
+    assert_eq!(ty, "TIMESTAMP WITH TIME ZONE");
+    assert_eq!(area.count("select count(*) from information_schema.columns where table_schema='gh' and table_name='events' and column_name='actor__login'"), 1);
+    assert_eq!(
+        area.count("select count(*) from gh._dlt_loads where status = 0"),
+        1
+    );
+    assert_eq!(area.count("select count(*) from gh._dlt_version"), 1);
+    assert_eq!(
+        area.count("select count(distinct _dlt_load_id) from gh.events"),
+        1
+    );
+    assert_eq!(
+        area.count("select count(distinct _dlt_id) from gh.events"),
+        2500
+    );
+    // the connector's checkpoint is committed with the data
+    assert_eq!(area.count("select count(*) from gh._dlt_pipeline_state"), 1);
+    let load_id: String = area
+        .conn()
+        .query_row("select load_id from gh._dlt_loads", [], |r| r.get(0))
+        .expect("load id");
+    assert_eq!(s.load_ids, vec![load_id]);
+    let component: String = area
+        .conn()
+        .query_row("select component from gh._dlt_loads", [], |r| r.get(0))
+        .expect("component");
+    assert!(component.contains(&s.component_digest), "{component}");
+}
+
+#[test]
+fn append_adds_and_replace_replaces() {
+    let area = Area::new();
+    let c = ("synthetic", sluice_bundled::SYNTHETIC.bytes);
+    area.run(&synthetic(1200, ""), c).expect("first");
+    area.run(&synthetic(1200, ""), c).expect("second");
+    assert_eq!(area.count("select count(*) from gh.events"), 2400);
+    assert_eq!(area.count("select count(*) from gh._dlt_loads"), 2);
+    let before_children = area.count("select count(*) from gh.events__payload__commits");
+    area.run(
+        &synthetic(300, "[resources.events]\nwrite_disposition = \"replace\"\n"),
+        c,
+    )
+    .expect("replace");
+    assert_eq!(area.count("select count(*) from gh.events"), 300);
+    let after_children = area.count("select count(*) from gh.events__payload__commits");
+    assert!(
+        after_children < before_children / 4,
+        "child tables are replaced too: {after_children}"
+    );
+    assert_eq!(
+        area.count("select count(*) from gh.events__payload__commits c left join gh.events e on c._dlt_parent_id = e._dlt_id where e._dlt_id is null"),
+        0
+    );
+}
+
+#[test]
+fn same_config_gives_same_rows() {
+    let a = Area::new();
+    let b = Area::new();
+    let c = ("synthetic", sluice_bundled::SYNTHETIC.bytes);
+    a.run(&synthetic(500, ""), c).expect("a");
+    b.run(&synthetic(500, ""), c).expect("b");
+    let q = "select string_agg(id || type || coalesce(actor__login, ''), ',' order by id) from gh.events";
+    let ra: String = a.conn().query_row(q, [], |r| r.get(0)).expect("a");
+    let rb: String = b.conn().query_row(q, [], |r| r.get(0)).expect("b");
+    assert_eq!(ra, rb);
+}
+
+#[test]
+fn unknown_resource_in_pipeline_is_a_clear_error() {
+    let area = Area::new();
+    let err = area
+        .run(
+            &synthetic(10, "[resources.nope]\nselected = true\n"),
+            ("synthetic", sluice_bundled::SYNTHETIC.bytes),
+        )
+        .expect_err("must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("`nope`") && msg.contains("`events`"), "{msg}");
+}
+
+#[test]
+fn invalid_json_names_file_and_resource_and_keeps_earlier_data() {
+    let area = Area::new();
+    let good = area.path().join("t.json");
+    std::fs::write(&good, r#"[{"id": 1}, {"id": 2}]"#).expect("write");
+    let toml = crate::support::files_pipeline("f", &good, "t");
+    area.run(&toml, ("files", sluice_bundled::FILES.bytes))
+        .expect("good load");
+    std::fs::write(&good, r#"[{"id": 3}, {"id": "#).expect("write");
+    let err = area
+        .run(&toml, ("files", sluice_bundled::FILES.bytes))
+        .expect_err("bad json");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("files") && msg.contains("`t`") && msg.contains("t.json"),
+        "{msg}"
+    );
+    assert_eq!(area.count("select count(*) from f_dataset.t"), 2);
+}

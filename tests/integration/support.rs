@@ -1,0 +1,169 @@
+//! Running pipelines in temporary directories and reading DuckDB datasets back.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sluice_pipeline::{PipelineError, PipelineSpec, Quiet, RunOptions, RunSummary};
+
+/// A temporary working area: pipelines dir, cache, database.
+pub struct Area {
+    pub dir: tempfile::TempDir,
+}
+
+impl Area {
+    pub fn new() -> Area {
+        Area {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("test.duckdb")
+    }
+
+    /// Run pipeline TOML (destination forced to this area's database).
+    pub fn run(&self, toml: &str, component: (&str, &[u8])) -> Result<RunSummary, PipelineError> {
+        let mut spec =
+            PipelineSpec::from_toml(toml, &[], self.path()).expect("valid pipeline toml");
+        spec.destination = format!("duckdb:{}", self.db().display());
+        let opts = RunOptions {
+            spec,
+            pipelines_dir: self.path().join("pipelines"),
+            cache_dir: self.path().join("cache"),
+            component: (component.0.to_owned(), component.1.to_vec()),
+        };
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(sluice_pipeline::run(opts, Arc::new(Quiet)))
+    }
+
+    pub fn conn(&self) -> duckdb::Connection {
+        duckdb::Connection::open(self.db()).expect("open duckdb")
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+}
+
+fn py_json_list(items: &[Option<String>]) -> String {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|v| match v {
+            None => "null".to_owned(),
+            Some(s) => serde_json::to_string(s).expect("string encodes"),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// The canonical form of ../shared/conformance/canon.py for `schema`.
+pub fn canon(conn: &duckdb::Connection, schema: &str) -> Value {
+    let _ = conn.execute_batch("SET TimeZone = 'UTC'");
+    let mut stmt = conn
+        .prepare(
+            "select table_name from information_schema.tables where table_schema = ? order by 1",
+        )
+        .expect("prepare");
+    let tables: Vec<String> = stmt
+        .query_map([schema], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    let data: Vec<String> = tables
+        .into_iter()
+        .filter(|t| !t.starts_with("_dlt_"))
+        .collect();
+    let mut out = serde_json::Map::new();
+    for t in &data {
+        let mut stmt = conn
+            .prepare("select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? order by 1")
+            .expect("prepare");
+        let cols: Vec<(String, String)> = stmt
+            .query_map([schema, t.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        let keep: Vec<&String> = cols
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| !n.starts_with("_dlt_") || *n == "_dlt_list_idx")
+            .collect();
+        let select = if keep.is_empty() {
+            "1".to_owned()
+        } else {
+            keep.iter()
+                .map(|n| format!("CAST(\"{n}\" AS VARCHAR)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut stmt = conn
+            .prepare(&format!("select {select} from \"{schema}\".\"{t}\""))
+            .expect("prepare");
+        let n = keep.len();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| {
+                let vals: Vec<Option<String>> =
+                    (0..n).map(|i| r.get(i)).collect::<Result<_, _>>()?;
+                Ok(py_json_list(&vals))
+            })
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        if keep.is_empty() {
+            rows = rows.iter().map(|_| "[1]".to_owned()).collect();
+        }
+        rows.sort();
+        let mut entry = json!({
+            "columns": cols.iter().map(|(n, t)| (n.clone(), Value::String(t.clone()))).collect::<serde_json::Map<_, _>>(),
+            "count": rows.len(),
+            "rows": rows,
+        });
+        let parent = data
+            .iter()
+            .filter(|p| t.starts_with(&format!("{p}__")))
+            .max_by_key(|p| p.len());
+        if let Some(p) = parent
+            && cols.iter().any(|(n, _)| n == "_dlt_parent_id")
+        {
+            let orphans: i64 = conn
+                .query_row(
+                    &format!("select count(*) from \"{schema}\".\"{t}\" c where not exists (select 1 from \"{schema}\".\"{p}\" p where p._dlt_id = c._dlt_parent_id)"),
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("orphans");
+            entry["orphans"] = json!(orphans);
+        }
+        out.insert(t.clone(), entry);
+    }
+    Value::Object(out)
+}
+
+/// A pipeline file that loads `file` into `table` with the `files` connector.
+pub fn files_pipeline(name: &str, file: &Path, table: &str) -> String {
+    let dir = file.parent().expect("parent");
+    format!(
+        "name = \"{name}\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"{table}\"\n[grants]\nallow_read = [{d:?}]\n",
+        p = file.display().to_string(),
+        d = dir.display().to_string(),
+    )
+}
+
+/// The shared conformance folder beside the repository.
+pub fn conformance_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
+    assert!(
+        d.join("cases").is_dir(),
+        "conformance cases not found at `{}` (shared/ must sit beside the repository)",
+        d.display()
+    );
+    d.canonicalize().expect("canonical conformance path")
+}

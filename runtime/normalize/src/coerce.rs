@@ -284,7 +284,7 @@ pub fn coerce(cell: &Cell, data_type: DataType, scale: u32, timezone: bool) -> O
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -173,6 +173,7 @@ fn flatten_dict(
 }
 
 /// Rows of nested table `table` for the items of one list.
+#[allow(clippy::too_many_arguments)] // the recursion carries its whole context
 fn unnest_list(
     spec: &FlattenSpec<'_>,
     table: &str,

@@ -11,9 +11,11 @@ build:
 connectors:
     cd connectors && cargo build --release --target wasm32-wasip2 --target-dir "$SLUICE_WASM_TARGET_DIR"
 
-# run every test (unit + the one integration binary), then the demo as a smoke test
+# run every test (doc, unit, then the one integration binary), then the demo as a smoke test
 test:
-    cargo test --workspace
+    cargo test --workspace --doc
+    cargo test --workspace --lib --bins
+    cargo test --workspace --test integration
     just demo
 
 # the demo: 50k synthetic GitHub-like events into ./github_demo.duckdb, then the tables

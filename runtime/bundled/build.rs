@@ -4,7 +4,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const COMPONENTS: [&str; 4] = ["files", "synthetic", "hello", "sandbox_probe"];
+const COMPONENTS: [&str; 5] = [
+    "files",
+    "synthetic",
+    "hello",
+    "sandbox_probe",
+    "wasi_http_probe",
+];
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));

@@ -4,5 +4,6 @@ mod support;
 
 mod cache;
 mod conformance;
+mod http;
 mod pipeline;
 mod sandbox;

@@ -38,6 +38,9 @@ pub const BUNDLED: &[Bundled] = &[FILES, SYNTHETIC, HELLO];
 /// Test component that tries to escape the sandbox (files, environment, HTTP).
 pub const SANDBOX_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_SANDBOX_PROBE"));
 
+/// Test component that uses standard `wasi:http/outgoing-handler`.
+pub const WASI_HTTP_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_WASI_HTTP_PROBE"));
+
 /// The bundled connector called `name`.
 pub fn find(name: &str) -> Option<Bundled> {
     BUNDLED.iter().copied().find(|b| b.name == name)

@@ -19,6 +19,7 @@
 mod bindings;
 mod http;
 mod policy;
+mod wasi_http;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +46,7 @@ const GRANTABLE: &[&str] = &[
     "wasi:filesystem/",
     "wasi:sockets/",
     "wasi:io/",
+    "wasi:http/",
 ];
 
 /// Milliseconds per epoch tick.
@@ -58,7 +60,7 @@ pub enum HostError {
     #[error("connector `{connector}`: cannot compile the component: {reason}")]
     Compile { connector: String, reason: String },
     #[error(
-        "connector `{connector}` imports what the host does not grant: {}; grantable are sluice:connector/{{log,http}} and the WASI interfaces (linked with nothing granted)",
+        "connector `{connector}` imports what the host does not grant: {}; grantable are sluice:connector/{{log,http}}, wasi:http (through the pipeline's policy) and the WASI interfaces (linked with nothing granted)",
         imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
     )]
     Imports {
@@ -168,6 +170,18 @@ pub(crate) struct State {
     pub(crate) connector: String,
     pub(crate) logs: Vec<LogLine>,
     pub(crate) metrics: HttpMetrics,
+    http_ctx: wasmtime_wasi_http::WasiHttpCtx,
+    hooks: wasi_http::PolicyHooks,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for State {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
 }
 
 impl WasiView for State {
@@ -204,6 +218,8 @@ impl Host {
         let engine = Engine::new(&config).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
         bindings::add_to_linker(&mut linker).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -356,6 +372,13 @@ impl Connector {
             connector: self.name.clone(),
             logs: Vec::new(),
             metrics: HttpMetrics::default(),
+            http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+            hooks: wasi_http::PolicyHooks {
+                policy: sandbox.policy.clone(),
+                connector: self.name.clone(),
+                requests: Default::default(),
+                denied: Default::default(),
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -548,6 +571,10 @@ impl Instance {
 
     /// HTTP counters of this instance.
     pub fn http_metrics(&self) -> HttpMetrics {
-        self.store.data().metrics.clone()
+        let d = self.store.data();
+        let mut m = d.metrics.clone();
+        m.requests += d.hooks.requests.load(std::sync::atomic::Ordering::Relaxed);
+        m.denied += d.hooks.denied.load(std::sync::atomic::Ordering::Relaxed);
+        m
     }
 }

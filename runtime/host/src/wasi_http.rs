@@ -1,0 +1,89 @@
+//! Standard `wasi:http/outgoing-handler` for connectors that bring their own HTTP library
+//! (JS `fetch`, Rust or Python wasi-http clients). Every request passes the same [`Policy`]
+//! as the `http` interface: allow-list and private-address checks, and the pipeline's secrets
+//! for that host injected by the host.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http_body_util::BodyExt;
+use url::Url;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::policy::{Policy, SecretPlacement};
+
+type Sent = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = Result<(), Error>> + Send>,
+            )>,
+        > + Send,
+>;
+
+/// The policy as wasi-http hooks.
+pub struct PolicyHooks {
+    pub policy: Arc<Policy>,
+    pub connector: String,
+    pub requests: Arc<AtomicU64>,
+    pub denied: Arc<AtomicU64>,
+}
+
+impl WasiHttpHooks for PolicyHooks {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Sent {
+        let _ = fut;
+        let policy = self.policy.clone();
+        let connector = self.connector.clone();
+        let (requests, denied) = (self.requests.clone(), self.denied.clone());
+        Box::new(async move {
+            let mut url =
+                Url::parse(&request.uri().to_string()).map_err(|_| Error::HttpRequestUriInvalid)?;
+            if let Err(why) = policy.check(&url).await {
+                denied.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%connector, "wasi:http denied: {why}");
+                return Err(Error::HttpRequestDenied);
+            }
+            // secrets granted for this host go in without the guest ever holding them
+            let mut query_changed = false;
+            for grant in policy.secrets.iter() {
+                if policy.secret_for(&grant.name, &url).is_err() {
+                    continue;
+                }
+                match &grant.placement {
+                    SecretPlacement::Header { name, prefix } => {
+                        let (Ok(hn), Ok(mut hv)) = (
+                            http::HeaderName::from_bytes(name.as_bytes()),
+                            http::HeaderValue::from_str(&format!("{prefix}{}", grant.value)),
+                        ) else {
+                            continue;
+                        };
+                        hv.set_sensitive(true);
+                        request.headers_mut().insert(hn, hv);
+                    }
+                    SecretPlacement::Query { name } => {
+                        url.query_pairs_mut().append_pair(name, &grant.value);
+                        query_changed = true;
+                    }
+                }
+            }
+            if query_changed {
+                *request.uri_mut() = url
+                    .as_str()
+                    .parse()
+                    .map_err(|_| Error::HttpRequestUriInvalid)?;
+            }
+            requests.fetch_add(1, Ordering::Relaxed);
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
+            ))
+        })
+    }
+}

@@ -106,3 +106,31 @@ fn pinned_digest_refuses_other_components() {
     let msg = err.to_string();
     assert!(msg.contains("pins") && msg.contains("`synthetic`"), "{msg}");
 }
+
+#[test]
+fn an_endless_loop_hits_the_call_deadline() {
+    let area = Area::new();
+    earlier_data(&area);
+    let started = std::time::Instant::now();
+    let msg = probe(&area, "loop", "[limits]\ncall_timeout_secs = 1\n");
+    assert!(
+        msg.contains("`sandbox_probe`")
+            && msg.contains("`probe`")
+            && msg.contains("1000 ms time limit"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    intact(&area);
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_cap() {
+    let area = Area::new();
+    earlier_data(&area);
+    let msg = probe(&area, "memory", "[limits]\nmemory_mb = 64\n");
+    assert!(
+        msg.contains("`sandbox_probe`") && msg.contains("memory limit of 64 MiB"),
+        "{msg}"
+    );
+    intact(&area);
+}

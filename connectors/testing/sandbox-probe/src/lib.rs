@@ -1,4 +1,5 @@
-//! Test component: tries what the sandbox must refuse. Config `{"try": "file"|"env"|"http",
+//! Test component: tries what the sandbox must refuse. Config `{"try":
+//! "file"|"env"|"http"|"loop"|"memory",
 //! "url": …}`; each attempt that is refused ends the extraction with an error carrying the
 //! host's reason, an attempt that succeeds yields a record saying so (which tests reject).
 
@@ -46,6 +47,19 @@ impl Source for Probe {
                             format!("http failed: {other:?}"),
                         ));
                     }
+                }
+            }
+            "loop" => {
+                let mut n = 0u64;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                    std::hint::black_box(&hoard);
                 }
             }
             _ => json!({"ok": true}),

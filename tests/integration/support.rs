@@ -27,7 +27,6 @@ impl Area {
     }
 
     /// Run pipeline TOML (destination forced to this area's database).
-    #[allow(clippy::result_large_err)]
     pub fn run(&self, toml: &str, component: (&str, &[u8])) -> Result<RunSummary, PipelineError> {
         let mut spec =
             PipelineSpec::from_toml(toml, &[], self.path()).expect("valid pipeline toml");

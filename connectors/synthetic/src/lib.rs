@@ -106,7 +106,7 @@ fn record(seed: u64, i: u64) -> Value {
             "commits": commits,
             "labels": labels,
         },
-        "public": r % 10 != 0,
+        "public": !r.is_multiple_of(10),
         "score": ((r % 10_000) as f64) / 100.0,
         "created_at": created,
     })

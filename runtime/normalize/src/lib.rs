@@ -90,7 +90,7 @@ pub fn parse_page(bytes: &[u8], format: RecordsFormat) -> Result<Vec<Value>, Nor
 }
 
 /// A column hint of a resource, as given by the connector or the pipeline.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ColumnHint {
     pub name: String,
     pub data_type: Option<DataType>,

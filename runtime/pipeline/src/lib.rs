@@ -352,23 +352,7 @@ pub struct PlannedResource {
     pub merge_key: Vec<String>,
     pub max_nesting: Option<u32>,
     pub parent: Option<String>,
-    pub columns: Vec<PlannedColumn>,
-}
-
-/// A column hint, serializable into the package manifest.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct PlannedColumn {
-    pub name: String,
-    pub data_type: Option<String>,
-    pub nullable: Option<bool>,
-    pub primary_key: bool,
-    pub merge_key: bool,
-    pub unique: bool,
-    pub dedup_sort: Option<String>,
-    pub hard_delete: bool,
-    pub precision: Option<u32>,
-    pub scale: Option<u32>,
-    pub timezone: Option<bool>,
+    pub columns: Vec<sluice_normalize::ColumnHint>,
 }
 
 fn disposition_name(d: WriteDisposition) -> &'static str {
@@ -448,9 +432,12 @@ fn plan_resources(
             columns: r
                 .columns
                 .iter()
-                .map(|c| PlannedColumn {
+                .map(|c| sluice_normalize::ColumnHint {
                     name: c.name.clone(),
-                    data_type: c.data_type.clone(),
+                    data_type: c
+                        .data_type
+                        .as_deref()
+                        .and_then(sluice_schema::DataType::parse),
                     nullable: c.nullable,
                     primary_key: c.primary_key,
                     merge_key: c.merge_key,

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 use sluice_load::{Destination, DuckDb, StateRow};
-use sluice_normalize::{ColumnHint, Normalizer, RecordsFormat, ResourceTable, parse_page};
-use sluice_schema::{DataType, Schema, WriteDisposition};
+use sluice_normalize::{Normalizer, RecordsFormat, ResourceTable, parse_page};
+use sluice_schema::{Schema, WriteDisposition};
 
 use crate::package::{Packages, Pending};
 use crate::state::{LocalState, STATE_ENGINE_VERSION, compress_state};
@@ -19,23 +19,7 @@ fn resource_table(r: &PlannedResource) -> ResourceTable {
         merge_strategy: r.merge_strategy.clone(),
         primary_key: r.primary_key.clone(),
         merge_key: r.merge_key.clone(),
-        columns: r
-            .columns
-            .iter()
-            .map(|c| ColumnHint {
-                name: c.name.clone(),
-                data_type: c.data_type.as_deref().and_then(DataType::parse),
-                nullable: c.nullable,
-                primary_key: c.primary_key,
-                merge_key: c.merge_key,
-                unique: c.unique,
-                dedup_sort: c.dedup_sort.clone(),
-                hard_delete: c.hard_delete,
-                precision: c.precision,
-                scale: c.scale,
-                timezone: c.timezone,
-            })
-            .collect(),
+        columns: r.columns.clone(),
         max_nesting: r.max_nesting,
     }
 }

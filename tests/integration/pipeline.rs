@@ -136,3 +136,16 @@ fn invalid_json_names_file_and_resource_and_keeps_earlier_data() {
     );
     assert_eq!(area.count("select count(*) from f_dataset.t"), 2);
 }
+
+#[test]
+fn a_fresh_destination_gets_state_even_when_local_state_exists() {
+    let area = Area::new();
+    let c = ("synthetic", sluice_bundled::SYNTHETIC.bytes);
+    area.run(&synthetic(100, ""), c).expect("first");
+    std::fs::remove_file(area.db()).expect("drop the database");
+    area.run(&synthetic(100, ""), c)
+        .expect("second into a new database");
+    assert_eq!(area.count("select count(*) from gh._dlt_pipeline_state"), 1);
+    assert_eq!(area.count("select count(*) from gh._dlt_version"), 1);
+    assert_eq!(area.count("select count(*) from gh.events"), 100);
+}

@@ -175,7 +175,8 @@ fn real_main(cli: Cli) -> Result<()> {
                 .max()
                 .unwrap_or(5)
                 .max(5);
-            println!("dataset `{}` in {}", spec.dataset_name(), spec.destination);
+            let path = sluice_pipeline::duckdb_path(&spec.destination, &spec.name)?;
+            println!("dataset `{}` in duckdb:{path}", spec.dataset_name());
             println!("  {:<width$}  {:>10}", "table", "rows");
             for (t, n) in tables {
                 println!("  {t:<width$}  {n:>10}");

@@ -223,6 +223,25 @@ impl DuckDb {
         }
     }
 
+    /// How many packages this dataset has committed.
+    pub fn load_count(&self) -> Result<i64> {
+        self.create_system_tables()?;
+        self.conn
+            .query_row(
+                &format!(
+                    "select count(*) from {}.{}",
+                    quote(&self.dataset),
+                    quote(LOADS_TABLE)
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|source| LoadError::Sql {
+                context: "reading _dlt_loads".into(),
+                source,
+            })
+    }
+
     /// Every table of the dataset with its row count, system tables included.
     pub fn table_counts(&self) -> Result<Vec<(String, i64)>> {
         let mut stmt = self

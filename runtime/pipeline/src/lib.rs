@@ -184,6 +184,15 @@ pub async fn run(
         source,
     })?;
     let mut local = state::LocalState::load(&workdir)?;
+    // a destination without loads holds no state: local state describing it is stale
+    if dest.load_count().map_err(|source| PipelineError::Load {
+        load_id: "-".into(),
+        destination: db_path.clone(),
+        source,
+    })? == 0
+    {
+        local.reset();
+    }
     let mut schema = restore_schema(&mut dest, &local, &pipeline, &db_path)?;
 
     let mut summary = RunSummary {

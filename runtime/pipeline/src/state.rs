@@ -52,6 +52,13 @@ impl LocalState {
         })
     }
 
+    /// Forget local schema and state (the destination holds none: dlt wipes local state when
+    /// the dataset does not exist remotely).
+    pub fn reset(&mut self) {
+        self.schema = None;
+        self.state = json!({"_state_version": 0, "_state_engine_version": STATE_ENGINE_VERSION, "sources": {}});
+    }
+
     /// The committed state of `resource` of `source`, as JSON text.
     pub fn resource_state(&self, source: &str, resource: &str) -> Option<String> {
         self.state

@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const COMPONENTS: [&str; 5] = [
+const COMPONENTS: [&str; 6] = [
     "files",
     "synthetic",
     "hello",
     "sandbox_probe",
     "wasi_http_probe",
+    "evil_import",
 ];
 
 fn main() {

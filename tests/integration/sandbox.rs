@@ -134,3 +134,22 @@ fn a_memory_bomb_hits_the_memory_cap() {
     );
     intact(&area);
 }
+
+#[test]
+fn imports_outside_the_granted_set_are_refused_at_load() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = sluice_host::Host::new(dir.path()).expect("host");
+    let err = match host.load("evil", sluice_bundled::EVIL_IMPORT) {
+        Ok(_) => panic!("a component importing test:evil/exfil must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("connector `evil`") && err.contains("`test:evil/exfil`"),
+        "{err}"
+    );
+    // the granted set alone is accepted
+    assert!(
+        host.load("synthetic", sluice_bundled::SYNTHETIC.bytes)
+            .is_ok()
+    );
+}

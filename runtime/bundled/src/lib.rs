@@ -41,6 +41,9 @@ pub const SANDBOX_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_SANDBOX_P
 /// Test component that uses standard `wasi:http/outgoing-handler`.
 pub const WASI_HTTP_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_WASI_HTTP_PROBE"));
 
+/// Test component importing an interface the host never grants.
+pub const EVIL_IMPORT: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_EVIL_IMPORT"));
+
 /// The bundled connector called `name`.
 pub fn find(name: &str) -> Option<Bundled> {
     BUNDLED.iter().copied().find(|b| b.name == name)

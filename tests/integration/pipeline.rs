@@ -149,3 +149,23 @@ fn a_fresh_destination_gets_state_even_when_local_state_exists() {
     assert_eq!(area.count("select count(*) from gh._dlt_version"), 1);
     assert_eq!(area.count("select count(*) from gh.events"), 100);
 }
+
+#[test]
+fn dependent_resources_receive_their_parents_records() {
+    let area = Area::new();
+    let s = area
+        .run(
+            &synthetic(2500, "[resources.commit_stats]\nselected = true\n"),
+            ("synthetic", sluice_bundled::SYNTHETIC.bytes),
+        )
+        .expect("run");
+    assert_eq!(s.tables["commit_stats"], 2500);
+    // every stat row matches its parent event's commits
+    assert_eq!(
+        area.count(
+            "select count(*) from gh.commit_stats s join gh.events e on s.event_id = e.id \
+             where s.commits = (select count(*) from gh.events__payload__commits c where c._dlt_parent_id = e._dlt_id)"
+        ),
+        2500
+    );
+}

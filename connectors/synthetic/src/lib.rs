@@ -3,7 +3,8 @@
 //! Config: `rows` (default 10000), `seed` (default 42), `page_size` (default 1000). Each record
 //! has nested objects (`actor`, `repo`, `payload`), a list of objects (`payload.commits`), a
 //! list of scalars (`payload.labels`), ISO timestamps and nulls. The same config always yields
-//! the same records.
+//! the same records. `commit_stats` (not selected by default) depends on `events`: it receives
+//! each page of events and yields one record per event.
 
 use sluice_sdk::serde_json::{Value, json};
 use sluice_sdk::{Error, ErrorKind, Open, Page, Resource, ResourceSpec, Source, SourceSpec};
@@ -19,10 +20,29 @@ impl Source for Synthetic {
         spec.config_schema = CONFIG_SCHEMA.into();
         let mut events = ResourceSpec::new("events");
         events.primary_key = vec!["id".into()];
-        Ok(spec.resource(events))
+        // a dependent resource (dlt's transformer): one record per event, from its parent's page
+        let mut stats = ResourceSpec::new("commit_stats");
+        stats.parent = Some("events".into());
+        stats.selected = false;
+        Ok(spec.resource(events).resource(stats))
     }
 
     fn open(open: Open) -> Result<Box<dyn Resource>, Error> {
+        if open.resource == "commit_stats" {
+            let parents = open.parent_records.unwrap_or_default();
+            let stats: Vec<Value> = parents
+                .iter()
+                .map(|e| {
+                    json!({
+                        "event_id": e["id"],
+                        "commits": e["payload"]["commits"].as_array().map_or(0, Vec::len),
+                    })
+                })
+                .collect();
+            return Ok(Box::new(sluice_sdk::Pages::from(vec![Page::json(
+                &Value::Array(stats),
+            )])));
+        }
         if open.resource != "events" {
             return Err(sluice_sdk::error(
                 ErrorKind::Config,

@@ -67,7 +67,7 @@ impl LocalState {
             .map(Value::to_string)
     }
 
-    /// A state document with the checkpoints applied; `None` when nothing changed.
+    /// The state document with the resource checkpoints of a package applied.
     pub fn with_checkpoints(
         &self,
         pipeline: &str,

@@ -338,3 +338,6 @@ impl Normalizer {
         &self.update
     }
 }
+
+#[cfg(test)]
+mod tests;

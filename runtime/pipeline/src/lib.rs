@@ -288,6 +288,10 @@ pub async fn run(
     )?;
     summary.schema_version = schema.version;
     summary.duration_ms = started.elapsed().as_millis();
+    // the machine-readable trace of the last run, beside the local state
+    let trace = workdir.join("trace.json");
+    let text = serde_json::to_vec_pretty(&summary).map_err(|e| io_err(&trace, e))?;
+    package::write_synced(&trace, &text)?;
     Ok(summary)
 }
 

@@ -169,3 +169,35 @@ fn dependent_resources_receive_their_parents_records() {
         2500
     );
 }
+
+#[test]
+fn a_package_that_failed_to_load_is_completed_before_new_data_is_extracted() {
+    let area = Area::new();
+    let file = area.path().join("events.ndjson");
+    // the files connector passes NDJSON lines through; the bad line fails at normalize
+    std::fs::write(&file, "{\"id\": 1}\n{\"id\": 2\n").expect("write");
+    let toml = crate::support::files_pipeline("p", &file, "events");
+    let c = ("files", sluice_bundled::FILES.bytes);
+    let err = area.run(&toml, c).expect_err("normalize fails");
+    assert!(
+        err.to_string().contains("resource `events` page 0"),
+        "{err}"
+    );
+    // nothing of the failed package is visible, the package waits on disk
+    let packages = area.path().join("pipelines/p/packages");
+    let pending: Vec<_> = std::fs::read_dir(&packages)
+        .expect("packages")
+        .flatten()
+        .collect();
+    assert_eq!(pending.len(), 1);
+    // the cause is cleared (as a transient failure would be); new data arrives meanwhile
+    let page = pending[0].path().join("events/00000000.ndjson");
+    std::fs::write(&page, "{\"id\": 1}\n{\"id\": 2}\n").expect("repair");
+    std::fs::write(&file, "{\"id\": 3}\n").expect("new data");
+    let s = area.run(&toml, c).expect("second run");
+    assert_eq!(s.pending_packages_loaded, 1);
+    assert_eq!(s.load_ids.len(), 2);
+    assert_eq!(area.count("select count(*) from p_dataset.events"), 3);
+    assert_eq!(area.count("select count(*) from p_dataset._dlt_loads"), 2);
+    assert_eq!(std::fs::read_dir(&packages).expect("packages").count(), 0);
+}

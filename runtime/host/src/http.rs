@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::State;
 use crate::bindings::sluice::connector::http::{HttpError, Request, Response};
-use crate::policy::{Policy, SecretPlacement};
+use crate::policy::Policy;
 
 /// A client that follows redirects only to allowed destinations.
 pub fn client(policy: &Arc<Policy>) -> reqwest::Result<reqwest::Client> {
@@ -110,25 +110,9 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
     }
     for name in &req.secrets {
         let grant = policy.secret_for(name, &url).map_err(HttpError::Denied)?;
-        match &grant.placement {
-            SecretPlacement::Header { name: h, prefix } => {
-                let hn = reqwest::header::HeaderName::from_bytes(h.as_bytes())
-                    .map_err(|_| HttpError::Denied(format!("invalid header `{h}` for secret")))?;
-                let mut hv =
-                    reqwest::header::HeaderValue::from_str(&format!("{prefix}{}", grant.value))
-                        .map_err(|_| {
-                            HttpError::Denied(format!(
-                                "secret `{}` is not a valid header value",
-                                grant.name
-                            ))
-                        })?;
-                hv.set_sensitive(true);
-                headers.insert(hn, hv);
-            }
-            SecretPlacement::Query { name: q } => {
-                url.query_pairs_mut().append_pair(q, &grant.value);
-            }
-        }
+        grant
+            .apply(&mut headers, &mut url)
+            .map_err(HttpError::Denied)?;
     }
     let timeout = Duration::from_millis(req.timeout_ms.map(u64::from).unwrap_or(policy.timeout_ms));
     let attempts = if idempotent(method.as_str()) {

@@ -24,6 +24,26 @@ pub struct SecretGrant {
     pub placement: SecretPlacement,
 }
 
+impl SecretGrant {
+    /// Put the secret into a request: a sensitive header, or a query parameter of `url`.
+    pub fn apply(&self, headers: &mut http::HeaderMap, url: &mut Url) -> Result<(), String> {
+        match &self.placement {
+            SecretPlacement::Header { name, prefix } => {
+                let hn = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("invalid header `{name}` for secret"))?;
+                let mut hv = http::HeaderValue::from_str(&format!("{prefix}{}", self.value))
+                    .map_err(|_| format!("secret `{}` is not a valid header value", self.name))?;
+                hv.set_sensitive(true);
+                headers.insert(hn, hv);
+            }
+            SecretPlacement::Query { name } => {
+                url.query_pairs_mut().append_pair(name, &self.value);
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Allowed {
     scheme: String,

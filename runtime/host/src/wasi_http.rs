@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use url::Url;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::policy::{Policy, SecretPlacement};
+use crate::policy::Policy;
 
 type Sent = Box<
     dyn Future<
@@ -49,30 +49,15 @@ impl WasiHttpHooks for PolicyHooks {
                 tracing::warn!(%connector, "wasi:http denied: {why}");
                 return Err(Error::HttpRequestDenied);
             }
-            // secrets granted for this host go in without the guest ever holding them
-            let mut query_changed = false;
+            // secrets granted for this host go in without the guest ever holding them; a
+            // grant that cannot be placed is skipped (the guest named none of them)
+            let before = url.clone();
             for grant in policy.secrets.iter() {
-                if policy.secret_for(&grant.name, &url).is_err() {
-                    continue;
-                }
-                match &grant.placement {
-                    SecretPlacement::Header { name, prefix } => {
-                        let (Ok(hn), Ok(mut hv)) = (
-                            http::HeaderName::from_bytes(name.as_bytes()),
-                            http::HeaderValue::from_str(&format!("{prefix}{}", grant.value)),
-                        ) else {
-                            continue;
-                        };
-                        hv.set_sensitive(true);
-                        request.headers_mut().insert(hn, hv);
-                    }
-                    SecretPlacement::Query { name } => {
-                        url.query_pairs_mut().append_pair(name, &grant.value);
-                        query_changed = true;
-                    }
+                if policy.secret_for(&grant.name, &url).is_ok() {
+                    let _ = grant.apply(request.headers_mut(), &mut url);
                 }
             }
-            if query_changed {
+            if url != before {
                 *request.uri_mut() = url
                     .as_str()
                     .parse()

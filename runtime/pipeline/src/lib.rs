@@ -178,19 +178,15 @@ pub async fn run(
     let sandbox = sandbox_for(spec)?;
     let config_json = toml_to_json(&spec.config).to_string();
 
-    let mut dest = DuckDb::open(&db_path, &dataset).map_err(|source| PipelineError::Load {
+    let dest_err = |source| PipelineError::Load {
         load_id: "-".into(),
         destination: db_path.clone(),
         source,
-    })?;
+    };
+    let mut dest = DuckDb::open(&db_path, &dataset).map_err(dest_err)?;
     let mut local = state::LocalState::load(&workdir)?;
     // a destination without loads holds no state: local state describing it is stale
-    if dest.load_count().map_err(|source| PipelineError::Load {
-        load_id: "-".into(),
-        destination: db_path.clone(),
-        source,
-    })? == 0
-    {
+    if dest.load_count().map_err(dest_err)? == 0 {
         local.reset();
     }
     let mut schema = restore_schema(&mut dest, &local, &pipeline, &db_path)?;

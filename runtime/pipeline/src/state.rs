@@ -27,9 +27,7 @@ impl LocalState {
         let state_path = dir.join("state.json");
         let state = match std::fs::read(&state_path) {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| io_err(&state_path, e))?,
-            Err(_) => {
-                json!({"_state_version": 0, "_state_engine_version": STATE_ENGINE_VERSION, "sources": {}})
-            }
+            Err(_) => empty_state(),
         };
         let schema_name = state
             .get("default_schema_name")
@@ -56,7 +54,7 @@ impl LocalState {
     /// the dataset does not exist remotely).
     pub fn reset(&mut self) {
         self.schema = None;
-        self.state = json!({"_state_version": 0, "_state_engine_version": STATE_ENGINE_VERSION, "sources": {}});
+        self.state = empty_state();
     }
 
     /// The committed state of `resource` of `source`, as JSON text.
@@ -119,6 +117,11 @@ impl LocalState {
         self.state = state;
         Ok(())
     }
+}
+
+/// A state document with no sources, before any load.
+fn empty_state() -> Value {
+    json!({"_state_version": 0, "_state_engine_version": STATE_ENGINE_VERSION, "sources": {}})
 }
 
 /// dlt's `_dlt_pipeline_state.state`: base64(zlib(json)).

@@ -3,10 +3,12 @@
 // PipelineError is large by design (it carries host and DuckDB errors); tests return it as is.
 #![allow(clippy::result_large_err)]
 
+mod pg;
 mod support;
 
 mod cache;
 mod conformance;
+mod dispositions;
 mod http;
 mod pipeline;
 mod sandbox;

@@ -28,9 +28,19 @@ impl Area {
 
     /// Run pipeline TOML (destination forced to this area's database).
     pub fn run(&self, toml: &str, component: (&str, &[u8])) -> Result<RunSummary, PipelineError> {
+        self.run_to(toml, component, &format!("duckdb:{}", self.db().display()))
+    }
+
+    /// Run pipeline TOML into `destination`.
+    pub fn run_to(
+        &self,
+        toml: &str,
+        component: (&str, &[u8]),
+        destination: &str,
+    ) -> Result<RunSummary, PipelineError> {
         let mut spec =
             PipelineSpec::from_toml(toml, &[], self.path()).expect("valid pipeline toml");
-        spec.destination = format!("duckdb:{}", self.db().display());
+        spec.destination = destination.to_owned();
         let opts = RunOptions {
             spec,
             pipelines_dir: self.path().join("pipelines"),

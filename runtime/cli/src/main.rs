@@ -1,4 +1,4 @@
-//! `sluice`: run pipelines of sandboxed wasm connectors into DuckDB.
+//! `sluice`: run pipelines of sandboxed wasm connectors into DuckDB, PostgreSQL or files.
 //!
 //! Exit codes: 0 success; 1 the run failed (the message names stage and place; data committed
 //! by earlier runs is untouched); 2 invalid command line.
@@ -16,7 +16,7 @@ use sluice_pipeline::{PipelineSpec, Progress, RunOptions, RunSummary};
 #[command(
     name = "sluice",
     version,
-    about = "Load data through sandboxed wasm connectors into DuckDB"
+    about = "Load data through sandboxed wasm connectors into DuckDB, PostgreSQL or Parquet files"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,9 +39,18 @@ enum Command {
         /// table to load into
         #[arg(long)]
         table: String,
-        /// `append` (default) or `replace`
+        /// `append` (default), `replace` or `merge`
         #[arg(long, default_value = "append")]
         write_disposition: String,
+        /// merge strategy: `delete-insert` (default), `upsert`, `insert-only`, `scd2`
+        #[arg(long)]
+        merge_strategy: Option<String>,
+        /// primary key column(s), comma-separated for a compound key
+        #[arg(long, value_delimiter = ',')]
+        primary_key: Vec<String>,
+        /// merge key column(s), comma-separated for a compound key
+        #[arg(long, value_delimiter = ',')]
+        merge_key: Vec<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -73,7 +82,8 @@ struct Common {
     /// dataset name (default `<pipeline>_dataset`)
     #[arg(long)]
     dataset: Option<String>,
-    /// `duckdb` (./<pipeline>.duckdb) or `duckdb:PATH`
+    /// `duckdb` (./<pipeline>.duckdb), `duckdb:PATH`, `postgres://user@host:port/db`
+    /// (password from PGPASSWORD) or `file:///dir` (Parquet; `?format=jsonl`)
     #[arg(long)]
     destination: Option<String>,
     /// working directory for packages and local state (env SLUICE_DATA_DIR/pipelines)
@@ -152,9 +162,18 @@ fn real_main(cli: Cli) -> Result<()> {
             file,
             table,
             write_disposition,
+            merge_strategy,
+            primary_key,
+            merge_key,
             common,
         } => {
-            let spec = load_spec(&file, &table, &write_disposition, &common)?;
+            let hints = LoadHints {
+                write_disposition,
+                merge_strategy,
+                primary_key,
+                merge_key,
+            };
+            let spec = load_spec(&file, &table, &hints, &common)?;
             execute(spec, common)
         }
         Command::Tables {
@@ -168,15 +187,14 @@ fn real_main(cli: Cli) -> Result<()> {
             if let Some(d) = common.dataset {
                 spec.dataset = Some(d);
             }
-            let tables = sluice_pipeline::dataset_tables(&spec)?;
+            let (destination, tables) = sluice_pipeline::dataset_tables(&spec)?;
             let width = tables
                 .iter()
                 .map(|(t, _)| t.len())
                 .max()
                 .unwrap_or(5)
                 .max(5);
-            let path = sluice_pipeline::duckdb_path(&spec.destination, &spec.name)?;
-            println!("dataset `{}` in duckdb:{path}", spec.dataset_name());
+            println!("dataset `{}` in {destination}", spec.dataset_name());
             println!("  {:<width$}  {:>10}", "table", "rows");
             for (t, n) in tables {
                 println!("  {t:<width$}  {n:>10}");
@@ -194,9 +212,17 @@ fn real_main(cli: Cli) -> Result<()> {
     }
 }
 
+/// How `sluice load` writes its table (like `pipeline.run(data, write_disposition=…)`).
+struct LoadHints {
+    write_disposition: String,
+    merge_strategy: Option<String>,
+    primary_key: Vec<String>,
+    merge_key: Vec<String>,
+}
+
 /// `sluice load FILE --table NAME` as a pipeline: the `files` connector, granted the file's
 /// directory read-only.
-fn load_spec(file: &Path, table: &str, wd: &str, common: &Common) -> Result<PipelineSpec> {
+fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Result<PipelineSpec> {
     let abs = file
         .canonicalize()
         .with_context(|| format!("reading `{}`", file.display()))?;
@@ -205,15 +231,30 @@ fn load_spec(file: &Path, table: &str, wd: &str, common: &Common) -> Result<Pipe
     }
     let dir = abs.parent().context("the file has no parent directory")?;
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
-    let text = format!(
+    let list = |v: &[String]| {
+        format!(
+            "[{}]",
+            v.iter().map(|s| q(s.trim())).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let mut text = format!(
         "name = {name}\n[connector]\nname = \"files\"\n[config]\npaths = [{path}]\ntable = {table}\n[grants]\nallow_read = [{dir}]\n[resources.{res}]\nwrite_disposition = {wd}\n",
         name = q(common.pipeline.as_deref().unwrap_or("sluice_load")),
         path = q(&abs.to_string_lossy()),
         table = q(table),
         dir = q(&dir.to_string_lossy()),
         res = q(table),
-        wd = q(wd),
+        wd = q(&hints.write_disposition),
     );
+    if let Some(m) = &hints.merge_strategy {
+        text.push_str(&format!("merge_strategy = {}\n", q(m)));
+    }
+    if !hints.primary_key.is_empty() {
+        text.push_str(&format!("primary_key = {}\n", list(&hints.primary_key)));
+    }
+    if !hints.merge_key.is_empty() {
+        text.push_str(&format!("merge_key = {}\n", list(&hints.merge_key)));
+    }
     PipelineSpec::from_toml(&text, &common.sets, Path::new("."))
         .map_err(|e| anyhow::anyhow!("building the load pipeline: {e}"))
 }

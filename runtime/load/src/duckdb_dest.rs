@@ -1,18 +1,17 @@
 //! The embedded DuckDB destination: a dataset is a DuckDB schema; rows arrive through the
-//! Arrow appender into staging tables and move into place with one `INSERT … SELECT` per
-//! table, inside the package's transaction.
+//! Arrow appender into per-batch staging tables, are gathered into one staging table per
+//! table (numbered by position in the package), and move into place with the disposition's
+//! SQL from [`crate::sql`], inside the package's transaction.
+
+use std::collections::HashMap;
 
 use arrow_array::RecordBatch;
 use arrow_schema::DataType as ArrowType;
 use duckdb::Connection;
-use sluice_schema::{Column, DataType, LOADS_TABLE, STATE_TABLE, Schema, VERSION_TABLE};
+use sluice_schema::{Column, DataType, LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE};
 
-use crate::{Destination, LoadError, Result, StateRow};
-
-/// Quote an identifier for DuckDB.
-pub fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
+use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, quote};
+use crate::{Commit, Destination, LoadError, Result, StateRow, staging_name};
 
 /// DuckDB's type for a dlt column (dlt's duckdb type mapping).
 pub fn duckdb_type(col: &Column) -> String {
@@ -59,10 +58,11 @@ fn arrow_sql_type(t: &ArrowType) -> String {
     }
 }
 
-struct Staged {
+struct Batch {
     table: String,
     stage: String,
     columns: Vec<String>,
+    rows: usize,
 }
 
 /// A dataset in a DuckDB database file.
@@ -72,16 +72,21 @@ pub struct DuckDb {
     dataset: String,
     staging: String,
     load_id: Option<String>,
-    staged: Vec<Staged>,
-    component: Option<String>,
+    batches: Vec<Batch>,
+    system_ready: bool,
+    replace_strategy: ReplaceStrategy,
+}
+
+fn sql_err(context: &str) -> impl FnOnce(duckdb::Error) -> LoadError + '_ {
+    move |e| LoadError::sql(context, e)
 }
 
 impl DuckDb {
     /// Open (or create) the database at `path` for `dataset`.
     pub fn open(path: &str, dataset: &str) -> Result<DuckDb> {
-        let conn = Connection::open(path).map_err(|source| LoadError::Open {
-            path: path.to_owned(),
-            source,
+        let conn = Connection::open(path).map_err(|e| LoadError::Open {
+            destination: format!("duckdb `{path}`"),
+            source: e.into(),
         })?;
         Ok(DuckDb {
             conn,
@@ -89,9 +94,15 @@ impl DuckDb {
             staging: format!("{dataset}_staging"),
             dataset: dataset.to_owned(),
             load_id: None,
-            staged: Vec::new(),
-            component: None,
+            batches: Vec::new(),
+            system_ready: false,
+            replace_strategy: ReplaceStrategy::default(),
         })
+    }
+
+    /// How `replace` empties tables.
+    pub fn set_replace_strategy(&mut self, strategy: ReplaceStrategy) {
+        self.replace_strategy = strategy;
     }
 
     /// The database path.
@@ -105,36 +116,27 @@ impl DuckDb {
     }
 
     fn exec(&self, context: &str, sql: &str) -> Result<()> {
-        self.conn
-            .execute_batch(sql)
-            .map_err(|source| LoadError::Sql {
-                context: context.to_owned(),
-                source,
-            })
+        self.conn.execute_batch(sql).map_err(sql_err(context))
     }
 
     fn existing_columns(&self, table: &str) -> Result<Vec<String>> {
+        let context = format!("reading the columns of table `{table}`");
         let mut stmt = self
             .conn
             .prepare(
                 "select column_name from information_schema.columns \
                  where table_schema = ? and table_name = ? order by ordinal_position",
             )
-            .map_err(|source| LoadError::Table {
-                table: table.to_owned(),
-                source,
-            })?;
-        let rows = stmt
-            .query_map([&self.dataset, table], |r| r.get::<_, String>(0))
+            .map_err(sql_err(&context))?;
+        stmt.query_map([&self.dataset, table], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(|source| LoadError::Table {
-                table: table.to_owned(),
-                source,
-            })?;
-        Ok(rows)
+            .map_err(sql_err(&context))
     }
 
-    fn create_system_tables(&self) -> Result<()> {
+    fn ensure_system_tables(&mut self) -> Result<()> {
+        if self.system_ready {
+            return Ok(());
+        }
         let ds = quote(&self.dataset);
         self.exec(
             "creating system tables",
@@ -147,7 +149,9 @@ impl DuckDb {
                 version = quote(VERSION_TABLE),
                 state = quote(STATE_TABLE),
             ),
-        )
+        )?;
+        self.system_ready = true;
+        Ok(())
     }
 
     /// CREATE TABLE / ADD COLUMN so the dataset holds every complete column of `schema`.
@@ -196,36 +200,167 @@ impl DuckDb {
         Ok(())
     }
 
-    /// The newest schema stored in `_dlt_version` for `schema_name`, if any.
-    pub fn stored_schema(&self, schema_name: &str) -> Result<Option<String>> {
-        self.create_system_tables()?;
-        let sql = format!(
-            "select schema from {}.{} where schema_name = ? order by version desc, inserted_at desc limit 1",
-            quote(&self.dataset),
-            quote(VERSION_TABLE)
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(|source| LoadError::Sql {
-            context: "reading _dlt_version".into(),
-            source,
-        })?;
-        let mut rows = stmt
-            .query_map([schema_name], |r| r.get::<_, String>(0))
-            .map_err(|source| LoadError::Sql {
-                context: "reading _dlt_version".into(),
-                source,
-            })?;
-        match rows.next() {
-            Some(r) => Ok(Some(r.map_err(|source| LoadError::Sql {
-                context: "reading _dlt_version".into(),
-                source,
-            })?)),
-            None => Ok(None),
+    /// Gather the per-batch staging tables of each table into one staging table with all the
+    /// table's columns and each row's position; returns table → staging table.
+    fn gather(&mut self, schema: &Schema, load_id: &str) -> Result<HashMap<String, String>> {
+        let stg = quote(&self.staging);
+        let mut staged: HashMap<String, String> = HashMap::new();
+        let mut offsets: HashMap<String, usize> = HashMap::new();
+        for b in std::mem::take(&mut self.batches) {
+            let Some(table) = schema.tables.get(&b.table) else {
+                return Err(LoadError::Plan(format!(
+                    "rows staged for table `{}` that the schema does not have",
+                    b.table
+                )));
+            };
+            let name = match staged.get(&b.table) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = staging_name(&b.table, load_id, "");
+                    let mut defs: Vec<String> = table
+                        .complete_columns()
+                        .map(|c| format!("{} {}", quote(&c.name), duckdb_type(c)))
+                        .collect();
+                    defs.push(format!("{} BIGINT", quote(ROW_COLUMN)));
+                    self.exec(
+                        &format!("staging table `{}`", b.table),
+                        &format!("CREATE TABLE {stg}.{} ({})", quote(&n), defs.join(", ")),
+                    )?;
+                    staged.insert(b.table.clone(), n.clone());
+                    n
+                }
+            };
+            let offset = offsets.entry(b.table.clone()).or_default();
+            let cols = b
+                .columns
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.exec(
+                &format!("staging table `{}`", b.table),
+                &format!(
+                    "INSERT INTO {stg}.{} ({cols}, {row}) SELECT {cols}, {offset} + rowid FROM {stg}.{stage}; DROP TABLE {stg}.{stage};",
+                    quote(&name),
+                    row = quote(ROW_COLUMN),
+                    stage = quote(&b.stage),
+                ),
+            )?;
+            *offset += b.rows;
         }
+        Ok(staged)
     }
 
-    /// How many packages this dataset has committed.
-    pub fn load_count(&self) -> Result<i64> {
-        self.create_system_tables()?;
+    fn record_package(&self, load_id: &str, commit: &Commit) -> Result<()> {
+        let ds = quote(&self.dataset);
+        let schema = commit.schema;
+        let version_known: i64 = self
+            .conn
+            .query_row(
+                &format!(
+                    "select count(*) from {ds}.{} where version_hash = ? and schema_name = ?",
+                    quote(VERSION_TABLE)
+                ),
+                [&schema.version_hash, &schema.name],
+                |r| r.get(0),
+            )
+            .map_err(sql_err("reading _dlt_version"))?;
+        if version_known == 0 {
+            self.conn
+                .execute(
+                    &format!(
+                        "INSERT INTO {ds}.{} VALUES (?, ?, now(), ?, ?, ?)",
+                        quote(VERSION_TABLE)
+                    ),
+                    duckdb::params![
+                        schema.version as i64,
+                        schema.engine_version as i64,
+                        schema.name,
+                        schema.version_hash,
+                        schema.to_json()
+                    ],
+                )
+                .map_err(sql_err("writing _dlt_version"))?;
+        }
+        if let Some(st) = commit.state {
+            self.conn
+                .execute(
+                    &format!(
+                        "INSERT INTO {ds}.{} VALUES (?, ?, ?, ?, now(), ?, ?, ?)",
+                        quote(STATE_TABLE)
+                    ),
+                    duckdb::params![
+                        st.version,
+                        st.engine_version,
+                        st.pipeline_name,
+                        st.state,
+                        st.version_hash,
+                        load_id,
+                        state_row_id(load_id, st)
+                    ],
+                )
+                .map_err(sql_err("writing _dlt_pipeline_state"))?;
+        }
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO {ds}.{} VALUES (?, ?, 0, now(), ?, ?)",
+                    quote(LOADS_TABLE)
+                ),
+                duckdb::params![load_id, schema.name, schema.version_hash, commit.component],
+            )
+            .map_err(sql_err("writing _dlt_loads"))?;
+        Ok(())
+    }
+
+    fn drop_staging_of(&self, tables: &[String]) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("select table_name from information_schema.tables where table_schema = ?")
+            .map_err(sql_err("listing staging tables"))?;
+        let names: Vec<String> = stmt
+            .query_map([&self.staging], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(sql_err("listing staging tables"))?;
+        for n in names
+            .iter()
+            .filter(|n| tables.iter().any(|t| n.starts_with(&format!("{t}__"))))
+        {
+            self.exec(
+                "dropping staging tables",
+                &format!("DROP TABLE IF EXISTS {}.{}", quote(&self.staging), quote(n)),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The `_dlt_id` of a state row: stable for a package and state version.
+pub(crate) fn state_row_id(load_id: &str, st: &StateRow) -> String {
+    sluice_schema::digest_id(format!("{load_id}{}", st.version_hash).as_bytes())
+}
+
+impl Destination for DuckDb {
+    fn describe(&self) -> String {
+        format!("duckdb:{}", self.path)
+    }
+
+    fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
+        self.ensure_system_tables()?;
+        let sql = format!(
+            "select count(*) from {}.{} where load_id = ?",
+            quote(&self.dataset),
+            quote(LOADS_TABLE)
+        );
+        let n: i64 = self
+            .conn
+            .query_row(&sql, [load_id], |r| r.get(0))
+            .map_err(sql_err("reading _dlt_loads"))?;
+        Ok(n > 0)
+    }
+
+    fn load_count(&mut self) -> Result<i64> {
+        self.ensure_system_tables()?;
         self.conn
             .query_row(
                 &format!(
@@ -236,25 +371,37 @@ impl DuckDb {
                 [],
                 |r| r.get(0),
             )
-            .map_err(|source| LoadError::Sql {
-                context: "reading _dlt_loads".into(),
-                source,
-            })
+            .map_err(sql_err("reading _dlt_loads"))
     }
 
-    /// Every table of the dataset with its row count, system tables included.
-    pub fn table_counts(&self) -> Result<Vec<(String, i64)>> {
+    fn stored_schema(&mut self, schema_name: &str) -> Result<Option<String>> {
+        self.ensure_system_tables()?;
+        let sql = format!(
+            "select schema from {}.{} where schema_name = ? order by version desc, inserted_at desc limit 1",
+            quote(&self.dataset),
+            quote(VERSION_TABLE)
+        );
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(sql_err("reading _dlt_version"))?;
+        let mut rows = stmt
+            .query_map([schema_name], |r| r.get::<_, String>(0))
+            .map_err(sql_err("reading _dlt_version"))?;
+        rows.next()
+            .transpose()
+            .map_err(sql_err("reading _dlt_version"))
+    }
+
+    fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {
         let mut stmt = self
             .conn
             .prepare("select table_name from information_schema.tables where table_schema = ? order by 1")
-            .map_err(|source| LoadError::Sql { context: "listing tables".into(), source })?;
+            .map_err(sql_err("listing tables"))?;
         let names = stmt
             .query_map([&self.dataset], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(|source| LoadError::Sql {
-                context: "listing tables".into(),
-                source,
-            })?;
+            .map_err(sql_err("listing tables"))?;
         let mut out = Vec::new();
         for n in names {
             let c: i64 = self
@@ -268,42 +415,14 @@ impl DuckDb {
                     [],
                     |r| r.get(0),
                 )
-                .map_err(|source| LoadError::Table {
-                    table: n.clone(),
-                    source,
-                })?;
+                .map_err(sql_err(&format!("counting rows of `{n}`")))?;
             out.push((n, c));
         }
         Ok(out)
     }
 
-    /// The component that produced the next loads (name@version sha256:digest), recorded in
-    /// `_dlt_loads.component`.
-    pub fn set_component(&mut self, component: Option<String>) {
-        self.component = component;
-    }
-}
-
-impl Destination for DuckDb {
-    fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
-        self.create_system_tables()?;
-        let sql = format!(
-            "select count(*) from {}.{} where load_id = ?",
-            quote(&self.dataset),
-            quote(LOADS_TABLE)
-        );
-        let n: i64 = self
-            .conn
-            .query_row(&sql, [load_id], |r| r.get(0))
-            .map_err(|source| LoadError::Sql {
-                context: "reading _dlt_loads".into(),
-                source,
-            })?;
-        Ok(n > 0)
-    }
-
     fn begin(&mut self, load_id: &str) -> Result<()> {
-        self.create_system_tables()?;
+        self.ensure_system_tables()?;
         self.exec(
             "starting the load transaction",
             &format!(
@@ -312,23 +431,19 @@ impl Destination for DuckDb {
             ),
         )?;
         self.load_id = Some(load_id.to_owned());
-        self.staged.clear();
+        self.batches.clear();
         Ok(())
     }
 
-    fn write_batch(&mut self, table: &str, batch: &RecordBatch) -> Result<()> {
+    fn write_batch(&mut self, table: &Table, batch: &RecordBatch) -> Result<()> {
+        let table = table.name.as_str();
         let Some(load_id) = &self.load_id else {
             return Err(LoadError::NotBegun);
         };
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        // staging tables are namespaced by load id, so concurrent pipelines never share them
-        let stage = format!(
-            "{table}__{}__{}",
-            load_id.replace('.', "_"),
-            self.staged.len()
-        );
+        let stage = staging_name(table, load_id, &format!("__b{}", self.batches.len()));
         let schema = batch.schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let defs: Vec<String> = schema
@@ -336,8 +451,9 @@ impl Destination for DuckDb {
             .iter()
             .map(|f| format!("{} {}", quote(f.name()), arrow_sql_type(f.data_type())))
             .collect();
+        let context = format!("staging table `{table}`");
         self.exec(
-            &format!("staging table `{table}`"),
+            &context,
             &format!(
                 "CREATE TABLE {}.{} ({})",
                 quote(&self.staging),
@@ -349,136 +465,48 @@ impl Destination for DuckDb {
             let mut app = self
                 .conn
                 .appender_to_db(&stage, &self.staging)
-                .map_err(|source| LoadError::Table {
-                    table: table.to_owned(),
-                    source,
-                })?;
+                .map_err(sql_err(&context))?;
             app.append_record_batch(batch.clone())
                 .and_then(|_| app.flush())
-                .map_err(|source| LoadError::Table {
-                    table: table.to_owned(),
-                    source,
-                })?;
+                .map_err(sql_err(&context))?;
         }
-        self.staged.push(Staged {
+        self.batches.push(Batch {
             table: table.to_owned(),
             stage,
             columns,
+            rows: batch.num_rows(),
         });
         Ok(())
     }
 
-    fn commit(
-        &mut self,
-        schema: &Schema,
-        replace_roots: &[String],
-        state: Option<&StateRow>,
-    ) -> Result<()> {
+    fn commit(&mut self, commit: &Commit) -> Result<()> {
         let Some(load_id) = self.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
-        let ds = quote(&self.dataset);
-        self.migrate(schema)?;
-        for root in replace_roots {
-            for t in schema.table_chain(root) {
-                if !self.existing_columns(&t.name)?.is_empty() {
-                    self.exec(
-                        &format!("replacing table `{}`", t.name),
-                        &format!("DELETE FROM {ds}.{}", quote(&t.name)),
-                    )?;
-                }
+        self.migrate(commit.schema)?;
+        let staged = self.gather(commit.schema, &load_id)?;
+        let helper = |root: &str, what: &str| staging_name(root, &load_id, &format!("__{what}"));
+        let target = sql::Target {
+            dataset: &self.dataset,
+            staging: &self.staging,
+            load_id: &load_id,
+            replace_strategy: self.replace_strategy,
+            truncate: false,
+            staged: &staged,
+            helper: &helper,
+        };
+        for root in commit.roots {
+            for stmt in sql::chain_statements(&target, commit.schema, root)? {
+                self.exec(&stmt.context, &stmt.sql)?;
             }
         }
-        let staged = std::mem::take(&mut self.staged);
-        for s in &staged {
-            let cols = s
-                .columns
-                .iter()
-                .map(|c| quote(c))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for name in staged.values() {
             self.exec(
-                &format!("inserting into table `{}`", s.table),
-                &format!(
-                    "INSERT INTO {ds}.{} ({cols}) SELECT {cols} FROM {}.{}; DROP TABLE {}.{};",
-                    quote(&s.table),
-                    quote(&self.staging),
-                    quote(&s.stage),
-                    quote(&self.staging),
-                    quote(&s.stage),
-                ),
+                "dropping staging tables",
+                &format!("DROP TABLE {}.{}", quote(&self.staging), quote(name)),
             )?;
         }
-        let now = "now()";
-        let version_known: i64 = self
-            .conn
-            .query_row(
-                &format!(
-                    "select count(*) from {ds}.{} where version_hash = ? and schema_name = ?",
-                    quote(VERSION_TABLE)
-                ),
-                [&schema.version_hash, &schema.name],
-                |r| r.get(0),
-            )
-            .map_err(|source| LoadError::Sql {
-                context: "reading _dlt_version".into(),
-                source,
-            })?;
-        if version_known == 0 {
-            self.conn
-                .execute(
-                    &format!(
-                        "INSERT INTO {ds}.{} VALUES (?, ?, {now}, ?, ?, ?)",
-                        quote(VERSION_TABLE)
-                    ),
-                    duckdb::params![
-                        schema.version as i64,
-                        schema.engine_version as i64,
-                        schema.name,
-                        schema.version_hash,
-                        schema.to_json()
-                    ],
-                )
-                .map_err(|source| LoadError::Sql {
-                    context: "writing _dlt_version".into(),
-                    source,
-                })?;
-        }
-        if let Some(st) = state {
-            let id = sluice_schema::digest_id(format!("{load_id}{}", st.version_hash).as_bytes());
-            self.conn
-                .execute(
-                    &format!(
-                        "INSERT INTO {ds}.{} VALUES (?, ?, ?, ?, {now}, ?, ?, ?)",
-                        quote(STATE_TABLE)
-                    ),
-                    duckdb::params![
-                        st.version,
-                        st.engine_version,
-                        st.pipeline_name,
-                        st.state,
-                        st.version_hash,
-                        load_id,
-                        id
-                    ],
-                )
-                .map_err(|source| LoadError::Sql {
-                    context: "writing _dlt_pipeline_state".into(),
-                    source,
-                })?;
-        }
-        self.conn
-            .execute(
-                &format!(
-                    "INSERT INTO {ds}.{} VALUES (?, ?, 0, {now}, ?, ?)",
-                    quote(LOADS_TABLE)
-                ),
-                duckdb::params![load_id, schema.name, schema.version_hash, self.component],
-            )
-            .map_err(|source| LoadError::Sql {
-                context: "writing _dlt_loads".into(),
-                source,
-            })?;
+        self.record_package(&load_id, commit)?;
         self.exec("committing the load", "COMMIT")?;
         self.load_id = None;
         Ok(())
@@ -486,9 +514,35 @@ impl Destination for DuckDb {
 
     fn rollback(&mut self) -> Result<()> {
         if self.load_id.take().is_some() {
-            self.staged.clear();
+            self.batches.clear();
             self.exec("rolling back the load", "ROLLBACK")?;
         }
         Ok(())
+    }
+
+    fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()> {
+        self.ensure_system_tables()?;
+        self.exec("starting the drop transaction", "BEGIN TRANSACTION")?;
+        let result = (|| {
+            for t in tables {
+                self.exec(
+                    &format!("dropping table `{t}`"),
+                    &format!(
+                        "DROP TABLE IF EXISTS {}.{}",
+                        quote(&self.dataset),
+                        quote(t)
+                    ),
+                )?;
+            }
+            self.drop_staging_of(tables)?;
+            self.record_package(load_id, commit)
+        })();
+        match result {
+            Ok(()) => self.exec("committing the drop", "COMMIT"),
+            Err(e) => {
+                let _ = self.exec("rolling back the drop", "ROLLBACK");
+                Err(e)
+            }
+        }
     }
 }

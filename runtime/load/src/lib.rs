@@ -1,39 +1,54 @@
 //! Destinations: where normalized batches land, one transaction per load package.
 //!
-//! Invariant: a package is applied all or nothing — staging, schema migration, replace
-//! deletes, inserts, the `_dlt_version` row and the `_dlt_loads` row commit in one
-//! transaction, and a package whose load id is already in `_dlt_loads` is never applied twice.
+//! Invariant: a package is applied all or nothing — staging, schema migration, the
+//! disposition's SQL (append, replace, merge, scd2), the `_dlt_version` row, the state row and
+//! the `_dlt_loads` row commit in one transaction, and a package whose load id is already in
+//! `_dlt_loads` is never applied twice. Migrations only add tables and columns.
 
 mod duckdb_dest;
+mod filesystem;
+mod postgres;
+pub mod sql;
 
 use arrow_array::RecordBatch;
-use sluice_schema::Schema;
+use sluice_schema::{Schema, Table};
 
 pub use duckdb_dest::DuckDb;
+pub use filesystem::{FileFormat, Filesystem};
+pub use postgres::{PgUrl, Postgres};
+pub use sql::ReplaceStrategy;
+
+/// An error of the database or file system underneath.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Errors of a destination, naming the table or statement.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("duckdb `{path}`: {source}")]
+    #[error("cannot open {destination}: {source}")]
     Open {
-        path: String,
+        destination: String,
         #[source]
-        source: duckdb::Error,
-    },
-    #[error("table `{table}`: {source}")]
-    Table {
-        table: String,
-        #[source]
-        source: duckdb::Error,
+        source: BoxError,
     },
     #[error("{context}: {source}")]
     Sql {
         context: String,
         #[source]
-        source: duckdb::Error,
+        source: BoxError,
     },
+    #[error("{0}")]
+    Plan(String),
     #[error("no load package is open")]
     NotBegun,
+}
+
+impl LoadError {
+    pub(crate) fn sql(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        LoadError::Sql {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 pub type Result<T, E = LoadError> = std::result::Result<T, E>;
@@ -49,22 +64,53 @@ pub struct StateRow {
     pub version_hash: String,
 }
 
-/// The seam between the pipeline and a database: begin a package, stream batches, commit.
-pub trait Destination {
+/// What a package commits besides its rows.
+pub struct Commit<'a> {
+    /// the schema after normalizing the package; the dataset is migrated to it
+    pub schema: &'a Schema,
+    /// root tables of the resources in the package, in order; each chain is applied with its
+    /// table's write disposition (a `replace` chain is emptied even without new rows)
+    pub roots: &'a [String],
+    pub state: Option<&'a StateRow>,
+    /// `name@version sha256:digest` of the component, recorded in `_dlt_loads.component`
+    pub component: Option<&'a str>,
+}
+
+/// The seam between the pipeline and a dataset: begin a package, stream batches, commit.
+pub trait Destination: Send {
+    /// Where the data goes, without credentials (for summaries and errors).
+    fn describe(&self) -> String;
     /// Whether the package `load_id` is already committed.
     fn is_loaded(&mut self, load_id: &str) -> Result<bool>;
+    /// How many packages this dataset has committed.
+    fn load_count(&mut self) -> Result<i64>;
+    /// The newest schema stored in `_dlt_version` under `schema_name`.
+    fn stored_schema(&mut self, schema_name: &str) -> Result<Option<String>>;
+    /// Every table of the dataset with its row count, system tables included.
+    fn table_counts(&mut self) -> Result<Vec<(String, i64)>>;
     /// Start applying package `load_id`.
     fn begin(&mut self, load_id: &str) -> Result<()>;
-    /// Stage one batch for `table`.
-    fn write_batch(&mut self, table: &str, batch: &RecordBatch) -> Result<()>;
-    /// Migrate the dataset to `schema`, move staged rows into place and commit with the
-    /// package's records. `replace_roots` are root tables whose chains are replaced.
-    fn commit(
-        &mut self,
-        schema: &Schema,
-        replace_roots: &[String],
-        state: Option<&StateRow>,
-    ) -> Result<()>;
+    /// Stage one batch for `table` (the schema's table as it is after the batch).
+    fn write_batch(&mut self, table: &Table, batch: &RecordBatch) -> Result<()>;
+    /// Migrate, move staged rows into place and commit with the package's records.
+    fn commit(&mut self, commit: &Commit) -> Result<()>;
     /// Abandon the open package.
     fn rollback(&mut self) -> Result<()>;
+    /// The longest identifier the destination keeps (names are shortened to it).
+    fn max_identifier_len(&self) -> usize {
+        65536
+    }
+    /// Drop `tables` (and their staging leftovers) in one transaction that also records
+    /// `commit` (the schema without them, the state without their resources).
+    fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()>;
+}
+
+/// The longest identifier PostgreSQL keeps.
+pub const POSTGRES_MAX_IDENTIFIER: usize = 63;
+
+/// A staging-schema table name for `table` in package `load_id`, unique per load so that
+/// concurrent pipelines never share staging (dlt#4297), at most 63 characters.
+pub fn staging_name(table: &str, load_id: &str, suffix: &str) -> String {
+    let raw = format!("{table}__{}{suffix}", load_id.replace('.', "_"));
+    sluice_schema::shorten_identifier(&raw, &raw, POSTGRES_MAX_IDENTIFIER)
 }

@@ -105,8 +105,21 @@ pub struct ColumnHint {
     pub timezone: Option<bool>,
 }
 
+/// scd2 options of a resource (dlt's `validity_column_names`, `active_record_timestamp`,
+/// `boundary_timestamp`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scd2Options {
+    /// `[valid_from, valid_to]`; default `_dlt_valid_from`, `_dlt_valid_to`
+    pub validity_column_names: Option<[String; 2]>,
+    /// `valid_to` of active rows instead of NULL, e.g. `9999-12-31`
+    pub active_record_timestamp: Option<String>,
+    /// validity boundary instead of the load's creation time
+    pub boundary_timestamp: Option<String>,
+}
+
 /// What the normalizer needs to know about a resource's root table.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ResourceTable {
     pub resource: String,
     /// root table name as given (normalized here)
@@ -118,6 +131,11 @@ pub struct ResourceTable {
     pub columns: Vec<ColumnHint>,
     /// dlt's max_table_nesting; 1000 when absent
     pub max_nesting: Option<u32>,
+    /// merge: staged rows are unique by primary key already (skip dedup)
+    #[serde(default)]
+    pub deduplicated: bool,
+    #[serde(default)]
+    pub scd2: Scd2Options,
 }
 
 impl ResourceTable {
@@ -132,7 +150,14 @@ impl ResourceTable {
             merge_key: Vec::new(),
             columns: Vec::new(),
             max_nesting: None,
+            deduplicated: false,
+            scd2: Scd2Options::default(),
         }
+    }
+
+    fn is_scd2(&self) -> bool {
+        self.write_disposition == WriteDisposition::Merge
+            && self.merge_strategy.as_deref() == Some("scd2")
     }
 
     fn root_id(&self) -> RootId {
@@ -197,12 +222,35 @@ impl Normalizer {
         table.write_disposition = Some(resource.write_disposition);
         table.resource = Some(resource.resource.clone());
         table.merge_strategy = resource.merge_strategy.clone();
+        table.deduplicated = resource.deduplicated;
+        table.boundary_timestamp = resource.scd2.boundary_timestamp.clone();
+        if resource.is_scd2() {
+            let [from, to] = resource.scd2.validity_column_names.clone().unwrap_or_else(|| {
+                [
+                    sluice_schema::DLT_VALID_FROM.to_owned(),
+                    sluice_schema::DLT_VALID_TO.to_owned(),
+                ]
+            });
+            for (i, c) in [from, to].iter().enumerate() {
+                let cname = normalize(c);
+                let col = table.columns.entry(cname.clone()).or_insert_with(|| {
+                    self.update.record_column(&name, &cname);
+                    Column::data(&cname, DataType::Timestamp)
+                });
+                col.valid_from = i == 0;
+                col.valid_to = i == 1;
+                col.active_record_timestamp = if i == 1 {
+                    resource.scd2.active_record_timestamp.clone()
+                } else {
+                    None
+                };
+            }
+        }
         if let Some(n) = resource.max_nesting {
             table.normalizer = Some(serde_json::json!({"max_nesting": n}));
         }
         for hint in &resource.columns {
             let cname = normalize(&hint.name);
-            let is_new = !table.columns.contains_key(&cname);
             let col = table
                 .columns
                 .entry(cname.clone())
@@ -230,7 +278,6 @@ impl Normalizer {
             col.precision = hint.precision.or(col.precision);
             col.scale = hint.scale.or(col.scale);
             col.timezone = hint.timezone.or(col.timezone);
-            let _ = is_new;
         }
         for (keys, pk) in [(&resource.primary_key, true), (&resource.merge_key, false)] {
             for k in keys {

@@ -22,17 +22,15 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use sluice_host::{Host, HostError, Policy, Sandbox, SourceSpec, WriteDisposition};
-use sluice_load::{DuckDb, LoadError};
-use sluice_normalize::NormalizeError;
+use sluice_load::{Destination, DuckDb, FileFormat, Filesystem, LoadError, PgUrl, Postgres};
+use sluice_normalize::{ColumnHint, NormalizeError, ResourceTable, Scd2Options};
 use sluice_schema::{Schema, SchemaUpdate};
 
 pub use package::{PackageManifest, PageEntry};
 pub use spec::{
-    ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, apply_set, toml_to_json,
+    ColumnOverride, ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, apply_set,
+    toml_to_json,
 };
-
-/// Longest identifier DuckDB takes (dlt's duckdb capability).
-pub const DUCKDB_MAX_IDENTIFIER: usize = 65536;
 
 /// Errors of a run; each names the stage and the place.
 #[derive(Debug, thiserror::Error)]
@@ -123,29 +121,83 @@ pub struct RunSummary {
 }
 
 /// The DuckDB file a destination string names.
-pub fn duckdb_path(destination: &str, pipeline: &str) -> Result<String, PipelineError> {
+pub fn duckdb_path(destination: &str, pipeline: &str) -> Option<String> {
     match destination.split_once(':') {
-        None if destination == "duckdb" => Ok(format!("{pipeline}.duckdb")),
-        Some(("duckdb", path)) if !path.is_empty() => Ok(path.to_owned()),
-        _ => Err(PipelineError::Config {
-            pipeline: pipeline.to_owned(),
-            reason: format!(
-                "destination `{destination}` is not supported; use `duckdb` or `duckdb:PATH`"
-            ),
-        }),
+        None if destination == "duckdb" => Some(format!("{pipeline}.duckdb")),
+        Some(("duckdb", path)) if !path.is_empty() => Some(path.to_owned()),
+        _ => None,
     }
 }
 
-/// The tables of a pipeline's dataset with their row counts.
-pub fn dataset_tables(spec: &PipelineSpec) -> Result<Vec<(String, i64)>, PipelineError> {
-    let path = duckdb_path(&spec.destination, &spec.name)?;
+/// Open the destination a pipeline names: `duckdb`, `duckdb:PATH`, `postgres://…`,
+/// `file:///dir[?format=parquet|jsonl]`.
+pub fn open_destination(spec: &PipelineSpec) -> Result<Box<dyn Destination>, PipelineError> {
+    let dest = spec.destination.as_str();
+    let dataset = spec.dataset_name();
+    let config = |reason: String| PipelineError::Config {
+        pipeline: spec.name.clone(),
+        reason,
+    };
+    let replace = match &spec.replace_strategy {
+        None => sluice_load::ReplaceStrategy::default(),
+        Some(s) => sluice_load::ReplaceStrategy::parse(s).ok_or_else(|| {
+            config(format!(
+                "replace_strategy `{s}` is not one of truncate-and-insert, insert-from-staging"
+            ))
+        })?,
+    };
     let err = |source| PipelineError::Load {
         load_id: "-".into(),
-        destination: path.clone(),
+        destination: dest.split('@').next_back().unwrap_or_default().to_owned(),
         source,
     };
-    let db = DuckDb::open(&path, &spec.dataset_name()).map_err(err)?;
-    db.table_counts().map_err(err)
+    if let Some(path) = duckdb_path(dest, &spec.name) {
+        let mut db = DuckDb::open(&path, &dataset).map_err(err)?;
+        db.set_replace_strategy(replace);
+        return Ok(Box::new(db));
+    }
+    if dest.starts_with("postgres://") || dest.starts_with("postgresql://") {
+        let url = PgUrl::parse(dest).map_err(|e| config(format!("destination: {e}")))?;
+        let mut pg = Postgres::connect(&url, &dataset).map_err(err)?;
+        pg.set_replace_strategy(replace);
+        return Ok(Box::new(pg));
+    }
+    if let Some(rest) = dest.strip_prefix("file://") {
+        let (dir, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let format = match query {
+            "" | "format=parquet" => FileFormat::Parquet,
+            "format=jsonl" => FileFormat::Jsonl,
+            other => {
+                return Err(config(format!(
+                    "destination `{dest}`: unknown option `{other}` (use ?format=parquet or ?format=jsonl)"
+                )));
+            }
+        };
+        if dir.is_empty() {
+            return Err(config(format!(
+                "destination `{dest}` names no directory (file:///path/to/dir)"
+            )));
+        }
+        return Ok(Box::new(
+            Filesystem::open(Path::new(dir), &dataset, format).map_err(err)?,
+        ));
+    }
+    Err(config(format!(
+        "destination `{dest}` is not supported; use `duckdb`, `duckdb:PATH`, \
+         `postgres://user@host:port/db` or `file:///dir`"
+    )))
+}
+
+/// The tables of a pipeline's dataset with their row counts.
+pub fn dataset_tables(spec: &PipelineSpec) -> Result<(String, Vec<(String, i64)>), PipelineError> {
+    let mut dest = open_destination(spec)?;
+    let where_ = dest.describe();
+    let tables = dest.table_counts().map_err(|source| PipelineError::Load {
+        load_id: "-".into(),
+        destination: where_.clone(),
+        source,
+    })?;
+    Ok((where_, tables))
 }
 
 /// Run a pipeline: load pending packages, then extract, normalize and load new data.
@@ -157,7 +209,6 @@ pub async fn run(
     let spec = &opts.spec;
     let pipeline = spec.name.clone();
     let dataset = spec.dataset_name();
-    let db_path = duckdb_path(&spec.destination, &pipeline)?;
     let workdir = opts.pipelines_dir.join(&pipeline);
     let packages = package::Packages::open(&workdir)?;
 
@@ -178,23 +229,24 @@ pub async fn run(
     let sandbox = sandbox_for(spec)?;
     let config_json = toml_to_json(&spec.config).to_string();
 
+    let mut dest = open_destination(spec)?;
+    let db_path = dest.describe();
     let dest_err = |source| PipelineError::Load {
         load_id: "-".into(),
         destination: db_path.clone(),
         source,
     };
-    let mut dest = DuckDb::open(&db_path, &dataset).map_err(dest_err)?;
     let mut local = state::LocalState::load(&workdir)?;
     // a destination without loads holds no state: local state describing it is stale
     if dest.load_count().map_err(dest_err)? == 0 {
         local.reset();
     }
-    let mut schema = restore_schema(&mut dest, &local, &pipeline, &db_path)?;
+    let mut schema = restore_schema(&mut *dest, &local, &pipeline, &db_path)?;
 
     let mut summary = RunSummary {
         pipeline: pipeline.clone(),
         dataset: dataset.clone(),
-        destination: format!("duckdb:{db_path}"),
+        destination: db_path.clone(),
         connector: cname.clone(),
         connector_version: String::new(),
         component_digest: connector.digest.clone(),
@@ -212,12 +264,12 @@ pub async fn run(
     // 1. finish what an earlier run left
     for pending in packages.pending()? {
         progress.stage("load", &format!("pending package {}", pending.load_id));
-        dest.set_component(Some(component_label(&pending.connector_version)));
         load::load_package(
             &packages,
             &pending,
+            &component_label(&pending.connector_version),
             &mut schema,
-            &mut dest,
+            &mut *dest,
             &mut local,
             &pipeline,
             &db_path,
@@ -270,12 +322,12 @@ pub async fn run(
         .insert("extract".into(), t.elapsed().as_millis());
 
     // 4. normalize + load
-    dest.set_component(Some(component_label(&source.version)));
     load::load_package(
         &packages,
         &pkg,
+        &component_label(&source.version),
         &mut schema,
-        &mut dest,
+        &mut *dest,
         &mut local,
         &pipeline,
         &db_path,
@@ -324,7 +376,7 @@ fn new_load_id() -> String {
 
 /// The newest of the local schema and the one stored in the destination.
 fn restore_schema(
-    dest: &mut DuckDb,
+    dest: &mut dyn Destination,
     local: &state::LocalState,
     pipeline: &str,
     db_path: &str,
@@ -350,18 +402,14 @@ fn restore_schema(
     })
 }
 
-/// Resolved resources of this run, in spec order.
+/// Resolved resources of this run, in spec order: the connector's declaration with the
+/// pipeline file's overrides applied.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PlannedResource {
     pub name: String,
-    pub table: String,
-    pub write_disposition: String,
-    pub merge_strategy: Option<String>,
-    pub primary_key: Vec<String>,
-    pub merge_key: Vec<String>,
-    pub max_nesting: Option<u32>,
     pub parent: Option<String>,
-    pub columns: Vec<sluice_normalize::ColumnHint>,
+    /// table, disposition, keys and column hints as the normalizer takes them
+    pub hints: ResourceTable,
 }
 
 fn disposition_name(d: WriteDisposition) -> &'static str {
@@ -404,60 +452,117 @@ fn plan_resources(
             .write_disposition
             .clone()
             .unwrap_or_else(|| disposition_name(r.write_disposition).to_owned());
-        if wd == "merge" {
-            return Err(PipelineError::Config {
-                pipeline: spec.name.clone(),
-                reason: format!(
-                    "resource `{}`: write_disposition `merge` is not supported yet (use append or replace)",
-                    r.name
-                ),
-            });
+        let cfg = |reason: String| PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason: format!("resource `{}`: {reason}", r.name),
+        };
+        let Some(write_disposition) = sluice_schema::WriteDisposition::parse(&wd) else {
+            return Err(cfg(format!(
+                "unknown write_disposition `{wd}` (append, replace, merge, skip)"
+            )));
+        };
+        let merge_strategy = o.merge_strategy.clone().or_else(|| {
+            r.merge_strategy.map(|m| {
+                format!("{m:?}")
+                    .to_lowercase()
+                    .replace("deleteinsert", "delete-insert")
+                    .replace("insertonly", "insert-only")
+            })
+        });
+        let primary_key = o.primary_key.clone().unwrap_or_else(|| r.primary_key.clone());
+        let merge_key = o.merge_key.clone().unwrap_or_else(|| r.merge_key.clone());
+        if write_disposition == sluice_schema::WriteDisposition::Merge {
+            let strategy = match merge_strategy.as_deref() {
+                None => sluice_schema::MergeStrategy::DeleteInsert,
+                Some(m) => sluice_schema::MergeStrategy::parse(m).ok_or_else(|| {
+                    cfg(format!(
+                        "unknown merge_strategy `{m}` (delete-insert, upsert, insert-only, scd2)"
+                    ))
+                })?,
+            };
+            use sluice_schema::MergeStrategy as M;
+            if matches!(strategy, M::Upsert | M::InsertOnly) && primary_key.is_empty() {
+                return Err(cfg(format!(
+                    "merge strategy `{}` needs a primary_key",
+                    strategy.as_str()
+                )));
+            }
+            if strategy == M::Upsert && !merge_key.is_empty() {
+                return Err(cfg("merge strategy `upsert` takes no merge_key".into()));
+            }
         }
-        if sluice_schema::WriteDisposition::parse(&wd).is_none() {
-            return Err(PipelineError::Config {
-                pipeline: spec.name.clone(),
-                reason: format!("resource `{}`: unknown write_disposition `{wd}`", r.name),
+        let mut columns: Vec<ColumnHint> = r
+            .columns
+            .iter()
+            .map(|c| ColumnHint {
+                name: c.name.clone(),
+                data_type: c
+                    .data_type
+                    .as_deref()
+                    .and_then(sluice_schema::DataType::parse),
+                nullable: c.nullable,
+                primary_key: c.primary_key,
+                merge_key: c.merge_key,
+                unique: c.unique,
+                dedup_sort: c.dedup_sort.clone(),
+                hard_delete: c.hard_delete,
+                precision: c.precision,
+                scale: c.scale,
+                timezone: c.timezone,
+            })
+            .collect();
+        for (name, c) in &o.columns {
+            let data_type = match &c.data_type {
+                None => None,
+                Some(t) => Some(sluice_schema::DataType::parse(t).ok_or_else(|| {
+                    cfg(format!("column `{name}`: unknown data_type `{t}`"))
+                })?),
+            };
+            if let Some(d) = &c.dedup_sort
+                && d != "asc"
+                && d != "desc"
+            {
+                return Err(cfg(format!(
+                    "column `{name}`: dedup_sort is `asc` or `desc`, not `{d}`"
+                )));
+            }
+            columns.push(ColumnHint {
+                name: name.clone(),
+                data_type,
+                nullable: c.nullable,
+                primary_key: c.primary_key,
+                merge_key: c.merge_key,
+                unique: c.unique,
+                dedup_sort: c.dedup_sort.clone(),
+                hard_delete: c.hard_delete,
+                precision: c.precision,
+                scale: c.scale,
+                timezone: c.timezone,
             });
         }
         out.push(PlannedResource {
             name: r.name.clone(),
-            table: o
-                .table_name
-                .or_else(|| r.table_name.clone())
-                .unwrap_or_else(|| r.name.clone()),
-            write_disposition: wd,
-            merge_strategy: o.merge_strategy.or_else(|| {
-                r.merge_strategy.map(|m| {
-                    format!("{m:?}")
-                        .to_lowercase()
-                        .replace("deleteinsert", "delete-insert")
-                        .replace("insertonly", "insert-only")
-                })
-            }),
-            primary_key: o.primary_key.unwrap_or_else(|| r.primary_key.clone()),
-            merge_key: r.merge_key.clone(),
-            max_nesting: o.max_table_nesting.or(r.max_nesting),
             parent: r.parent.clone(),
-            columns: r
-                .columns
-                .iter()
-                .map(|c| sluice_normalize::ColumnHint {
-                    name: c.name.clone(),
-                    data_type: c
-                        .data_type
-                        .as_deref()
-                        .and_then(sluice_schema::DataType::parse),
-                    nullable: c.nullable,
-                    primary_key: c.primary_key,
-                    merge_key: c.merge_key,
-                    unique: c.unique,
-                    dedup_sort: c.dedup_sort.clone(),
-                    hard_delete: c.hard_delete,
-                    precision: c.precision,
-                    scale: c.scale,
-                    timezone: c.timezone,
-                })
-                .collect(),
+            hints: ResourceTable {
+                resource: r.name.clone(),
+                table: o
+                    .table_name
+                    .clone()
+                    .or_else(|| r.table_name.clone())
+                    .unwrap_or_else(|| r.name.clone()),
+                write_disposition,
+                merge_strategy,
+                primary_key,
+                merge_key,
+                columns,
+                max_nesting: o.max_table_nesting.or(r.max_nesting),
+                deduplicated: o.deduplicated.unwrap_or(false),
+                scd2: Scd2Options {
+                    validity_column_names: o.validity_column_names.clone(),
+                    active_record_timestamp: o.active_record_timestamp.clone(),
+                    boundary_timestamp: o.boundary_timestamp.clone(),
+                },
+            },
         });
     }
     Ok(out)

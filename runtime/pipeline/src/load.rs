@@ -3,26 +3,13 @@
 use std::time::Instant;
 
 use serde_json::Value;
-use sluice_load::{Destination, DuckDb, StateRow};
-use sluice_normalize::{Normalizer, RecordsFormat, ResourceTable, parse_page};
+use sluice_load::{Commit, Destination, StateRow};
+use sluice_normalize::{Normalizer, RecordsFormat, parse_page};
 use sluice_schema::{Schema, WriteDisposition};
 
 use crate::package::{Packages, Pending};
 use crate::state::{LocalState, STATE_ENGINE_VERSION, compress_state};
-use crate::{DUCKDB_MAX_IDENTIFIER, PipelineError, PlannedResource, Progress, RunSummary, io_err};
-
-fn resource_table(r: &PlannedResource) -> ResourceTable {
-    ResourceTable {
-        resource: r.name.clone(),
-        table: r.table.clone(),
-        write_disposition: WriteDisposition::parse(&r.write_disposition).unwrap_or_default(),
-        merge_strategy: r.merge_strategy.clone(),
-        primary_key: r.primary_key.clone(),
-        merge_key: r.merge_key.clone(),
-        columns: r.columns.clone(),
-        max_nesting: r.max_nesting,
-    }
-}
+use crate::{PipelineError, Progress, RunSummary, io_err};
 
 /// Normalize `pending` and load it; on success the package is removed and local schema and
 /// state mirror what was committed.
@@ -30,8 +17,9 @@ fn resource_table(r: &PlannedResource) -> ResourceTable {
 pub fn load_package(
     packages: &Packages,
     pending: &Pending,
+    component: &str,
     schema: &mut Schema,
-    dest: &mut DuckDb,
+    dest: &mut dyn Destination,
     local: &mut LocalState,
     pipeline: &str,
     db_path: &str,
@@ -52,7 +40,7 @@ pub fn load_package(
     progress.stage("normalize", &format!("package {load_id}"));
     let m = &pending.manifest;
     let mut work = schema.clone();
-    let mut normalizer = Normalizer::new(load_id, m.salt, DUCKDB_MAX_IDENTIFIER);
+    let mut normalizer = Normalizer::new(load_id, m.salt, dest.max_identifier_len());
     dest.begin(load_id).map_err(lerr)?;
     let mut checkpoints: Vec<(String, Value)> = Vec::new();
     let result = (|| -> Result<(), PipelineError> {
@@ -60,10 +48,10 @@ pub fn load_package(
             let Some(r) = m.resources.iter().find(|r| r.name == page.resource) else {
                 continue;
             };
-            if r.write_disposition == "skip" {
+            if r.hints.write_disposition == WriteDisposition::Skip {
                 continue;
             }
-            let rt = resource_table(r);
+            let rt = &r.hints;
             let path = pending.dir.join(&page.file);
             let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
             let fmt = if page.format == "ndjson" {
@@ -78,10 +66,13 @@ pub fn load_package(
             };
             let records = parse_page(&bytes, fmt).map_err(nerr)?;
             normalizer
-                .add_page(&mut work, &rt, page.seq, records)
+                .add_page(&mut work, rt, page.seq, records)
                 .map_err(nerr)?;
             for (table, batch) in normalizer.take_batches(&work).map_err(nerr)? {
-                dest.write_batch(&table, &batch).map_err(lerr)?;
+                let Some(t) = work.tables.get(&table) else {
+                    continue;
+                };
+                dest.write_batch(t, &batch).map_err(lerr)?;
             }
             progress.rows(normalizer.row_counts().values().sum());
             if let Some(cp) = &page.checkpoint {
@@ -106,13 +97,18 @@ pub fn load_package(
         .insert("normalize".into(), t.elapsed().as_millis());
     let t = Instant::now();
     progress.stage("load", &format!("package {load_id}"));
+    // every resource's chain, in plan order (replace chains empty even without new rows)
+    let mut roots: Vec<String> = Vec::new();
+    for r in &m.resources {
+        if r.hints.write_disposition == WriteDisposition::Skip {
+            continue;
+        }
+        let root = normalizer.ensure_root_table(&mut work, &r.hints);
+        if !roots.contains(&root) {
+            roots.push(root);
+        }
+    }
     work.bump_version();
-    let replace_roots: Vec<String> = m
-        .resources
-        .iter()
-        .filter(|r| r.write_disposition == "replace")
-        .map(|r| normalizer.root_table_name(&resource_table(r)))
-        .collect();
     let mut new_state = local.with_checkpoints(
         pipeline,
         &summary.dataset,
@@ -145,7 +141,13 @@ pub fn load_package(
     } else {
         None
     };
-    if let Err(e) = dest.commit(&work, &replace_roots, state_row.as_ref()) {
+    let commit = Commit {
+        schema: &work,
+        roots: &roots,
+        state: state_row.as_ref(),
+        component: Some(component),
+    };
+    if let Err(e) = dest.commit(&commit) {
         let _ = dest.rollback();
         return Err(lerr(e));
     }

@@ -3,7 +3,10 @@
 //! ```toml
 //! name = "github_demo"
 //! dataset = "github"                 # default: <name>_dataset
-//! destination = "duckdb"             # or "duckdb:/path/to/file.duckdb"
+//! destination = "duckdb"             # or "duckdb:/path/to/file.duckdb",
+//!                                    # "postgres://user@host:5432/db" (password: PGPASSWORD),
+//!                                    # "file:///dir" (Parquet; "file:///dir?format=jsonl")
+//! replace_strategy = "truncate-and-insert"   # or "insert-from-staging"
 //!
 //! [connector]
 //! name = "synthetic"                 # a bundled connector, or:
@@ -24,7 +27,14 @@
 //!
 //! [resources.events]                 # per-resource overrides
 //! table_name = "events"
-//! write_disposition = "append"
+//! write_disposition = "merge"        # append | replace | merge | skip
+//! merge_strategy = "delete-insert"   # delete-insert | upsert | insert-only | scd2
+//! primary_key = ["id"]
+//! merge_key = ["day"]
+//! [resources.events.columns.seq]     # column hints
+//! dedup_sort = "desc"
+//! [resources.events.columns.deleted]
+//! hard_delete = true
 //! ```
 
 use std::collections::BTreeMap;
@@ -42,6 +52,8 @@ pub struct PipelineSpec {
     pub dataset: Option<String>,
     #[serde(default = "default_destination")]
     pub destination: String,
+    /// how `replace` empties tables: `truncate-and-insert` (default) or `insert-from-staging`
+    pub replace_strategy: Option<String>,
     pub connector: ConnectorSpec,
     #[serde(default = "empty_table")]
     pub config: toml::Value,
@@ -115,8 +127,40 @@ pub struct ResourceOverride {
     pub write_disposition: Option<String>,
     pub merge_strategy: Option<String>,
     pub primary_key: Option<Vec<String>>,
+    pub merge_key: Option<Vec<String>>,
     pub max_table_nesting: Option<u32>,
     pub selected: Option<bool>,
+    /// merge: the data is unique by primary key already; skip deduplication
+    pub deduplicated: Option<bool>,
+    /// scd2: `[valid_from, valid_to]` column names
+    pub validity_column_names: Option<[String; 2]>,
+    /// scd2: `valid_to` of active rows instead of NULL (e.g. `9999-12-31`)
+    pub active_record_timestamp: Option<String>,
+    /// scd2: validity boundary instead of the load's creation time
+    pub boundary_timestamp: Option<String>,
+    /// column hints by column name
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnOverride>,
+}
+
+/// Hints for one column, in the pipeline file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnOverride {
+    pub data_type: Option<String>,
+    pub nullable: Option<bool>,
+    #[serde(default)]
+    pub primary_key: bool,
+    #[serde(default)]
+    pub merge_key: bool,
+    #[serde(default)]
+    pub unique: bool,
+    pub dedup_sort: Option<String>,
+    #[serde(default)]
+    pub hard_delete: bool,
+    pub precision: Option<u32>,
+    pub scale: Option<u32>,
+    pub timezone: Option<bool>,
 }
 
 impl PipelineSpec {

@@ -13,7 +13,7 @@ pub use naming::{
     PATH_SEPARATOR, make_path, normalize_identifier, normalize_path, shorten_identifier,
 };
 pub use schema::{
-    Column, ENGINE_VERSION, Schema, SchemaUpdate, Settings, Table, WriteDisposition, canonical_json,
+    Column, ENGINE_VERSION, MergeStrategy, Schema, SchemaUpdate, Settings, Table, WriteDisposition, canonical_json,
 };
 pub use types::DataType;
 
@@ -27,6 +27,10 @@ pub const DLT_PARENT_ID: &str = "_dlt_parent_id";
 pub const DLT_LIST_IDX: &str = "_dlt_list_idx";
 /// Root row id of nested tables of merge tables.
 pub const DLT_ROOT_ID: &str = "_dlt_root_id";
+/// scd2: default column of when a row version became active.
+pub const DLT_VALID_FROM: &str = "_dlt_valid_from";
+/// scd2: default column of when a row version was retired.
+pub const DLT_VALID_TO: &str = "_dlt_valid_to";
 /// The loads table: one row per completed package.
 pub const LOADS_TABLE: &str = "_dlt_loads";
 /// The schema versions table.

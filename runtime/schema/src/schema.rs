@@ -35,6 +35,37 @@ impl WriteDisposition {
     }
 }
 
+/// How a merge table takes new rows (dlt's `x-merge-strategy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MergeStrategy {
+    #[default]
+    DeleteInsert,
+    Upsert,
+    InsertOnly,
+    Scd2,
+}
+
+impl MergeStrategy {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "delete-insert" => Self::DeleteInsert,
+            "upsert" => Self::Upsert,
+            "insert-only" => Self::InsertOnly,
+            "scd2" => Self::Scd2,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DeleteInsert => "delete-insert",
+            Self::Upsert => "upsert",
+            Self::InsertOnly => "insert-only",
+            Self::Scd2 => "scd2",
+        }
+    }
+}
+
 /// One column of a table, with dlt's column properties.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Column {
@@ -69,6 +100,22 @@ pub struct Column {
     pub variant: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// scd2: the column holding when a row version became active
+    #[serde(default, rename = "x-valid-from", skip_serializing_if = "is_false")]
+    pub valid_from: bool,
+    /// scd2: the column holding when a row version was retired
+    #[serde(default, rename = "x-valid-to", skip_serializing_if = "is_false")]
+    pub valid_to: bool,
+    /// scd2: the `valid_to` value of active rows (NULL when absent)
+    #[serde(
+        default,
+        rename = "x-active-record-timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub active_record_timestamp: Option<String>,
+    /// scd2: the row version (row hash) column
+    #[serde(default, rename = "x-row-version", skip_serializing_if = "is_false")]
+    pub row_version: bool,
 }
 
 fn yes() -> bool {
@@ -163,6 +210,20 @@ pub struct Table {
         skip_serializing_if = "Option::is_none"
     )]
     pub normalizer: Option<serde_json::Value>,
+    /// merge: the staged rows are known to be unique by primary key (skip dedup)
+    #[serde(
+        default,
+        rename = "x-stage-data-deduplicated",
+        skip_serializing_if = "is_false"
+    )]
+    pub deduplicated: bool,
+    /// scd2: validity boundary to use instead of the load's creation time (ISO timestamp)
+    #[serde(
+        default,
+        rename = "x-boundary-timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub boundary_timestamp: Option<String>,
 }
 
 impl Table {
@@ -173,6 +234,19 @@ impl Table {
 
     pub fn is_root(&self) -> bool {
         self.parent.is_none()
+    }
+
+    /// Complete columns carrying a hint, in order.
+    pub fn hinted(&self, hint: impl Fn(&Column) -> bool) -> Vec<&Column> {
+        self.complete_columns().filter(|c| hint(c)).collect()
+    }
+
+    /// The merge strategy of a merge table (dlt's default: `delete-insert`).
+    pub fn strategy(&self) -> MergeStrategy {
+        self.merge_strategy
+            .as_deref()
+            .and_then(MergeStrategy::parse)
+            .unwrap_or_default()
     }
 }
 

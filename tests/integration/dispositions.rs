@@ -32,8 +32,17 @@ impl Bench {
     }
 
     /// [`Bench::load`] with top-level pipeline-file lines `top`.
-    fn load_with(&self, name: &str, table: &str, records: Value, top: &str, hints: &str) -> RunSummary {
-        let n = std::fs::read_dir(self.area.path()).map(|d| d.count()).unwrap_or(0);
+    fn load_with(
+        &self,
+        name: &str,
+        table: &str,
+        records: Value,
+        top: &str,
+        hints: &str,
+    ) -> RunSummary {
+        let n = std::fs::read_dir(self.area.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
         let file = self.area.path().join(format!("{name}_{n}.json"));
         std::fs::write(&file, records.to_string()).expect("write records");
         let toml = format!(
@@ -83,12 +92,25 @@ fn replace_empties_child_tables(b: &Bench) {
         let table = name.clone();
         let hints = "write_disposition = \"replace\"";
         let top = format!("replace_strategy = \"{strategy}\"");
-        b.load_with(&name, &table, json!([{"id": 1, "l": [1, 2]}, {"id": 2, "l": [3]}]), &top, hints);
+        b.load_with(
+            &name,
+            &table,
+            json!([{"id": 1, "l": [1, 2]}, {"id": 2, "l": [3]}]),
+            &top,
+            hints,
+        );
         assert_eq!(b.count(&table), 2);
         assert_eq!(b.count(&format!("{table}__l")), 3);
         b.load_with(&name, &table, json!([{"id": 3}]), &top, hints);
-        assert_eq!(b.rows(&format!("select cast(id as varchar) from ds.{table}")), v(&["3"]));
-        assert_eq!(b.count(&format!("{table}__l")), 0, "{strategy}: child rows replaced");
+        assert_eq!(
+            b.rows(&format!("select cast(id as varchar) from ds.{table}")),
+            v(&["3"])
+        );
+        assert_eq!(
+            b.count(&format!("{table}__l")),
+            0,
+            "{strategy}: child rows replaced"
+        );
     }
 }
 
@@ -189,7 +211,10 @@ fn upsert_keeps_key_hash_ids(b: &Bench) {
         b.rows("select concat_ws('|', id, v) from ds.up"),
         v(&["1|a2", "2|b"])
     );
-    assert_eq!(b.rows("select cast(value as varchar) from ds.up__l"), v(&["3"]));
+    assert_eq!(
+        b.rows("select cast(value as varchar) from ds.up__l"),
+        v(&["3"])
+    );
     // dlt's key hash of {"id":1}, the same in every load
     assert_eq!(
         b.rows("select _dlt_id from ds.up where id = 1"),
@@ -198,7 +223,8 @@ fn upsert_keeps_key_hash_ids(b: &Bench) {
 }
 
 fn insert_only_never_updates(b: &Bench) {
-    let h = "write_disposition = \"merge\"\nmerge_strategy = \"insert-only\"\nprimary_key = [\"id\"]";
+    let h =
+        "write_disposition = \"merge\"\nmerge_strategy = \"insert-only\"\nprimary_key = [\"id\"]";
     b.load("io", "io", json!([{"id": 1, "v": "a"}]), h);
     b.load(
         "io",
@@ -295,7 +321,11 @@ fn scd2_compound_keys_do_not_collide(b: &Bench) {
     );
     assert_eq!(
         state_of(b, "cc", "doc, rev, v"),
-        v(&["doc-71|2|1|active", "doc-7|12|1|retired", "doc-7|12|2|active"])
+        v(&[
+            "doc-71|2|1|active",
+            "doc-7|12|1|retired",
+            "doc-7|12|2|active"
+        ])
     );
 }
 

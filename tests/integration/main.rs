@@ -8,7 +8,9 @@ mod support;
 
 mod cache;
 mod conformance;
+mod crash;
 mod dispositions;
+mod filesystem;
 mod http;
 mod pipeline;
 mod sandbox;

@@ -68,7 +68,17 @@ impl PgServer {
         let d = data.to_string_lossy().into_owned();
         let out = run(
             &bin.join("initdb"),
-            &["-D", &d, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+            &[
+                "-D",
+                &d,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
         );
         assert!(
             out.status.success(),
@@ -99,14 +109,24 @@ impl PgServer {
 
     /// The destination URL of database `postgres`.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        self.url_db("postgres")
     }
 
-    /// Run `sql` with psql; rows as `|`-separated text lines.
+    /// The destination URL of database `db`.
+    pub fn url_db(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Run `sql` with psql in database `postgres`; rows as `|`-separated text lines.
     pub fn query(&self, sql: &str) -> Vec<String> {
+        self.query_db("postgres", sql)
+    }
+
+    /// Run `sql` with psql in database `db`.
+    pub fn query_db(&self, db: &str, sql: &str) -> Vec<String> {
         let out = Command::new(self.bin.join("psql"))
             .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
             .args(["-c", sql])
             .output()
             .expect("psql");
@@ -125,6 +145,9 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         let d = self.dir.path().join("data").to_string_lossy().into_owned();
-        let _ = run(&self.bin.join("pg_ctl"), &["-D", &d, "-m", "immediate", "-w", "stop"]);
+        let _ = run(
+            &self.bin.join("pg_ctl"),
+            &["-D", &d, "-m", "immediate", "-w", "stop"],
+        );
     }
 }

@@ -201,3 +201,41 @@ fn a_package_that_failed_to_load_is_completed_before_new_data_is_extracted() {
     assert_eq!(area.count("select count(*) from p_dataset._dlt_loads"), 2);
     assert_eq!(std::fs::read_dir(&packages).expect("packages").count(), 0);
 }
+
+#[test]
+fn drop_removes_a_resource_tables_schema_and_state_as_a_new_load() {
+    let area = Area::new();
+    let c = ("synthetic", sluice_bundled::SYNTHETIC.bytes);
+    let toml = synthetic(600, "[resources.commit_stats]\nselected = true\n");
+    area.run(&toml, c).expect("run");
+    let pipelines = area.path().join("pipelines");
+    let before = area.count("select count(*) from gh.events");
+    let d =
+        sluice_pipeline::drop_resources(&pipelines, "gh", &["commit_stats".into()]).expect("drop");
+    assert_eq!(d.tables, vec!["commit_stats".to_owned()]);
+    assert_eq!(
+        area.count("select count(*) from information_schema.tables where table_schema = 'gh' and table_name = 'commit_stats'"),
+        0
+    );
+    assert_eq!(area.count("select count(*) from gh.events"), before);
+    // recorded as a load with a new schema version that no longer has the table
+    assert_eq!(area.count("select count(*) from gh._dlt_loads"), 2);
+    let schema = sluice_pipeline::stored_schema(&pipelines, "gh").expect("schema");
+    assert!(!schema.tables.contains_key("commit_stats"));
+    assert!(schema.tables.contains_key("events"));
+    let dropped_load: String = area
+        .conn()
+        .query_row(
+            "select schema_version_hash from gh._dlt_loads order by load_id desc limit 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("load");
+    assert_eq!(dropped_load, schema.version_hash);
+    // unknown resources are named; a later run brings the table back
+    let err =
+        sluice_pipeline::drop_resources(&pipelines, "gh", &["nope".into()]).expect_err("unknown");
+    assert!(err.to_string().contains("`nope`"), "{err}");
+    area.run(&toml, c).expect("run again");
+    assert_eq!(area.count("select count(*) from gh.commit_stats"), 600);
+}

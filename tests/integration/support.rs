@@ -8,22 +8,30 @@ use sluice_pipeline::{PipelineError, PipelineSpec, Quiet, RunOptions, RunSummary
 
 /// A temporary working area: pipelines dir, cache, database.
 pub struct Area {
-    pub dir: tempfile::TempDir,
+    path: PathBuf,
+    _guard: Option<tempfile::TempDir>,
 }
 
 impl Area {
     pub fn new() -> Area {
+        let dir = tempfile::tempdir().expect("temp dir");
         Area {
-            dir: tempfile::tempdir().expect("temp dir"),
+            path: dir.path().to_owned(),
+            _guard: Some(dir),
         }
     }
 
+    /// An area another process owns (not removed on drop).
+    pub fn at(path: PathBuf) -> Area {
+        Area { path, _guard: None }
+    }
+
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.path
     }
 
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("test.duckdb")
+        self.path.join("test.duckdb")
     }
 
     /// Run pipeline TOML (destination forced to this area's database).

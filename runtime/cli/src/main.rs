@@ -61,11 +61,35 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Manage a pipeline by name (from its working directory)
+    Pipeline {
+        /// the pipeline name
+        name: String,
+        #[command(subcommand)]
+        command: PipelineCommand,
+        /// working directory for packages and local state (env SLUICE_DATA_DIR/pipelines)
+        #[arg(long, global = true)]
+        pipelines_dir: Option<PathBuf>,
+    },
     /// Inspect connectors
     Connector {
         #[command(subcommand)]
         command: ConnectorCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum PipelineCommand {
+    /// Drop resources (all when none named): tables with nested and staging tables, their
+    /// schema entries and their state, recorded as a new load
+    Drop {
+        /// resources to drop
+        resources: Vec<String>,
+    },
+    /// Move packages that keep failing to `aborted/` so new runs can proceed
+    AbortPackages,
+    /// Print the pipeline's schema (dlt's stored JSON format)
+    Schema,
 }
 
 #[derive(Subcommand)]
@@ -198,6 +222,44 @@ fn real_main(cli: Cli) -> Result<()> {
             println!("  {:<width$}  {:>10}", "table", "rows");
             for (t, n) in tables {
                 println!("  {t:<width$}  {n:>10}");
+            }
+            Ok(())
+        }
+        Command::Pipeline {
+            name,
+            command,
+            pipelines_dir,
+        } => {
+            let dir = pipelines_dir.unwrap_or_else(|| data_dir().join("pipelines"));
+            match command {
+                PipelineCommand::Drop { resources } => {
+                    let d = sluice_pipeline::drop_resources(&dir, &name, &resources)?;
+                    println!(
+                        "dropped resource(s) {} from {} in load {}",
+                        d.resources.join(", "),
+                        d.destination,
+                        d.load_id
+                    );
+                    for t in &d.tables {
+                        println!("  table `{t}`");
+                    }
+                }
+                PipelineCommand::AbortPackages => {
+                    let ids = sluice_pipeline::abort_packages(&dir, &name)?;
+                    if ids.is_empty() {
+                        println!("pipeline `{name}` has no pending packages");
+                    }
+                    for id in ids {
+                        println!(
+                            "aborted package {id} (kept in {}/{name}/aborted)",
+                            dir.display()
+                        );
+                    }
+                }
+                PipelineCommand::Schema => {
+                    let schema = sluice_pipeline::stored_schema(&dir, &name)?;
+                    println!("{}", schema.to_json_pretty());
+                }
             }
             Ok(())
         }

@@ -393,6 +393,29 @@ impl Destination for DuckDb {
             .map_err(sql_err("reading _dlt_version"))
     }
 
+    fn stored_state(&mut self, pipeline: &str) -> Result<Option<(i64, String)>> {
+        self.ensure_system_tables()?;
+        let sql = format!(
+            "select s.version, s.state from {ds}.{state} s join {ds}.{loads} l on l.load_id = s._dlt_load_id \
+             where s.pipeline_name = ? and l.status = 0 order by s._dlt_load_id desc limit 1",
+            ds = quote(&self.dataset),
+            state = quote(STATE_TABLE),
+            loads = quote(LOADS_TABLE)
+        );
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(sql_err("reading _dlt_pipeline_state"))?;
+        let mut rows = stmt
+            .query_map([pipeline], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sql_err("reading _dlt_pipeline_state"))?;
+        rows.next()
+            .transpose()
+            .map_err(sql_err("reading _dlt_pipeline_state"))
+    }
+
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {
         let mut stmt = self
             .conn
@@ -498,6 +521,7 @@ impl Destination for DuckDb {
         for root in commit.roots {
             for stmt in sql::chain_statements(&target, commit.schema, root)? {
                 self.exec(&stmt.context, &stmt.sql)?;
+                crate::failpoint("load.mid_merge_sql");
             }
         }
         for name in staged.values() {
@@ -507,6 +531,7 @@ impl Destination for DuckDb {
             )?;
         }
         self.record_package(&load_id, commit)?;
+        crate::failpoint("load.before_db_commit");
         self.exec("committing the load", "COMMIT")?;
         self.load_id = None;
         Ok(())
@@ -527,11 +552,7 @@ impl Destination for DuckDb {
             for t in tables {
                 self.exec(
                     &format!("dropping table `{t}`"),
-                    &format!(
-                        "DROP TABLE IF EXISTS {}.{}",
-                        quote(&self.dataset),
-                        quote(t)
-                    ),
+                    &format!("DROP TABLE IF EXISTS {}.{}", quote(&self.dataset), quote(t)),
                 )?;
             }
             self.drop_staging_of(tables)?;

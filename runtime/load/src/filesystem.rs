@@ -134,7 +134,10 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 
 impl Destination for Filesystem {
     fn describe(&self) -> String {
-        format!("file://{}", self.root.parent().unwrap_or(&self.root).display())
+        format!(
+            "file://{}",
+            self.root.parent().unwrap_or(&self.root).display()
+        )
     }
 
     fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
@@ -171,6 +174,29 @@ impl Destination for Filesystem {
         Ok(best.map(|(_, s)| s))
     }
 
+    fn stored_state(&mut self, pipeline: &str) -> Result<Option<(i64, String)>> {
+        let committed = self.committed_loads();
+        let mut best: Option<(String, i64, String)> = None;
+        for f in self.jsonl_files(STATE_TABLE) {
+            let text = fs::read_to_string(&f).map_err(io(format!("reading `{}`", f.display())))?;
+            for line in text.lines() {
+                let Ok(v) = serde_json::from_str::<Value>(line) else {
+                    continue;
+                };
+                let load = v["_dlt_load_id"].as_str().unwrap_or_default().to_owned();
+                if v["pipeline_name"] != pipeline || !committed.contains(&load) {
+                    continue;
+                }
+                if best.as_ref().is_none_or(|(l, _, _)| load > *l)
+                    && let (Some(ver), Some(st)) = (v["version"].as_i64(), v["state"].as_str())
+                {
+                    best = Some((load, ver, st.to_owned()));
+                }
+            }
+        }
+        Ok(best.map(|(_, v, s)| (v, s)))
+    }
+
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {
         let committed = self.committed_loads();
         let mut out = Vec::new();
@@ -188,7 +214,9 @@ impl Destination for Filesystem {
                 let p = e.map_err(io("listing a table"))?.path();
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                 // only files of committed loads count (system tables are committed by being there)
-                if !d.starts_with("_dlt_") && !committed.iter().any(|l| name.starts_with(&format!("{l}."))) {
+                if !d.starts_with("_dlt_")
+                    && !committed.iter().any(|l| name.starts_with(&format!("{l}.")))
+                {
                     continue;
                 }
                 rows += match p.extension().and_then(|x| x.to_str()) {
@@ -229,7 +257,11 @@ impl Destination for Filesystem {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let n = self.files.iter().filter(|(t, _, _)| t == &table.name).count();
+        let n = self
+            .files
+            .iter()
+            .filter(|(t, _, _)| t == &table.name)
+            .count();
         let file = format!("{load_id}.{n}.{}", self.format.ext());
         let path = self.staging(&load_id).join(&table.name).join(&file);
         let ctx = format!("writing table `{}`", table.name);
@@ -248,7 +280,8 @@ impl Destination for Filesystem {
                 Self::write_jsonl(&path, &rows)?;
             }
         }
-        self.files.push((table.name.clone(), file, batch.num_rows()));
+        self.files
+            .push((table.name.clone(), file, batch.num_rows()));
         Ok(())
     }
 
@@ -258,7 +291,9 @@ impl Destination for Filesystem {
         };
         let schema = commit.schema;
         for root in commit.roots {
-            let Some(t) = schema.tables.get(root) else { continue };
+            let Some(t) = schema.tables.get(root) else {
+                continue;
+            };
             match t.write_disposition.unwrap_or_default() {
                 WriteDisposition::Merge => {
                     return Err(LoadError::Plan(format!(
@@ -270,8 +305,13 @@ impl Destination for Filesystem {
                     for c in schema.table_chain(root) {
                         for e in fs::read_dir(self.root.join(&c.name)).into_iter().flatten() {
                             let p = e.map_err(io("listing a table"))?.path();
-                            if !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{load_id}."))) {
-                                fs::remove_file(&p).map_err(io(format!("replacing `{}`", p.display())))?;
+                            if !p
+                                .file_name()
+                                .and_then(|n| n.to_str())
+                                .is_some_and(|n| n.starts_with(&format!("{load_id}.")))
+                            {
+                                fs::remove_file(&p)
+                                    .map_err(io(format!("replacing `{}`", p.display())))?;
                             }
                         }
                     }
@@ -286,11 +326,16 @@ impl Destination for Filesystem {
             let to = self.root.join(table).join(file);
             fs::create_dir_all(self.root.join(table)).map_err(io("creating a table folder"))?;
             fs::rename(&from, &to).map_err(io(format!("moving `{}` into place", to.display())))?;
-            manifest_files.push(json!({"table": table, "file": format!("{table}/{file}"), "rows": rows}));
+            crate::failpoint("files.mid_rename");
+            manifest_files
+                .push(json!({"table": table, "file": format!("{table}/{file}"), "rows": rows}));
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         Self::write_jsonl(
-            &self.root.join(VERSION_TABLE).join(format!("{}.{load_id}.jsonl", schema.version)),
+            &self
+                .root
+                .join(VERSION_TABLE)
+                .join(format!("{}.{load_id}.jsonl", schema.version)),
             &[json!({
                 "version": schema.version, "engine_version": schema.engine_version,
                 "inserted_at": now, "schema_name": schema.name,
@@ -339,6 +384,10 @@ impl Destination for Filesystem {
             self.files.clear();
         }
         Ok(())
+    }
+
+    fn supports_merge(&self) -> bool {
+        false
     }
 
     fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()> {

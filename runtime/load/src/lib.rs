@@ -86,6 +86,9 @@ pub trait Destination: Send {
     fn load_count(&mut self) -> Result<i64>;
     /// The newest schema stored in `_dlt_version` under `schema_name`.
     fn stored_schema(&mut self, schema_name: &str) -> Result<Option<String>>;
+    /// The newest committed `_dlt_pipeline_state` row of `pipeline`: `(version, state)` with
+    /// the state as dlt stores it (base64 of zlib of JSON).
+    fn stored_state(&mut self, pipeline: &str) -> Result<Option<(i64, String)>>;
     /// Every table of the dataset with its row count, system tables included.
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>>;
     /// Start applying package `load_id`.
@@ -96,6 +99,10 @@ pub trait Destination: Send {
     fn commit(&mut self, commit: &Commit) -> Result<()>;
     /// Abandon the open package.
     fn rollback(&mut self) -> Result<()>;
+    /// Whether merge dispositions can be applied (SQL destinations).
+    fn supports_merge(&self) -> bool {
+        true
+    }
     /// The longest identifier the destination keeps (names are shortened to it).
     fn max_identifier_len(&self) -> usize {
         65536
@@ -113,4 +120,23 @@ pub const POSTGRES_MAX_IDENTIFIER: usize = 63;
 pub fn staging_name(table: &str, load_id: &str, suffix: &str) -> String {
     let raw = format!("{table}__{}{suffix}", load_id.replace('.', "_"));
     sluice_schema::shorten_identifier(&raw, &raw, POSTGRES_MAX_IDENTIFIER)
+}
+
+/// A crash-test hook: when the environment variable `SLUICE_FAILPOINT` equals `name`, the
+/// process kills itself with SIGKILL right here — no unwinding, no destructors, exactly like
+/// a power cut or the OOM killer. Used by the tests that prove packages land exactly once;
+/// without the variable it costs one cached lookup.
+pub fn failpoint(name: &str) {
+    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var("SLUICE_FAILPOINT").ok());
+    if armed.as_deref() == Some(name) {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status();
+        // the signal is asynchronous: never run past the failpoint
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
 }

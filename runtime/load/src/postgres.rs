@@ -366,13 +366,22 @@ impl Postgres {
                 "INSERT INTO {ds}.{} VALUES ($1, $2, 0, now(), $3, $4)",
                 quote(LOADS_TABLE)
             ),
-            &[&load_id, &schema.name, &schema.version_hash, &commit.component],
+            &[
+                &load_id,
+                &schema.name,
+                &schema.version_hash,
+                &commit.component,
+            ],
         ))
         .map_err(|e| LoadError::sql("writing _dlt_loads", e))?;
         Ok(())
     }
 
-    fn in_transaction(&mut self, context: &str, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+    fn in_transaction(
+        &mut self,
+        context: &str,
+        f: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
         self.exec(&format!("starting {context}"), "BEGIN")?;
         match f(self) {
             Ok(()) => self.exec(&format!("committing {context}"), "COMMIT"),
@@ -430,6 +439,24 @@ impl Destination for Postgres {
         ))
         .map_err(|e| LoadError::sql("reading _dlt_version", e))?;
         Ok(rows.first().map(|r| r.get::<_, String>(0)))
+    }
+
+    fn stored_state(&mut self, pipeline: &str) -> Result<Option<(i64, String)>> {
+        self.ensure_system_tables()?;
+        let rows = wait(self.client.query(
+            &format!(
+                "select s.version, s.state from {ds}.{state} s join {ds}.{loads} l on l.load_id = s._dlt_load_id \
+                 where s.pipeline_name = $1 and l.status = 0 order by s._dlt_load_id desc limit 1",
+                ds = quote(&self.dataset),
+                state = quote(STATE_TABLE),
+                loads = quote(LOADS_TABLE)
+            ),
+            &[&pipeline],
+        ))
+        .map_err(|e| LoadError::sql("reading _dlt_pipeline_state", e))?;
+        Ok(rows
+            .first()
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))))
     }
 
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {
@@ -514,7 +541,8 @@ impl Destination for Postgres {
         };
         let mut cols: Vec<String> = fields.iter().map(|c| quote(&c.name)).collect();
         cols.push(quote(ROW_COLUMN));
-        let data = encode_copy_text(batch, offset).map_err(|e| LoadError::Plan(format!("{context}: {e}")))?;
+        let data = encode_copy_text(batch, offset)
+            .map_err(|e| LoadError::Plan(format!("{context}: {e}")))?;
         let copy = format!(
             "COPY {stg}.{} ({}) FROM STDIN",
             quote(&name),
@@ -566,6 +594,7 @@ impl Destination for Postgres {
         for root in commit.roots {
             for stmt in sql::chain_statements(&target, commit.schema, root)? {
                 self.exec(&stmt.context, &stmt.sql)?;
+                crate::failpoint("load.mid_merge_sql");
             }
         }
         for name in staged.values() {
@@ -575,6 +604,7 @@ impl Destination for Postgres {
             )?;
         }
         self.record_package(&load_id, commit)?;
+        crate::failpoint("load.before_db_commit");
         self.exec("committing the load", "COMMIT")?;
         self.load_id = None;
         self.staged.clear();
@@ -625,7 +655,10 @@ impl Destination for Postgres {
 
 /// One batch in PostgreSQL's COPY text format, with the row position appended as the last
 /// column (`offset` + row index).
-pub fn encode_copy_text(batch: &RecordBatch, offset: usize) -> std::result::Result<Vec<u8>, String> {
+pub fn encode_copy_text(
+    batch: &RecordBatch,
+    offset: usize,
+) -> std::result::Result<Vec<u8>, String> {
     let rows = batch.num_rows();
     let mut out = String::with_capacity(rows * batch.num_columns() * 12);
     for row in 0..rows {
@@ -673,7 +706,11 @@ fn write_value(out: &mut String, col: &dyn Array, row: usize) -> std::result::Re
                 let _ = write!(out, "{v:?}");
             }
         }
-        ArrowType::Boolean => out.push(if col.as_boolean().value(row) { 't' } else { 'f' }),
+        ArrowType::Boolean => out.push(if col.as_boolean().value(row) {
+            't'
+        } else {
+            'f'
+        }),
         ArrowType::Timestamp(_, tz) => {
             let us = col.as_primitive::<TimestampMicrosecondType>().value(row);
             let ts = chrono::DateTime::from_timestamp_micros(us)
@@ -719,7 +756,8 @@ mod tests {
 
     #[test]
     fn url_keeps_the_password_out_of_sight() {
-        let u = PgUrl::parse("postgres://loader:s3cr%40t@db.example:6543/warehouse").unwrap();
+        let u = PgUrl::parse("postgres://loader:s3cr%40t@db.example:6543/warehouse")
+            .expect("valid url");
         assert_eq!(u.user, "loader");
         assert_eq!(u.password.as_deref(), Some("s3cr@t"));
         assert_eq!(u.port, 6543);
@@ -739,11 +777,17 @@ mod tests {
                 "s",
                 Arc::new(StringArray::from(vec![Some("a\tb\\c\nd"), None])) as _,
             ),
-            ("i", Arc::new(Int64Array::from(vec![Some(7), Some(-1)])) as _),
-            ("b", Arc::new(BooleanArray::from(vec![Some(true), None])) as _),
+            (
+                "i",
+                Arc::new(Int64Array::from(vec![Some(7), Some(-1)])) as _,
+            ),
+            (
+                "b",
+                Arc::new(BooleanArray::from(vec![Some(true), None])) as _,
+            ),
         ])
-        .unwrap();
-        let text = String::from_utf8(encode_copy_text(&batch, 10).unwrap()).unwrap();
+        .expect("batch");
+        let text = String::from_utf8(encode_copy_text(&batch, 10).expect("encodes")).expect("utf8");
         assert_eq!(text, "a\\tb\\\\c\\nd\t7\tt\t10\n\\N\t-1\t\\N\t11\n");
     }
 }

@@ -180,7 +180,12 @@ impl Gen<'_> {
         let conds: Vec<String> = [pk, mk]
             .iter()
             .filter(|k| !k.is_empty())
-            .map(|k| format!("EXISTS (SELECT 1 FROM {staged} AS s WHERE {})", key_match(k)))
+            .map(|k| {
+                format!(
+                    "EXISTS (SELECT 1 FROM {staged} AS s WHERE {})",
+                    key_match(k)
+                )
+            })
             .collect();
         let doomed = self.helper(&root.name, "delete");
         self.push(
@@ -477,7 +482,10 @@ pub fn chain_statements(target: &Target, schema: &Schema, root: &str) -> Result<
         WriteDisposition::Skip => {}
     }
     for h in std::mem::take(&mut g.helpers) {
-        g.push("dropping a helper table", format!("DROP TABLE IF EXISTS {h}"));
+        g.push(
+            "dropping a helper table",
+            format!("DROP TABLE IF EXISTS {h}"),
+        );
     }
     Ok(g.out)
 }

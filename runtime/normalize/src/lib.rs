@@ -225,12 +225,16 @@ impl Normalizer {
         table.deduplicated = resource.deduplicated;
         table.boundary_timestamp = resource.scd2.boundary_timestamp.clone();
         if resource.is_scd2() {
-            let [from, to] = resource.scd2.validity_column_names.clone().unwrap_or_else(|| {
-                [
-                    sluice_schema::DLT_VALID_FROM.to_owned(),
-                    sluice_schema::DLT_VALID_TO.to_owned(),
-                ]
-            });
+            let [from, to] = resource
+                .scd2
+                .validity_column_names
+                .clone()
+                .unwrap_or_else(|| {
+                    [
+                        sluice_schema::DLT_VALID_FROM.to_owned(),
+                        sluice_schema::DLT_VALID_TO.to_owned(),
+                    ]
+                });
             for (i, c) in [from, to].iter().enumerate() {
                 let cname = normalize(c);
                 let col = table.columns.entry(cname.clone()).or_insert_with(|| {

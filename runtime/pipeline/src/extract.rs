@@ -107,6 +107,9 @@ pub async fn extract_resource(
         entries.push(write_page(dir, &root.name, seq, &page)?);
         bytes += page.records.len() as u64;
         seq += 1;
+        if seq == 2 {
+            sluice_load::failpoint("extract.mid_stream");
+        }
         progress.page(&root.name, seq, bytes);
         for (ci, child) in children.iter().enumerate() {
             let parent = as_json_array(&page).map_err(|reason| PipelineError::Page {

@@ -12,6 +12,7 @@
 
 mod extract;
 mod load;
+mod manage;
 mod package;
 mod spec;
 mod state;
@@ -26,6 +27,7 @@ use sluice_load::{Destination, DuckDb, FileFormat, Filesystem, LoadError, PgUrl,
 use sluice_normalize::{ColumnHint, NormalizeError, ResourceTable, Scd2Options};
 use sluice_schema::{Schema, SchemaUpdate};
 
+pub use manage::{DropSummary, Remembered, abort_packages, drop_resources, stored_schema};
 pub use package::{PackageManifest, PageEntry};
 pub use spec::{
     ColumnOverride, ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, apply_set,
@@ -132,13 +134,25 @@ pub fn duckdb_path(destination: &str, pipeline: &str) -> Option<String> {
 /// Open the destination a pipeline names: `duckdb`, `duckdb:PATH`, `postgres://…`,
 /// `file:///dir[?format=parquet|jsonl]`.
 pub fn open_destination(spec: &PipelineSpec) -> Result<Box<dyn Destination>, PipelineError> {
-    let dest = spec.destination.as_str();
-    let dataset = spec.dataset_name();
+    open_named(
+        &spec.name,
+        &spec.destination,
+        &spec.dataset_name(),
+        spec.replace_strategy.as_deref(),
+    )
+}
+
+fn open_named(
+    pipeline: &str,
+    dest: &str,
+    dataset: &str,
+    replace_strategy: Option<&str>,
+) -> Result<Box<dyn Destination>, PipelineError> {
     let config = |reason: String| PipelineError::Config {
-        pipeline: spec.name.clone(),
+        pipeline: pipeline.to_owned(),
         reason,
     };
-    let replace = match &spec.replace_strategy {
+    let replace = match replace_strategy {
         None => sluice_load::ReplaceStrategy::default(),
         Some(s) => sluice_load::ReplaceStrategy::parse(s).ok_or_else(|| {
             config(format!(
@@ -151,14 +165,14 @@ pub fn open_destination(spec: &PipelineSpec) -> Result<Box<dyn Destination>, Pip
         destination: dest.split('@').next_back().unwrap_or_default().to_owned(),
         source,
     };
-    if let Some(path) = duckdb_path(dest, &spec.name) {
-        let mut db = DuckDb::open(&path, &dataset).map_err(err)?;
+    if let Some(path) = duckdb_path(dest, pipeline) {
+        let mut db = DuckDb::open(&path, dataset).map_err(err)?;
         db.set_replace_strategy(replace);
         return Ok(Box::new(db));
     }
     if dest.starts_with("postgres://") || dest.starts_with("postgresql://") {
         let url = PgUrl::parse(dest).map_err(|e| config(format!("destination: {e}")))?;
-        let mut pg = Postgres::connect(&url, &dataset).map_err(err)?;
+        let mut pg = Postgres::connect(&url, dataset).map_err(err)?;
         pg.set_replace_strategy(replace);
         return Ok(Box::new(pg));
     }
@@ -179,7 +193,7 @@ pub fn open_destination(spec: &PipelineSpec) -> Result<Box<dyn Destination>, Pip
             )));
         }
         return Ok(Box::new(
-            Filesystem::open(Path::new(dir), &dataset, format).map_err(err)?,
+            Filesystem::open(Path::new(dir), dataset, format).map_err(err)?,
         ));
     }
     Err(config(format!(
@@ -230,18 +244,10 @@ pub async fn run(
     let config_json = toml_to_json(&spec.config).to_string();
 
     let mut dest = open_destination(spec)?;
+    manage::remember(&workdir, spec)?;
     let db_path = dest.describe();
-    let dest_err = |source| PipelineError::Load {
-        load_id: "-".into(),
-        destination: db_path.clone(),
-        source,
-    };
     let mut local = state::LocalState::load(&workdir)?;
-    // a destination without loads holds no state: local state describing it is stale
-    if dest.load_count().map_err(dest_err)? == 0 {
-        local.reset();
-    }
-    let mut schema = restore_schema(&mut *dest, &local, &pipeline, &db_path)?;
+    let mut schema = manage::sync_local(&mut *dest, &mut local, &pipeline)?;
 
     let mut summary = RunSummary {
         pipeline: pipeline.clone(),
@@ -285,6 +291,20 @@ pub async fn run(
     summary.connector_version = source.version.clone();
     let resources = plan_resources(spec, &source)?;
     drop(instance);
+    if !dest.supports_merge()
+        && let Some(r) = resources
+            .iter()
+            .find(|r| r.hints.write_disposition == sluice_schema::WriteDisposition::Merge)
+    {
+        return Err(PipelineError::Config {
+            pipeline,
+            reason: format!(
+                "resource `{}`: merge needs a SQL destination (duckdb or postgres); {} takes append and replace",
+                r.name,
+                dest.describe()
+            ),
+        });
+    }
 
     // 3. extract into a new package
     let t = Instant::now();
@@ -317,6 +337,7 @@ pub async fn run(
     summary.http_requests = requests;
     manifest.pages = pages;
     let pkg = packages.commit(&tmp, &manifest)?;
+    sluice_load::failpoint("package.after_seal");
     summary
         .stage_ms
         .insert("extract".into(), t.elapsed().as_millis());
@@ -336,6 +357,7 @@ pub async fn run(
     )?;
     summary.schema_version = schema.version;
     summary.duration_ms = started.elapsed().as_millis();
+    sluice_load::failpoint("run.before_trace");
     // the machine-readable trace of the last run, beside the local state
     let trace = workdir.join("trace.json");
     let text = serde_json::to_vec_pretty(&summary).map_err(|e| io_err(&trace, e))?;
@@ -367,7 +389,7 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
 }
 
 /// dlt's load id: seconds since the epoch with fractions.
-fn new_load_id() -> String {
+pub(crate) fn new_load_id() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -375,7 +397,7 @@ fn new_load_id() -> String {
 }
 
 /// The newest of the local schema and the one stored in the destination.
-fn restore_schema(
+pub(crate) fn restore_schema(
     dest: &mut dyn Destination,
     local: &state::LocalState,
     pipeline: &str,
@@ -469,7 +491,10 @@ fn plan_resources(
                     .replace("insertonly", "insert-only")
             })
         });
-        let primary_key = o.primary_key.clone().unwrap_or_else(|| r.primary_key.clone());
+        let primary_key = o
+            .primary_key
+            .clone()
+            .unwrap_or_else(|| r.primary_key.clone());
         let merge_key = o.merge_key.clone().unwrap_or_else(|| r.merge_key.clone());
         if write_disposition == sluice_schema::WriteDisposition::Merge {
             let strategy = match merge_strategy.as_deref() {
@@ -514,9 +539,10 @@ fn plan_resources(
         for (name, c) in &o.columns {
             let data_type = match &c.data_type {
                 None => None,
-                Some(t) => Some(sluice_schema::DataType::parse(t).ok_or_else(|| {
-                    cfg(format!("column `{name}`: unknown data_type `{t}`"))
-                })?),
+                Some(t) => Some(
+                    sluice_schema::DataType::parse(t)
+                        .ok_or_else(|| cfg(format!("column `{name}`: unknown data_type `{t}`")))?,
+                ),
             };
             if let Some(d) = &c.dedup_sort
                 && d != "asc"

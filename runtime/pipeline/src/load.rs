@@ -3,12 +3,12 @@
 use std::time::Instant;
 
 use serde_json::Value;
-use sluice_load::{Commit, Destination, StateRow};
+use sluice_load::{Commit, Destination};
 use sluice_normalize::{Normalizer, RecordsFormat, parse_page};
 use sluice_schema::{Schema, WriteDisposition};
 
 use crate::package::{Packages, Pending};
-use crate::state::{LocalState, STATE_ENGINE_VERSION, compress_state};
+use crate::state::LocalState;
 use crate::{PipelineError, Progress, RunSummary, io_err};
 
 /// Normalize `pending` and load it; on success the package is removed and local schema and
@@ -73,6 +73,7 @@ pub fn load_package(
                     continue;
                 };
                 dest.write_batch(t, &batch).map_err(lerr)?;
+                sluice_load::failpoint("load.mid_staging");
             }
             progress.rows(normalizer.row_counts().values().sum());
             if let Some(cp) = &page.checkpoint {
@@ -116,43 +117,22 @@ pub fn load_package(
         &m.source,
         &checkpoints,
     );
-    let old_hash = local
-        .state
-        .get("_version_hash")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let hash = LocalState::version_hash(&new_state);
-    let state_row = if hash != old_hash {
-        let version = new_state
-            .get("_state_version")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            + 1;
-        new_state["_state_version"] = Value::from(version);
-        new_state["_version_hash"] = Value::from(hash.clone());
-        Some(StateRow {
-            version,
-            engine_version: STATE_ENGINE_VERSION,
-            pipeline_name: pipeline.to_owned(),
-            state: compress_state(&new_state),
-            version_hash: hash,
-        })
-    } else {
-        None
-    };
+    let state_row = local.state_row(&mut new_state, pipeline);
     let commit = Commit {
         schema: &work,
         roots: &roots,
         state: state_row.as_ref(),
         component: Some(component),
     };
+    sluice_load::failpoint("load.before_commit");
     if let Err(e) = dest.commit(&commit) {
         let _ = dest.rollback();
         return Err(lerr(e));
     }
+    sluice_load::failpoint("load.after_db_commit");
     local.save(&work, new_state)?;
     *schema = work;
+    sluice_load::failpoint("load.after_local_save");
     packages.finish(pending)?;
     summary
         .stage_ms

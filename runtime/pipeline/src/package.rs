@@ -75,7 +75,8 @@ impl Packages {
             .map_err(|e| io_err(&root, e))?
             .flatten()
         {
-            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") || name.starts_with(".done-") {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -99,6 +100,7 @@ impl Packages {
         let mpath = tmp.join("manifest.json");
         let text = serde_json::to_vec_pretty(manifest).map_err(|e| io_err(&mpath, e))?;
         write_synced(&mpath, &text)?;
+        sluice_load::failpoint("package.before_seal");
         let dir = self.root.join(&manifest.load_id);
         std::fs::rename(tmp, &dir).map_err(|e| io_err(&dir, e))?;
         sync_dir(&self.root);
@@ -139,18 +141,46 @@ impl Packages {
         Ok(out)
     }
 
-    /// Remove a package once its load committed.
+    /// Remove a package once its load committed: renamed out of sight first (atomic), then
+    /// deleted, so a crash never leaves a half-deleted package that looks pending.
     pub fn finish(&self, pending: &Pending) -> Result<(), PipelineError> {
-        std::fs::remove_dir_all(&pending.dir).map_err(|e| io_err(&pending.dir, e))
+        let done = self.root.join(format!(".done-{}", pending.load_id));
+        std::fs::rename(&pending.dir, &done).map_err(|e| io_err(&pending.dir, e))?;
+        sync_dir(&self.root);
+        sluice_load::failpoint("package.mid_finish");
+        std::fs::remove_dir_all(&done).map_err(|e| io_err(&done, e))
+    }
+
+    /// Move every pending package to `aborted/` (kept for inspection, never loaded).
+    pub fn abort_all(&self) -> Result<Vec<String>, PipelineError> {
+        let aborted = self.root.parent().unwrap_or(&self.root).join("aborted");
+        std::fs::create_dir_all(&aborted).map_err(|e| io_err(&aborted, e))?;
+        let mut ids = Vec::new();
+        for p in self.pending()? {
+            let to = aborted.join(&p.load_id);
+            std::fs::rename(&p.dir, &to).map_err(|e| io_err(&to, e))?;
+            ids.push(p.load_id);
+        }
+        sync_dir(&self.root);
+        Ok(ids)
     }
 }
 
-/// Write a file and flush it to disk.
+/// Write a file atomically: a synced temporary file renamed over `path`, so a crash leaves
+/// either the old or the new content, never a torn file.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
     use std::io::Write;
-    let mut f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
-    f.write_all(bytes).map_err(|e| io_err(path, e))?;
-    f.sync_all().map_err(|e| io_err(path, e))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| io_err(&tmp, e))?;
+    f.sync_all().map_err(|e| io_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir);
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use sluice_load::StateRow;
 use sluice_schema::Schema;
 
 use crate::{PipelineError, io_err};
@@ -50,6 +51,22 @@ impl LocalState {
         })
     }
 
+    /// Take the destination's committed state when it is newer than the local one (a crash
+    /// between the destination commit and the local save, or a fresh worker).
+    pub fn restore(&mut self, version: i64, state: Value) -> bool {
+        let local = self
+            .state
+            .get("_state_version")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if version > local {
+            self.state = state;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Forget local schema and state (the destination holds none: dlt wipes local state when
     /// the dataset does not exist remotely).
     pub fn reset(&mut self) {
@@ -84,6 +101,34 @@ impl LocalState {
             st["sources"][source]["resources"][resource] = value.clone();
         }
         st
+    }
+
+    /// When `new_state` differs from the committed state: bump its version and hash and
+    /// return the `_dlt_pipeline_state` row to commit with it.
+    pub fn state_row(&self, new_state: &mut Value, pipeline: &str) -> Option<StateRow> {
+        let old_hash = self
+            .state
+            .get("_version_hash")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let hash = Self::version_hash(new_state);
+        if hash == old_hash {
+            return None;
+        }
+        let version = new_state
+            .get("_state_version")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
+        new_state["_state_version"] = Value::from(version);
+        new_state["_version_hash"] = Value::from(hash.clone());
+        Some(StateRow {
+            version,
+            engine_version: STATE_ENGINE_VERSION,
+            pipeline_name: pipeline.to_owned(),
+            state: compress_state(new_state),
+            version_hash: hash,
+        })
     }
 
     /// `_version_hash` of a state document (sha3-256 of its canonical JSON minus versions).
@@ -130,6 +175,19 @@ pub fn compress_state(state: &Value) -> String {
     let _ = enc.write_all(state.to_string().as_bytes());
     let bytes = enc.finish().unwrap_or_default();
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decode a `_dlt_pipeline_state.state` value.
+pub fn decompress_state(text: &str) -> Option<Value> {
+    use std::io::Read as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
+    let mut json = String::new();
+    flate2::read::ZlibDecoder::new(&bytes[..])
+        .read_to_string(&mut json)
+        .ok()?;
+    serde_json::from_str(&json).ok()
 }
 
 mod sha3_like {

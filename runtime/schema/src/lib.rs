@@ -13,7 +13,8 @@ pub use naming::{
     PATH_SEPARATOR, make_path, normalize_identifier, normalize_path, shorten_identifier,
 };
 pub use schema::{
-    Column, ENGINE_VERSION, MergeStrategy, Schema, SchemaUpdate, Settings, Table, WriteDisposition, canonical_json,
+    Column, ENGINE_VERSION, MergeStrategy, Schema, SchemaUpdate, Settings, Table, WriteDisposition,
+    canonical_json,
 };
 pub use types::DataType;
 

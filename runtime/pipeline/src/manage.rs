@@ -1,0 +1,213 @@
+//! Managing a pipeline by name from its working directory: where it loads, dropping
+//! resources (tables, schema entries and state, as a new load), aborting packages that can
+//! never load, reading its schema.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_load::{Commit, Destination};
+use sluice_schema::Schema;
+
+use crate::package::Packages;
+use crate::state::{self, LocalState};
+use crate::{PipelineError, PipelineSpec, io_err, new_load_id, open_named, restore_schema};
+
+/// Where a pipeline loads, remembered in its working directory by every run so that
+/// `sluice pipeline NAME …` works without the pipeline file. Credentials are not kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Remembered {
+    pub pipeline: String,
+    pub destination: String,
+    pub dataset: String,
+    pub replace_strategy: Option<String>,
+}
+
+const REMEMBERED: &str = "pipeline.json";
+
+/// Write `pipeline.json` for `spec` (a DuckDB path made absolute, a URL without password).
+pub(crate) fn remember(workdir: &Path, spec: &PipelineSpec) -> Result<(), PipelineError> {
+    let mut destination = spec.destination.clone();
+    if let Some(p) = crate::duckdb_path(&destination, &spec.name) {
+        let abs = std::path::absolute(&p).unwrap_or_else(|_| p.clone().into());
+        destination = format!("duckdb:{}", abs.display());
+    } else if let Ok(url) = sluice_load::PgUrl::parse(&destination) {
+        destination = url.redacted();
+    }
+    let r = Remembered {
+        pipeline: spec.name.clone(),
+        destination,
+        dataset: spec.dataset_name(),
+        replace_strategy: spec.replace_strategy.clone(),
+    };
+    std::fs::create_dir_all(workdir).map_err(|e| io_err(workdir, e))?;
+    let path = workdir.join(REMEMBERED);
+    let text = serde_json::to_vec_pretty(&r).map_err(|e| io_err(&path, e))?;
+    crate::package::write_synced(&path, &text)
+}
+
+fn recall(pipelines_dir: &Path, name: &str) -> Result<Remembered, PipelineError> {
+    let path = pipelines_dir.join(name).join(REMEMBERED);
+    let text = std::fs::read(&path).map_err(|_| PipelineError::Config {
+        pipeline: name.to_owned(),
+        reason: format!(
+            "no pipeline `{name}` in `{}` (run it once, or pass --pipelines-dir)",
+            pipelines_dir.display()
+        ),
+    })?;
+    serde_json::from_slice(&text).map_err(|e| io_err(&path, e))
+}
+
+/// Bring local schema and state up to what the destination committed; returns the schema.
+pub(crate) fn sync_local(
+    dest: &mut dyn Destination,
+    local: &mut LocalState,
+    pipeline: &str,
+) -> Result<Schema, PipelineError> {
+    let where_ = dest.describe();
+    let err = |source| PipelineError::Load {
+        load_id: "-".into(),
+        destination: where_.clone(),
+        source,
+    };
+    // a destination without loads holds no state: local state describing it is stale
+    if dest.load_count().map_err(err)? == 0 {
+        local.reset();
+    }
+    let schema = restore_schema(dest, local, pipeline, &where_)?;
+    if let Some((version, text)) = dest.stored_state(pipeline).map_err(err)?
+        && let Some(remote) = state::decompress_state(&text)
+        && local.restore(version, remote)
+    {
+        tracing::info!(pipeline, version, "state restored from the destination");
+    }
+    Ok(schema)
+}
+
+/// What `drop_resources` removed.
+#[derive(Clone, Debug, Serialize)]
+pub struct DropSummary {
+    pub pipeline: String,
+    pub destination: String,
+    pub load_id: String,
+    pub resources: Vec<String>,
+    pub tables: Vec<String>,
+}
+
+/// Drop `resources` (all when empty): their tables with nested tables and staging leftovers,
+/// their schema entries and their state — as a new load, in one destination transaction.
+pub fn drop_resources(
+    pipelines_dir: &Path,
+    name: &str,
+    resources: &[String],
+) -> Result<DropSummary, PipelineError> {
+    let r = recall(pipelines_dir, name)?;
+    let workdir = pipelines_dir.join(name);
+    let packages = Packages::open(&workdir)?;
+    let pending = packages.pending()?;
+    let config = |reason: String| PipelineError::Config {
+        pipeline: name.to_owned(),
+        reason,
+    };
+    if !pending.is_empty() {
+        return Err(config(format!(
+            "{} package(s) are waiting to load; run the pipeline to load them, or \
+             `sluice pipeline {name} abort-packages`, before dropping",
+            pending.len()
+        )));
+    }
+    let mut dest = open_named(
+        name,
+        &r.destination,
+        &r.dataset,
+        r.replace_strategy.as_deref(),
+    )?;
+    let mut local = LocalState::load(&workdir)?;
+    let schema = sync_local(&mut *dest, &mut local, name)?;
+    let known: Vec<String> = schema
+        .data_tables()
+        .filter(|t| t.is_root())
+        .filter_map(|t| t.resource.clone())
+        .collect();
+    for res in resources {
+        if !known.contains(res) {
+            return Err(config(format!(
+                "resource `{res}` has no tables in the schema (resources: {})",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let chosen: Vec<String> = if resources.is_empty() {
+        known.clone()
+    } else {
+        resources.to_vec()
+    };
+    let mut tables = Vec::new();
+    for t in schema.data_tables().filter(|t| t.is_root()) {
+        if t.resource.as_ref().is_some_and(|r| chosen.contains(r)) {
+            tables.extend(schema.table_chain(&t.name).iter().map(|c| c.name.clone()));
+        }
+    }
+    let mut new_schema = schema.clone();
+    for t in &tables {
+        new_schema.tables.shift_remove(t);
+    }
+    new_schema.bump_version();
+    let mut new_state = local.state.clone();
+    if let Some(sources) = new_state.get_mut("sources").and_then(Value::as_object_mut) {
+        for src in sources.values_mut() {
+            if let Some(res) = src.get_mut("resources").and_then(Value::as_object_mut) {
+                for c in &chosen {
+                    res.shift_remove(c);
+                }
+            }
+        }
+    }
+    let row = local.state_row(&mut new_state, name);
+    let load_id = new_load_id();
+    let commit = Commit {
+        schema: &new_schema,
+        roots: &[],
+        state: row.as_ref(),
+        component: None,
+    };
+    let where_ = dest.describe();
+    dest.drop_tables(&load_id, &tables, &commit)
+        .map_err(|source| PipelineError::Load {
+            load_id: load_id.clone(),
+            destination: where_.clone(),
+            source,
+        })?;
+    local.save(&new_schema, new_state)?;
+    Ok(DropSummary {
+        pipeline: name.to_owned(),
+        destination: where_,
+        load_id,
+        resources: chosen,
+        tables,
+    })
+}
+
+/// Move every pending package of the pipeline to `aborted/`; returns their load ids.
+pub fn abort_packages(pipelines_dir: &Path, name: &str) -> Result<Vec<String>, PipelineError> {
+    recall(pipelines_dir, name)?;
+    Packages::open(&pipelines_dir.join(name))?.abort_all()
+}
+
+/// The pipeline's current schema (the newer of the local and the destination's copy).
+pub fn stored_schema(pipelines_dir: &Path, name: &str) -> Result<Schema, PipelineError> {
+    let r = recall(pipelines_dir, name)?;
+    let workdir = pipelines_dir.join(name);
+    let mut dest = open_named(
+        name,
+        &r.destination,
+        &r.dataset,
+        r.replace_strategy.as_deref(),
+    )?;
+    let mut local = LocalState::load(&workdir)?;
+    sync_local(&mut *dest, &mut local, name)
+}

@@ -346,7 +346,28 @@ fn scd2_custom_validity_columns(b: &Bench) {
     );
 }
 
+fn long_names_are_shortened_to_the_destination_limit(b: &Bench) {
+    let long = "a_property_name_that_is_much_longer_than_what_postgres_keeps_in_an_identifier_xyz";
+    b.load("ln", "ln", json!([{ long: 1 }]), "");
+    let max = match b.db {
+        Db::Duck => 65536,
+        Db::Pg(_) => 63,
+    };
+    let want = sluice_schema::normalize_path(long, max);
+    assert!(want.len() <= max);
+    assert_eq!(
+        b.rows(&format!(
+            "select column_name from information_schema.columns where table_schema = 'ds' and table_name = 'ln' and column_name = '{want}'"
+        )),
+        vec![want.clone()]
+    );
+    if max == 63 {
+        assert_ne!(want, long, "dlt's tag shortening applies");
+    }
+}
+
 fn run_all(b: &Bench) {
+    long_names_are_shortened_to_the_destination_limit(b);
     replace_empties_child_tables(b);
     delete_insert_dedups_and_replaces_children(b);
     dedup_sort_picks_the_survivor(b);
@@ -374,4 +395,22 @@ fn dispositions_on_postgres() {
         area: Area::new(),
         db: Db::Pg(PgServer::start()),
     });
+}
+
+#[test]
+fn postgres_errors_never_show_the_password() {
+    let area = Area::new();
+    let file = area.path().join("t.json");
+    std::fs::write(&file, "[{\"id\": 1}]").expect("write");
+    let toml = crate::support::files_pipeline("pw", &file, "t");
+    let err = area
+        .run_to(
+            &toml,
+            ("files", sluice_bundled::FILES.bytes),
+            "postgres://loader:hunter2@127.0.0.1:1/warehouse",
+        )
+        .expect_err("nothing listens on port 1");
+    let msg = format!("{err} {err:?}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert!(msg.contains("postgres://loader@127.0.0.1:1/warehouse"), "{msg}");
 }

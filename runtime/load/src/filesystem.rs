@@ -301,7 +301,7 @@ impl Destination for Filesystem {
                          the filesystem destination takes append and replace"
                     )));
                 }
-                WriteDisposition::Replace => {
+                WriteDisposition::Replace if !commit.append_only.contains(root) => {
                     for c in schema.table_chain(root) {
                         for e in fs::read_dir(self.root.join(&c.name)).into_iter().flatten() {
                             let p = e.map_err(io("listing a table"))?.path();

@@ -71,6 +71,9 @@ pub struct Commit<'a> {
     /// root tables of the resources in the package, in order; each chain is applied with its
     /// table's write disposition (a `replace` chain is emptied even without new rows)
     pub roots: &'a [String],
+    /// roots applied as `append` whatever their disposition (a later package of a run whose
+    /// first package replaced the table)
+    pub append_only: &'a [String],
     pub state: Option<&'a StateRow>,
     /// `name@version sha256:digest` of the component, recorded in `_dlt_loads.component`
     pub component: Option<&'a str>,

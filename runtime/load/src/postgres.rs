@@ -592,7 +592,8 @@ impl Destination for Postgres {
             helper: &helper,
         };
         for root in commit.roots {
-            for stmt in sql::chain_statements(&target, commit.schema, root)? {
+            let append_only = commit.append_only.contains(root);
+            for stmt in sql::chain_statements(&target, commit.schema, root, append_only)? {
                 self.exec(&stmt.context, &stmt.sql)?;
                 crate::failpoint("load.mid_merge_sql");
             }

@@ -461,7 +461,12 @@ fn not_deleted(root: &Table) -> Option<String> {
 /// The statements that apply the staged rows of `root`'s chain, followed by the cleanup of
 /// their helper tables. Only tables with complete columns (so existing in the destination)
 /// take part.
-pub fn chain_statements(target: &Target, schema: &Schema, root: &str) -> Result<Vec<Stmt>> {
+pub fn chain_statements(
+    target: &Target,
+    schema: &Schema,
+    root: &str,
+    append_only: bool,
+) -> Result<Vec<Stmt>> {
     let chain: Vec<&Table> = schema
         .table_chain(root)
         .into_iter()
@@ -475,7 +480,11 @@ pub fn chain_statements(target: &Target, schema: &Schema, root: &str) -> Result<
         out: Vec::new(),
         helpers: Vec::new(),
     };
-    match chain[0].write_disposition.unwrap_or_default() {
+    let disposition = match chain[0].write_disposition.unwrap_or_default() {
+        WriteDisposition::Replace if append_only => WriteDisposition::Append,
+        d => d,
+    };
+    match disposition {
         WriteDisposition::Append => g.append(&chain),
         WriteDisposition::Replace => g.replace(&chain),
         WriteDisposition::Merge => g.merge(&chain)?,

@@ -1,37 +1,47 @@
-//! Extract: pull pages from a connector instance and write each to the package as it
+//! Extract: pull pages from a connector instance and write each to the open package as it
 //! arrives. The next page is requested only after the previous one is on disk, so memory
 //! holds at most one page per resource whatever the source size.
+//!
+//! Incremental resources pass every page through their [`Tracker`] (window filter, boundary
+//! dedup) and carry the cursor state in the page's checkpoint. With `limits.package_rows` /
+//! `limits.package_mb` a long extraction seals and loads a package whenever the limit is
+//! reached, so a run killed after hours resumes from its last committed checkpoint.
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::path::PathBuf;
 
-use sluice_host::{Connector, Page, RecordsFormat, Sandbox};
+use serde_json::Value;
+use sluice_host::{Connector, Page, RecordsFormat, Sandbox, Window};
 
-use crate::package::{PageEntry, write_synced};
+use crate::incremental::Tracker;
+use crate::load::Loader;
+use crate::package::{PackageManifest, PageEntry, Packages, write_synced};
 use crate::state::LocalState;
 use crate::{PipelineError, PlannedResource, Progress, io_err};
 
-fn write_page(
-    dir: &Path,
-    resource: &str,
-    seq: u64,
-    page: &Page,
-) -> Result<PageEntry, PipelineError> {
-    let ext = match page.format {
-        RecordsFormat::JsonArray => "json",
-        RecordsFormat::Ndjson => "ndjson",
+/// Records of a page as JSON values.
+fn records_of(page: &Page) -> Result<Vec<Value>, String> {
+    let fmt = match page.format {
+        RecordsFormat::JsonArray => sluice_normalize::RecordsFormat::JsonArray,
+        RecordsFormat::Ndjson => sluice_normalize::RecordsFormat::Ndjson,
     };
-    let rdir = dir.join(resource);
-    std::fs::create_dir_all(&rdir).map_err(|e| io_err(&rdir, e))?;
-    let file = format!("{resource}/{seq:08}.{ext}");
-    write_synced(&dir.join(&file), &page.records)?;
-    Ok(PageEntry {
-        resource: resource.to_owned(),
-        seq,
-        file,
-        format: ext.to_owned(),
-        bytes: page.records.len() as u64,
-        checkpoint: page.checkpoint.clone(),
-    })
+    sluice_normalize::parse_page(&page.records, fmt).map_err(|e| e.to_string())
+}
+
+/// How many records a page holds (only computed when a row limit needs it).
+fn count_records(page: &Page) -> u64 {
+    match page.format {
+        RecordsFormat::Ndjson => page
+            .records
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .count() as u64,
+        RecordsFormat::JsonArray => {
+            serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&page.records)
+                .map(|v| v.len() as u64)
+                .unwrap_or(0)
+        }
+    }
 }
 
 /// A page's records as one JSON array, for dependent resources.
@@ -59,77 +69,336 @@ fn as_json_array(page: &Page) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Extract `root` (and the resources that depend on it) into `dir`.
-#[allow(clippy::too_many_arguments)]
+struct OpenPackage {
+    load_id: String,
+    tmp: PathBuf,
+    pages: Vec<PageEntry>,
+    rows: u64,
+    bytes: u64,
+}
+
+/// Writes pages into packages, sealing and loading one whenever the package limits are
+/// reached (and once at the end).
+pub struct Writer<'a> {
+    packages: &'a Packages,
+    source: String,
+    version: String,
+    resources: Vec<PlannedResource>,
+    max_rows: Option<u64>,
+    max_bytes: Option<u64>,
+    open: Option<OpenPackage>,
+    pub loader: Loader<'a>,
+    pub packages_loaded: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(
+        packages: &'a Packages,
+        source: &str,
+        version: &str,
+        resources: Vec<PlannedResource>,
+        limits: &crate::Limits,
+        loader: Loader<'a>,
+    ) -> Self {
+        Writer {
+            packages,
+            source: source.to_owned(),
+            version: version.to_owned(),
+            resources,
+            max_rows: limits.package_rows,
+            max_bytes: limits.package_mb.map(|m| m << 20),
+            open: None,
+            loader,
+            packages_loaded: 0,
+        }
+    }
+
+    fn write(
+        &mut self,
+        resource: &str,
+        seq: u64,
+        page: &Page,
+        rows: Option<u64>,
+    ) -> Result<(), PipelineError> {
+        if self.open.is_none() {
+            let load_id = crate::new_load_id_after(self.packages)?;
+            let tmp = self.packages.begin(&load_id)?;
+            self.open = Some(OpenPackage {
+                load_id,
+                tmp,
+                pages: Vec::new(),
+                rows: 0,
+                bytes: 0,
+            });
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let ext = match page.format {
+            RecordsFormat::JsonArray => "json",
+            RecordsFormat::Ndjson => "ndjson",
+        };
+        let rdir = open.tmp.join(resource);
+        std::fs::create_dir_all(&rdir).map_err(|e| io_err(&rdir, e))?;
+        let file = format!("{resource}/{seq:08}.{ext}");
+        write_synced(&open.tmp.join(&file), &page.records)?;
+        open.pages.push(PageEntry {
+            resource: resource.to_owned(),
+            seq,
+            file,
+            format: ext.to_owned(),
+            bytes: page.records.len() as u64,
+            checkpoint: page.checkpoint.clone(),
+        });
+        open.bytes += page.records.len() as u64;
+        open.rows += match (rows, self.max_rows) {
+            (Some(n), _) => n,
+            (None, Some(_)) => count_records(page),
+            (None, None) => 0,
+        };
+        let full = self.max_rows.is_some_and(|m| open.rows >= m)
+            || self.max_bytes.is_some_and(|m| open.bytes >= m);
+        if full {
+            self.seal(false)?;
+        }
+        Ok(())
+    }
+
+    /// Seal the open package and load it. With `at_end` and nothing open, a package is still
+    /// made when the run must change the destination without pages (a `replace` resource).
+    pub fn seal(&mut self, at_end: bool) -> Result<(), PipelineError> {
+        let open = match self.open.take() {
+            Some(o) => o,
+            None => {
+                let needs_load = at_end
+                    && self.packages_loaded == 0
+                    && self.resources.iter().any(|r| {
+                        r.hints.write_disposition == sluice_schema::WriteDisposition::Replace
+                            && r.incremental.is_none()
+                    });
+                if !needs_load {
+                    return Ok(());
+                }
+                let load_id = crate::new_load_id_after(self.packages)?;
+                let tmp = self.packages.begin(&load_id)?;
+                OpenPackage {
+                    load_id,
+                    tmp,
+                    pages: Vec::new(),
+                    rows: 0,
+                    bytes: 0,
+                }
+            }
+        };
+        let mut resources = self.resources.clone();
+        for r in &mut resources {
+            r.continues_run = self.packages_loaded > 0;
+        }
+        let mut manifest =
+            PackageManifest::new(&open.load_id, &self.source, &self.version, resources);
+        let mut pages = open.pages;
+        // plan order, then page order: the same schema whatever the extraction interleaving
+        pages.sort_by_key(|e| {
+            (
+                self.resources.iter().position(|r| r.name == e.resource),
+                e.seq,
+            )
+        });
+        manifest.pages = pages;
+        let pkg = self.packages.commit(&open.tmp, &manifest)?;
+        sluice_load::failpoint("package.after_seal");
+        self.loader.load(&pkg)?;
+        self.packages_loaded += 1;
+        if !at_end {
+            sluice_load::failpoint("extract.after_checkpoint_package");
+        }
+        Ok(())
+    }
+
+    /// Drop the open package after a failed extraction (committed packages stay committed).
+    pub fn discard(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.packages.discard(&open.tmp);
+        }
+    }
+}
+
+/// What one resource extraction needs.
+pub struct Job<'r> {
+    pub connector: &'r Connector,
+    pub source: &'r str,
+    pub sandbox: &'r Sandbox,
+    pub config: &'r str,
+    pub local: &'r LocalState,
+    pub resources: &'r [PlannedResource],
+    pub max_page: u64,
+    pub progress: &'r dyn Progress,
+}
+
+/// The resource state to commit with a page: the connector's checkpoint (or the state so
+/// far) with the incremental cursor state set under `incremental.<cursor_path>`.
+fn merge_checkpoint(
+    base: &Option<Value>,
+    tracker: Option<(&Tracker, &str)>,
+) -> Option<String> {
+    let Some((t, path)) = tracker else {
+        return base.as_ref().map(Value::to_string);
+    };
+    let inc = t.state()?;
+    let mut st = match base {
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        Some(other) => serde_json::json!({ "connector": other }),
+        None => serde_json::json!({}),
+    };
+    st["incremental"][path] = inc;
+    Some(st.to_string())
+}
+
+/// Extract `root` (and the resources that depend on it) into the writer's packages; returns
+/// the number of HTTP requests made.
 pub async fn extract_resource(
-    connector: &Connector,
-    source: &str,
-    sandbox: &Sandbox,
-    config: &str,
-    local: &LocalState,
-    resources: &[PlannedResource],
+    job: &Job<'_>,
     root: &PlannedResource,
-    dir: &Path,
-    max_page: u64,
-    progress: &dyn Progress,
-) -> Result<(Vec<PageEntry>, u64), PipelineError> {
-    let mut inst = connector.instantiate(sandbox.clone()).await?;
-    let state = local.resource_state(source, &root.name);
+    writer: &RefCell<Writer<'_>>,
+) -> Result<u64, PipelineError> {
+    let mut inst = job.connector.instantiate(job.sandbox.clone()).await?;
+    let committed = job.local.resource_state(job.source, &root.name);
+    let mut tracker = match &root.incremental {
+        Some(spec) => {
+            let prior = committed
+                .as_deref()
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                .and_then(|v| v.pointer("/incremental").and_then(|i| i.get(&spec.cursor_path)).cloned());
+            Some(
+                Tracker::new(spec.clone(), prior.as_ref()).map_err(|reason| {
+                    PipelineError::Config {
+                        pipeline: job.source.to_owned(),
+                        reason: format!("resource `{}`: {reason}", root.name),
+                    }
+                })?,
+            )
+        }
+        None => None,
+    };
+    let window = tracker.as_ref().map(|t| {
+        let (start_value, end_value, last_value) = t.window();
+        Window {
+            start_value,
+            end_value,
+            last_value,
+        }
+    });
     let ext = inst
-        .open(&root.name, config, state.as_deref(), None, None)
+        .open(
+            &root.name,
+            job.config,
+            committed.as_deref(),
+            window.as_ref(),
+            None,
+        )
         .await?;
-    let children: Vec<&PlannedResource> = resources
+    let children: Vec<&PlannedResource> = job
+        .resources
         .iter()
         .filter(|r| r.parent.as_deref() == Some(root.name.as_str()))
         .collect();
-    let mut entries = Vec::new();
     let mut child_seq = vec![0u64; children.len()];
     let mut seq = 0u64;
     let mut bytes = 0u64;
+    // the resource state as of the last page: the committed one, then each checkpoint
+    let mut state_so_far: Option<Value> = committed
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let mut last_checkpoint: Option<String> = state_so_far.as_ref().map(Value::to_string);
+    let page_err = |seq: u64, reason: String| PipelineError::Page {
+        connector: job.connector.name.clone(),
+        resource: root.name.clone(),
+        page: seq,
+        reason,
+    };
     loop {
         let page = inst.next(&ext).await?;
         for l in inst.take_logs() {
-            progress.log(&l.level, &l.message);
+            job.progress.log(&l.level, &l.message);
         }
-        let Some(page) = page else { break };
-        if page.records.len() as u64 > max_page {
-            return Err(PipelineError::Page {
-                connector: connector.name.clone(),
-                resource: root.name.clone(),
-                page: seq,
-                reason: format!(
+        let Some(mut page) = page else { break };
+        if page.records.len() as u64 > job.max_page {
+            return Err(page_err(
+                seq,
+                format!(
                     "page of {} bytes exceeds the page size limit of {} MiB",
                     page.records.len(),
-                    max_page >> 20
+                    job.max_page >> 20
                 ),
-            });
+            ));
         }
-        entries.push(write_page(dir, &root.name, seq, &page)?);
+        if let Some(cp) = &page.checkpoint {
+            state_so_far = Some(serde_json::from_str(cp).map_err(|e| {
+                page_err(seq, format!("state checkpoint is not valid JSON: {e}"))
+            })?);
+        }
+        let mut rows = None;
+        if let (Some(t), Some(spec)) = (tracker.as_mut(), &root.incremental) {
+            let records = records_of(&page).map_err(|e| page_err(seq, e))?;
+            let mut out = Vec::with_capacity(page.records.len());
+            let mut n = 0;
+            for (i, r) in records.iter().enumerate() {
+                let keep = t
+                    .keep(r, &root.hints.primary_key)
+                    .map_err(|e| page_err(seq, format!("record {i}: {e}")))?;
+                if keep {
+                    serde_json::to_writer(&mut out, r).map_err(|e| page_err(seq, e.to_string()))?;
+                    out.push(b'\n');
+                    n += 1;
+                }
+            }
+            page.records = out;
+            page.format = RecordsFormat::Ndjson;
+            rows = Some(n);
+            page.checkpoint = merge_checkpoint(&state_so_far, Some((t, &spec.cursor_path)));
+        }
+        // a page that adds no rows and no new state changes nothing: an empty incremental
+        // run stays a no-op in the destination (dlt#3998)
+        if rows == Some(0) && page.checkpoint == last_checkpoint {
+            continue;
+        }
+        last_checkpoint.clone_from(&page.checkpoint);
         bytes += page.records.len() as u64;
+        writer.borrow_mut().write(&root.name, seq, &page, rows)?;
         seq += 1;
         if seq == 2 {
             sluice_load::failpoint("extract.mid_stream");
         }
-        progress.page(&root.name, seq, bytes);
+        job.progress.page(&root.name, seq, bytes);
+        if children.is_empty() || page.records.is_empty() {
+            continue;
+        }
+        let parent = as_json_array(&page).map_err(|reason| page_err(seq - 1, reason))?;
         for (ci, child) in children.iter().enumerate() {
-            let parent = as_json_array(&page).map_err(|reason| PipelineError::Page {
-                connector: connector.name.clone(),
-                resource: root.name.clone(),
-                page: seq - 1,
-                reason,
-            })?;
-            let cstate = local.resource_state(source, &child.name);
+            let cstate = job.local.resource_state(job.source, &child.name);
             let cext = inst
-                .open(&child.name, config, cstate.as_deref(), None, Some(&parent))
+                .open(&child.name, job.config, cstate.as_deref(), None, Some(&parent))
                 .await?;
             while let Some(cpage) = inst.next(&cext).await? {
-                entries.push(write_page(dir, &child.name, child_seq[ci], &cpage)?);
+                writer
+                    .borrow_mut()
+                    .write(&child.name, child_seq[ci], &cpage, None)?;
                 child_seq[ci] += 1;
-                progress.page(&child.name, child_seq[ci], cpage.records.len() as u64);
+                job.progress
+                    .page(&child.name, child_seq[ci], cpage.records.len() as u64);
             }
             inst.close(cext).await;
         }
     }
+    if let Some(t) = &tracker
+        && t.overflowed()
+    {
+        tracing::warn!(
+            resource = %root.name,
+            "more than {} rows share the last cursor value; rows beyond that many at this exact value may load again next run",
+            crate::incremental::MAX_BOUNDARY_HASHES
+        );
+    }
     inst.close(ext).await;
-    Ok((entries, inst.http_metrics().requests))
+    Ok(inst.http_metrics().requests)
 }

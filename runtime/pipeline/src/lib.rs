@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 mod extract;
+mod incremental;
 mod load;
 mod manage;
 mod package;
@@ -28,6 +29,7 @@ use sluice_normalize::{ColumnHint, NormalizeError, ResourceTable, Scd2Options};
 use sluice_schema::{Schema, SchemaUpdate};
 
 pub use manage::{DropSummary, Remembered, abort_packages, drop_resources, stored_schema};
+pub use incremental::IncrementalSpec;
 pub use package::{PackageManifest, PageEntry};
 pub use spec::{
     ColumnOverride, ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, apply_set,
@@ -268,20 +270,23 @@ pub async fn run(
     let component_label = |version: &str| format!("{cname}@{version} sha256:{}", connector.digest);
 
     // 1. finish what an earlier run left
-    for pending in packages.pending()? {
-        progress.stage("load", &format!("pending package {}", pending.load_id));
-        load::load_package(
-            &packages,
-            &pending,
-            &component_label(&pending.connector_version),
-            &mut schema,
-            &mut *dest,
-            &mut local,
-            &pipeline,
-            &db_path,
-            &mut summary,
-            &*progress,
-        )?;
+    let pending = packages.pending()?;
+    if let Some(p) = pending.first() {
+        // pending packages were made by the same connector unless the pipeline changed it
+        progress.stage("load", &format!("pending package {}", p.load_id));
+    }
+    for p in &pending {
+        let mut loader = load::Loader {
+            packages: &packages,
+            component: component_label(&p.connector_version),
+            schema: &mut schema,
+            dest: &mut *dest,
+            local: &mut local,
+            pipeline: pipeline.clone(),
+            summary: &mut summary,
+            progress: &*progress,
+        };
+        loader.load(p)?;
         summary.pending_packages_loaded += 1;
     }
 
@@ -306,55 +311,59 @@ pub async fn run(
         });
     }
 
-    // 3. extract into a new package
+    // 3. extract into packages; each is normalized and loaded when sealed (at the package
+    //    limits and at the end), in one destination transaction
     let t = Instant::now();
     progress.stage("extract", &format!("{} resource(s)", resources.len()));
-    let load_id = new_load_id();
-    let mut manifest =
-        PackageManifest::new(&load_id, &source.name, &source.version, resources.clone());
-    let tmp = packages.begin(&load_id)?;
-    let max_page = spec.limits.max_page_mb << 20;
-    let extracted = extract_all(
-        &connector,
+    let committed = local.clone();
+    let loader = load::Loader {
+        packages: &packages,
+        component: component_label(&source.version),
+        schema: &mut schema,
+        dest: &mut *dest,
+        local: &mut local,
+        pipeline: pipeline.clone(),
+        summary: &mut summary,
+        progress: &*progress,
+    };
+    let writer = std::cell::RefCell::new(extract::Writer::new(
+        &packages,
         &source.name,
-        &sandbox,
-        &config_json,
-        &local,
-        &resources,
-        &tmp,
-        max_page,
-        spec.limits.concurrency,
-        &*progress,
-    )
-    .await;
-    let (pages, requests) = match extracted {
-        Ok(x) => x,
+        &source.version,
+        resources.clone(),
+        &spec.limits,
+        loader,
+    ));
+    let job = extract::Job {
+        connector: &connector,
+        source: &source.name,
+        sandbox: &sandbox,
+        config: &config_json,
+        local: &committed,
+        resources: &resources,
+        max_page: spec.limits.max_page_mb << 20,
+        progress: &*progress,
+    };
+    let extracted = extract_all(&job, &writer, spec.limits.concurrency).await;
+    let mut writer = writer.into_inner();
+    let requests = match extracted.and_then(|r| writer.seal(true).map(|()| r)) {
+        Ok(r) => r,
         Err(e) => {
-            packages.discard(&tmp);
+            writer.discard();
             return Err(e);
         }
     };
+    drop(writer);
     summary.http_requests = requests;
-    manifest.pages = pages;
-    let pkg = packages.commit(&tmp, &manifest)?;
-    sluice_load::failpoint("package.after_seal");
+    let total = t.elapsed().as_millis();
+    let inner: u128 = ["normalize", "load"]
+        .iter()
+        .filter_map(|k| summary.stage_ms.get(*k))
+        .sum();
     summary
         .stage_ms
-        .insert("extract".into(), t.elapsed().as_millis());
-
-    // 4. normalize + load
-    load::load_package(
-        &packages,
-        &pkg,
-        &component_label(&source.version),
-        &mut schema,
-        &mut *dest,
-        &mut local,
-        &pipeline,
-        &db_path,
-        &mut summary,
-        &*progress,
-    )?;
+        .insert("extract".into(), total.saturating_sub(inner));
+    summary.stage_ms.sort_by(|a, _, b, _| stage_rank(a).cmp(&stage_rank(b)));
     summary.schema_version = schema.version;
     summary.duration_ms = started.elapsed().as_millis();
     sluice_load::failpoint("run.before_trace");
@@ -390,10 +399,38 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
 
 /// dlt's load id: seconds since the epoch with fractions.
 pub(crate) fn new_load_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:06}", now.as_secs(), now.subsec_micros())
+        .unwrap_or_default()
+        .as_micros() as u64;
+    // strictly increasing within the process, even for packages sealed in the same µs
+    let mut prev = LAST.load(Ordering::Relaxed);
+    let micros = loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(p) => prev = p,
+        }
+    };
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+/// A load id newer than every package on disk (a clock that stepped back never reorders).
+pub(crate) fn new_load_id_after(packages: &package::Packages) -> Result<String, PipelineError> {
+    let id = new_load_id();
+    let newest = packages
+        .pending()?
+        .last()
+        .and_then(|p| p.load_id.parse::<f64>().ok());
+    Ok(match newest {
+        Some(n) if id.parse::<f64>().unwrap_or(0.0) <= n => {
+            let micros = (n * 1e6).round() as u64 + 1;
+            format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+        }
+        _ => id,
+    })
 }
 
 /// The newest of the local schema and the one stored in the destination.
@@ -432,6 +469,43 @@ pub struct PlannedResource {
     pub parent: Option<String>,
     /// table, disposition, keys and column hints as the normalizer takes them
     pub hints: ResourceTable,
+    /// a host-side incremental cursor
+    #[serde(default)]
+    pub incremental: Option<incremental::IncrementalSpec>,
+    /// this package continues an earlier package of the same run (a `replace` then appends)
+    #[serde(default)]
+    pub continues_run: bool,
+}
+
+fn incremental_from_connector(
+    i: &sluice_host::Incremental,
+) -> Result<incremental::IncrementalSpec, String> {
+    let json = |v: &Option<String>, what: &str| -> Result<Option<serde_json::Value>, String> {
+        v.as_deref()
+            .map(|t| {
+                serde_json::from_str(t)
+                    .map_err(|e| format!("incremental {what} `{t}` is not JSON: {e}"))
+            })
+            .transpose()
+    };
+    Ok(incremental::IncrementalSpec {
+        cursor_path: i.cursor_path.clone(),
+        initial_value: json(&i.initial_value, "initial value")?,
+        end_value: json(&i.end_value, "end value")?,
+        last_value_func: match i.last_value_func {
+            sluice_host::LastValueFunc::Max => "max",
+            sluice_host::LastValueFunc::Min => "min",
+        }
+        .into(),
+        lag: i.lag,
+        on_cursor_missing: match i.on_cursor_missing {
+            sluice_host::OnCursorMissing::Raise => "raise",
+            sluice_host::OnCursorMissing::Keep => "include",
+            sluice_host::OnCursorMissing::Drop => "exclude",
+        }
+        .into(),
+        primary_key: None,
+    })
 }
 
 fn disposition_name(d: WriteDisposition) -> &'static str {
@@ -566,9 +640,25 @@ fn plan_resources(
                 timezone: c.timezone,
             });
         }
+        let incremental = match (&o.incremental, &r.incremental) {
+            (Some(i), _) => Some(i.clone()),
+            (None, Some(i)) => Some(incremental_from_connector(i).map_err(&cfg)?),
+            (None, None) => None,
+        };
+        if let Some(i) = &incremental {
+            i.validate().map_err(&cfg)?;
+            if r.parent.is_some() {
+                return Err(cfg(
+                    "an incremental cursor needs a root resource (this one depends on another)"
+                        .into(),
+                ));
+            }
+        }
         out.push(PlannedResource {
             name: r.name.clone(),
             parent: r.parent.clone(),
+            incremental,
+            continues_run: false,
             hints: ResourceTable {
                 resource: r.name.clone(),
                 table: o
@@ -594,37 +684,29 @@ fn plan_resources(
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
+fn stage_rank(stage: &str) -> usize {
+    ["extract", "normalize", "load"]
+        .iter()
+        .position(|s| *s == stage)
+        .unwrap_or(3)
+}
+
 async fn extract_all(
-    connector: &sluice_host::Connector,
-    source: &str,
-    sandbox: &Sandbox,
-    config: &str,
-    local: &state::LocalState,
-    resources: &[PlannedResource],
-    dir: &Path,
-    max_page: u64,
+    job: &extract::Job<'_>,
+    writer: &std::cell::RefCell<extract::Writer<'_>>,
     concurrency: usize,
-    progress: &dyn Progress,
-) -> Result<(Vec<PageEntry>, u64), PipelineError> {
-    // root resources extract concurrently (each in its own instance); dependents run inside
-    // their parent's extraction, page by page
-    let roots: Vec<&PlannedResource> = resources.iter().filter(|r| r.parent.is_none()).collect();
-    let mut pages = Vec::new();
+) -> Result<u64, PipelineError> {
+    // root resources extract concurrently (each in its own instance, interleaved on this
+    // task); dependents run inside their parent's extraction, page by page
+    let roots: Vec<&PlannedResource> = job.resources.iter().filter(|r| r.parent.is_none()).collect();
     let mut requests = 0;
     for chunk in roots.chunks(concurrency.max(1)) {
-        let running = chunk.iter().map(|root| {
-            extract::extract_resource(
-                connector, source, sandbox, config, local, resources, root, dir, max_page, progress,
-            )
-        });
+        let running = chunk
+            .iter()
+            .map(|root| extract::extract_resource(job, root, writer));
         for r in futures_util::future::join_all(running).await {
-            let (p, reqs) = r?;
-            pages.extend(p);
-            requests += reqs;
+            requests += r?;
         }
     }
-    // pages grouped by resource in plan order, each in sequence order
-    pages.sort_by_key(|e: &PageEntry| (resources.iter().position(|r| r.name == e.resource), e.seq));
-    Ok((pages, requests))
+    Ok(requests)
 }

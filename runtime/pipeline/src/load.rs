@@ -11,10 +11,42 @@ use crate::package::{Packages, Pending};
 use crate::state::LocalState;
 use crate::{PipelineError, Progress, RunSummary, io_err};
 
-/// Normalize `pending` and load it; on success the package is removed and local schema and
-/// state mirror what was committed.
+/// Everything loading a package touches: the destination, the schema and local state it
+/// advances, the run summary it adds to.
+pub struct Loader<'a> {
+    pub packages: &'a Packages,
+    /// `name@version sha256:digest`, recorded in `_dlt_loads.component`
+    pub component: String,
+    pub schema: &'a mut Schema,
+    pub dest: &'a mut dyn Destination,
+    pub local: &'a mut LocalState,
+    pub pipeline: String,
+    pub summary: &'a mut RunSummary,
+    pub progress: &'a dyn Progress,
+}
+
+impl Loader<'_> {
+    /// Normalize `pending` and load it; on success the package is removed and local schema
+    /// and state mirror what was committed.
+    pub fn load(&mut self, pending: &Pending) -> Result<(), PipelineError> {
+        let db_path = self.dest.describe();
+        load_package(
+            self.packages,
+            pending,
+            &self.component,
+            self.schema,
+            self.dest,
+            self.local,
+            &self.pipeline,
+            &db_path,
+            self.summary,
+            self.progress,
+        )
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-pub fn load_package(
+fn load_package(
     packages: &Packages,
     pending: &Pending,
     component: &str,
@@ -93,18 +125,25 @@ pub fn load_package(
         let _ = dest.rollback();
         return Err(e);
     }
-    summary
-        .stage_ms
-        .insert("normalize".into(), t.elapsed().as_millis());
+    *summary.stage_ms.entry("normalize".into()).or_default() += t.elapsed().as_millis();
     let t = Instant::now();
     progress.stage("load", &format!("package {load_id}"));
     // every resource's chain, in plan order (replace chains empty even without new rows)
     let mut roots: Vec<String> = Vec::new();
+    let mut append_only: Vec<String> = Vec::new();
     for r in &m.resources {
         if r.hints.write_disposition == WriteDisposition::Skip {
             continue;
         }
+        // an incremental resource without new rows leaves its tables alone (dlt#3998)
+        if r.incremental.is_some() && !m.pages.iter().any(|p| p.resource == r.name) {
+            continue;
+        }
         let root = normalizer.ensure_root_table(&mut work, &r.hints);
+        // a later package of the same run adds to what the first one replaced
+        if r.continues_run && r.hints.write_disposition == WriteDisposition::Replace {
+            append_only.push(root.clone());
+        }
         if !roots.contains(&root) {
             roots.push(root);
         }
@@ -121,6 +160,7 @@ pub fn load_package(
     let commit = Commit {
         schema: &work,
         roots: &roots,
+        append_only: &append_only,
         state: state_row.as_ref(),
         component: Some(component),
     };
@@ -134,9 +174,7 @@ pub fn load_package(
     *schema = work;
     sluice_load::failpoint("load.after_local_save");
     packages.finish(pending)?;
-    summary
-        .stage_ms
-        .insert("load".into(), t.elapsed().as_millis());
+    *summary.stage_ms.entry("load".into()).or_default() += t.elapsed().as_millis();
     for (t, n) in normalizer.row_counts() {
         *summary.tables.entry(t.clone()).or_default() += n;
     }

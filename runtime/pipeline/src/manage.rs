@@ -172,6 +172,7 @@ pub fn drop_resources(
     let commit = Commit {
         schema: &new_schema,
         roots: &[],
+        append_only: &[],
         state: row.as_ref(),
         component: None,
     };

@@ -106,6 +106,10 @@ pub struct Limits {
     pub concurrency: usize,
     /// largest page a connector may return, MiB
     pub max_page_mb: u64,
+    /// seal and load a package every this many records (checkpointed extraction)
+    pub package_rows: Option<u64>,
+    /// seal and load a package every this many MiB of pages
+    pub package_mb: Option<u64>,
 }
 
 impl Default for Limits {
@@ -115,6 +119,8 @@ impl Default for Limits {
             call_timeout_secs: 30,
             concurrency: 4,
             max_page_mb: 256,
+            package_rows: None,
+            package_mb: None,
         }
     }
 }
@@ -141,6 +147,8 @@ pub struct ResourceOverride {
     /// column hints by column name
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnOverride>,
+    /// a host-side incremental cursor (overrides the connector's)
+    pub incremental: Option<crate::IncrementalSpec>,
 }
 
 /// Hints for one column, in the pipeline file.

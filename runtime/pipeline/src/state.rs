@@ -15,6 +15,7 @@ use crate::{PipelineError, io_err};
 pub const STATE_ENGINE_VERSION: i64 = 4;
 
 /// Schema and state kept in the pipeline's working directory.
+#[derive(Clone)]
 pub struct LocalState {
     dir: PathBuf,
     pub schema: Option<Schema>,

@@ -37,21 +37,30 @@ fn pipeline_toml(merge: bool) -> String {
     )
 }
 
-/// Run the pipeline in a child process that kills itself at `point`.
-fn run_killed(area: &Area, dest: &str, merge: bool, point: &str) {
+/// The child process running pipeline `toml` into `dest` (armed with `failpoint`, if any).
+pub fn child(area: &Area, dest: &str, toml: &str, failpoint: Option<&str>) -> Command {
     let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "crash::crash_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("SLUICE_FAILPOINT", point)
-        .env("CRASH_AREA", area.path())
-        .env("CRASH_DEST", dest)
-        .env("CRASH_MERGE", if merge { "1" } else { "0" })
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--exact",
+        "crash::crash_child",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("CRASH_AREA", area.path())
+    .env("CRASH_DEST", dest)
+    .env("CRASH_TOML", toml)
+    .env_remove("SLUICE_FAILPOINT");
+    if let Some(p) = failpoint {
+        cmd.env("SLUICE_FAILPOINT", p);
+    }
+    cmd
+}
+
+/// Run `toml` in a child process that kills itself at `point`.
+pub fn run_toml_killed(area: &Area, dest: &str, toml: &str, point: &str) {
+    let out = child(area, dest, toml, Some(point))
         .output()
         .expect("spawn child");
     use std::os::unix::process::ExitStatusExt;
@@ -65,20 +74,23 @@ fn run_killed(area: &Area, dest: &str, merge: bool, point: &str) {
     );
 }
 
-/// The child: runs the pipeline once (killed by its failpoint). Only meaningful when started
-/// by `run_killed`; ignored in a normal test run.
+fn run_killed(area: &Area, dest: &str, merge: bool, point: &str) {
+    run_toml_killed(area, dest, &pipeline_toml(merge), point);
+}
+
+/// The child: runs the pipeline once — killed by its failpoint, or by the parent. Only
+/// meaningful when started by [`child`]; ignored in a normal test run.
 #[test]
 #[ignore = "started by the crash tests in a child process"]
 fn crash_child() {
     let area = Area::at(std::env::var("CRASH_AREA").expect("CRASH_AREA").into());
     let dest = std::env::var("CRASH_DEST").expect("CRASH_DEST");
-    let merge = std::env::var("CRASH_MERGE").as_deref() == Ok("1");
-    let r = area.run_to(
-        &pipeline_toml(merge),
-        ("synthetic", sluice_bundled::SYNTHETIC.bytes),
-        &dest,
-    );
-    panic!("the failpoint did not fire; the run returned {r:?}");
+    let toml = std::env::var("CRASH_TOML").expect("CRASH_TOML");
+    let r = area.run_to(&toml, ("synthetic", sluice_bundled::SYNTHETIC.bytes), &dest);
+    if std::env::var_os("SLUICE_FAILPOINT").is_some() {
+        panic!("the failpoint did not fire; the run returned {r:?}");
+    }
+    r.expect("child run");
 }
 
 /// Query one integer.

@@ -412,5 +412,8 @@ fn postgres_errors_never_show_the_password() {
         .expect_err("nothing listens on port 1");
     let msg = format!("{err} {err:?}");
     assert!(!msg.contains("hunter2"), "{msg}");
-    assert!(msg.contains("postgres://loader@127.0.0.1:1/warehouse"), "{msg}");
+    assert!(
+        msg.contains("postgres://loader@127.0.0.1:1/warehouse"),
+        "{msg}"
+    );
 }

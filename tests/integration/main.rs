@@ -8,9 +8,10 @@ mod support;
 
 mod cache;
 mod conformance;
-mod crash;
+pub mod crash;
 mod dispositions;
 mod filesystem;
 mod http;
+mod incremental;
 mod pipeline;
 mod sandbox;

@@ -3,8 +3,11 @@
 //! Config: `rows` (default 10000), `seed` (default 42), `page_size` (default 1000). Each record
 //! has nested objects (`actor`, `repo`, `payload`), a list of objects (`payload.commits`), a
 //! list of scalars (`payload.labels`), ISO timestamps and nulls. The same config always yields
-//! the same records. `commit_stats` (not selected by default) depends on `events`: it receives
-//! each page of events and yields one record per event.
+//! the same records. `seq` is the record's position (0, 1, 2, …), a natural incremental
+//! cursor: given an incremental window, the connector starts at its `start-value` instead of
+//! 0, the way an API connector turns the window into a `since` parameter. `commit_stats` (not
+//! selected by default) depends on `events`: it receives each page of events and yields one
+//! record per event.
 
 use sluice_sdk::serde_json::{Value, json};
 use sluice_sdk::{Error, ErrorKind, Open, Page, Resource, ResourceSpec, Source, SourceSpec};
@@ -50,8 +53,15 @@ impl Source for Synthetic {
             ));
         }
         let get = |k: &str, d: u64| open.config.get(k).and_then(Value::as_u64).unwrap_or(d);
+        // resume at the window's start: rows before it are already loaded
+        let start = open
+            .window
+            .as_ref()
+            .and_then(|w| w.start_value.as_deref())
+            .and_then(|s| s.parse::<f64>().ok())
+            .map_or(0, |s| s.max(0.0) as u64);
         Ok(Box::new(Events {
-            next: 0,
+            next: start,
             rows: get("rows", 10_000),
             page_size: get("page_size", 1000).max(1),
             seed: get("seed", 42),
@@ -117,6 +127,7 @@ fn record(seed: u64, i: u64) -> Value {
         .collect();
     json!({
         "id": format!("{}", 30_000_000_000u64 + i),
+        "seq": i,
         "type": kind,
         "actor": {"id": (r >> 24) % 100_000, "login": format!("user{}", (r >> 24) % 100_000), "avatar_url": null},
         "repo": {"id": (r >> 32) % 50_000, "name": format!("org{}/repo{}", (r >> 40) % 100, (r >> 32) % 500)},

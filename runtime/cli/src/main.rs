@@ -51,6 +51,13 @@ enum Command {
         /// merge key column(s), comma-separated for a compound key
         #[arg(long, value_delimiter = ',')]
         merge_key: Vec<String>,
+        /// load only records newer than the last load's, by this cursor path (`updated_at`,
+        /// `meta.ts`); the boundary is deduplicated by primary key or row hash
+        #[arg(long, value_name = "CURSOR_PATH")]
+        incremental: Option<String>,
+        /// the cursor's first value (JSON: `10`, `"2024-01-01T00:00:00Z"`)
+        #[arg(long, requires = "incremental")]
+        initial_value: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -90,6 +97,8 @@ enum PipelineCommand {
     AbortPackages,
     /// Print the pipeline's schema (dlt's stored JSON format)
     Schema,
+    /// Restore local schema and state from the destination (fresh or stateless workers)
+    Sync,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +198,8 @@ fn real_main(cli: Cli) -> Result<()> {
             merge_strategy,
             primary_key,
             merge_key,
+            incremental,
+            initial_value,
             common,
         } => {
             let hints = LoadHints {
@@ -196,6 +207,8 @@ fn real_main(cli: Cli) -> Result<()> {
                 merge_strategy,
                 primary_key,
                 merge_key,
+                incremental,
+                initial_value,
             };
             let spec = load_spec(&file, &table, &hints, &common)?;
             execute(spec, common)
@@ -256,6 +269,12 @@ fn real_main(cli: Cli) -> Result<()> {
                         );
                     }
                 }
+                PipelineCommand::Sync => {
+                    let (schema, state) = sluice_pipeline::sync(&dir, &name)?;
+                    println!(
+                        "pipeline `{name}`: schema version {schema}, state version {state} from the destination"
+                    );
+                }
                 PipelineCommand::Schema => {
                     let schema = sluice_pipeline::stored_schema(&dir, &name)?;
                     println!("{}", schema.to_json_pretty());
@@ -280,6 +299,8 @@ struct LoadHints {
     merge_strategy: Option<String>,
     primary_key: Vec<String>,
     merge_key: Vec<String>,
+    incremental: Option<String>,
+    initial_value: Option<String>,
 }
 
 /// `sluice load FILE --table NAME` as a pipeline: the `files` connector, granted the file's
@@ -316,6 +337,26 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
     }
     if !hints.merge_key.is_empty() {
         text.push_str(&format!("merge_key = {}\n", list(&hints.merge_key)));
+    }
+    if let Some(path) = &hints.incremental {
+        text.push_str(&format!(
+            "[resources.{}.incremental]\ncursor_path = {}\n",
+            q(table),
+            q(path)
+        ));
+        if let Some(v) = &hints.initial_value {
+            let value: serde_json::Value = serde_json::from_str(v)
+                .with_context(|| format!("--initial-value `{v}` is not JSON (quote strings)"))?;
+            let scalar = match &value {
+                serde_json::Value::String(s) => toml::Value::String(s.clone()),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => toml::Value::Integer(i),
+                    None => toml::Value::Float(n.as_f64().unwrap_or(0.0)),
+                },
+                _ => bail!("--initial-value `{v}`: a cursor starts at a number or a string"),
+            };
+            text.push_str(&format!("initial_value = {scalar}\n"));
+        }
     }
     PipelineSpec::from_toml(&text, &common.sets, Path::new("."))
         .map_err(|e| anyhow::anyhow!("building the load pipeline: {e}"))

@@ -15,7 +15,7 @@ use sluice_host::{Connector, Page, RecordsFormat, Sandbox, Window};
 
 use crate::incremental::Tracker;
 use crate::load::Loader;
-use crate::package::{PackageManifest, PageEntry, Packages, write_synced};
+use crate::package::{PackageManifest, Packages, PageEntry, write_synced};
 use crate::state::LocalState;
 use crate::{PipelineError, PlannedResource, Progress, io_err};
 
@@ -237,10 +237,7 @@ pub struct Job<'r> {
 
 /// The resource state to commit with a page: the connector's checkpoint (or the state so
 /// far) with the incremental cursor state set under `incremental.<cursor_path>`.
-fn merge_checkpoint(
-    base: &Option<Value>,
-    tracker: Option<(&Tracker, &str)>,
-) -> Option<String> {
+fn merge_checkpoint(base: &Option<Value>, tracker: Option<(&Tracker, &str)>) -> Option<String> {
     let Some((t, path)) = tracker else {
         return base.as_ref().map(Value::to_string);
     };
@@ -268,7 +265,11 @@ pub async fn extract_resource(
             let prior = committed
                 .as_deref()
                 .and_then(|s| serde_json::from_str::<Value>(s).ok())
-                .and_then(|v| v.pointer("/incremental").and_then(|i| i.get(&spec.cursor_path)).cloned());
+                .and_then(|v| {
+                    v.pointer("/incremental")
+                        .and_then(|i| i.get(&spec.cursor_path))
+                        .cloned()
+                });
             Some(
                 Tracker::new(spec.clone(), prior.as_ref()).map_err(|reason| {
                     PipelineError::Config {
@@ -333,9 +334,10 @@ pub async fn extract_resource(
             ));
         }
         if let Some(cp) = &page.checkpoint {
-            state_so_far = Some(serde_json::from_str(cp).map_err(|e| {
-                page_err(seq, format!("state checkpoint is not valid JSON: {e}"))
-            })?);
+            state_so_far =
+                Some(serde_json::from_str(cp).map_err(|e| {
+                    page_err(seq, format!("state checkpoint is not valid JSON: {e}"))
+                })?);
         }
         let mut rows = None;
         if let (Some(t), Some(spec)) = (tracker.as_mut(), &root.incremental) {
@@ -377,7 +379,13 @@ pub async fn extract_resource(
         for (ci, child) in children.iter().enumerate() {
             let cstate = job.local.resource_state(job.source, &child.name);
             let cext = inst
-                .open(&child.name, job.config, cstate.as_deref(), None, Some(&parent))
+                .open(
+                    &child.name,
+                    job.config,
+                    cstate.as_deref(),
+                    None,
+                    Some(&parent),
+                )
                 .await?;
             while let Some(cpage) = inst.next(&cext).await? {
                 writer

@@ -231,7 +231,11 @@ impl Tracker {
             _ => None,
         };
         Ok(Tracker {
-            last_hashes: if last.is_some() { seen.clone() } else { Vec::new() },
+            last_hashes: if last.is_some() {
+                seen.clone()
+            } else {
+                Vec::new()
+            },
             spec,
             start,
             end,
@@ -376,6 +380,10 @@ impl Tracker {
         if self.spec.end_value.is_some() {
             return None;
         }
+        // no new rows: the committed state stands as it is (an empty run changes nothing)
+        if self.kept == 0 && self.prior.is_object() {
+            return Some(self.prior.clone());
+        }
         let last = self.last.as_ref().map(|(_, v)| v.clone());
         let initial = self
             .prior
@@ -456,7 +464,11 @@ mod tests {
         spec.initial_value = Some(json!(1));
         spec.end_value = Some(json!(5));
         let mut t = Tracker::new(spec, None).expect("tracker");
-        let items = [json!({"id": 1, "c": 1}), json!({"id": 3, "c": 3}), json!({"id": 5, "c": 5})];
+        let items = [
+            json!({"id": 1, "c": 1}),
+            json!({"id": 3, "c": 3}),
+            json!({"id": 5, "c": 5}),
+        ];
         assert_eq!(run(&mut t, &items), vec![1, 3]);
         assert_eq!(t.state(), None);
     }
@@ -477,7 +489,10 @@ mod tests {
         spec.last_value_func = "min".into();
         spec.initial_value = Some(json!(10));
         let mut t = Tracker::new(spec.clone(), None).expect("tracker");
-        let items = [json!({"id": 1, "meta": {"c": 11}}), json!({"id": 2, "meta": {"c": 7}})];
+        let items = [
+            json!({"id": 1, "meta": {"c": 11}}),
+            json!({"id": 2, "meta": {"c": 7}}),
+        ];
         assert_eq!(run(&mut t, &items), vec![2]);
         assert!(t.keep(&json!({"id": 3}), &[]).is_err());
         spec.on_cursor_missing = "exclude".into();
@@ -488,14 +503,23 @@ mod tests {
         lagged.lag = Some(2.0);
         let st = json!({"last_value": 10, "unique_hashes": []});
         let mut t = Tracker::new(lagged, Some(&st)).expect("tracker");
-        assert_eq!(run(&mut t, &[json!({"id": 1, "c": 8}), json!({"id": 2, "c": 7})]), vec![1]);
+        assert_eq!(
+            run(
+                &mut t,
+                &[json!({"id": 1, "c": 8}), json!({"id": 2, "c": 7})]
+            ),
+            vec![1]
+        );
     }
 
     #[test]
     fn boundary_hashes_are_capped() {
         let mut t = Tracker::new(IncrementalSpec::on("c"), None).expect("tracker");
         for i in 0..(MAX_BOUNDARY_HASHES + 5) {
-            assert!(t.keep(&json!({"id": i, "c": 1}), &["id".into()]).expect("keep"));
+            assert!(
+                t.keep(&json!({"id": i, "c": 1}), &["id".into()])
+                    .expect("keep")
+            );
         }
         assert!(t.overflowed());
         let st = t.state().expect("state");

@@ -28,8 +28,8 @@ use sluice_load::{Destination, DuckDb, FileFormat, Filesystem, LoadError, PgUrl,
 use sluice_normalize::{ColumnHint, NormalizeError, ResourceTable, Scd2Options};
 use sluice_schema::{Schema, SchemaUpdate};
 
-pub use manage::{DropSummary, Remembered, abort_packages, drop_resources, stored_schema};
 pub use incremental::IncrementalSpec;
+pub use manage::{DropSummary, Remembered, abort_packages, drop_resources, stored_schema, sync};
 pub use package::{PackageManifest, PageEntry};
 pub use spec::{
     ColumnOverride, ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, apply_set,
@@ -363,7 +363,9 @@ pub async fn run(
     summary
         .stage_ms
         .insert("extract".into(), total.saturating_sub(inner));
-    summary.stage_ms.sort_by(|a, _, b, _| stage_rank(a).cmp(&stage_rank(b)));
+    summary
+        .stage_ms
+        .sort_by(|a, _, b, _| stage_rank(a).cmp(&stage_rank(b)));
     summary.schema_version = schema.version;
     summary.duration_ms = started.elapsed().as_millis();
     sluice_load::failpoint("run.before_trace");
@@ -642,11 +644,11 @@ fn plan_resources(
         }
         let incremental = match (&o.incremental, &r.incremental) {
             (Some(i), _) => Some(i.clone()),
-            (None, Some(i)) => Some(incremental_from_connector(i).map_err(&cfg)?),
+            (None, Some(i)) => Some(incremental_from_connector(i).map_err(cfg)?),
             (None, None) => None,
         };
         if let Some(i) = &incremental {
-            i.validate().map_err(&cfg)?;
+            i.validate().map_err(cfg)?;
             if r.parent.is_some() {
                 return Err(cfg(
                     "an incremental cursor needs a root resource (this one depends on another)"
@@ -698,7 +700,11 @@ async fn extract_all(
 ) -> Result<u64, PipelineError> {
     // root resources extract concurrently (each in its own instance, interleaved on this
     // task); dependents run inside their parent's extraction, page by page
-    let roots: Vec<&PlannedResource> = job.resources.iter().filter(|r| r.parent.is_none()).collect();
+    let roots: Vec<&PlannedResource> = job
+        .resources
+        .iter()
+        .filter(|r| r.parent.is_none())
+        .collect();
     let mut requests = 0;
     for chunk in roots.chunks(concurrency.max(1)) {
         let running = chunk

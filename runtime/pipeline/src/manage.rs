@@ -51,7 +51,8 @@ fn recall(pipelines_dir: &Path, name: &str) -> Result<Remembered, PipelineError>
     let text = std::fs::read(&path).map_err(|_| PipelineError::Config {
         pipeline: name.to_owned(),
         reason: format!(
-            "no pipeline `{name}` in `{}` (run it once, or pass --pipelines-dir)",
+            "no pipeline `{name}` in `{}` (run it once, or pass --pipelines-dir; on a fresh \
+             worker `sluice run PIPELINE.toml` restores schema and state from the destination)",
             pipelines_dir.display()
         ),
     })?;
@@ -211,4 +212,28 @@ pub fn stored_schema(pipelines_dir: &Path, name: &str) -> Result<Schema, Pipelin
     )?;
     let mut local = LocalState::load(&workdir)?;
     sync_local(&mut *dest, &mut local, name)
+}
+
+/// `sluice pipeline NAME sync`: replace the local schema and state with the destination's
+/// newer copies (a fresh worker, or a working directory that was lost). Returns the schema
+/// version and state version now held locally.
+pub fn sync(pipelines_dir: &Path, name: &str) -> Result<(u64, i64), PipelineError> {
+    let r = recall(pipelines_dir, name)?;
+    let workdir = pipelines_dir.join(name);
+    let mut dest = open_named(
+        name,
+        &r.destination,
+        &r.dataset,
+        r.replace_strategy.as_deref(),
+    )?;
+    let mut local = LocalState::load(&workdir)?;
+    let schema = sync_local(&mut *dest, &mut local, name)?;
+    let state = local.state.clone();
+    local.save(&schema, state)?;
+    let version = local
+        .state
+        .get("_state_version")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    Ok((schema.version, version))
 }

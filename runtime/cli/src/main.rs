@@ -433,6 +433,16 @@ fn execute(mut spec: PipelineSpec, common: Common) -> Result<()> {
 }
 
 fn print_summary(s: &RunSummary) {
+    if s.load_ids.is_empty() {
+        println!(
+            "pipeline `{}`: nothing new to load; {} dataset `{}` is unchanged ({:.2}s)",
+            s.pipeline,
+            s.destination,
+            s.dataset,
+            s.duration_ms as f64 / 1000.0
+        );
+        return;
+    }
     println!(
         "pipeline `{}` loaded into {} dataset `{}` in {:.2}s",
         s.pipeline,

@@ -238,10 +238,10 @@ pub struct Job<'r> {
 /// The resource state to commit with a page: the connector's checkpoint (or the state so
 /// far) with the incremental cursor state set under `incremental.<cursor_path>`.
 fn merge_checkpoint(base: &Option<Value>, tracker: Option<(&Tracker, &str)>) -> Option<String> {
-    let Some((t, path)) = tracker else {
+    let Some(inc) = tracker.and_then(|(t, path)| t.state().map(|s| (s, path))) else {
         return base.as_ref().map(Value::to_string);
     };
-    let inc = t.state()?;
+    let (inc, path) = inc;
     let mut st = match base {
         Some(Value::Object(m)) => Value::Object(m.clone()),
         Some(other) => serde_json::json!({ "connector": other }),

@@ -381,8 +381,8 @@ impl Tracker {
             return None;
         }
         // no new rows: the committed state stands as it is (an empty run changes nothing)
-        if self.kept == 0 && self.prior.is_object() {
-            return Some(self.prior.clone());
+        if self.kept == 0 {
+            return self.prior.is_object().then(|| self.prior.clone());
         }
         let last = self.last.as_ref().map(|(_, v)| v.clone());
         let initial = self

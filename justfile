@@ -23,6 +23,12 @@ demo:
     cargo run -q -p sluice-cli -- run examples/github_demo.toml
     cargo run -q -p sluice-cli -- tables examples/github_demo.toml
 
+# benchmarks side by side with dlt and DuckDB read_json (release build; writes BENCHMARKS.md).
+# `just bench --runs 1 --github 20000 --memory-large 200000 --dest-rows 100000` is a quick pass.
+bench *ARGS:
+    cargo build --release -p sluice-cli
+    python3 bench/bench.py {{ARGS}}
+
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings

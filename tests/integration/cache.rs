@@ -32,3 +32,60 @@ fn corrupt_cache_entry_is_recompiled() {
     let c = host.load("hello", bytes).expect("recompiles");
     assert!(!c.from_cache);
 }
+
+#[test]
+fn inspect_shows_resources_imports_digest_and_cold_start() {
+    let area = crate::support::Area::new();
+    let b = sluice_bundled::SYNTHETIC;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let i = rt
+        .block_on(sluice_pipeline::inspect(
+            b.name,
+            b.bytes,
+            &area.path().join("cache"),
+            "{}",
+        ))
+        .expect("inspect");
+    assert_eq!(i.name, "synthetic");
+    assert_eq!(i.size_bytes, b.bytes.len());
+    let names: Vec<&str> = i
+        .resources
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["events", "commit_stats"]);
+    assert_eq!(i.resources[1]["parent"], "events");
+    assert!(
+        i.imports
+            .iter()
+            .any(|m| m.starts_with("sluice:connector/types")),
+        "{:?}",
+        i.imports
+    );
+    // the evil component's extra import is visible before anyone grants anything
+    let evil = sluice_bundled::EVIL_IMPORT;
+    let err = rt
+        .block_on(sluice_pipeline::inspect(
+            "evil-import",
+            evil,
+            &area.path().join("cache"),
+            "{}",
+        ))
+        .expect_err("refused");
+    assert!(err.to_string().contains("import"), "{err}");
+    // the digest is the component's sha256, as pinned in pipeline files
+    let again = rt
+        .block_on(sluice_pipeline::inspect(
+            b.name,
+            b.bytes,
+            &area.path().join("cache"),
+            "{}",
+        ))
+        .expect("inspect");
+    assert_eq!(again.digest, i.digest);
+    assert_eq!(
+        again.compile_ms, 0.0,
+        "the second inspect loads from the cache"
+    );
+    assert!(i.config_schema["properties"]["rows"].is_object());
+}

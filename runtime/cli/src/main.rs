@@ -105,6 +105,18 @@ enum PipelineCommand {
 enum ConnectorCommand {
     /// List the bundled connectors
     List,
+    /// Show what a connector is and asks for: resources, config schema, imported
+    /// capabilities, sha256, and its cold start (precompiled load + instantiate)
+    Inspect {
+        /// a component file (`.wasm`) or a bundled connector's name
+        connector: String,
+        /// configuration to ask the connector's spec with (JSON)
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// print as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -288,6 +300,78 @@ fn real_main(cli: Cli) -> Result<()> {
             for b in sluice_bundled::BUNDLED {
                 println!("{:<10} {}", b.name, b.description);
             }
+            Ok(())
+        }
+        Command::Connector {
+            command:
+                ConnectorCommand::Inspect {
+                    connector,
+                    config,
+                    json,
+                },
+        } => {
+            let (name, bytes) = match sluice_bundled::find(&connector) {
+                Some(b) if !Path::new(&connector).exists() => (b.name.to_owned(), b.bytes.to_vec()),
+                _ => (
+                    Path::new(&connector)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    std::fs::read(&connector)
+                        .with_context(|| format!("reading connector `{connector}`"))?,
+                ),
+            };
+            let cache = data_dir().join("cache").join("components");
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let i = rt.block_on(sluice_pipeline::inspect(&name, &bytes, &cache, &config))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&i)?);
+                return Ok(());
+            }
+            println!("connector {}@{}", i.name, i.version);
+            if let Some(d) = &i.description {
+                println!("  {d}");
+            }
+            println!("sha256     {}", i.digest);
+            println!("size       {:.1} MB", i.size_bytes as f64 / 1e6);
+            println!(
+                "cold start {:.2} ms (load precompiled {:.2} ms + instantiate {:.2} ms){}",
+                i.load_ms + i.instantiate_ms,
+                i.load_ms,
+                i.instantiate_ms,
+                if i.compile_ms > 0.0 {
+                    format!("; first compile {:.0} ms", i.compile_ms)
+                } else {
+                    String::new()
+                }
+            );
+            println!("imports (capabilities it can ask for; grants decide what it gets):");
+            for imp in &i.imports {
+                println!("  {imp}");
+            }
+            println!("resources:");
+            for r in &i.resources {
+                println!(
+                    "  {:<16} table `{}`, {}{}{}{}",
+                    r["name"].as_str().unwrap_or_default(),
+                    r["table"].as_str().unwrap_or_default(),
+                    r["write_disposition"].as_str().unwrap_or_default(),
+                    match r["primary_key"].as_array() {
+                        Some(k) if !k.is_empty() =>
+                            format!(", primary key {}", serde_json::Value::Array(k.clone())),
+                        _ => String::new(),
+                    },
+                    r["incremental"]
+                        .as_str()
+                        .map(|c| format!(", incremental on `{c}`"))
+                        .unwrap_or_default(),
+                    r["parent"]
+                        .as_str()
+                        .map(|p| format!(", depends on `{p}`"))
+                        .unwrap_or_default(),
+                );
+            }
+            println!("config schema: {}", i.config_schema);
             Ok(())
         }
     }

@@ -29,7 +29,10 @@ use sluice_normalize::{ColumnHint, NormalizeError, ResourceTable, Scd2Options};
 use sluice_schema::{Schema, SchemaUpdate};
 
 pub use incremental::IncrementalSpec;
-pub use manage::{DropSummary, Remembered, abort_packages, drop_resources, stored_schema, sync};
+pub use manage::{
+    DropSummary, Inspection, Remembered, abort_packages, drop_resources, inspect, stored_schema,
+    sync,
+};
 pub use package::{PackageManifest, PageEntry};
 pub use spec::{
     ColumnOverride, ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, apply_set,
@@ -510,7 +513,7 @@ fn incremental_from_connector(
     })
 }
 
-fn disposition_name(d: WriteDisposition) -> &'static str {
+pub(crate) fn disposition_name(d: WriteDisposition) -> &'static str {
     match d {
         WriteDisposition::Append => "append",
         WriteDisposition::Replace => "replace",

@@ -237,3 +237,81 @@ pub fn sync(pipelines_dir: &Path, name: &str) -> Result<(u64, i64), PipelineErro
         .unwrap_or(0);
     Ok((schema.version, version))
 }
+
+/// What `sluice connector inspect` shows: what a component is and what it asks for.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub digest: String,
+    pub size_bytes: usize,
+    /// the interfaces the component imports (capabilities it can ask the host for)
+    pub imports: Vec<String>,
+    pub config_schema: Value,
+    pub resources: Vec<Value>,
+    /// compiling the component (0 when it was already in the cache)
+    pub compile_ms: f64,
+    /// loading the precompiled component from the cache
+    pub load_ms: f64,
+    /// instantiating it in a fresh sandbox
+    pub instantiate_ms: f64,
+}
+
+/// Load a component, time its cold start and describe it for `config` (JSON).
+pub async fn inspect(
+    name: &str,
+    bytes: &[u8],
+    cache_dir: &Path,
+    config: &str,
+) -> Result<Inspection, PipelineError> {
+    use std::time::Instant;
+    let host = sluice_host::Host::new(cache_dir)?;
+    let t = Instant::now();
+    let first = host.load(name, bytes)?;
+    let compile_ms = if first.from_cache {
+        0.0
+    } else {
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    drop(first);
+    let t = Instant::now();
+    let connector = host.load(name, bytes)?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let mut inst = connector
+        .instantiate(sluice_host::Sandbox::default())
+        .await?;
+    let instantiate_ms = t.elapsed().as_secs_f64() * 1e3;
+    let spec = inst.spec(config).await?;
+    let resources = spec
+        .resources
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "table": r.table_name.clone().unwrap_or_else(|| r.name.clone()),
+                "write_disposition": crate::disposition_name(r.write_disposition),
+                "primary_key": r.primary_key,
+                "merge_key": r.merge_key,
+                "incremental": r.incremental.as_ref().map(|i| i.cursor_path.clone()),
+                "parent": r.parent,
+                "selected": r.selected,
+                "description": r.description,
+            })
+        })
+        .collect();
+    Ok(Inspection {
+        name: spec.name,
+        version: spec.version,
+        description: spec.description,
+        digest: connector.digest.clone(),
+        size_bytes: bytes.len(),
+        imports: connector.imports.clone(),
+        config_schema: serde_json::from_str(&spec.config_schema).unwrap_or(Value::Null),
+        resources,
+        compile_ms,
+        load_ms,
+        instantiate_ms,
+    })
+}

@@ -1,0 +1,375 @@
+"""`just bench`: Sluice side by side with dlt and DuckDB's read_json on the same records, in one
+run, and the destination figures (append and merge on DuckDB and PostgreSQL). Writes
+BENCHMARKS.md. Figures are medians of --runs runs; peak RSS comes from wait4() of each process.
+
+The peers run in a virtualenv under ~/.cache/sluice/bench-venv (dlt[duckdb,parquet] from PyPI,
+installed here when missing). Datasets are generated once, deterministically, under
+~/.cache/sluice/bench-data.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path.home() / ".cache" / "sluice"
+VENV = CACHE / "bench-venv"
+DATA = CACHE / "bench-data"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
+SLUICE = TARGET / "release" / "sluice"
+PY = VENV / "bin" / "python"
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def ensure_venv():
+    if PY.exists() and subprocess.run([PY, "-c", "import dlt, duckdb, pyarrow"], capture_output=True).returncode == 0:
+        return
+    log("installing dlt[duckdb,parquet] from PyPI into " + str(VENV))
+    subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    subprocess.run([PY, "-m", "pip", "install", "-q", "dlt[duckdb,parquet]"], check=True)
+
+
+def dataset(kind, n):
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"{kind}-{n}.ndjson"
+    if not path.exists():
+        log(f"generating {path.name}")
+        tmp = path.with_suffix(".tmp")
+        subprocess.run([sys.executable, ROOT / "bench" / "gen.py", kind, str(n), tmp], check=True)
+        tmp.rename(path)
+    return path
+
+
+def timed(cmd, env=None, cwd=None):
+    """Run cmd; return (seconds, stdout)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    out, err = p.communicate()
+    secs = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(map(str, cmd))} failed:\n{err.decode()[-3000:]}")
+    return secs, out.decode()
+
+
+def run_measured(cmd, env=None, cwd=None):
+    """Run cmd; return (seconds, peak RSS MiB, stdout) using wait4 for this child's rusage."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    # read output while it runs, then reap with wait4 for the child's own max RSS
+    out_chunks = []
+    err_chunks = []
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ, out_chunks)
+    sel.register(p.stderr, selectors.EVENT_READ, err_chunks)
+    open_streams = 2
+    while open_streams:
+        for key, _ in sel.select():
+            chunk = os.read(key.fileobj.fileno(), 65536)
+            if not chunk:
+                sel.unregister(key.fileobj)
+                open_streams -= 1
+            else:
+                key.data.append(chunk)
+    _, status, usage = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - t
+    code = os.waitstatus_to_exitcode(status)
+    out = b"".join(out_chunks).decode()
+    if code != 0:
+        err = b"".join(err_chunks).decode()
+        raise SystemExit(f"bench: {' '.join(map(str, cmd))} exited {code}:\n{err[-3000:]}")
+    return secs, usage.ru_maxrss / 1024.0, out
+
+
+def sluice_load(path, table, db, extra=(), workdir=None):
+    env = dict(os.environ, SLUICE_DATA_DIR=str(workdir))
+    cmd = [SLUICE, "load", path, "--table", table, "--pipeline", f"bench_{table}", "--dataset", "bench",
+           "--destination", db, "--json", "-q", *extra]
+    secs, rss, out = run_measured(cmd, env=env)
+    return secs, rss, json.loads(out)
+
+
+def peer(mode, path, table, db):
+    secs, rss, _ = run_measured([PY, ROOT / "bench" / "peers.py", mode, path, table, db])
+    return secs, rss
+
+
+def tables(db, dataset_name):
+    _, out = timed([PY, ROOT / "bench" / "peers.py", "tables", db, dataset_name])
+    return {k: v for k, v in json.loads(out).items() if not k.startswith("_dlt_")}
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            mem = int(line.split()[1]) / 1024 / 1024
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def end_to_end(kind, n, runs, tmp):
+    path = dataset(kind, n)
+    mb = path.stat().st_size / 1e6
+    res = {}
+    checks = {}
+    tools = ["sluice", "dlt-parquet", "dlt-default", "read_json"]
+    for tool in tools:
+        walls, rsss, stages = [], [], []
+        for i in range(runs):
+            d = Path(tempfile.mkdtemp(dir=tmp))
+            db = d / "out.duckdb"
+            log(f"{kind} {n}: {tool} run {i + 1}/{runs}")
+            if tool == "sluice":
+                secs, rss, summary = sluice_load(path, kind, f"duckdb:{db}", workdir=d)
+                stages.append(summary["stage_ms"])
+            elif tool == "read_json":
+                secs, rss = peer("read_json", path, kind, str(db))
+            else:
+                secs, rss = peer(tool, path, kind, str(db))
+            walls.append(secs)
+            rsss.append(rss)
+            if i == 0 and tool in ("sluice", "dlt-parquet", "dlt-default"):
+                checks[tool] = tables(str(db), "bench")
+            shutil.rmtree(d, ignore_errors=True)
+        res[tool] = {
+            "wall": median(walls),
+            "rss": median(rsss),
+            "rows_s": n / median(walls),
+            "mb_s": mb / median(walls),
+            "stages": {k: median([s.get(k, 0) for s in stages]) / 1000 for k in ("extract", "normalize", "load")} if stages else None,
+        }
+    same = checks["sluice"] == checks["dlt-parquet"] == checks["dlt-default"]
+    return {"kind": kind, "n": n, "mb": mb, "res": res, "same": same, "tables": checks}
+
+
+def memory_flat(small, large, tmp):
+    out = {}
+    for n in (small, large):
+        path = dataset("github", n)
+        d = Path(tempfile.mkdtemp(dir=tmp))
+        log(f"memory: sluice github {n}")
+        secs, rss, _ = sluice_load(path, "github", f"duckdb:{d / 'out.duckdb'}", workdir=d)
+        out[n] = (secs, rss)
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def cold_start(tmp):
+    env = dict(os.environ, SLUICE_DATA_DIR=str(tmp))
+    xs = []
+    for _ in range(7):
+        _, out = timed([SLUICE, "connector", "inspect", "synthetic", "--json"], env=env)
+        i = json.loads(out)
+        xs.append(i["load_ms"] + i["instantiate_ms"])
+    return median(xs[1:])
+
+
+class Postgres:
+    """A throwaway PostgreSQL server (initdb as the postgres user when root)."""
+
+    def __init__(self, tmp):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not bins:
+            raise SystemExit("bench: PostgreSQL server binaries not found (scripts/bootstrap installs them)")
+        self.bin = bins[-1].parent
+        self.dir = Path(tempfile.mkdtemp(prefix="sluice-bench-pg-", dir="/tmp"))
+        self.root = os.geteuid() == 0
+        if self.root:
+            subprocess.run(["chown", "-R", "postgres:postgres", self.dir], check=True)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        data = self.dir / "data"
+        self.run(["initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=512MB -c max_wal_size=4GB"
+        self.run(["pg_ctl", "-D", data, "-l", self.dir / "log", "-o", opts, "-w", "start"])
+
+    def run(self, args):
+        cmd = [self.bin / args[0], *args[1:]]
+        if self.root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    def url(self, db="postgres"):
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def createdb(self, name):
+        self.run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name])
+
+    def stop(self):
+        try:
+            self.run(["pg_ctl", "-D", self.dir / "data", "-m", "immediate", "stop"])
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def destinations(n, updates, runs, tmp, with_pg):
+    base = dataset("github", n)
+    upd = dataset("github_update", updates)
+    out = {}
+    pg = Postgres(tmp) if with_pg else None
+    try:
+        targets = ["duckdb"] + (["postgres"] if pg else [])
+        for target in targets:
+            app, init, merge = [], [], []
+            for i in range(runs):
+                d = Path(tempfile.mkdtemp(dir=tmp))
+
+                def dest(tag):
+                    if target == "duckdb":
+                        return f"duckdb:{d / (tag + '.duckdb')}"
+                    name = f"b{i}{tag}"
+                    pg.createdb(name)
+                    return pg.url(name)
+
+                log(f"destinations: {target} append {n} (run {i + 1})")
+                secs, _, _ = sluice_load(base, "events", dest("append"), workdir=d / "a")
+                app.append(secs)
+                m = dest("merge")
+                keys = ["--write-disposition", "merge", "--primary-key", "id"]
+                log(f"destinations: {target} merge-initial {n} (run {i + 1})")
+                secs, _, _ = sluice_load(base, "events", m, keys, workdir=d / "m")
+                init.append(secs)
+                log(f"destinations: {target} merge {updates} into {n} (run {i + 1})")
+                secs, _, _ = sluice_load(upd, "events", m, keys, workdir=d / "m")
+                merge.append(secs)
+                shutil.rmtree(d, ignore_errors=True)
+            out[target] = {"append": median(app), "merge_initial": median(init), "merge": median(merge)}
+    finally:
+        if pg:
+            pg.stop()
+    return out
+
+
+def report(args, e2e, mem, cold, dests, elapsed):
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `just bench` (`python3 bench/bench.py` on a release build); every figure",
+        "below comes from that one run. Peers run on the same NDJSON files in the same run.",
+        "",
+        f"- machine: {machine()}",
+        f"- date: {now}; total bench time {elapsed / 60:.1f} min",
+        f"- command: `just bench` = `python3 bench/bench.py {' '.join(sys.argv[1:])}`".rstrip(),
+        f"- runs: median of {args.runs} runs per figure; peak RSS from `wait4()` of each process",
+        "- dlt: latest from PyPI (`dlt[duckdb,parquet]`) in `~/.cache/sluice/bench-venv`, "
+        "`pipeline.run(records, table_name=…)` into DuckDB with `loader_file_format=\"parquet\"` "
+        "(its best documented configuration) and with its default (`insert_values`)",
+        "- DuckDB `read_json`: `create table … as select * from read_json(file)` — the native ceiling "
+        "(one flat table; no child tables)",
+        "",
+        "## End to end: NDJSON file → DuckDB",
+        "",
+        "`sluice load FILE --table T` (the `files` connector as a wasm component → normalize → DuckDB).",
+        "",
+        "| dataset | records | input MB | tool | wall s | records/s | MB/s | peak RSS MB | Sluice speed-up |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for e in e2e:
+        s = e["res"]["sluice"]["wall"]
+        for tool, r in e["res"].items():
+            ratio = "—" if tool == "sluice" else f"{r['wall'] / s:.1f}×"
+            lines.append(
+                f"| {e['kind']} | {e['n']:,} | {e['mb']:.0f} | {tool} | {r['wall']:.2f} | {r['rows_s']:,.0f} | "
+                f"{r['mb_s']:.1f} | {r['rss']:.0f} | {ratio} |"
+            )
+    lines += ["", "Sluice stages (median seconds): ", ""]
+    for e in e2e:
+        st = e["res"]["sluice"]["stages"]
+        lines.append(f"- {e['kind']}: extract {st['extract']:.2f}, normalize {st['normalize']:.2f}, load {st['load']:.2f}")
+    lines += ["", "Same tables and row counts as dlt (checked before reporting):", ""]
+    for e in e2e:
+        verdict = "identical" if e["same"] else "**DIFFERENT**"
+        lines.append(f"- {e['kind']}: {verdict} — {json.dumps(e['tables']['sluice'])}")
+        if not e["same"]:
+            lines.append(f"  - dlt-parquet: {json.dumps(e['tables']['dlt-parquet'])}")
+    (small, (s_secs, s_rss)), (large, (l_secs, l_rss)) = sorted(mem.items())
+    lines += [
+        "",
+        "## Memory as data grows",
+        "",
+        "| records | wall s | peak RSS MB |",
+        "|---:|---:|---:|",
+        f"| {small:,} | {s_secs:.1f} | {s_rss:.0f} |",
+        f"| {large:,} | {l_secs:.1f} | {l_rss:.0f} |",
+        "",
+        f"Peak RSS ratio {large:,} / {small:,} records: **{l_rss / s_rss:.2f}×** (target ≤ 1.3×; "
+        f"target under 300 MB at 2M records: {l_rss:.0f} MB).",
+        "",
+        "## Connector cold start",
+        "",
+        f"Precompiled component load + instantiate (`sluice connector inspect synthetic`, median of 6): "
+        f"**{cold:.2f} ms** (target < 10 ms).",
+    ]
+    if dests:
+        lines += [
+            "",
+            "## Destinations: bulk append and merge",
+            "",
+            f"GitHub-like records; merge = `--write-disposition merge --primary-key id` of "
+            f"{args.updates:,} updated records into a {args.dest_rows:,}-record table (delete-insert, "
+            "nested tables included).",
+            "",
+            "| destination | append s | records/s | merge-initial s | merge of updates s |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for t, r in dests.items():
+            lines.append(
+                f"| {t} | {r['append']:.2f} | {args.dest_rows / r['append']:,.0f} | {r['merge_initial']:.2f} | {r['merge']:.2f} |"
+            )
+    lines += ["", "## What limits each figure", "", Path(ROOT / "bench" / "limits.md").read_text().strip(), ""]
+    Path(args.out).write_text("\n".join(lines))
+    log(f"wrote {args.out}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--github", type=int, default=200_000)
+    ap.add_argument("--wide", type=int, default=100_000)
+    ap.add_argument("--deep", type=int, default=20_000)
+    ap.add_argument("--memory-large", type=int, default=2_000_000)
+    ap.add_argument("--dest-rows", type=int, default=1_000_000)
+    ap.add_argument("--updates", type=int, default=20_000)
+    ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args()
+    if not SLUICE.exists():
+        raise SystemExit(f"bench: {SLUICE} missing; run `just bench` (it builds in release mode)")
+    ensure_venv()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp:
+        e2e = [end_to_end(k, n, args.runs, tmp) for k, n in
+               (("github", args.github), ("wide", args.wide), ("deep", args.deep))]
+        mem = memory_flat(args.github, args.memory_large, tmp)
+        cold = cold_start(Path(tmp) / "cold")
+        dests = destinations(args.dest_rows, args.updates, args.runs, tmp, not args.no_postgres)
+        report(args, e2e, mem, cold, dests, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    main()

@@ -156,46 +156,13 @@ impl DuckDb {
 
     /// CREATE TABLE / ADD COLUMN so the dataset holds every complete column of `schema`.
     fn migrate(&self, schema: &Schema) -> Result<()> {
-        let ds = quote(&self.dataset);
-        for table in schema.data_tables() {
-            let cols: Vec<&Column> = table.complete_columns().collect();
-            if cols.is_empty() {
-                continue;
-            }
-            let existing = self.existing_columns(&table.name)?;
-            if existing.is_empty() {
-                let defs: Vec<String> = cols
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{} {}{}",
-                            quote(&c.name),
-                            duckdb_type(c),
-                            if c.nullable { "" } else { " NOT NULL" }
-                        )
-                    })
-                    .collect();
-                self.exec(
-                    &format!("creating table `{}`", table.name),
-                    &format!(
-                        "CREATE TABLE {ds}.{} ({})",
-                        quote(&table.name),
-                        defs.join(", ")
-                    ),
-                )?;
-            } else {
-                for c in cols.iter().filter(|c| !existing.contains(&c.name)) {
-                    self.exec(
-                        &format!("adding column `{}` to `{}`", c.name, table.name),
-                        &format!(
-                            "ALTER TABLE {ds}.{} ADD COLUMN {} {}",
-                            quote(&table.name),
-                            quote(&c.name),
-                            duckdb_type(c)
-                        ),
-                    )?;
-                }
-            }
+        for stmt in sql::migration(
+            schema,
+            &self.dataset,
+            |t| self.existing_columns(t),
+            duckdb_type,
+        )? {
+            self.exec(&stmt.context, &stmt.sql)?;
         }
         Ok(())
     }
@@ -508,7 +475,6 @@ impl Destination for DuckDb {
         };
         self.migrate(commit.schema)?;
         let staged = self.gather(commit.schema, &load_id)?;
-        let helper = |root: &str, what: &str| staging_name(root, &load_id, &format!("__{what}"));
         let target = sql::Target {
             dataset: &self.dataset,
             staging: &self.staging,
@@ -516,20 +482,10 @@ impl Destination for DuckDb {
             replace_strategy: self.replace_strategy,
             truncate: false,
             staged: &staged,
-            helper: &helper,
         };
-        for root in commit.roots {
-            let append_only = commit.append_only.contains(root);
-            for stmt in sql::chain_statements(&target, commit.schema, root, append_only)? {
-                self.exec(&stmt.context, &stmt.sql)?;
-                crate::failpoint("load.mid_merge_sql");
-            }
-        }
-        for name in staged.values() {
-            self.exec(
-                "dropping staging tables",
-                &format!("DROP TABLE {}.{}", quote(&self.staging), quote(name)),
-            )?;
+        for stmt in target.package_statements(commit)? {
+            self.exec(&stmt.context, &stmt.sql)?;
+            crate::failpoint("load.mid_merge_sql");
         }
         self.record_package(&load_id, commit)?;
         crate::failpoint("load.before_db_commit");

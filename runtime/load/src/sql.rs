@@ -82,8 +82,30 @@ pub struct Target<'a> {
     pub truncate: bool,
     /// table name → its staging table (in `staging`), for tables with rows in the package
     pub staged: &'a HashMap<String, String>,
-    /// a staging-schema name for a helper table of `root` (unique per load)
-    pub helper: &'a dyn Fn(&str, &str) -> String,
+}
+
+impl Target<'_> {
+    /// A staging-schema name for a helper table of `root`, unique per load.
+    fn helper(&self, root: &str, what: &str) -> String {
+        crate::staging_name(root, self.load_id, &format!("__{what}"))
+    }
+
+    /// Every statement that moves a package's staged rows into place: each root chain with
+    /// its disposition, then the removal of the staging tables.
+    pub fn package_statements(&self, commit: &crate::Commit) -> Result<Vec<Stmt>> {
+        let mut out = Vec::new();
+        for root in commit.roots {
+            let append_only = commit.append_only.contains(root);
+            out.extend(chain_statements(self, commit.schema, root, append_only)?);
+        }
+        for name in self.staged.values() {
+            out.push(Stmt {
+                context: "dropping staging tables".into(),
+                sql: format!("DROP TABLE {}.{}", quote(self.staging), quote(name)),
+            });
+        }
+        Ok(out)
+    }
 }
 
 struct Gen<'a> {
@@ -115,7 +137,7 @@ impl Gen<'_> {
         let name = format!(
             "{}.{}",
             quote(self.t.staging),
-            quote(&(self.t.helper)(root, what))
+            quote(&self.t.helper(root, what))
         );
         self.helpers.push(name.clone());
         name
@@ -456,6 +478,56 @@ fn not_deleted(root: &Table) -> Option<String> {
     } else {
         format!("{} IS NULL", quote(&c.name))
     })
+}
+
+/// `CREATE TABLE` / `ADD COLUMN` statements that give `dataset` every complete column of
+/// `schema` — migrations only ever add. `existing` lists a table's columns (none: no table);
+/// `ty` is the destination's type for a column.
+pub fn migration(
+    schema: &Schema,
+    dataset: &str,
+    mut existing: impl FnMut(&str) -> Result<Vec<String>>,
+    ty: fn(&Column) -> String,
+) -> Result<Vec<Stmt>> {
+    let ds = quote(dataset);
+    let mut out = Vec::new();
+    for table in schema.data_tables() {
+        let cols: Vec<&Column> = table.complete_columns().collect();
+        if cols.is_empty() {
+            continue;
+        }
+        let have = existing(&table.name)?;
+        if have.is_empty() {
+            let defs: Vec<String> = cols
+                .iter()
+                .map(|c| {
+                    let null = if c.nullable { "" } else { " NOT NULL" };
+                    format!("{} {}{null}", quote(&c.name), ty(c))
+                })
+                .collect();
+            out.push(Stmt {
+                context: format!("creating table `{}`", table.name),
+                sql: format!(
+                    "CREATE TABLE {ds}.{} ({})",
+                    quote(&table.name),
+                    defs.join(", ")
+                ),
+            });
+        } else {
+            for c in cols.iter().filter(|c| !have.contains(&c.name)) {
+                out.push(Stmt {
+                    context: format!("adding column `{}` to `{}`", c.name, table.name),
+                    sql: format!(
+                        "ALTER TABLE {ds}.{} ADD COLUMN {} {}",
+                        quote(&table.name),
+                        quote(&c.name),
+                        ty(c)
+                    ),
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The statements that apply the staged rows of `root`'s chain, followed by the cleanup of

@@ -513,6 +513,38 @@ fn incremental_from_connector(
     })
 }
 
+/// A column hint as the normalizer takes it, checking names of types and sort orders.
+fn column_hint(name: &str, c: &ColumnOverride) -> Result<ColumnHint, String> {
+    let data_type = match &c.data_type {
+        None => None,
+        Some(t) => Some(
+            sluice_schema::DataType::parse(t)
+                .ok_or_else(|| format!("column `{name}`: unknown data_type `{t}`"))?,
+        ),
+    };
+    if let Some(d) = &c.dedup_sort
+        && d != "asc"
+        && d != "desc"
+    {
+        return Err(format!(
+            "column `{name}`: dedup_sort is `asc` or `desc`, not `{d}`"
+        ));
+    }
+    Ok(ColumnHint {
+        name: name.to_owned(),
+        data_type,
+        nullable: c.nullable,
+        primary_key: c.primary_key,
+        merge_key: c.merge_key,
+        unique: c.unique,
+        dedup_sort: c.dedup_sort.clone(),
+        hard_delete: c.hard_delete,
+        precision: c.precision,
+        scale: c.scale,
+        timezone: c.timezone,
+    })
+}
+
 pub(crate) fn disposition_name(d: WriteDisposition) -> &'static str {
     match d {
         WriteDisposition::Append => "append",
@@ -595,56 +627,29 @@ fn plan_resources(
                 return Err(cfg("merge strategy `upsert` takes no merge_key".into()));
             }
         }
-        let mut columns: Vec<ColumnHint> = r
-            .columns
-            .iter()
-            .map(|c| ColumnHint {
-                name: c.name.clone(),
-                data_type: c
-                    .data_type
-                    .as_deref()
-                    .and_then(sluice_schema::DataType::parse),
-                nullable: c.nullable,
-                primary_key: c.primary_key,
-                merge_key: c.merge_key,
-                unique: c.unique,
-                dedup_sort: c.dedup_sort.clone(),
-                hard_delete: c.hard_delete,
-                precision: c.precision,
-                scale: c.scale,
-                timezone: c.timezone,
-            })
-            .collect();
-        for (name, c) in &o.columns {
-            let data_type = match &c.data_type {
-                None => None,
-                Some(t) => Some(
-                    sluice_schema::DataType::parse(t)
-                        .ok_or_else(|| cfg(format!("column `{name}`: unknown data_type `{t}`")))?,
-                ),
-            };
-            if let Some(d) = &c.dedup_sort
-                && d != "asc"
-                && d != "desc"
-            {
-                return Err(cfg(format!(
-                    "column `{name}`: dedup_sort is `asc` or `desc`, not `{d}`"
-                )));
-            }
-            columns.push(ColumnHint {
-                name: name.clone(),
-                data_type,
-                nullable: c.nullable,
-                primary_key: c.primary_key,
-                merge_key: c.merge_key,
-                unique: c.unique,
-                dedup_sort: c.dedup_sort.clone(),
-                hard_delete: c.hard_delete,
-                precision: c.precision,
-                scale: c.scale,
-                timezone: c.timezone,
-            });
-        }
+        // the connector's hints first, then the pipeline file's, in one shape
+        let declared = r.columns.iter().map(|c| {
+            (
+                c.name.clone(),
+                ColumnOverride {
+                    data_type: c.data_type.clone(),
+                    nullable: c.nullable,
+                    primary_key: c.primary_key,
+                    merge_key: c.merge_key,
+                    unique: c.unique,
+                    dedup_sort: c.dedup_sort.clone(),
+                    hard_delete: c.hard_delete,
+                    precision: c.precision,
+                    scale: c.scale,
+                    timezone: c.timezone,
+                },
+            )
+        });
+        let overridden = o.columns.iter().map(|(n, c)| (n.clone(), c.clone()));
+        let columns = declared
+            .chain(overridden)
+            .map(|(name, c)| column_hint(&name, &c).map_err(cfg))
+            .collect::<Result<Vec<ColumnHint>, _>>()?;
         let incremental = match (&o.incremental, &r.incremental) {
             (Some(i), _) => Some(i.clone()),
             (None, Some(i)) => Some(incremental_from_connector(i).map_err(cfg)?),

@@ -59,6 +59,21 @@ fn recall(pipelines_dir: &Path, name: &str) -> Result<Remembered, PipelineError>
     serde_json::from_slice(&text).map_err(|e| io_err(&path, e))
 }
 
+/// The remembered destination of pipeline `name` and its local state.
+fn open_recalled(
+    pipelines_dir: &Path,
+    name: &str,
+) -> Result<(Box<dyn Destination>, LocalState), PipelineError> {
+    let r = recall(pipelines_dir, name)?;
+    let dest = open_named(
+        name,
+        &r.destination,
+        &r.dataset,
+        r.replace_strategy.as_deref(),
+    )?;
+    Ok((dest, LocalState::load(&pipelines_dir.join(name))?))
+}
+
 /// Bring local schema and state up to what the destination committed; returns the schema.
 pub(crate) fn sync_local(
     dest: &mut dyn Destination,
@@ -102,8 +117,8 @@ pub fn drop_resources(
     name: &str,
     resources: &[String],
 ) -> Result<DropSummary, PipelineError> {
-    let r = recall(pipelines_dir, name)?;
     let workdir = pipelines_dir.join(name);
+    recall(pipelines_dir, name)?;
     let packages = Packages::open(&workdir)?;
     let pending = packages.pending()?;
     let config = |reason: String| PipelineError::Config {
@@ -117,13 +132,7 @@ pub fn drop_resources(
             pending.len()
         )));
     }
-    let mut dest = open_named(
-        name,
-        &r.destination,
-        &r.dataset,
-        r.replace_strategy.as_deref(),
-    )?;
-    let mut local = LocalState::load(&workdir)?;
+    let (mut dest, mut local) = open_recalled(pipelines_dir, name)?;
     let schema = sync_local(&mut *dest, &mut local, name)?;
     let known: Vec<String> = schema
         .data_tables()
@@ -202,15 +211,7 @@ pub fn abort_packages(pipelines_dir: &Path, name: &str) -> Result<Vec<String>, P
 
 /// The pipeline's current schema (the newer of the local and the destination's copy).
 pub fn stored_schema(pipelines_dir: &Path, name: &str) -> Result<Schema, PipelineError> {
-    let r = recall(pipelines_dir, name)?;
-    let workdir = pipelines_dir.join(name);
-    let mut dest = open_named(
-        name,
-        &r.destination,
-        &r.dataset,
-        r.replace_strategy.as_deref(),
-    )?;
-    let mut local = LocalState::load(&workdir)?;
+    let (mut dest, mut local) = open_recalled(pipelines_dir, name)?;
     sync_local(&mut *dest, &mut local, name)
 }
 
@@ -218,15 +219,7 @@ pub fn stored_schema(pipelines_dir: &Path, name: &str) -> Result<Schema, Pipelin
 /// newer copies (a fresh worker, or a working directory that was lost). Returns the schema
 /// version and state version now held locally.
 pub fn sync(pipelines_dir: &Path, name: &str) -> Result<(u64, i64), PipelineError> {
-    let r = recall(pipelines_dir, name)?;
-    let workdir = pipelines_dir.join(name);
-    let mut dest = open_named(
-        name,
-        &r.destination,
-        &r.dataset,
-        r.replace_strategy.as_deref(),
-    )?;
-    let mut local = LocalState::load(&workdir)?;
+    let (mut dest, mut local) = open_recalled(pipelines_dir, name)?;
     let schema = sync_local(&mut *dest, &mut local, name)?;
     let state = local.state.clone();
     local.save(&schema, state)?;

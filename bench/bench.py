@@ -349,15 +349,23 @@ def report(args, e2e, mem, cold, dests, elapsed):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--github", type=int, default=200_000)
-    ap.add_argument("--wide", type=int, default=100_000)
-    ap.add_argument("--deep", type=int, default=20_000)
+    ap.add_argument("--github", type=int, default=100_000)
+    ap.add_argument("--wide", type=int, default=20_000)
+    ap.add_argument("--deep", type=int, default=10_000)
+    ap.add_argument("--memory-small", type=int, default=200_000)
     ap.add_argument("--memory-large", type=int, default=2_000_000)
     ap.add_argument("--dest-rows", type=int, default=1_000_000)
     ap.add_argument("--updates", type=int, default=20_000)
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--report-only", action="store_true", help="re-render the last results")
     args = ap.parse_args()
+    raw = CACHE / "bench-results.json"
+    if args.report_only:
+        r = json.loads(raw.read_text())
+        r["mem"] = {int(k): v for k, v in r["mem"].items()}
+        report(args, r["e2e"], r["mem"], r["cold"], r["dests"], r["elapsed"])
+        return
     if not SLUICE.exists():
         raise SystemExit(f"bench: {SLUICE} missing; run `just bench` (it builds in release mode)")
     ensure_venv()
@@ -365,10 +373,12 @@ def main():
     with tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp:
         e2e = [end_to_end(k, n, args.runs, tmp) for k, n in
                (("github", args.github), ("wide", args.wide), ("deep", args.deep))]
-        mem = memory_flat(args.github, args.memory_large, tmp)
+        mem = memory_flat(args.memory_small, args.memory_large, tmp)
         cold = cold_start(Path(tmp) / "cold")
         dests = destinations(args.dest_rows, args.updates, args.runs, tmp, not args.no_postgres)
-        report(args, e2e, mem, cold, dests, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        raw.write_text(json.dumps({"e2e": e2e, "mem": mem, "cold": cold, "dests": dests, "elapsed": elapsed}))
+        report(args, e2e, mem, cold, dests, elapsed)
 
 
 if __name__ == "__main__":

@@ -42,28 +42,15 @@ pub fn duckdb_type(col: &Column) -> String {
     }
 }
 
-fn arrow_sql_type(t: &ArrowType) -> String {
-    match t {
-        ArrowType::Utf8 | ArrowType::LargeUtf8 => "VARCHAR".into(),
-        ArrowType::Int64 => "BIGINT".into(),
-        ArrowType::Float64 => "DOUBLE".into(),
-        ArrowType::Boolean => "BOOLEAN".into(),
-        ArrowType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
-        ArrowType::Timestamp(_, None) => "TIMESTAMP".into(),
-        ArrowType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
-        ArrowType::Date32 => "DATE".into(),
-        ArrowType::Time64(_) => "TIME".into(),
-        ArrowType::Binary => "BLOB".into(),
-        _ => "VARCHAR".into(),
-    }
-}
-
-struct Batch {
-    table: String,
-    stage: String,
+/// The staging table of one table in the open package.
+struct Staged {
+    name: String,
     columns: Vec<String>,
     rows: usize,
 }
+
+/// DuckDB's buffer pool size unless `SLUICE_DUCKDB_MEMORY_LIMIT` says otherwise.
+pub const DEFAULT_MEMORY_LIMIT: &str = "256MB";
 
 /// A dataset in a DuckDB database file.
 pub struct DuckDb {
@@ -72,7 +59,9 @@ pub struct DuckDb {
     dataset: String,
     staging: String,
     load_id: Option<String>,
-    batches: Vec<Batch>,
+    /// table → its staging table, filled outside the package transaction
+    staged: HashMap<String, Staged>,
+    in_transaction: bool,
     system_ready: bool,
     replace_strategy: ReplaceStrategy,
 }
@@ -88,13 +77,27 @@ impl DuckDb {
             destination: format!("duckdb `{path}`"),
             source: e.into(),
         })?;
+        // DuckDB's buffer pool defaults to 80% of RAM and keeps a large transaction's pages
+        // resident; a bounded pool makes it write them out (optimistic writes, spilling), so
+        // memory stays flat as a load grows. SLUICE_DUCKDB_MEMORY_LIMIT overrides it.
+        let limit = std::env::var("SLUICE_DUCKDB_MEMORY_LIMIT")
+            .unwrap_or_else(|_| DEFAULT_MEMORY_LIMIT.into());
+        conn.execute_batch(&format!(
+            "SET memory_limit = {}",
+            crate::sql::literal(&limit)
+        ))
+        .map_err(|e| LoadError::Open {
+            destination: format!("duckdb `{path}` (memory_limit `{limit}`)"),
+            source: e.into(),
+        })?;
         Ok(DuckDb {
             conn,
             path: path.to_owned(),
             staging: format!("{dataset}_staging"),
             dataset: dataset.to_owned(),
             load_id: None,
-            batches: Vec::new(),
+            staged: HashMap::new(),
+            in_transaction: false,
             system_ready: false,
             replace_strategy: ReplaceStrategy::default(),
         })
@@ -167,55 +170,56 @@ impl DuckDb {
         Ok(())
     }
 
-    /// Gather the per-batch staging tables of each table into one staging table with all the
-    /// table's columns and each row's position; returns table → staging table.
-    fn gather(&mut self, schema: &Schema, load_id: &str) -> Result<HashMap<String, String>> {
+    /// Give the staging table of `table` every column in `wanted` it lacks.
+    fn widen_staging(&mut self, table: &str, wanted: &[&Column]) -> Result<()> {
         let stg = quote(&self.staging);
-        let mut staged: HashMap<String, String> = HashMap::new();
-        let mut offsets: HashMap<String, usize> = HashMap::new();
-        for b in std::mem::take(&mut self.batches) {
-            let Some(table) = schema.tables.get(&b.table) else {
-                return Err(LoadError::Plan(format!(
-                    "rows staged for table `{}` that the schema does not have",
-                    b.table
-                )));
-            };
-            let name = match staged.get(&b.table) {
-                Some(n) => n.clone(),
-                None => {
-                    let n = staging_name(&b.table, load_id, "");
-                    let mut defs: Vec<String> = table
-                        .complete_columns()
-                        .map(|c| format!("{} {}", quote(&c.name), duckdb_type(c)))
-                        .collect();
-                    defs.push(format!("{} BIGINT", quote(ROW_COLUMN)));
-                    self.exec(
-                        &format!("staging table `{}`", b.table),
-                        &format!("CREATE TABLE {stg}.{} ({})", quote(&n), defs.join(", ")),
-                    )?;
-                    staged.insert(b.table.clone(), n.clone());
-                    n
-                }
-            };
-            let offset = offsets.entry(b.table.clone()).or_default();
-            let cols = b
-                .columns
-                .iter()
-                .map(|c| quote(c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            self.exec(
-                &format!("staging table `{}`", b.table),
-                &format!(
-                    "INSERT INTO {stg}.{} ({cols}, {row}) SELECT {cols}, {offset} + rowid FROM {stg}.{stage}; DROP TABLE {stg}.{stage};",
-                    quote(&name),
-                    row = quote(ROW_COLUMN),
-                    stage = quote(&b.stage),
-                ),
-            )?;
-            *offset += b.rows;
+        let Some(st) = self.staged.get_mut(table) else {
+            return Ok(());
+        };
+        let mut add = Vec::new();
+        for c in wanted {
+            if !st.columns.contains(&c.name) {
+                add.push(format!(
+                    "ALTER TABLE {stg}.{} ADD COLUMN {} {};",
+                    quote(&st.name),
+                    quote(&c.name),
+                    duckdb_type(c)
+                ));
+                st.columns.push(c.name.clone());
+            }
         }
-        Ok(staged)
+        if !add.is_empty() {
+            self.exec(&format!("staging table `{table}`"), &add.concat())?;
+        }
+        Ok(())
+    }
+
+    /// Drop the staging tables of package `load_id` (a crashed attempt's leftovers).
+    fn drop_staging_of_load(&self, load_id: &str) -> Result<()> {
+        let tag = format!("__{}", load_id.replace('.', "_"));
+        for n in self.staging_tables()? {
+            if n.contains(&tag) {
+                self.exec(
+                    "dropping staging tables",
+                    &format!(
+                        "DROP TABLE IF EXISTS {}.{}",
+                        quote(&self.staging),
+                        quote(&n)
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn staging_tables(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("select table_name from information_schema.tables where table_schema = ?")
+            .map_err(sql_err("listing staging tables"))?;
+        stmt.query_map([&self.staging], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(sql_err("listing staging tables"))
     }
 
     fn record_package(&self, load_id: &str, commit: &Commit) -> Result<()> {
@@ -281,14 +285,7 @@ impl DuckDb {
     }
 
     fn drop_staging_of(&self, tables: &[String]) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare("select table_name from information_schema.tables where table_schema = ?")
-            .map_err(sql_err("listing staging tables"))?;
-        let names: Vec<String> = stmt
-            .query_map([&self.staging], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(sql_err("listing staging tables"))?;
+        let names = self.staging_tables()?;
         for n in names
             .iter()
             .filter(|n| tables.iter().any(|t| n.starts_with(&format!("{t}__"))))
@@ -414,58 +411,108 @@ impl Destination for DuckDb {
     fn begin(&mut self, load_id: &str) -> Result<()> {
         self.ensure_system_tables()?;
         self.exec(
-            "starting the load transaction",
-            &format!(
-                "BEGIN TRANSACTION; CREATE SCHEMA IF NOT EXISTS {};",
-                quote(&self.staging)
-            ),
+            "creating the staging schema",
+            &format!("CREATE SCHEMA IF NOT EXISTS {};", quote(&self.staging)),
         )?;
+        // staging is scratch space filled outside the package transaction (so DuckDB can
+        // write it out instead of holding it in memory); an earlier attempt's is discarded
+        self.drop_staging_of_load(load_id)?;
         self.load_id = Some(load_id.to_owned());
-        self.batches.clear();
+        self.staged.clear();
         Ok(())
     }
 
     fn write_batch(&mut self, table: &Table, batch: &RecordBatch) -> Result<()> {
-        let table = table.name.as_str();
-        let Some(load_id) = &self.load_id else {
+        let Some(load_id) = self.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let stage = staging_name(table, load_id, &format!("__b{}", self.batches.len()));
-        let schema = batch.schema();
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let defs: Vec<String> = schema
+        let context = format!("staging table `{}`", table.name);
+        let fields: Vec<&Column> = batch
+            .schema_ref()
             .fields()
             .iter()
-            .map(|f| format!("{} {}", quote(f.name()), arrow_sql_type(f.data_type())))
+            .map(|f| {
+                table.columns.get(f.name()).ok_or_else(|| {
+                    LoadError::Plan(format!(
+                        "batch column `{}` is not in table `{}`",
+                        f.name(),
+                        table.name
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        if !self.staged.contains_key(&table.name) {
+            let name = staging_name(&table.name, &load_id, "");
+            let mut defs: Vec<String> = fields
+                .iter()
+                .map(|c| format!("{} {}", quote(&c.name), duckdb_type(c)))
+                .collect();
+            defs.push(format!("{} BIGINT", quote(ROW_COLUMN)));
+            self.exec(
+                &context,
+                &format!(
+                    "CREATE TABLE {}.{} ({})",
+                    quote(&self.staging),
+                    quote(&name),
+                    defs.join(", ")
+                ),
+            )?;
+            let columns = fields.iter().map(|c| c.name.clone()).collect();
+            self.staged.insert(
+                table.name.clone(),
+                Staged {
+                    name,
+                    columns,
+                    rows: 0,
+                },
+            );
+        } else {
+            self.widen_staging(&table.name, &fields)?;
+        }
+        let Some(st) = self.staged.get(&table.name) else {
+            return Err(LoadError::NotBegun);
+        };
+        // the batch plus each row's position in the package
+        let offset = st.rows as i64;
+        let positions: arrow_array::ArrayRef = std::sync::Arc::new(
+            arrow_array::Int64Array::from_iter_values(offset..offset + batch.num_rows() as i64),
+        );
+        let mut cols: Vec<arrow_array::ArrayRef> = batch.columns().to_vec();
+        cols.push(positions);
+        let mut names: Vec<String> = fields.iter().map(|c| c.name.clone()).collect();
+        names.push(ROW_COLUMN.to_owned());
+        let arrow_fields: Vec<arrow_schema::Field> = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .chain(std::iter::once(arrow_schema::Field::new(
+                ROW_COLUMN,
+                ArrowType::Int64,
+                false,
+            )))
             .collect();
-        let context = format!("staging table `{table}`");
-        self.exec(
-            &context,
-            &format!(
-                "CREATE TABLE {}.{} ({})",
-                quote(&self.staging),
-                quote(&stage),
-                defs.join(", ")
-            ),
-        )?;
+        let with_rows = RecordBatch::try_new(
+            std::sync::Arc::new(arrow_schema::Schema::new(arrow_fields)),
+            cols,
+        )
+        .map_err(|e| LoadError::Plan(format!("{context}: {e}")))?;
         {
+            let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let mut app = self
                 .conn
-                .appender_to_db(&stage, &self.staging)
+                .appender_with_columns_to_db(&st.name, &self.staging, &name_refs)
                 .map_err(sql_err(&context))?;
-            app.append_record_batch(batch.clone())
+            app.append_record_batch(with_rows)
                 .and_then(|_| app.flush())
                 .map_err(sql_err(&context))?;
         }
-        self.batches.push(Batch {
-            table: table.to_owned(),
-            stage,
-            columns,
-            rows: batch.num_rows(),
-        });
+        if let Some(st) = self.staged.get_mut(&table.name) {
+            st.rows += batch.num_rows();
+        }
         Ok(())
     }
 
@@ -473,8 +520,24 @@ impl Destination for DuckDb {
         let Some(load_id) = self.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
+        self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
+        self.in_transaction = true;
         self.migrate(commit.schema)?;
-        let staged = self.gather(commit.schema, &load_id)?;
+        let tables: Vec<String> = self.staged.keys().cloned().collect();
+        for t in &tables {
+            let Some(table) = commit.schema.tables.get(t) else {
+                return Err(LoadError::Plan(format!(
+                    "rows staged for table `{t}` that the schema does not have"
+                )));
+            };
+            let all: Vec<&Column> = table.complete_columns().collect();
+            self.widen_staging(t, &all)?;
+        }
+        let staged: HashMap<String, String> = self
+            .staged
+            .iter()
+            .map(|(t, s)| (t.clone(), s.name.clone()))
+            .collect();
         let target = sql::Target {
             dataset: &self.dataset,
             staging: &self.staging,
@@ -490,14 +553,22 @@ impl Destination for DuckDb {
         self.record_package(&load_id, commit)?;
         crate::failpoint("load.before_db_commit");
         self.exec("committing the load", "COMMIT")?;
+        self.in_transaction = false;
+        // fold the WAL into the database file now, not during the next load
+        self.exec("checkpointing", "CHECKPOINT")?;
         self.load_id = None;
+        self.staged.clear();
         Ok(())
     }
 
     fn rollback(&mut self) -> Result<()> {
-        if self.load_id.take().is_some() {
-            self.batches.clear();
+        if self.in_transaction {
+            self.in_transaction = false;
             self.exec("rolling back the load", "ROLLBACK")?;
+        }
+        if let Some(id) = self.load_id.take() {
+            self.staged.clear();
+            self.drop_staging_of_load(&id)?;
         }
         Ok(())
     }

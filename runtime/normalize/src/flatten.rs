@@ -28,8 +28,12 @@ pub struct FlatRow {
     pub table: String,
     /// parent table of a nested row
     pub parent: Option<String>,
-    pub cells: IndexMap<String, Cell>,
+    pub cells: Cells,
 }
+
+/// The cells of one flattened row by column name (a fast non-DoS hasher: keys come from the
+/// data, but the map lives for one row).
+pub type Cells = IndexMap<String, Cell, foldhash::fast::RandomState>;
 
 /// How root `_dlt_id`s are made.
 #[derive(Clone, Debug)]
@@ -88,7 +92,7 @@ pub fn flatten_record(
     };
     let row_hash = matches!(spec.root_id, RootId::RowHash).then(|| row_hash_id(&record));
     let mut out = Vec::new();
-    let mut cells = IndexMap::new();
+    let mut cells = Cells::default();
     let mut lists = Vec::new();
     flatten_dict(
         spec,
@@ -145,7 +149,7 @@ fn flatten_dict(
     dict: serde_json::Map<String, Value>,
     level: u32,
     path: &mut Vec<String>,
-    cells: &mut IndexMap<String, Cell>,
+    cells: &mut Cells,
     lists: &mut Vec<(Vec<String>, Vec<Value>)>,
 ) {
     for (key, value) in dict {
@@ -186,7 +190,7 @@ fn unnest_list(
 ) {
     for (idx, item) in items.into_iter().enumerate() {
         let id = child_row_id(parent_id, table, idx);
-        let mut cells = IndexMap::new();
+        let mut cells = Cells::default();
         let mut lists = Vec::new();
         match item {
             Value::Object(dict) => {
@@ -260,7 +264,7 @@ fn number_cell(n: &serde_json::Number) -> Cell {
 }
 
 /// dlt's key hash: digest of `{pk: value, ...}` with sorted keys, compact.
-fn key_hash_id(cells: &IndexMap<String, Cell>, keys: &[String]) -> Result<String, FlattenError> {
+fn key_hash_id(cells: &Cells, keys: &[String]) -> Result<String, FlattenError> {
     let mut map = serde_json::Map::new();
     let mut sorted: Vec<&String> = keys.iter().collect();
     sorted.sort();

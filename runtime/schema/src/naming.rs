@@ -10,7 +10,30 @@ use sha3::digest::{ExtendableOutput, Update, XofReader};
 pub const PATH_SEPARATOR: &str = "__";
 
 /// Normalize a single identifier fragment (dlt `normalize_identifier`), without shortening.
+///
+/// Keys repeat in every record, so results are memoized per thread (bounded).
 pub fn normalize_identifier(ident: &str) -> String {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    const MAX_CACHED: usize = 65_536;
+    thread_local! {
+        static CACHE: RefCell<HashMap<Box<str>, Box<str>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|c| {
+        if let Some(hit) = c.borrow().get(ident) {
+            return hit.to_string();
+        }
+        let out = normalize_uncached(ident);
+        let mut map = c.borrow_mut();
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        map.insert(ident.into(), out.as_str().into());
+        out
+    })
+}
+
+fn normalize_uncached(ident: &str) -> String {
     let trimmed = ident.trim();
     if trimmed.is_empty() {
         return "_empty".to_owned();

@@ -104,9 +104,12 @@ fn a_fresh_worker_continues_from_the_destination() {
     let s = area.run(&toml, files()).expect("second");
     assert_eq!(s.tables["fw"], 1);
     assert_eq!(area.count("select count(*) from fw_dataset.fw"), 3);
-    // and explicitly: `sluice pipeline NAME sync` rebuilds the local state
-    std::fs::remove_file(pipelines.join("fw/state.json")).expect("lose state");
-    let (schema_version, state_version) = sluice_pipeline::sync(&pipelines, "fw").expect("sync");
+    // and explicitly: `sluice pipeline NAME sync --destination … --dataset …` rebuilds the
+    // working directory of a fresh worker
+    std::fs::remove_dir_all(&pipelines).expect("wipe again");
+    let dest = format!("duckdb:{}", area.db().display());
+    let (schema_version, state_version) =
+        sluice_pipeline::sync(&pipelines, "fw", Some((&dest, "fw_dataset"))).expect("sync");
     assert!(schema_version >= 1);
     assert_eq!(state_version, 2);
     let state: serde_json::Value = serde_json::from_slice(
@@ -119,6 +122,8 @@ fn a_fresh_worker_continues_from_the_destination() {
             .cloned(),
         Some(json!(3))
     );
+    // remembered from then on
+    assert!(sluice_pipeline::sync(&pipelines, "fw", None).is_ok());
 }
 
 fn synthetic_incremental(rows: u64, package_rows: u64) -> String {

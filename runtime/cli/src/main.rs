@@ -103,7 +103,14 @@ enum PipelineCommand {
     /// Print the pipeline's schema (dlt's stored JSON format)
     Schema,
     /// Restore local schema and state from the destination (fresh or stateless workers)
-    Sync,
+    Sync {
+        /// where the pipeline loads, when this working directory has never run it
+        #[arg(long, requires = "dataset")]
+        destination: Option<String>,
+        /// the pipeline's dataset, with --destination
+        #[arg(long, requires = "destination")]
+        dataset: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -286,8 +293,12 @@ fn real_main(cli: Cli) -> Result<()> {
                         );
                     }
                 }
-                PipelineCommand::Sync => {
-                    let (schema, state) = sluice_pipeline::sync(&dir, &name)?;
+                PipelineCommand::Sync {
+                    destination,
+                    dataset,
+                } => {
+                    let target = destination.as_deref().zip(dataset.as_deref());
+                    let (schema, state) = sluice_pipeline::sync(&dir, &name, target)?;
                     println!(
                         "pipeline `{name}`: schema version {schema}, state version {state} from the destination"
                     );

@@ -218,8 +218,36 @@ pub fn stored_schema(pipelines_dir: &Path, name: &str) -> Result<Schema, Pipelin
 /// `sluice pipeline NAME sync`: replace the local schema and state with the destination's
 /// newer copies (a fresh worker, or a working directory that was lost). Returns the schema
 /// version and state version now held locally.
-pub fn sync(pipelines_dir: &Path, name: &str) -> Result<(u64, i64), PipelineError> {
-    let (mut dest, mut local) = open_recalled(pipelines_dir, name)?;
+///
+/// On a fresh worker the working directory does not remember the destination: pass it as
+/// `target` (`destination`, `dataset`), and it is remembered from then on.
+pub fn sync(
+    pipelines_dir: &Path,
+    name: &str,
+    target: Option<(&str, &str)>,
+) -> Result<(u64, i64), PipelineError> {
+    let workdir = pipelines_dir.join(name);
+    let (mut dest, mut local) = match target {
+        Some((destination, dataset)) => {
+            let dest = open_named(name, destination, dataset, None)?;
+            let mut destination = destination.to_owned();
+            if let Ok(url) = sluice_load::PgUrl::parse(&destination) {
+                destination = url.redacted();
+            }
+            let r = Remembered {
+                pipeline: name.to_owned(),
+                destination,
+                dataset: dataset.to_owned(),
+                replace_strategy: None,
+            };
+            std::fs::create_dir_all(&workdir).map_err(|e| io_err(&workdir, e))?;
+            let path = workdir.join(REMEMBERED);
+            let text = serde_json::to_vec_pretty(&r).map_err(|e| io_err(&path, e))?;
+            crate::package::write_synced(&path, &text)?;
+            (dest, LocalState::load(&workdir)?)
+        }
+        None => open_recalled(pipelines_dir, name)?,
+    };
     let schema = sync_local(&mut *dest, &mut local, name)?;
     let state = local.state.clone();
     local.save(&schema, state)?;

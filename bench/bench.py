@@ -264,7 +264,7 @@ def destinations(n, updates, runs, tmp, with_pg):
     return out
 
 
-def report(args, e2e, mem, cold, dests, elapsed):
+def report(args, e2e, mem, cold, dests, elapsed, argv):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
@@ -274,7 +274,7 @@ def report(args, e2e, mem, cold, dests, elapsed):
         "",
         f"- machine: {machine()}",
         f"- date: {now}; total bench time {elapsed / 60:.1f} min",
-        f"- command: `just bench` = `python3 bench/bench.py {' '.join(sys.argv[1:])}`".rstrip(),
+        "- command: `" + " ".join(["just bench", *argv]) + "` (= `" + " ".join(["python3 bench/bench.py", *argv]) + "`)",
         f"- runs: median of {args.runs} runs per figure; peak RSS from `wait4()` of each process",
         "- dlt: latest from PyPI (`dlt[duckdb,parquet]`) in `~/.cache/sluice/bench-venv`, "
         "`pipeline.run(records, table_name=…)` into DuckDB with `loader_file_format=\"parquet\"` "
@@ -297,7 +297,7 @@ def report(args, e2e, mem, cold, dests, elapsed):
                 f"| {e['kind']} | {e['n']:,} | {e['mb']:.0f} | {tool} | {r['wall']:.2f} | {r['rows_s']:,.0f} | "
                 f"{r['mb_s']:.1f} | {r['rss']:.0f} | {ratio} |"
             )
-    lines += ["", "Sluice stages (median seconds): ", ""]
+    lines += ["", "Sluice stages (median seconds):", ""]
     for e in e2e:
         st = e["res"]["sluice"]["stages"]
         lines.append(f"- {e['kind']}: extract {st['extract']:.2f}, normalize {st['normalize']:.2f}, load {st['load']:.2f}")
@@ -364,7 +364,7 @@ def main():
     if args.report_only:
         r = json.loads(raw.read_text())
         r["mem"] = {int(k): v for k, v in r["mem"].items()}
-        report(args, r["e2e"], r["mem"], r["cold"], r["dests"], r["elapsed"])
+        report(args, r["e2e"], r["mem"], r["cold"], r["dests"], r["elapsed"], r.get("argv", []))
         return
     if not SLUICE.exists():
         raise SystemExit(f"bench: {SLUICE} missing; run `just bench` (it builds in release mode)")
@@ -377,8 +377,9 @@ def main():
         cold = cold_start(Path(tmp) / "cold")
         dests = destinations(args.dest_rows, args.updates, args.runs, tmp, not args.no_postgres)
         elapsed = time.perf_counter() - started
-        raw.write_text(json.dumps({"e2e": e2e, "mem": mem, "cold": cold, "dests": dests, "elapsed": elapsed}))
-        report(args, e2e, mem, cold, dests, elapsed)
+        argv = sys.argv[1:]
+        raw.write_text(json.dumps({"e2e": e2e, "mem": mem, "cold": cold, "dests": dests, "elapsed": elapsed, "argv": argv}))
+        report(args, e2e, mem, cold, dests, elapsed, argv)
 
 
 if __name__ == "__main__":

@@ -379,6 +379,19 @@ fn run_all(b: &Bench) {
     scd2_merge_key_scopes_retirement(b);
     scd2_compound_keys_do_not_collide(b);
     scd2_custom_validity_columns(b);
+    drop_removes_tables_as_a_new_load(b);
+}
+
+fn drop_removes_tables_as_a_new_load(b: &Bench) {
+    let pipelines = b.area.path().join("pipelines");
+    let d = sluice_pipeline::drop_resources(&pipelines, "di", &[]).expect("drop");
+    assert_eq!(d.tables, vec!["di".to_owned(), "di__l".to_owned()]);
+    assert_eq!(
+        b.rows("select cast(count(*) as varchar) from information_schema.tables where table_schema = 'ds' and table_name in ('di', 'di__l')"),
+        v(&["0"])
+    );
+    // other pipelines' tables in the dataset are untouched
+    assert_eq!(b.count("mk"), 2);
 }
 
 #[test]

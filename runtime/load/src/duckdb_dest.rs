@@ -140,18 +140,9 @@ impl DuckDb {
         if self.system_ready {
             return Ok(());
         }
-        let ds = quote(&self.dataset);
         self.exec(
             "creating system tables",
-            &format!(
-                "CREATE SCHEMA IF NOT EXISTS {ds};
-                 CREATE TABLE IF NOT EXISTS {ds}.{loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL, inserted_at TIMESTAMP WITH TIME ZONE NOT NULL, schema_version_hash VARCHAR, component VARCHAR);
-                 CREATE TABLE IF NOT EXISTS {ds}.{version} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL, inserted_at TIMESTAMP WITH TIME ZONE NOT NULL, schema_name VARCHAR NOT NULL, version_hash VARCHAR NOT NULL, schema VARCHAR NOT NULL);
-                 CREATE TABLE IF NOT EXISTS {ds}.{state} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL, pipeline_name VARCHAR NOT NULL, state VARCHAR NOT NULL, created_at TIMESTAMP WITH TIME ZONE NOT NULL, version_hash VARCHAR, _dlt_load_id VARCHAR NOT NULL, _dlt_id VARCHAR NOT NULL);",
-                loads = quote(LOADS_TABLE),
-                version = quote(VERSION_TABLE),
-                state = quote(STATE_TABLE),
-            ),
+            &sql::system_tables_ddl(&self.dataset),
         )?;
         self.system_ready = true;
         Ok(())
@@ -172,26 +163,19 @@ impl DuckDb {
 
     /// Give the staging table of `table` every column in `wanted` it lacks.
     fn widen_staging(&mut self, table: &str, wanted: &[&Column]) -> Result<()> {
-        let stg = quote(&self.staging);
         let Some(st) = self.staged.get_mut(table) else {
             return Ok(());
         };
-        let mut add = Vec::new();
-        for c in wanted {
-            if !st.columns.contains(&c.name) {
-                add.push(format!(
-                    "ALTER TABLE {stg}.{} ADD COLUMN {} {};",
-                    quote(&st.name),
-                    quote(&c.name),
-                    duckdb_type(c)
-                ));
-                st.columns.push(c.name.clone());
-            }
+        match sql::widen_ddl(
+            &self.staging,
+            &st.name,
+            &mut st.columns,
+            wanted,
+            duckdb_type,
+        ) {
+            Some(ddl) => self.exec(&format!("staging table `{table}`"), &ddl),
+            None => Ok(()),
         }
-        if !add.is_empty() {
-            self.exec(&format!("staging table `{table}`"), &add.concat())?;
-        }
-        Ok(())
     }
 
     /// Drop the staging tables of package `load_id` (a crashed attempt's leftovers).
@@ -430,35 +414,12 @@ impl Destination for DuckDb {
             return Ok(());
         }
         let context = format!("staging table `{}`", table.name);
-        let fields: Vec<&Column> = batch
-            .schema_ref()
-            .fields()
-            .iter()
-            .map(|f| {
-                table.columns.get(f.name()).ok_or_else(|| {
-                    LoadError::Plan(format!(
-                        "batch column `{}` is not in table `{}`",
-                        f.name(),
-                        table.name
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?;
+        let fields = sql::batch_columns(table, batch)?;
         if !self.staged.contains_key(&table.name) {
             let name = staging_name(&table.name, &load_id, "");
-            let mut defs: Vec<String> = fields
-                .iter()
-                .map(|c| format!("{} {}", quote(&c.name), duckdb_type(c)))
-                .collect();
-            defs.push(format!("{} BIGINT", quote(ROW_COLUMN)));
             self.exec(
                 &context,
-                &format!(
-                    "CREATE TABLE {}.{} ({})",
-                    quote(&self.staging),
-                    quote(&name),
-                    defs.join(", ")
-                ),
+                &sql::staging_ddl(&self.staging, &name, &fields, duckdb_type),
             )?;
             let columns = fields.iter().map(|c| c.name.clone()).collect();
             self.staged.insert(

@@ -228,18 +228,9 @@ impl Postgres {
         if self.system_ready {
             return Ok(());
         }
-        let ds = quote(&self.dataset);
         self.exec(
             "creating system tables",
-            &format!(
-                "CREATE SCHEMA IF NOT EXISTS {ds};
-                 CREATE TABLE IF NOT EXISTS {ds}.{loads} (load_id varchar NOT NULL, schema_name varchar, status bigint NOT NULL, inserted_at timestamp with time zone NOT NULL, schema_version_hash varchar, component varchar);
-                 CREATE TABLE IF NOT EXISTS {ds}.{version} (version bigint NOT NULL, engine_version bigint NOT NULL, inserted_at timestamp with time zone NOT NULL, schema_name varchar NOT NULL, version_hash varchar NOT NULL, schema varchar NOT NULL);
-                 CREATE TABLE IF NOT EXISTS {ds}.{state} (version bigint NOT NULL, engine_version bigint NOT NULL, pipeline_name varchar NOT NULL, state varchar NOT NULL, created_at timestamp with time zone NOT NULL, version_hash varchar, _dlt_load_id varchar NOT NULL, _dlt_id varchar NOT NULL);",
-                loads = quote(LOADS_TABLE),
-                version = quote(VERSION_TABLE),
-                state = quote(STATE_TABLE),
-            ),
+            &sql::system_tables_ddl(&self.dataset),
         )?;
         self.system_ready = true;
         Ok(())
@@ -259,27 +250,13 @@ impl Postgres {
 
     /// Give the staging table of `table` every column in `wanted` it lacks.
     fn widen_staging(&mut self, table: &Table, wanted: &[&Column]) -> Result<()> {
-        let stg = quote(&self.staging);
         let Some((name, cols, _)) = self.staged.get_mut(&table.name) else {
             return Ok(());
         };
-        let mut add = Vec::new();
-        for c in wanted {
-            if !cols.contains(&c.name) {
-                add.push(format!(
-                    "ALTER TABLE {stg}.{} ADD COLUMN {} {}",
-                    quote(name),
-                    quote(&c.name),
-                    postgres_type(c)
-                ));
-                cols.push(c.name.clone());
-            }
+        match sql::widen_ddl(&self.staging, name, cols, wanted, postgres_type) {
+            Some(ddl) => self.exec(&format!("staging table `{}`", table.name), &ddl),
+            None => Ok(()),
         }
-        if !add.is_empty() {
-            let sql = add.join("; ");
-            self.exec(&format!("staging table `{}`", table.name), &sql)?;
-        }
-        Ok(())
     }
 
     fn record_package(&self, load_id: &str, commit: &Commit) -> Result<()> {
@@ -473,30 +450,12 @@ impl Destination for Postgres {
         }
         let stg = quote(&self.staging);
         let context = format!("staging table `{}`", table.name);
-        let fields: Vec<&Column> = batch
-            .schema_ref()
-            .fields()
-            .iter()
-            .map(|f| {
-                table.columns.get(f.name()).ok_or_else(|| {
-                    LoadError::Plan(format!(
-                        "batch column `{}` is not in table `{}`",
-                        f.name(),
-                        table.name
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?;
+        let fields = sql::batch_columns(table, batch)?;
         if !self.staged.contains_key(&table.name) {
             let name = staging_name(&table.name, &load_id, "");
-            let mut defs: Vec<String> = fields
-                .iter()
-                .map(|c| format!("{} {}", quote(&c.name), postgres_type(c)))
-                .collect();
-            defs.push(format!("{} bigint", quote(ROW_COLUMN)));
             self.exec(
                 &context,
-                &format!("CREATE TABLE {stg}.{} ({})", quote(&name), defs.join(", ")),
+                &sql::staging_ddl(&self.staging, &name, &fields, postgres_type),
             )?;
             let cols = fields.iter().map(|c| c.name.clone()).collect();
             self.staged.insert(table.name.clone(), (name, cols, 0));

@@ -480,6 +480,88 @@ fn not_deleted(root: &Table) -> Option<String> {
     })
 }
 
+/// dlt's system tables (`_dlt_loads` with Sluice's extra `component` column, `_dlt_version`,
+/// `_dlt_pipeline_state`) in `dataset`, created when missing. The same DDL on both engines.
+pub fn system_tables_ddl(dataset: &str) -> String {
+    use sluice_schema::{LOADS_TABLE, STATE_TABLE, VERSION_TABLE};
+    let ds = quote(dataset);
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {ds};
+         CREATE TABLE IF NOT EXISTS {ds}.{loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL, inserted_at TIMESTAMP WITH TIME ZONE NOT NULL, schema_version_hash VARCHAR, component VARCHAR);
+         CREATE TABLE IF NOT EXISTS {ds}.{version} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL, inserted_at TIMESTAMP WITH TIME ZONE NOT NULL, schema_name VARCHAR NOT NULL, version_hash VARCHAR NOT NULL, schema VARCHAR NOT NULL);
+         CREATE TABLE IF NOT EXISTS {ds}.{state} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL, pipeline_name VARCHAR NOT NULL, state VARCHAR NOT NULL, created_at TIMESTAMP WITH TIME ZONE NOT NULL, version_hash VARCHAR, _dlt_load_id VARCHAR NOT NULL, _dlt_id VARCHAR NOT NULL);",
+        loads = quote(LOADS_TABLE),
+        version = quote(VERSION_TABLE),
+        state = quote(STATE_TABLE),
+    )
+}
+
+/// The schema's columns of a batch bound for `table`, in batch order.
+pub fn batch_columns<'t>(
+    table: &'t Table,
+    batch: &arrow_array::RecordBatch,
+) -> Result<Vec<&'t Column>> {
+    batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| {
+            table.columns.get(f.name()).ok_or_else(|| {
+                LoadError::Plan(format!(
+                    "batch column `{}` is not in table `{}`",
+                    f.name(),
+                    table.name
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `CREATE TABLE staging.name (cols…, _sluice_row BIGINT)`.
+pub fn staging_ddl(
+    staging: &str,
+    name: &str,
+    cols: &[&Column],
+    ty: fn(&Column) -> String,
+) -> String {
+    let mut defs: Vec<String> = cols
+        .iter()
+        .map(|c| format!("{} {}", quote(&c.name), ty(c)))
+        .collect();
+    defs.push(format!("{} BIGINT", quote(ROW_COLUMN)));
+    format!(
+        "CREATE TABLE {}.{} ({})",
+        quote(staging),
+        quote(name),
+        defs.join(", ")
+    )
+}
+
+/// `ALTER TABLE … ADD COLUMN` for every column of `wanted` the staging table lacks (recorded
+/// in `have`); `None` when it has them all.
+pub fn widen_ddl(
+    staging: &str,
+    name: &str,
+    have: &mut Vec<String>,
+    wanted: &[&Column],
+    ty: fn(&Column) -> String,
+) -> Option<String> {
+    let mut add = Vec::new();
+    for c in wanted {
+        if !have.contains(&c.name) {
+            add.push(format!(
+                "ALTER TABLE {}.{} ADD COLUMN {} {};",
+                quote(staging),
+                quote(name),
+                quote(&c.name),
+                ty(c)
+            ));
+            have.push(c.name.clone());
+        }
+    }
+    (!add.is_empty()).then(|| add.concat())
+}
+
 /// `CREATE TABLE` / `ADD COLUMN` statements that give `dataset` every complete column of
 /// `schema` — migrations only ever add. `existing` lists a table's columns (none: no table);
 /// `ty` is the destination's type for a column.

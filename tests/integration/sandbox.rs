@@ -153,3 +153,36 @@ fn imports_outside_the_granted_set_are_refused_at_load() {
             .is_ok()
     );
 }
+
+#[test]
+fn run_time_and_state_size_limits_stop_the_run_and_keep_committed_data() {
+    let area = Area::new();
+    let c = ("synthetic", sluice_bundled::SYNTHETIC.bytes);
+    let toml = |rows: u64, limits: &str| {
+        format!(
+            "name = \"lim\"\ndataset = \"lim\"\n[connector]\nname = \"synthetic\"\n[config]\nrows = {rows}\npage_size = 500\n[limits]\n{limits}\n"
+        )
+    };
+    area.run(&toml(1000, ""), c).expect("first run");
+    // a run that would take far longer than its budget stops at the budget
+    let started = std::time::Instant::now();
+    let err = area
+        .run(&toml(50_000_000, "run_timeout_secs = 2"), c)
+        .expect_err("budget");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("synthetic") && msg.contains("run time limit of 2 s"),
+        "{msg}"
+    );
+    // a checkpoint above the state limit is refused, naming resource, page and limit
+    let err = area
+        .run(&toml(1000, "max_state_kb = 0"), c)
+        .expect_err("state size");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`events` page 0") && msg.contains("state size limit"),
+        "{msg}"
+    );
+    assert_eq!(area.count("select count(*) from lim.events"), 1000);
+}

@@ -225,6 +225,7 @@ impl<'a> Writer<'a> {
 
 /// What one resource extraction needs.
 pub struct Job<'r> {
+    pub pipeline: &'r str,
     pub connector: &'r Connector,
     pub source: &'r str,
     pub sandbox: &'r Sandbox,
@@ -232,6 +233,11 @@ pub struct Job<'r> {
     pub local: &'r LocalState,
     pub resources: &'r [PlannedResource],
     pub max_page: u64,
+    /// largest checkpoint, bytes
+    pub max_state: u64,
+    /// when the run's extraction must have ended (limits.run_timeout_secs)
+    pub deadline: std::time::Instant,
+    pub run_timeout_secs: u64,
     pub progress: &'r dyn Progress,
 }
 
@@ -249,6 +255,18 @@ fn merge_checkpoint(base: &Option<Value>, tracker: Option<(&Tracker, &str)>) -> 
     };
     st["incremental"][path] = inc;
     Some(st.to_string())
+}
+
+/// The error of a run past its time budget.
+pub fn run_time_exceeded(job: &Job<'_>) -> PipelineError {
+    PipelineError::Config {
+        pipeline: job.pipeline.to_owned(),
+        reason: format!(
+            "connector `{}` exceeded the run time limit of {} s (limits.run_timeout_secs); \
+             packages committed before it stay, the open one is discarded",
+            job.connector.name, job.run_timeout_secs
+        ),
+    }
 }
 
 /// Extract `root` (and the resources that depend on it) into the writer's packages; returns
@@ -318,6 +336,10 @@ pub async fn extract_resource(
         reason,
     };
     loop {
+        // checked between pages: a connector that never yields would starve a timer
+        if std::time::Instant::now() > job.deadline {
+            return Err(run_time_exceeded(job));
+        }
         let page = inst.next(&ext).await?;
         for l in inst.take_logs() {
             job.progress.log(&l.level, &l.message);
@@ -334,6 +356,16 @@ pub async fn extract_resource(
             ));
         }
         if let Some(cp) = &page.checkpoint {
+            if cp.len() as u64 > job.max_state {
+                return Err(page_err(
+                    seq,
+                    format!(
+                        "state checkpoint of {} bytes exceeds the state size limit of {} KiB (limits.max_state_kb)",
+                        cp.len(),
+                        job.max_state >> 10
+                    ),
+                ));
+            }
             state_so_far =
                 Some(serde_json::from_str(cp).map_err(|e| {
                     page_err(seq, format!("state checkpoint is not valid JSON: {e}"))

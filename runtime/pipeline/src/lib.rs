@@ -338,6 +338,7 @@ pub async fn run(
         loader,
     ));
     let job = extract::Job {
+        pipeline: &pipeline,
         connector: &connector,
         source: &source.name,
         sandbox: &sandbox,
@@ -345,9 +346,20 @@ pub async fn run(
         local: &committed,
         resources: &resources,
         max_page: spec.limits.max_page_mb << 20,
+        max_state: spec.limits.max_state_kb << 10,
+        deadline: Instant::now() + Duration::from_secs(spec.limits.run_timeout_secs.max(1)),
+        run_timeout_secs: spec.limits.run_timeout_secs.max(1),
         progress: &*progress,
     };
-    let extracted = extract_all(&job, &writer, spec.limits.concurrency).await;
+    let budget = Duration::from_secs(spec.limits.run_timeout_secs.max(1));
+    let extracted =
+        match tokio::time::timeout(budget, extract_all(&job, &writer, spec.limits.concurrency))
+            .await
+        {
+            Ok(r) => r,
+            // a host call blocked past the budget (the page loop checks the deadline itself)
+            Err(_) => Err(extract::run_time_exceeded(&job)),
+        };
     let mut writer = writer.into_inner();
     let requests = match extracted.and_then(|r| writer.seal(true).map(|()| r)) {
         Ok(r) => r,

@@ -110,6 +110,10 @@ pub struct Limits {
     pub package_rows: Option<u64>,
     /// seal and load a package every this many MiB of pages
     pub package_mb: Option<u64>,
+    /// largest resource state (checkpoint) a connector may commit, KiB
+    pub max_state_kb: u64,
+    /// longest the extraction of one run may take, seconds (packages sealed before it stay)
+    pub run_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -121,6 +125,8 @@ impl Default for Limits {
             max_page_mb: 256,
             package_rows: None,
             package_mb: None,
+            max_state_kb: 1024,
+            run_timeout_secs: 6 * 3600,
         }
     }
 }

@@ -69,3 +69,66 @@ fn host_http_interface_reaches_an_allowed_host() {
     );
     assert_eq!(server.hits.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn secrets_from_the_pipeline_reach_only_their_host_and_never_the_output() {
+    const TOKEN: &str = "s3cr3t-t0ken-value";
+    let server = Server::start(ITEMS);
+    let area = Area::new();
+    let toml = |host: &str| {
+        format!(
+            "name = \"sx\"\ndataset = \"sx\"\n[connector]\nname = \"probe\"\n[config]\ntry = \"http\"\nurl = \"http://127.0.0.1:{p}/x\"\nsecrets = [\"token\"]\n[grants]\nallow_hosts = [\"http://127.0.0.1:{p}\"]\n[secrets.token]\nvalue = \"{TOKEN}\"\nhost = \"{host}\"\nheader = \"Authorization\"\nprefix = \"Bearer \"\n",
+            p = server.port
+        )
+    };
+    let s = area
+        .run(
+            &toml(&format!("http://127.0.0.1:{}", server.port)),
+            ("sandbox_probe", sluice_bundled::SANDBOX_PROBE),
+        )
+        .expect("allowed");
+    assert_eq!(s.tables["probe"], 1);
+    let seen = server.last_request.lock().expect("lock").clone();
+    assert!(
+        seen.to_ascii_lowercase()
+            .contains(&format!("authorization: bearer {TOKEN}")),
+        "{seen}"
+    );
+    // nothing the run produced holds the value: summary, trace, dataset
+    assert!(!format!("{s:?}").contains(TOKEN));
+    let trace =
+        std::fs::read_to_string(area.path().join("pipelines/sx/trace.json")).expect("trace");
+    assert!(!trace.contains(TOKEN));
+    assert_eq!(
+        area.count(&format!(
+            "select count(*) from sx.probe where cast(status as varchar) like '%{TOKEN}%'"
+        )),
+        0
+    );
+    // granted for another host: the host refuses to send it, naming the secret, not its value
+    let area = Area::new();
+    let err = area
+        .run(
+            &toml("https://api.example.com"),
+            ("sandbox_probe", sluice_bundled::SANDBOX_PROBE),
+        )
+        .expect_err("secret not for this host");
+    let msg = format!("{err} {err:?}");
+    assert!(msg.contains("secret `token`"), "{msg}");
+    assert!(!msg.contains(TOKEN), "{msg}");
+    // a secret from a missing environment variable names the variable
+    let area = Area::new();
+    let err = area
+        .run(
+            &toml("x").replace(
+                &format!("value = \"{TOKEN}\""),
+                "env = \"SLUICE_TEST_UNSET_SECRET_VAR\"",
+            ),
+            ("sandbox_probe", sluice_bundled::SANDBOX_PROBE),
+        )
+        .expect_err("unset env");
+    assert!(
+        err.to_string().contains("SLUICE_TEST_UNSET_SECRET_VAR"),
+        "{err}"
+    );
+}

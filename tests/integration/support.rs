@@ -191,6 +191,8 @@ pub fn conformance_dir() -> PathBuf {
 pub struct Server {
     pub port: u16,
     pub hits: Arc<std::sync::atomic::AtomicUsize>,
+    /// the raw text of the last request received
+    pub last_request: Arc<std::sync::Mutex<String>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -203,7 +205,8 @@ impl Server {
         let port = listener.local_addr().expect("addr").port();
         let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (h, s) = (hits.clone(), stop.clone());
+        let last_request = Arc::new(std::sync::Mutex::new(String::new()));
+        let (h, s, l) = (hits.clone(), stop.clone(), last_request.clone());
         std::thread::spawn(move || {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while !s.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
@@ -211,7 +214,10 @@ impl Server {
                     Ok((mut conn, _)) => {
                         let _ = conn.set_nonblocking(false);
                         let mut buf = [0u8; 8192];
-                        let _ = conn.read(&mut buf);
+                        let n = conn.read(&mut buf).unwrap_or(0);
+                        if let Ok(mut last) = l.lock() {
+                            *last = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        }
                         h.fetch_add(1, Ordering::Relaxed);
                         let resp = format!(
                             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -223,7 +229,12 @@ impl Server {
                 }
             }
         });
-        Server { port, hits, stop }
+        Server {
+            port,
+            hits,
+            last_request,
+            stop,
+        }
     }
 }
 

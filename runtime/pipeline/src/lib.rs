@@ -35,8 +35,8 @@ pub use manage::{
 };
 pub use package::{PackageManifest, PageEntry};
 pub use spec::{
-    ColumnOverride, ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, apply_set,
-    toml_to_json,
+    ColumnOverride, ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, SecretSpec,
+    apply_set, toml_to_json,
 };
 
 /// Errors of a run; each names the stage and the place.
@@ -398,6 +398,33 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
             reason,
         })?;
     policy.allow_private = spec.grants.allow_private_addresses;
+    for (name, s) in &spec.secrets {
+        let cfg = |reason: String| PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason: format!("secret `{name}`: {reason}"),
+        };
+        let value = match (&s.env, &s.value) {
+            (Some(var), None) => std::env::var(var)
+                .map_err(|_| cfg(format!("environment variable `{var}` is not set")))?,
+            (None, Some(v)) => v.clone(),
+            _ => return Err(cfg("give exactly one of `env` or `value`".into())),
+        };
+        let placement = match (&s.header, &s.query) {
+            (Some(h), None) => sluice_host::SecretPlacement::Header {
+                name: h.clone(),
+                prefix: s.prefix.clone(),
+            },
+            (None, Some(q)) => sluice_host::SecretPlacement::Query { name: q.clone() },
+            _ => return Err(cfg("give exactly one of `header` or `query`".into())),
+        };
+        Policy::allow(std::slice::from_ref(&s.host)).map_err(cfg)?;
+        policy.secrets.push(sluice_host::SecretGrant {
+            name: name.clone(),
+            value,
+            host: s.host.clone(),
+            placement,
+        });
+    }
     let mut read_dirs = Vec::new();
     for d in &spec.grants.allow_read {
         let canon = d.canonicalize().map_err(|e| PipelineError::Config {

@@ -63,6 +63,31 @@ pub struct PipelineSpec {
     pub limits: Limits,
     #[serde(default)]
     pub resources: BTreeMap<String, ResourceOverride>,
+    /// secrets the host injects into requests to one granted host; connectors name them,
+    /// never see them
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSpec>,
+}
+
+/// One secret: where its value comes from and where the host puts it.
+///
+/// ```toml
+/// [secrets.github_token]
+/// env = "GITHUB_TOKEN"                 # or value = "…" (keep secrets out of files)
+/// host = "https://api.github.com"
+/// header = "Authorization"             # or query = "api_key"
+/// prefix = "Bearer "
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    pub env: Option<String>,
+    pub value: Option<String>,
+    pub host: String,
+    pub header: Option<String>,
+    #[serde(default)]
+    pub prefix: String,
+    pub query: Option<String>,
 }
 
 fn default_destination() -> String {

@@ -36,7 +36,17 @@ impl Source for Probe {
             }
             "http" => {
                 let url = open.config["url"].as_str().unwrap_or("http://example.com/");
-                match http::fetch(&http::get(url)) {
+                let mut req = http::get(url);
+                // secrets by name: the host fills them in; the probe never sees a value
+                req.secrets = open.config["secrets"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                match http::fetch(&req) {
                     Ok(r) => json!({"escaped": "http", "status": r.status}),
                     Err(http::HttpError::Denied(why)) => {
                         return Err(error(ErrorKind::Auth, format!("http refused: {why}")));

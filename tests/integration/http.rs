@@ -32,6 +32,9 @@ fn wasi_http_client_reaches_an_allowed_host() {
     assert_eq!(area.count("select count(*) from wh.items"), 2);
     assert_eq!(server.hits.load(Ordering::Relaxed), 1);
     assert_eq!(s.http_requests, 1);
+    // counted per resource in the summary (and so in trace.json and --json)
+    assert_eq!(s.http["items"].requests, 1);
+    assert_eq!(s.http["items"].denied, 0);
 }
 
 #[test]

@@ -577,6 +577,15 @@ fn print_summary(s: &RunSummary) {
             println!("  {new}`{t}`: {}", cols.join(", "));
         }
     }
+    for (resource, m) in &s.http {
+        println!(
+            "http {resource}: {} requests, {} retries, {:.1} MB, {} denied",
+            m.requests,
+            m.retries,
+            m.bytes as f64 / 1e6,
+            m.denied
+        );
+    }
     let stages: Vec<String> = s
         .stage_ms
         .iter()

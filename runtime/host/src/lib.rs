@@ -153,7 +153,7 @@ pub struct LogLine {
 }
 
 /// HTTP counters of one instance.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct HttpMetrics {
     pub requests: u64,
     pub retries: u64,

@@ -270,12 +270,12 @@ pub fn run_time_exceeded(job: &Job<'_>) -> PipelineError {
 }
 
 /// Extract `root` (and the resources that depend on it) into the writer's packages; returns
-/// the number of HTTP requests made.
+/// the HTTP counters of its instance (its dependents' requests included).
 pub async fn extract_resource(
     job: &Job<'_>,
     root: &PlannedResource,
     writer: &RefCell<Writer<'_>>,
-) -> Result<u64, PipelineError> {
+) -> Result<sluice_host::HttpMetrics, PipelineError> {
     let mut inst = job.connector.instantiate(job.sandbox.clone()).await?;
     let committed = job.local.resource_state(job.source, &root.name);
     let mut tracker = match &root.incremental {
@@ -440,5 +440,5 @@ pub async fn extract_resource(
         );
     }
     inst.close(ext).await;
-    Ok(inst.http_metrics().requests)
+    Ok(inst.http_metrics())
 }

@@ -125,6 +125,8 @@ pub struct RunSummary {
     pub duration_ms: u128,
     pub stage_ms: IndexMap<String, u128>,
     pub http_requests: u64,
+    /// HTTP requests, retries, response bytes and denied requests per root resource
+    pub http: IndexMap<String, sluice_host::HttpMetrics>,
 }
 
 /// The DuckDB file a destination string names.
@@ -269,6 +271,7 @@ pub async fn run(
         duration_ms: 0,
         stage_ms: IndexMap::new(),
         http_requests: 0,
+        http: IndexMap::new(),
     };
     let component_label = |version: &str| format!("{cname}@{version} sha256:{}", connector.digest);
 
@@ -369,7 +372,11 @@ pub async fn run(
         }
     };
     drop(writer);
-    summary.http_requests = requests;
+    summary.http_requests = requests.values().map(|m| m.requests).sum();
+    summary.http = requests
+        .into_iter()
+        .filter(|(_, m)| *m != sluice_host::HttpMetrics::default())
+        .collect();
     let total = t.elapsed().as_millis();
     let inner: u128 = ["normalize", "load"]
         .iter()
@@ -744,7 +751,7 @@ async fn extract_all(
     job: &extract::Job<'_>,
     writer: &std::cell::RefCell<extract::Writer<'_>>,
     concurrency: usize,
-) -> Result<u64, PipelineError> {
+) -> Result<IndexMap<String, sluice_host::HttpMetrics>, PipelineError> {
     // root resources extract concurrently (each in its own instance, interleaved on this
     // task); dependents run inside their parent's extraction, page by page
     let roots: Vec<&PlannedResource> = job
@@ -752,14 +759,17 @@ async fn extract_all(
         .iter()
         .filter(|r| r.parent.is_none())
         .collect();
-    let mut requests = 0;
+    let mut metrics = IndexMap::new();
     for chunk in roots.chunks(concurrency.max(1)) {
         let running = chunk
             .iter()
             .map(|root| extract::extract_resource(job, root, writer));
-        for r in futures_util::future::join_all(running).await {
-            requests += r?;
+        for (root, r) in chunk
+            .iter()
+            .zip(futures_util::future::join_all(running).await)
+        {
+            metrics.insert(root.name.clone(), r?);
         }
     }
-    Ok(requests)
+    Ok(metrics)
 }

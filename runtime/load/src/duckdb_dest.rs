@@ -10,7 +10,7 @@ use arrow_schema::DataType as ArrowType;
 use duckdb::Connection;
 use sluice_schema::{Column, DataType, LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE};
 
-use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, quote};
+use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, Staged, quote};
 use crate::{Commit, Destination, LoadError, Result, StateRow, staging_name};
 
 /// DuckDB's type for a dlt column (dlt's duckdb type mapping).
@@ -40,13 +40,6 @@ pub fn duckdb_type(col: &Column) -> String {
         DataType::Date => "DATE".into(),
         DataType::Time => "TIME".into(),
     }
-}
-
-/// The staging table of one table in the open package.
-struct Staged {
-    name: String,
-    columns: Vec<String>,
-    rows: usize,
 }
 
 /// DuckDB's buffer pool size unless `SLUICE_DUCKDB_MEMORY_LIMIT` says otherwise.
@@ -494,11 +487,7 @@ impl Destination for DuckDb {
             let all: Vec<&Column> = table.complete_columns().collect();
             self.widen_staging(t, &all)?;
         }
-        let staged: HashMap<String, String> = self
-            .staged
-            .iter()
-            .map(|(t, s)| (t.clone(), s.name.clone()))
-            .collect();
+        let staged = sql::staged_names(&self.staged);
         let target = sql::Target {
             dataset: &self.dataset,
             staging: &self.staging,

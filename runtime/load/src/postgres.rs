@@ -21,7 +21,7 @@ use futures_util::SinkExt;
 use sluice_schema::{Column, DataType, LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE};
 use tokio_postgres::Client;
 
-use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, quote};
+use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, Staged, quote};
 use crate::{Commit, Destination, LoadError, Result, staging_name};
 
 /// A parsed `postgres://user[:password]@host[:port]/database` URL.
@@ -124,8 +124,8 @@ pub struct Postgres {
     dataset: String,
     staging: String,
     load_id: Option<String>,
-    /// table → (staging table, its columns, rows copied so far)
-    staged: HashMap<String, (String, Vec<String>, usize)>,
+    /// table → its staging table, filled by COPY inside the package transaction
+    staged: HashMap<String, Staged>,
     system_ready: bool,
     replace_strategy: ReplaceStrategy,
     _conn: std::thread::JoinHandle<()>,
@@ -250,10 +250,16 @@ impl Postgres {
 
     /// Give the staging table of `table` every column in `wanted` it lacks.
     fn widen_staging(&mut self, table: &Table, wanted: &[&Column]) -> Result<()> {
-        let Some((name, cols, _)) = self.staged.get_mut(&table.name) else {
+        let Some(st) = self.staged.get_mut(&table.name) else {
             return Ok(());
         };
-        match sql::widen_ddl(&self.staging, name, cols, wanted, postgres_type) {
+        match sql::widen_ddl(
+            &self.staging,
+            &st.name,
+            &mut st.columns,
+            wanted,
+            postgres_type,
+        ) {
             Some(ddl) => self.exec(&format!("staging table `{}`", table.name), &ddl),
             None => Ok(()),
         }
@@ -458,11 +464,21 @@ impl Destination for Postgres {
                 &sql::staging_ddl(&self.staging, &name, &fields, postgres_type),
             )?;
             let cols = fields.iter().map(|c| c.name.clone()).collect();
-            self.staged.insert(table.name.clone(), (name, cols, 0));
+            self.staged.insert(
+                table.name.clone(),
+                Staged {
+                    name,
+                    columns: cols,
+                    rows: 0,
+                },
+            );
         } else {
             self.widen_staging(table, &fields)?;
         }
-        let Some((name, _, offset)) = self.staged.get(&table.name).cloned() else {
+        let Some(Staged {
+            name, rows: offset, ..
+        }) = self.staged.get(&table.name).cloned()
+        else {
             return Err(LoadError::NotBegun);
         };
         let mut cols: Vec<String> = fields.iter().map(|c| quote(&c.name)).collect();
@@ -481,8 +497,8 @@ impl Destination for Postgres {
             sink.finish().await
         })
         .map_err(|e| LoadError::sql(&context, e))?;
-        if let Some(entry) = self.staged.get_mut(&table.name) {
-            entry.2 += batch.num_rows();
+        if let Some(st) = self.staged.get_mut(&table.name) {
+            st.rows += batch.num_rows();
         }
         Ok(())
     }
@@ -502,11 +518,7 @@ impl Destination for Postgres {
             let all: Vec<&Column> = table.complete_columns().collect();
             self.widen_staging(table, &all)?;
         }
-        let staged: HashMap<String, String> = self
-            .staged
-            .iter()
-            .map(|(t, (s, _, _))| (t.clone(), s.clone()))
-            .collect();
+        let staged = sql::staged_names(&self.staged);
         let target = sql::Target {
             dataset: &self.dataset,
             staging: &self.staging,

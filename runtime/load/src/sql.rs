@@ -517,6 +517,24 @@ pub fn batch_columns<'t>(
         .collect()
 }
 
+/// The staging table of one table in the open package.
+#[derive(Clone, Debug)]
+pub struct Staged {
+    pub name: String,
+    /// its columns, in order
+    pub columns: Vec<String>,
+    /// rows staged so far (the next row's position)
+    pub rows: usize,
+}
+
+/// Table → staging table name, as [`Target::staged`] takes it.
+pub fn staged_names(staged: &HashMap<String, Staged>) -> HashMap<String, String> {
+    staged
+        .iter()
+        .map(|(t, s)| (t.clone(), s.name.clone()))
+        .collect()
+}
+
 /// `CREATE TABLE staging.name (cols…, _sluice_row BIGINT)`.
 pub fn staging_ddl(
     staging: &str,

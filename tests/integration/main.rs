@@ -8,6 +8,7 @@ mod support;
 
 mod cache;
 mod conformance;
+mod contracts;
 pub mod crash;
 mod dispositions;
 mod filesystem;

@@ -46,6 +46,17 @@ impl Area {
         component: (&str, &[u8]),
         destination: &str,
     ) -> Result<RunSummary, PipelineError> {
+        self.run_with(toml, component, destination, None)
+    }
+
+    /// Run pipeline TOML into `destination` with a run-level data contract.
+    pub fn run_with(
+        &self,
+        toml: &str,
+        component: (&str, &[u8]),
+        destination: &str,
+        schema_contract: Option<sluice_schema::SchemaContract>,
+    ) -> Result<RunSummary, PipelineError> {
         let mut spec =
             PipelineSpec::from_toml(toml, &[], self.path()).expect("valid pipeline toml");
         spec.destination = destination.to_owned();
@@ -54,6 +65,7 @@ impl Area {
             pipelines_dir: self.path().join("pipelines"),
             cache_dir: self.path().join("cache"),
             component: (component.0.to_owned(), component.1.to_vec()),
+            schema_contract,
         };
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -213,10 +225,30 @@ impl Server {
                 match listener.accept() {
                     Ok((mut conn, _)) => {
                         let _ = conn.set_nonblocking(false);
+                        // headers, then as much body as content-length says
+                        let mut req = Vec::new();
                         let mut buf = [0u8; 8192];
-                        let n = conn.read(&mut buf).unwrap_or(0);
+                        loop {
+                            let n = conn.read(&mut buf).unwrap_or(0);
+                            req.extend_from_slice(&buf[..n]);
+                            let text = String::from_utf8_lossy(&req).to_ascii_lowercase();
+                            let Some(end) = text.find("\r\n\r\n") else {
+                                if n == 0 {
+                                    break;
+                                }
+                                continue;
+                            };
+                            let want = text[..end]
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if n == 0 || req.len() >= end + 4 + want {
+                                break;
+                            }
+                        }
                         if let Ok(mut last) = l.lock() {
-                            *last = String::from_utf8_lossy(&buf[..n]).into_owned();
+                            *last = String::from_utf8_lossy(&req).into_owned();
                         }
                         h.fetch_add(1, Ordering::Relaxed);
                         let resp = format!(

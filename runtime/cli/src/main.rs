@@ -100,8 +100,12 @@ enum PipelineCommand {
     },
     /// Move packages that keep failing to `aborted/` so new runs can proceed
     AbortPackages,
-    /// Print the pipeline's schema (dlt's stored JSON format)
-    Schema,
+    /// Print the pipeline's schema in dlt's format (YAML, as `dlt pipeline NAME schema`)
+    Schema {
+        /// `yaml` (dlt's export format) or `json` (dlt's stored format)
+        #[arg(long, default_value = "yaml")]
+        format: String,
+    },
     /// Restore local schema and state from the destination (fresh or stateless workers)
     Sync {
         /// where the pipeline loads, when this working directory has never run it
@@ -149,6 +153,11 @@ struct Common {
     /// override any pipeline value: `config.rows=1000`, `limits.memory_mb=256`
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// the run's data contract, over every resource's and the source's: a mode
+    /// (`evolve`, `freeze`, `discard_row`, `discard_value`) or JSON such as
+    /// `{"columns":"freeze"}`
+    #[arg(long, value_name = "CONTRACT")]
+    schema_contract: Option<String>,
     /// print the run summary as JSON
     #[arg(long)]
     json: bool,
@@ -199,11 +208,28 @@ fn main() {
     let code = match real_main(cli) {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             1
         }
     };
     std::process::exit(code);
+}
+
+/// The error and its causes, each cause once: library errors already quote their source in
+/// their own message, so a cause whose text the message holds is not repeated.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn real_main(cli: Cli) -> Result<()> {
@@ -303,9 +329,13 @@ fn real_main(cli: Cli) -> Result<()> {
                         "pipeline `{name}`: schema version {schema}, state version {state} from the destination"
                     );
                 }
-                PipelineCommand::Schema => {
+                PipelineCommand::Schema { format } => {
                     let schema = sluice_pipeline::stored_schema(&dir, &name)?;
-                    println!("{}", schema.to_json_pretty());
+                    match format.as_str() {
+                        "yaml" => print!("{}", schema.to_yaml()),
+                        "json" => println!("{}", schema.to_json_pretty()),
+                        other => bail!("--format is `yaml` or `json`, not `{other}`"),
+                    }
                 }
             }
             Ok(())
@@ -497,8 +527,20 @@ fn execute(mut spec: PipelineSpec, common: Common) -> Result<()> {
             bail!("the pipeline names no connector (`connector.name` or `connector.path`)")
         }
     };
+    let schema_contract = match &common.schema_contract {
+        None => None,
+        Some(text) => {
+            let value = serde_json::from_str(text)
+                .unwrap_or_else(|_| serde_json::Value::String(text.clone()));
+            Some(
+                sluice_schema::SchemaContract::from_json(&value)
+                    .map_err(|e| anyhow::anyhow!("--schema-contract: {e}"))?,
+            )
+        }
+    };
     let data = data_dir();
     let opts = RunOptions {
+        schema_contract,
         pipelines_dir: common
             .pipelines_dir
             .clone()
@@ -576,6 +618,24 @@ fn print_summary(s: &RunSummary) {
             };
             println!("  {new}`{t}`: {}", cols.join(", "));
         }
+    }
+    for (t, d) in &s.discarded {
+        println!(
+            "data contract discarded in `{t}`: {} row(s), {} value(s){}",
+            d.rows,
+            d.values,
+            if d.columns.is_empty() {
+                String::new()
+            } else {
+                format!(" (columns {})", d.columns.join(", "))
+            }
+        );
+    }
+    if let Some(f) = &s.schema_imported {
+        println!("schema imported from {f}");
+    }
+    for n in &s.notifications {
+        println!("{n}");
     }
     for (resource, m) in &s.http {
         println!(

@@ -19,19 +19,27 @@
 //!            [("users", 1), ("users__tags", 2)]);
 //! ```
 
+// tests unwrap freely; input paths never do
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod coerce;
 mod flatten;
+mod jsonschema;
 mod tables;
 
 use arrow_array::RecordBatch;
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::Value;
-use sluice_schema::{Column, DataType, Schema, SchemaUpdate, Table, WriteDisposition};
+use sluice_schema::{
+    Column, ContractEntity, ContractMode, DataType, Schema, SchemaContract, SchemaUpdate, Table,
+    WriteDisposition,
+};
 
 pub use coerce::{Typed, is_iso_timestamp, parse_timestamp};
 pub use flatten::{Cell, RootId};
-pub use tables::{DEFAULT_DECIMAL, arrow_type, decimal_of};
+pub use jsonschema::{JsonSchema, Verdict};
+pub use tables::{DEFAULT_DECIMAL, Discards, PreferredTypes, arrow_type, decimal_of};
 
 /// Errors of normalization. Every variant names its place.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +58,51 @@ pub enum NormalizeError {
         column: String,
         reason: String,
     },
+    #[error(
+        "in schema `{schema}`: table `{table}`{}: contract on `{}` with mode `{mode}` is violated: {}; offending record {record}: {data}",
+        column.as_ref().map(|c| format!(" column `{c}`")).unwrap_or_default(),
+        entity.as_str(),
+        contract_reason(table, column.as_deref(), *entity)
+    )]
+    Contract {
+        schema: String,
+        table: String,
+        column: Option<String>,
+        entity: ContractEntity,
+        mode: ContractMode,
+        /// position of the record in its page
+        record: usize,
+        /// the offending row, JSON, cut at 500 bytes
+        data: String,
+    },
+    #[error(
+        "record {record} of the page fails the JSON Schema of resource `{resource}` at `{path}`: {reason}"
+    )]
+    JsonSchema {
+        resource: String,
+        record: usize,
+        path: String,
+        reason: String,
+    },
+    #[error("schema settings: {0}")]
+    Settings(String),
     #[error("internal normalizer error: {0}")]
     Internal(String),
+}
+
+fn contract_reason(table: &str, column: Option<&str>, entity: ContractEntity) -> String {
+    match (entity, column) {
+        (ContractEntity::Tables, _) => {
+            format!("can't add table `{table}` because `tables` are frozen")
+        }
+        (ContractEntity::Columns, Some(c)) => {
+            format!("can't add table column `{c}` to table `{table}` because `columns` are frozen")
+        }
+        (_, Some(c)) => format!(
+            "can't add variant column `{c}` to table `{table}` because `data_type` is frozen"
+        ),
+        (_, None) => format!("a value of table `{table}` does not fit its column type"),
+    }
 }
 
 /// How the records of a page are laid out.
@@ -142,6 +193,15 @@ pub struct ResourceTable {
     pub deduplicated: bool,
     #[serde(default)]
     pub scd2: Scd2Options,
+    /// the contract set for this run or resource (wins over the schema's)
+    #[serde(default)]
+    pub schema_contract: Option<SchemaContract>,
+    /// the contract set for the whole source (below the schema's table contract)
+    #[serde(default)]
+    pub source_contract: Option<SchemaContract>,
+    /// a JSON Schema document the records must satisfy (validated before flattening)
+    #[serde(default)]
+    pub json_schema: Option<Value>,
 }
 
 impl ResourceTable {
@@ -158,7 +218,26 @@ impl ResourceTable {
             max_nesting: None,
             deduplicated: false,
             scd2: Scd2Options::default(),
+            schema_contract: None,
+            source_contract: None,
+            json_schema: None,
         }
+    }
+
+    /// The contract of this resource's tables: the run's or resource's, then (with a JSON
+    /// Schema) dlt's model default, then the root table's in the schema, the source's, the
+    /// schema settings', else evolve.
+    pub fn effective_contract(&self, schema: &Schema, root: &str) -> SchemaContract {
+        self.schema_contract
+            .or_else(|| {
+                self.json_schema
+                    .as_ref()
+                    .map(|_| SchemaContract::for_model())
+            })
+            .or_else(|| schema.tables.get(root).and_then(|t| t.schema_contract))
+            .or(self.source_contract)
+            .or(schema.settings.schema_contract)
+            .unwrap_or_default()
     }
 
     fn is_scd2(&self) -> bool {
@@ -194,6 +273,11 @@ pub struct Normalizer {
     update: SchemaUpdate,
     builders: IndexMap<String, tables::TableBuilder>,
     row_counts: IndexMap<String, u64>,
+    discards: IndexMap<String, Discards>,
+    /// compiled `settings.preferred_types`, with the patterns they were compiled from
+    preferred: Option<(IndexMap<String, DataType>, PreferredTypes)>,
+    /// compiled JSON Schemas by resource
+    json_schemas: IndexMap<String, JsonSchema>,
 }
 
 impl Normalizer {
@@ -206,6 +290,9 @@ impl Normalizer {
             update: SchemaUpdate::default(),
             builders: IndexMap::new(),
             row_counts: IndexMap::new(),
+            discards: IndexMap::new(),
+            preferred: None,
+            json_schemas: IndexMap::new(),
         }
     }
 
@@ -257,7 +344,7 @@ impl Normalizer {
             }
         }
         if let Some(n) = resource.max_nesting {
-            table.normalizer = Some(serde_json::json!({"max_nesting": n}));
+            table.set_normalizer_key("max_nesting", serde_json::json!(n));
         }
         for hint in &resource.columns {
             let cname = normalize(&hint.name);
@@ -319,18 +406,57 @@ impl Normalizer {
         page_seq: u64,
         records: Vec<Value>,
     ) -> Result<(), NormalizeError> {
+        if self.refuses_root(schema, resource) {
+            let root = self.root_table_name(resource);
+            let contract = resource.effective_contract(schema, &root);
+            if contract.tables == ContractMode::Freeze {
+                return Err(NormalizeError::Contract {
+                    schema: schema.name.clone(),
+                    table: root,
+                    column: None,
+                    entity: ContractEntity::Tables,
+                    mode: ContractMode::Freeze,
+                    record: 0,
+                    data: records.first().map(cut_json).unwrap_or_default(),
+                });
+            }
+            self.discards.entry(root).or_default().rows += records.len() as u64;
+            return Ok(());
+        }
         let root = self.ensure_root_table(schema, resource);
         let root_id = resource.root_id();
+        let contract = resource.effective_contract(schema, &root);
         let max_nesting = schema
             .tables
             .get(&root)
-            .and_then(|t| t.normalizer.as_ref())
-            .and_then(|n| n.get("max_nesting"))
-            .and_then(Value::as_u64)
-            .map(|n| n as u32)
+            .and_then(Table::max_nesting)
             .or(resource.max_nesting)
             .unwrap_or(1000);
-        let flat: Vec<Result<Vec<flatten::FlatRow>, NormalizeError>> = {
+        if self
+            .preferred
+            .as_ref()
+            .is_none_or(|(p, _)| *p != schema.settings.preferred_types)
+        {
+            let compiled = PreferredTypes::compile(&schema.settings.preferred_types)
+                .map_err(NormalizeError::Settings)?;
+            self.preferred = Some((schema.settings.preferred_types.clone(), compiled));
+        }
+        if let Some(doc) = &resource.json_schema
+            && !self.json_schemas.contains_key(&resource.resource)
+        {
+            let compiled =
+                JsonSchema::compile(doc).map_err(|reason| NormalizeError::JsonSchema {
+                    resource: resource.resource.clone(),
+                    record: 0,
+                    path: "#".into(),
+                    reason,
+                })?;
+            self.json_schemas
+                .insert(resource.resource.clone(), compiled);
+        }
+        let validator = self.json_schemas.get(&resource.resource);
+        type Flat = Result<Option<Vec<flatten::FlatRow>>, NormalizeError>;
+        let flat: Vec<Flat> = {
             let spec = flatten::FlattenSpec {
                 schema,
                 root_table: &root,
@@ -344,30 +470,138 @@ impl Normalizer {
             records
                 .into_par_iter()
                 .enumerate()
-                .map(|(i, record)| {
+                .map(|(i, mut record)| {
+                    if let Some(v) = validator {
+                        match v.validate(&mut record, contract.columns, contract.data_type) {
+                            Verdict::Valid => {}
+                            Verdict::Discard => return Ok(None),
+                            Verdict::Invalid { path, reason } => {
+                                return Err(NormalizeError::JsonSchema {
+                                    resource: resource.resource.clone(),
+                                    record: i,
+                                    path,
+                                    reason,
+                                });
+                            }
+                        }
+                    }
                     let id = sluice_schema::salted_row_id(&salt, page_seq, i as u64);
-                    flatten::flatten_record(&spec, record, id).map_err(|e| NormalizeError::Record {
-                        table: root.clone(),
-                        index: i,
-                        reason: e.to_string(),
-                    })
+                    flatten::flatten_record(&spec, record, id)
+                        .map(Some)
+                        .map_err(|e| NormalizeError::Record {
+                            table: root.clone(),
+                            index: i,
+                            reason: e.to_string(),
+                        })
                 })
                 .collect()
         };
-        for rows in flat {
-            for row in rows? {
-                *self.row_counts.entry(row.table.clone()).or_default() += 1;
-                tables::apply_row(
+        let preferred = self
+            .preferred
+            .as_ref()
+            .map(|(_, p)| p)
+            .ok_or_else(|| NormalizeError::Internal("preferred types not compiled".into()))?;
+        let rules = tables::RowRules {
+            resource: &resource.resource,
+            max_identifier_len: self.max_identifier_len,
+            contract,
+            preferred,
+            detect_timestamps: schema
+                .settings
+                .detections
+                .iter()
+                .any(|d| d == "iso_timestamp"),
+        };
+        let mut discarded_ids: Vec<String> = Vec::new();
+        for (record, rows) in flat.into_iter().enumerate() {
+            let Some(rows) = rows? else {
+                self.discards.entry(root.clone()).or_default().rows += 1;
+                continue;
+            };
+            discarded_ids.clear();
+            for row in rows {
+                // the nested rows of a discarded row go with it (dlt keeps them as orphans)
+                if !discarded_ids.is_empty()
+                    && let Some(flatten::Cell::Str(parent)) =
+                        row.cells.get(sluice_schema::DLT_PARENT_ID)
+                    && discarded_ids.contains(parent)
+                {
+                    if let Some(flatten::Cell::Str(id)) = row.cells.get(sluice_schema::DLT_ID) {
+                        discarded_ids.push(id.clone());
+                    }
+                    self.discards.entry(row.table.clone()).or_default().rows += 1;
+                    continue;
+                }
+                let table = row.table.clone();
+                let row_id = match row.cells.get(sluice_schema::DLT_ID) {
+                    Some(flatten::Cell::Str(id)) => Some(id.clone()),
+                    _ => None,
+                };
+                match tables::apply_row(
                     schema,
                     &mut self.update,
                     &mut self.builders,
+                    &mut self.discards,
                     row,
-                    &resource.resource,
-                    self.max_identifier_len,
-                )?;
+                    &rules,
+                ) {
+                    Ok(tables::Applied::Accepted) => {
+                        *self.row_counts.entry(table).or_default() += 1;
+                    }
+                    Ok(tables::Applied::Discarded) => discarded_ids.extend(row_id),
+                    Err(tables::RowError::Contract(v)) => {
+                        return Err(NormalizeError::Contract {
+                            schema: schema.name.clone(),
+                            table: v.table,
+                            column: v.column,
+                            entity: v.entity,
+                            mode: v.mode,
+                            record,
+                            data: v.data,
+                        });
+                    }
+                    Err(tables::RowError::Coerce { column, reason }) => {
+                        return Err(NormalizeError::Coerce {
+                            table,
+                            column,
+                            reason: format!("record {record}: {reason}"),
+                        });
+                    }
+                    Err(tables::RowError::Discard) => {
+                        return Err(NormalizeError::Internal("unplaced discard".into()));
+                    }
+                    Err(tables::RowError::Internal(m)) => return Err(NormalizeError::Internal(m)),
+                }
             }
         }
         Ok(())
+    }
+
+    /// Whether the resource's root table is new (no data seen) and its contract refuses new
+    /// tables: then the resource's rows are discarded (or the run fails) and nothing is made.
+    pub fn refuses_root(&self, schema: &Schema, resource: &ResourceTable) -> bool {
+        let root = self.root_table_name(resource);
+        let new = schema.tables.get(&root).is_none_or(|t| !t.seen_data());
+        new && resource.effective_contract(schema, &root).tables != ContractMode::Evolve
+    }
+
+    /// Mark the tables that received rows as having seen data (dlt's `x-normalizer.seen-data`);
+    /// call once the package's pages are all normalized. From then on data contracts treat
+    /// them as existing tables.
+    pub fn finish(&self, schema: &mut Schema) {
+        for (t, n) in &self.row_counts {
+            if *n > 0
+                && let Some(table) = schema.tables.get_mut(t)
+                && !table.seen_data()
+            {
+                table.set_normalizer_key("seen-data", Value::Bool(true));
+            }
+        }
+    }
+
+    /// Rows and values dropped by data contracts so far, per table.
+    pub fn discards(&self) -> &IndexMap<String, Discards> {
+        &self.discards
     }
 
     /// Rows collected since the last call, as one batch per table (tables in schema order).
@@ -394,6 +628,44 @@ impl Normalizer {
     pub fn schema_update(&self) -> &SchemaUpdate {
         &self.update
     }
+}
+
+/// A record as compact JSON for an error message, cut at 500 bytes.
+fn cut_json(v: &Value) -> String {
+    cut(v.to_string())
+}
+
+fn cut(mut text: String) -> String {
+    if text.len() > 500 {
+        let mut at = 500;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
+/// A flattened row as compact JSON for an error message, cut at 500 bytes.
+pub(crate) fn row_json(cells: &flatten::Cells) -> String {
+    let map: serde_json::Map<String, Value> = cells
+        .iter()
+        .map(|(k, c)| {
+            let v = match c {
+                Cell::Null => Value::Null,
+                Cell::Bool(b) => Value::Bool(*b),
+                Cell::Int(i) => Value::from(*i),
+                Cell::BigInt(s) | Cell::Json(s) => Value::String(s.clone()),
+                Cell::Float(f) => serde_json::Number::from_f64(*f)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null),
+                Cell::Str(s) => Value::String(s.clone()),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    cut(Value::Object(map).to_string())
 }
 
 #[cfg(test)]

@@ -13,13 +13,13 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema, TimeUnit};
 use indexmap::IndexMap;
 use sluice_schema::{
-    Column, DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, DataType, Schema,
-    SchemaUpdate, Table, make_path,
+    Column, ContractEntity, ContractMode, DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID,
+    DLT_ROOT_ID, DataType, Schema, SchemaContract, SchemaUpdate, Table, make_path,
 };
 
 use crate::NormalizeError;
 use crate::coerce::{Typed, cell_type, coerce, infer_type};
-use crate::flatten::FlatRow;
+use crate::flatten::{Cell, FlatRow};
 
 /// Default decimal precision and scale (dlt: `decimal` → DECIMAL(38,9)).
 pub const DEFAULT_DECIMAL: (u32, u32) = (38, 9);
@@ -31,22 +31,244 @@ pub struct TableBuilder {
     columns: IndexMap<String, Vec<(u32, Typed)>>,
 }
 
-/// Apply one flattened row: evolve the schema and append the typed values.
+/// What one row may do to the schema, fixed for a page.
+pub struct RowRules<'a> {
+    pub resource: &'a str,
+    pub max_identifier_len: usize,
+    pub contract: SchemaContract,
+    pub preferred: &'a PreferredTypes,
+    /// dlt's `iso_timestamp` detection is on
+    pub detect_timestamps: bool,
+}
+
+/// What became of a row.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Accepted,
+    /// dropped by a `discard_row` (or, for a new table, `discard_*`) contract
+    Discarded,
+}
+
+/// A contract violation before it is placed (record, resource and page are added by the
+/// caller).
+#[derive(Debug)]
+pub struct Violation {
+    pub table: String,
+    pub column: Option<String>,
+    pub entity: ContractEntity,
+    pub mode: ContractMode,
+    /// the offending row as JSON, cut short
+    pub data: String,
+}
+
+/// Rows and values a contract dropped, per table.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Discards {
+    pub rows: u64,
+    pub values: u64,
+    /// columns whose values were dropped (first 20)
+    pub columns: Vec<String>,
+}
+
+impl Discards {
+    fn value(&mut self, column: &str) {
+        self.values += 1;
+        if self.columns.len() < 20 && !self.columns.iter().any(|c| c == column) {
+            self.columns.push(column.to_owned());
+        }
+    }
+}
+
+/// One planned effect of a cell. Planned first, applied after the whole row passed its
+/// contract, so a discarded row changes nothing.
+enum Action {
+    /// the value of cell `idx`
+    Push(usize, Typed),
+    /// a value for another column than its cell's (a variant)
+    PushTo(String, Typed),
+    /// create (or complete) a column, then push cell `idx` coerced to it
+    New(Column, usize),
+    /// a null for a column not seen before (cell `idx`): remember it as incomplete
+    Incomplete(usize),
+}
+
+/// Apply one flattened row: check the contract, evolve the schema, append the typed values.
 pub fn apply_row(
     schema: &mut Schema,
     update: &mut SchemaUpdate,
     builders: &mut IndexMap<String, TableBuilder>,
+    discards: &mut IndexMap<String, Discards>,
     row: FlatRow,
-    resource: &str,
-    max_identifier_len: usize,
-) -> Result<(), NormalizeError> {
+    rules: &RowRules<'_>,
+) -> Result<Applied, RowError> {
+    let contract = rules.contract;
+    let existing = schema.tables.get(&row.table);
+    // a table that has not seen data is new: `tables` decides, and all its columns evolve
+    let is_new = existing.is_none_or(|t| !t.seen_data());
+    let violation = |column: Option<&str>, entity: ContractEntity, mode: ContractMode| {
+        RowError::Contract(Violation {
+            table: row.table.clone(),
+            column: column.map(str::to_owned),
+            entity,
+            mode,
+            data: crate::row_json(&row.cells),
+        })
+    };
+    if is_new && contract.tables != ContractMode::Evolve {
+        if contract.tables == ContractMode::Freeze {
+            return Err(violation(None, ContractEntity::Tables, contract.tables));
+        }
+        discards.entry(row.table.clone()).or_default().rows += 1;
+        return Ok(Applied::Discarded);
+    }
+    let columns_mode = if is_new {
+        ContractMode::Evolve
+    } else {
+        contract.columns
+    };
+    let mut actions = Vec::with_capacity(row.cells.len());
+    let mut dropped: Vec<String> = Vec::new();
+    for (idx, (name, cell)) in row.cells.iter().enumerate() {
+        let complete = existing
+            .and_then(|t| t.columns.get(name))
+            .filter(|c| c.is_complete());
+        // a value that needs a variant column: `data_type` decides
+        let mut variant_of = |name: &str, cell: &Cell, actions: &mut Vec<Action>| {
+            let Some(vt) = cell_type(cell) else {
+                return Ok(());
+            };
+            let variant = make_path(&[name, &format!("v_{vt}")], rules.max_identifier_len);
+            if let Some(vcol) = existing
+                .and_then(|t| t.columns.get(&variant))
+                .filter(|c| c.is_complete())
+            {
+                let vtype = vcol.data_type.unwrap_or(vt);
+                let v = coerce(cell, vtype, vcol.scale.unwrap_or(0), true).ok_or_else(|| {
+                    RowError::Coerce {
+                        column: variant.clone(),
+                        reason: format!("cannot coerce {cell:?} to `{vtype}`"),
+                    }
+                })?;
+                actions.push(Action::PushTo(variant, v));
+                return Ok(());
+            }
+            match contract.data_type {
+                ContractMode::Evolve => {
+                    let mut col = Column::data(&variant, vt);
+                    col.variant = true;
+                    col.description = Some(format!("Variant of column {name} generated by dlt"));
+                    if vt == DataType::Decimal {
+                        col.precision = Some(38);
+                        col.scale = Some(0);
+                    }
+                    actions.push(Action::New(col, idx));
+                    Ok(())
+                }
+                ContractMode::Freeze => Err(violation(
+                    Some(&variant),
+                    ContractEntity::DataType,
+                    ContractMode::Freeze,
+                )),
+                ContractMode::DiscardRow => Err(RowError::Discard),
+                ContractMode::DiscardValue => {
+                    dropped.push(name.to_owned());
+                    Ok(())
+                }
+            }
+        };
+        let step = match complete {
+            Some(col) => {
+                let t = col.data_type.unwrap_or(DataType::Text);
+                match coerce(
+                    cell,
+                    t,
+                    col.scale.unwrap_or(0),
+                    col.timezone.unwrap_or(true),
+                ) {
+                    Some(Typed::Null) => Ok(()),
+                    Some(v) => {
+                        actions.push(Action::Push(idx, v));
+                        Ok(())
+                    }
+                    None if col.variant => Err(RowError::Coerce {
+                        column: name.clone(),
+                        reason: format!(
+                            "variant column cannot take a `{}` value",
+                            cell_type(cell).map(|t| t.name()).unwrap_or("null")
+                        ),
+                    }),
+                    None => variant_of(name, cell, &mut actions),
+                }
+            }
+            None => {
+                let system = name.starts_with("_dlt");
+                let Some((mut t, mut ps)) = infer_type(cell) else {
+                    // a null never creates a column; remember it as incomplete
+                    if columns_mode == ContractMode::Evolve || system {
+                        actions.push(Action::Incomplete(idx));
+                    }
+                    continue;
+                };
+                if t == DataType::Timestamp && !rules.detect_timestamps {
+                    t = DataType::Text;
+                }
+                let mut needs_variant = false;
+                if !system && let Some(p) = rules.preferred.get(name) {
+                    let scale = match p {
+                        DataType::Decimal => DEFAULT_DECIMAL.1,
+                        _ => 0,
+                    };
+                    if coerce(cell, p, scale, true).is_some() {
+                        t = p;
+                        ps = None;
+                    } else {
+                        // dlt: a value the preferred type cannot take goes to a variant
+                        needs_variant = true;
+                    }
+                }
+                if needs_variant {
+                    variant_of(name, cell, &mut actions)
+                } else if system || columns_mode == ContractMode::Evolve {
+                    actions.push(Action::New(new_column(name, t, ps), idx));
+                    Ok(())
+                } else {
+                    match columns_mode {
+                        ContractMode::Freeze => Err(violation(
+                            Some(name),
+                            ContractEntity::Columns,
+                            ContractMode::Freeze,
+                        )),
+                        ContractMode::DiscardRow => Err(RowError::Discard),
+                        _ => {
+                            dropped.push(name.clone());
+                            Ok(())
+                        }
+                    }
+                }
+            }
+        };
+        match step {
+            Ok(()) => {}
+            Err(RowError::Discard) => {
+                discards.entry(row.table.clone()).or_default().rows += 1;
+                return Ok(Applied::Discarded);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !dropped.is_empty() {
+        let d = discards.entry(row.table.clone()).or_default();
+        for c in &dropped {
+            d.value(c);
+        }
+    }
     if !schema.tables.contains_key(&row.table) {
         schema.tables.insert(
             row.table.clone(),
             Table {
                 name: row.table.clone(),
                 parent: row.parent.clone(),
-                resource: row.parent.is_none().then(|| resource.to_owned()),
+                resource: row.parent.is_none().then(|| rules.resource.to_owned()),
                 ..Default::default()
             },
         );
@@ -58,69 +280,36 @@ pub fn apply_row(
     let table = schema
         .tables
         .get_mut(&row.table)
-        .ok_or_else(|| NormalizeError::Internal(format!("table `{}` vanished", row.table)))?;
-    for (name, cell) in row.cells {
-        let existing = table.columns.get(&name).and_then(|c| {
-            c.data_type
-                .map(|t| (t, c.scale.unwrap_or(0), c.timezone.unwrap_or(true)))
-        });
-        match existing {
-            Some((t, scale, tz)) => match coerce(&cell, t, scale, tz) {
-                Some(Typed::Null) => {}
-                Some(v) => push(builder, &name, row_idx, v),
-                None => {
-                    let Some(vt) = cell_type(&cell) else { continue };
-                    let variant = make_path(&[&name, &format!("v_{vt}")], max_identifier_len);
-                    if table.columns.get(&name).is_some_and(|c| c.variant) {
-                        return Err(NormalizeError::Coerce {
-                            table: row.table.clone(),
-                            column: name.clone(),
-                            reason: format!("variant column cannot take a `{vt}` value"),
-                        });
-                    }
-                    if !table.columns.contains_key(&variant) {
-                        let mut col = Column::data(&variant, vt);
-                        col.variant = true;
-                        col.description =
-                            Some(format!("Variant of column {name} generated by dlt"));
-                        if vt == DataType::Decimal {
-                            col.precision = Some(38);
-                            col.scale = Some(0);
-                        }
-                        table.columns.insert(variant.clone(), col);
-                        update.record_column(&row.table, &variant);
-                    }
-                    let vcol = &table.columns[&variant];
-                    let vtype = vcol.data_type.unwrap_or(vt);
-                    let v =
-                        coerce(&cell, vtype, vcol.scale.unwrap_or(0), true).ok_or_else(|| {
-                            NormalizeError::Coerce {
-                                table: row.table.clone(),
-                                column: variant.clone(),
-                                reason: format!("cannot coerce {cell:?} to `{vtype}`"),
-                            }
-                        })?;
-                    push(builder, &variant, row_idx, v);
+        .ok_or_else(|| RowError::Internal(format!("table `{}` vanished", row.table)))?;
+    let cells = &row.cells;
+    let cell_at = |idx: usize| {
+        cells
+            .get_index(idx)
+            .ok_or_else(|| RowError::Internal(format!("cell {idx} vanished")))
+    };
+    for action in actions {
+        match action {
+            Action::Push(idx, v) => push(builder, cell_at(idx)?.0, row_idx, v),
+            Action::PushTo(name, v) => push(builder, &name, row_idx, v),
+            Action::Incomplete(idx) => {
+                let name = cell_at(idx)?.0;
+                if !table.columns.contains_key(name) {
+                    table.columns.insert(
+                        name.clone(),
+                        Column {
+                            name: name.clone(),
+                            nullable: true,
+                            ..Default::default()
+                        },
+                    );
                 }
-            },
-            None => {
-                let Some((t, ps)) = infer_type(&cell) else {
-                    // a null never creates a column; remember it as incomplete
-                    if !table.columns.contains_key(&name) {
-                        table.columns.insert(
-                            name.clone(),
-                            Column {
-                                name: name.clone(),
-                                nullable: true,
-                                ..Default::default()
-                            },
-                        );
-                    }
-                    continue;
-                };
-                let col = new_column(&name, t, ps);
-                let scale = col.scale.unwrap_or(0);
+            }
+            Action::New(col, idx) => {
+                let cell = cell_at(idx)?.1;
+                let name = col.name.clone();
                 match table.columns.get_mut(&name) {
+                    // made by an earlier cell of this row (two keys normalized alike)
+                    Some(c) if c.is_complete() => {}
                     Some(incomplete) => {
                         incomplete.data_type = col.data_type;
                         incomplete.precision = col.precision;
@@ -130,22 +319,92 @@ pub fn apply_row(
                         incomplete.row_key = col.row_key;
                         incomplete.parent_key = col.parent_key;
                         incomplete.root_key = col.root_key;
+                        incomplete.variant = col.variant;
+                        if incomplete.description.is_none() {
+                            incomplete.description = col.description;
+                        }
+                        update.record_column(&row.table, &name);
                     }
                     None => {
                         table.columns.insert(name.clone(), col);
+                        update.record_column(&row.table, &name);
                     }
                 }
-                update.record_column(&row.table, &name);
-                let v = coerce(&cell, t, scale, true).ok_or_else(|| NormalizeError::Coerce {
-                    table: row.table.clone(),
-                    column: name.clone(),
-                    reason: format!("cannot coerce {cell:?} to inferred `{t}`"),
-                })?;
-                push(builder, &name, row_idx, v);
+                let c = &table.columns[&name];
+                let t = c.data_type.unwrap_or(DataType::Text);
+                match coerce(cell, t, c.scale.unwrap_or(0), c.timezone.unwrap_or(true)) {
+                    Some(Typed::Null) => {}
+                    Some(v) => push(builder, &name, row_idx, v),
+                    None => {
+                        return Err(RowError::Coerce {
+                            column: name,
+                            reason: format!("cannot coerce {cell:?} to `{t}`"),
+                        });
+                    }
+                }
             }
         }
     }
-    Ok(())
+    Ok(Applied::Accepted)
+}
+
+/// Why a row could not be applied.
+#[derive(Debug)]
+pub enum RowError {
+    Contract(Violation),
+    Coerce {
+        column: String,
+        reason: String,
+    },
+    /// internal: the row is dropped by `discard_row`
+    Discard,
+    Internal(String),
+}
+
+/// Preferred types of new columns by name (dlt's `settings.preferred_types`): exact names and
+/// `re:` patterns, first match in order wins.
+#[derive(Debug, Default)]
+pub struct PreferredTypes {
+    rules: Vec<(Matcher, DataType)>,
+}
+
+#[derive(Debug)]
+enum Matcher {
+    Exact(String),
+    Regex(regex::Regex),
+}
+
+impl PreferredTypes {
+    /// Compile the patterns; a bad regex names its pattern.
+    pub fn compile(patterns: &IndexMap<String, DataType>) -> Result<Self, String> {
+        let mut rules = Vec::new();
+        for (pattern, t) in patterns {
+            let m = match pattern.strip_prefix("re:") {
+                Some(re) => Matcher::Regex(
+                    regex::Regex::new(re)
+                        .map_err(|e| format!("preferred type pattern `{pattern}`: {e}"))?,
+                ),
+                None => Matcher::Exact(pattern.clone()),
+            };
+            rules.push((m, *t));
+        }
+        Ok(PreferredTypes { rules })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The preferred type of a column name (regexes search, as Python's `re.search`).
+    pub fn get(&self, column: &str) -> Option<DataType> {
+        self.rules.iter().find_map(|(m, t)| {
+            let hit = match m {
+                Matcher::Exact(n) => n == column,
+                Matcher::Regex(r) => r.is_match(column),
+            };
+            hit.then_some(*t)
+        })
+    }
 }
 
 fn new_column(name: &str, t: DataType, ps: Option<(u32, u32)>) -> Column {

@@ -4,6 +4,7 @@ use serde_json::json;
 use sluice_schema::{DataType, Schema};
 
 use super::*;
+use indexmap::IndexMap;
 
 /// Normalize `records` into table `t`; returns table → (column → type) and row counts.
 fn check(records: serde_json::Value, max_nesting: Option<u32>) -> (Schema, Vec<(String, usize)>) {
@@ -124,4 +125,279 @@ fn same_output_for_any_thread_count() {
         })
     };
     assert_eq!(run(1), run(4));
+}
+
+/// The reference §4 experiment: table `t(id, a)` has seen data; the next package brings
+/// `[{id:2,a:2,b:"new"}, {id:3,a:"str"}, {id:4,a:4}]` under a contract.
+/// Columns of `t`, its rows (id, a, b, a__v_text as text) and the discards.
+type ContractOutcome = (
+    Vec<String>,
+    Vec<Vec<Option<String>>>,
+    IndexMap<String, Discards>,
+);
+
+fn contract_case(contract: &str) -> Result<ContractOutcome, NormalizeError> {
+    use arrow_array::Array;
+    let mut schema = Schema::new("s");
+    let first = ResourceTable::new("t", "t");
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    n.add_page(&mut schema, &first, 0, vec![json!({"id": 1, "a": 1})])?;
+    n.take_batches(&schema)?;
+    n.finish(&mut schema);
+    let mut r = ResourceTable::new("t", "t");
+    r.schema_contract =
+        Some(SchemaContract::from_json(&serde_json::from_str(contract).unwrap()).unwrap());
+    let mut n = Normalizer::new("2.0", [2; 16], 65536);
+    n.add_page(
+        &mut schema,
+        &r,
+        0,
+        vec![
+            json!({"id": 2, "a": 2, "b": "new"}),
+            json!({"id": 3, "a": "str"}),
+            json!({"id": 4, "a": 4}),
+        ],
+    )?;
+    let batches = n.take_batches(&schema)?;
+    let cols: Vec<String> = columns(&schema, "t").into_iter().map(|(c, _)| c).collect();
+    let batch = &batches.iter().find(|(t, _)| t == "t").expect("t").1;
+    let mut rows = Vec::new();
+    for i in 0..batch.num_rows() {
+        let mut row = Vec::new();
+        for c in ["id", "a", "b", "a__v_text"] {
+            row.push(batch.column_by_name(c).and_then(|col| {
+                (!col.is_null(i)).then(|| {
+                    arrow_array::cast::AsArray::as_string_opt::<i32>(col)
+                        .map(|s| s.value(i).to_owned())
+                        .unwrap_or_else(|| {
+                            arrow_array::cast::AsArray::as_primitive::<
+                                    arrow_array::types::Int64Type,
+                                >(col)
+                                .value(i)
+                                .to_string()
+                        })
+                })
+            }));
+        }
+        rows.push(row);
+    }
+    Ok((cols, rows, n.discards().clone()))
+}
+
+fn row(v: [Option<&str>; 4]) -> Vec<Option<String>> {
+    v.iter().map(|x| x.map(str::to_owned)).collect()
+}
+
+#[test]
+fn contracts_match_dlt_experiment() {
+    let (cols, rows, _) = contract_case(r#""evolve""#).unwrap();
+    assert_eq!(cols, ["id", "a", "b", "a__v_text"]);
+    assert_eq!(
+        rows,
+        [
+            row([Some("2"), Some("2"), Some("new"), None]),
+            row([Some("3"), None, None, Some("str")]),
+            row([Some("4"), Some("4"), None, None]),
+        ]
+    );
+    let e = contract_case(r#"{"columns": "freeze"}"#).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(&e, NormalizeError::Contract { table, column: Some(c), entity: ContractEntity::Columns, mode: ContractMode::Freeze, record: 0, .. } if table == "t" && c == "b"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("schema `s`") && msg.contains(r#""b":"new""#),
+        "{msg}"
+    );
+
+    // columns: discard_row drops row 2; the variant of row 3 is still made
+    let (cols, rows, d) = contract_case(r#"{"columns": "discard_row"}"#).unwrap();
+    assert_eq!(cols, ["id", "a", "a__v_text"]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0].as_deref(), Some("3"));
+    assert_eq!(d["t"].rows, 1);
+
+    let (cols, rows, d) = contract_case(r#"{"columns": "discard_value"}"#).unwrap();
+    assert_eq!(cols, ["id", "a", "a__v_text"]);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0], row([Some("2"), Some("2"), None, None]));
+    assert_eq!(
+        (d["t"].values, d["t"].columns.clone()),
+        (1, vec!["b".to_owned()])
+    );
+
+    let e = contract_case(r#"{"data_type": "freeze"}"#).unwrap_err();
+    assert!(
+        matches!(&e, NormalizeError::Contract { column: Some(c), entity: ContractEntity::DataType, record: 1, .. } if c == "a__v_text"),
+        "{e}"
+    );
+
+    let (cols, rows, _) = contract_case(r#"{"data_type": "discard_row"}"#).unwrap();
+    assert_eq!(cols, ["id", "a", "b"]);
+    assert_eq!(
+        rows.iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["2", "4"]
+    );
+
+    let (cols, rows, _) = contract_case(r#"{"data_type": "discard_value"}"#).unwrap();
+    assert_eq!(cols, ["id", "a", "b"]);
+    assert_eq!(rows[1], row([Some("3"), None, None, None]));
+
+    // a "freeze" contract with only known columns loads fine
+    let mut schema = Schema::new("s");
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    n.add_page(
+        &mut schema,
+        &ResourceTable::new("t", "t"),
+        0,
+        vec![json!({"id": 1})],
+    )
+    .unwrap();
+    n.finish(&mut schema);
+    let mut r = ResourceTable::new("t", "t");
+    r.schema_contract = Some(SchemaContract::all(ContractMode::Freeze));
+    let mut n = Normalizer::new("2.0", [2; 16], 65536);
+    n.add_page(&mut schema, &r, 0, vec![json!({"id": 2})])
+        .unwrap();
+    assert_eq!(n.row_counts()["t"], 1);
+    // ...but a new list field is a new nested table
+    let e = n
+        .add_page(&mut schema, &r, 1, vec![json!({"id": 3, "lst": [1]})])
+        .unwrap_err();
+    assert!(
+        matches!(&e, NormalizeError::Contract { table, entity: ContractEntity::Tables, .. } if table == "t__lst"),
+        "{e}"
+    );
+}
+
+#[test]
+fn new_tables_take_their_first_columns_and_discards_take_nested_rows() {
+    // columns: freeze on a table that has not seen data: its first columns evolve
+    let mut schema = Schema::new("s");
+    let mut r = ResourceTable::new("t", "t");
+    r.schema_contract = Some(SchemaContract::from_json(&json!({"columns": "freeze"})).unwrap());
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    n.add_page(
+        &mut schema,
+        &r,
+        0,
+        vec![json!({"id": 1}), json!({"id": 2, "x": 1})],
+    )
+    .unwrap();
+    assert_eq!(n.row_counts()["t"], 2);
+    // tables: discard_row on a first run drops everything, creates nothing
+    let mut schema = Schema::new("s");
+    let mut r = ResourceTable::new("t", "t");
+    r.schema_contract = Some(SchemaContract::from_json(&json!({"tables": "discard_row"})).unwrap());
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    n.add_page(&mut schema, &r, 0, vec![json!({"id": 1, "l": [1, 2]})])
+        .unwrap();
+    assert!(n.take_batches(&schema).unwrap().is_empty());
+    assert_eq!(n.discards()["t"].rows, 1);
+    // a discarded parent row takes its nested rows along (dlt would keep them as orphans)
+    let mut schema = Schema::new("s");
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    let plain = ResourceTable::new("t", "t");
+    n.add_page(
+        &mut schema,
+        &plain,
+        0,
+        vec![json!({"id": 1, "l": [{"v": 1}]})],
+    )
+    .unwrap();
+    n.finish(&mut schema);
+    let mut r = ResourceTable::new("t", "t");
+    r.schema_contract =
+        Some(SchemaContract::from_json(&json!({"columns": "discard_row"})).unwrap());
+    let mut n = Normalizer::new("2.0", [2; 16], 65536);
+    n.add_page(
+        &mut schema,
+        &r,
+        0,
+        vec![
+            json!({"id": 2, "new": true, "l": [{"v": 2}, {"v": 3}]}),
+            json!({"id": 3, "l": [{"v": 4}]}),
+        ],
+    )
+    .unwrap();
+    let counts: Vec<(String, usize)> = n
+        .take_batches(&schema)
+        .unwrap()
+        .iter()
+        .map(|(t, b)| (t.clone(), b.num_rows()))
+        .collect();
+    assert_eq!(counts, [("t".to_owned(), 1), ("t__l".to_owned(), 1)]);
+    assert_eq!(n.discards()["t__l"].rows, 2);
+}
+
+#[test]
+fn preferred_types_pick_types_of_new_columns() {
+    let mut schema = Schema::new("s");
+    schema
+        .settings
+        .preferred_types
+        .insert("re:_at$".into(), DataType::Timestamp);
+    schema
+        .settings
+        .preferred_types
+        .insert("amount".into(), DataType::Decimal);
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    n.add_page(
+        &mut schema,
+        &ResourceTable::new("t", "t"),
+        0,
+        vec![json!({"created_at": 1700000000, "updated_at": "soon", "amount": 1.5, "amount_x": 2})],
+    )
+    .unwrap();
+    assert_eq!(
+        columns(&schema, "t"),
+        [
+            ("created_at".to_owned(), Some(DataType::Timestamp)),
+            // a value the preferred type cannot take goes to a variant, as in dlt
+            ("updated_at__v_text".to_owned(), Some(DataType::Text)),
+            ("amount".to_owned(), Some(DataType::Decimal)),
+            ("amount_x".to_owned(), Some(DataType::Bigint)),
+        ]
+    );
+}
+
+#[test]
+fn json_schema_is_columns_and_contract() {
+    let mut schema = Schema::new("s");
+    let mut r = ResourceTable::new("t", "t");
+    let doc = json!({"type": "object", "properties": {"id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}}, "required": ["id"]});
+    r.columns = JsonSchema::compile(&doc).unwrap().column_hints();
+    r.json_schema = Some(doc);
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    n.add_page(
+        &mut schema,
+        &r,
+        0,
+        vec![json!({"id": 1, "at": "2024-01-01T00:00:00Z", "junk": 1})],
+    )
+    .unwrap();
+    // dlt's model default: unknown fields are dropped, wrong types fail
+    assert_eq!(
+        columns(&schema, "t"),
+        [
+            ("id".to_owned(), Some(DataType::Bigint)),
+            ("at".to_owned(), Some(DataType::Timestamp)),
+        ]
+    );
+    assert!(!schema.tables["t"].columns["id"].nullable);
+    let e = n
+        .add_page(
+            &mut schema,
+            &r,
+            1,
+            vec![json!({"id": 2}), json!({"id": "three"})],
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "record 1 of the page fails the JSON Schema of resource `t` at `$.id`: expected integer, got string"
+    );
 }

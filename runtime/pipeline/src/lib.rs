@@ -10,6 +10,7 @@
 // run, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod contracts;
 mod extract;
 mod incremental;
 mod load;
@@ -28,6 +29,7 @@ use sluice_load::{Destination, DuckDb, FileFormat, Filesystem, LoadError, PgUrl,
 use sluice_normalize::{ColumnHint, NormalizeError, ResourceTable, Scd2Options};
 use sluice_schema::{Schema, SchemaUpdate};
 
+pub use contracts::schema_change_message;
 pub use incremental::IncrementalSpec;
 pub use manage::{
     DropSummary, Inspection, Remembered, abort_packages, drop_resources, inspect, stored_schema,
@@ -35,8 +37,8 @@ pub use manage::{
 };
 pub use package::{PackageManifest, PageEntry};
 pub use spec::{
-    ColumnOverride, ConnectorSpec, Grants, Limits, PipelineSpec, ResourceOverride, SecretSpec,
-    apply_set, toml_to_json,
+    ColumnOverride, ConnectorSpec, Grants, Limits, Notifications, PipelineSpec, ResourceOverride,
+    SchemaOptions, SecretSpec, apply_set, toml_to_json,
 };
 
 /// Errors of a run; each names the stage and the place.
@@ -50,6 +52,17 @@ pub enum PipelineError {
     Host(#[from] HostError),
     #[error("normalize: resource `{resource}` page {page}: {source}")]
     Normalize {
+        resource: String,
+        page: u64,
+        #[source]
+        source: NormalizeError,
+    },
+    #[error(
+        "normalize: resource `{resource}` page {page}: {source}. Nothing of package `{load_id}` was loaded; it stays pending: change the data contract (or the data) and run again, or drop it with `sluice pipeline {pipeline} abort-packages`"
+    )]
+    Contract {
+        pipeline: String,
+        load_id: String,
         resource: String,
         page: u64,
         #[source]
@@ -105,6 +118,8 @@ pub struct RunOptions {
     pub component: (String, Vec<u8>),
     /// compiled-component cache
     pub cache_dir: PathBuf,
+    /// the run's data contract: overrides every resource's and the source's
+    pub schema_contract: Option<sluice_schema::SchemaContract>,
 }
 
 /// What a run did.
@@ -127,6 +142,12 @@ pub struct RunSummary {
     pub http_requests: u64,
     /// HTTP requests, retries, response bytes and denied requests per root resource
     pub http: IndexMap<String, sluice_host::HttpMetrics>,
+    /// rows and values data contracts discarded, per table
+    pub discarded: IndexMap<String, sluice_normalize::Discards>,
+    /// the schema file imported by this run (it changed since the last import)
+    pub schema_imported: Option<String>,
+    /// outcome of schema-change notifications
+    pub notifications: Vec<String>,
 }
 
 /// The DuckDB file a destination string names.
@@ -255,6 +276,9 @@ pub async fn run(
     let db_path = dest.describe();
     let mut local = state::LocalState::load(&workdir)?;
     let mut schema = manage::sync_local(&mut *dest, &mut local, &pipeline)?;
+    let contracts = contracts::Contracts::from_spec(spec, opts.schema_contract)?;
+    let schema_imported = contracts::apply_schema_options(spec, &mut schema)?;
+    let webhook = contracts::webhook_url(spec)?;
 
     let mut summary = RunSummary {
         pipeline: pipeline.clone(),
@@ -272,6 +296,9 @@ pub async fn run(
         stage_ms: IndexMap::new(),
         http_requests: 0,
         http: IndexMap::new(),
+        discarded: IndexMap::new(),
+        schema_imported,
+        notifications: Vec::new(),
     };
     let component_label = |version: &str| format!("{cname}@{version} sha256:{}", connector.digest);
 
@@ -291,6 +318,7 @@ pub async fn run(
             pipeline: pipeline.clone(),
             summary: &mut summary,
             progress: &*progress,
+            contracts: &contracts,
         };
         loader.load(p)?;
         summary.pending_packages_loaded += 1;
@@ -300,7 +328,7 @@ pub async fn run(
     let mut instance = connector.instantiate(sandbox.clone()).await?;
     let source = instance.spec(&config_json).await?;
     summary.connector_version = source.version.clone();
-    let resources = plan_resources(spec, &source)?;
+    let resources = plan_resources(spec, &source, &contracts)?;
     drop(instance);
     if !dest.supports_merge()
         && let Some(r) = resources
@@ -331,6 +359,7 @@ pub async fn run(
         pipeline: pipeline.clone(),
         summary: &mut summary,
         progress: &*progress,
+        contracts: &contracts,
     };
     let writer = std::cell::RefCell::new(extract::Writer::new(
         &packages,
@@ -389,6 +418,16 @@ pub async fn run(
         .stage_ms
         .sort_by(|a, _, b, _| stage_rank(a).cmp(&stage_rank(b)));
     summary.schema_version = schema.version;
+    if let Some(dir) = &spec.schema.export {
+        contracts::export_schema(dir, &schema)?;
+    }
+    if let Some(url) = &webhook
+        && (!summary.schema_update.is_empty() || !summary.discarded.is_empty())
+    {
+        let outcome = contracts::notify(url, &contracts::schema_change_message(&summary)).await;
+        tracing::info!("{outcome}");
+        summary.notifications.push(outcome);
+    }
     summary.duration_ms = started.elapsed().as_millis();
     sluice_load::failpoint("run.before_trace");
     // the machine-readable trace of the last run, beside the local state
@@ -603,6 +642,7 @@ pub(crate) fn disposition_name(d: WriteDisposition) -> &'static str {
 fn plan_resources(
     spec: &PipelineSpec,
     source: &SourceSpec,
+    contracts: &contracts::Contracts,
 ) -> Result<Vec<PlannedResource>, PipelineError> {
     let mut out = Vec::new();
     for name in spec.resources.keys() {
@@ -692,10 +732,11 @@ fn plan_resources(
             )
         });
         let overridden = o.columns.iter().map(|(n, c)| (n.clone(), c.clone()));
-        let columns = declared
-            .chain(overridden)
-            .map(|(name, c)| column_hint(&name, &c).map_err(cfg))
-            .collect::<Result<Vec<ColumnHint>, _>>()?;
+        // a JSON Schema's columns first; the connector's and the pipeline file's hints on top
+        let mut columns: Vec<ColumnHint> = contracts.json_hints(&r.name).to_vec();
+        for (name, c) in declared.chain(overridden) {
+            columns.push(column_hint(&name, &c).map_err(cfg)?);
+        }
         let incremental = match (&o.incremental, &r.incremental) {
             (Some(i), _) => Some(i.clone()),
             (None, Some(i)) => Some(incremental_from_connector(i).map_err(cfg)?),
@@ -734,8 +775,14 @@ fn plan_resources(
                     active_record_timestamp: o.active_record_timestamp.clone(),
                     boundary_timestamp: o.boundary_timestamp.clone(),
                 },
+                schema_contract: None,
+                source_contract: None,
+                json_schema: None,
             },
         });
+        if let Some(p) = out.last_mut() {
+            contracts.apply(&mut p.hints);
+        }
     }
     Ok(out)
 }

@@ -23,6 +23,8 @@ pub struct Loader<'a> {
     pub pipeline: String,
     pub summary: &'a mut RunSummary,
     pub progress: &'a dyn Progress,
+    /// the pipeline file's current data contracts (they apply to pending packages too)
+    pub contracts: &'a crate::contracts::Contracts,
 }
 
 impl Loader<'_> {
@@ -41,6 +43,7 @@ impl Loader<'_> {
             &db_path,
             self.summary,
             self.progress,
+            self.contracts,
         )
     }
 }
@@ -57,6 +60,7 @@ fn load_package(
     db_path: &str,
     summary: &mut RunSummary,
     progress: &dyn Progress,
+    contracts: &crate::contracts::Contracts,
 ) -> Result<(), PipelineError> {
     let load_id = &pending.load_id;
     let lerr = |source| PipelineError::Load {
@@ -83,7 +87,9 @@ fn load_package(
             if r.hints.write_disposition == WriteDisposition::Skip {
                 continue;
             }
-            let rt = &r.hints;
+            let mut rt = r.hints.clone();
+            contracts.apply(&mut rt);
+            let rt = &rt;
             let path = pending.dir.join(&page.file);
             let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
             let fmt = if page.format == "ndjson" {
@@ -91,10 +97,19 @@ fn load_package(
             } else {
                 RecordsFormat::JsonArray
             };
-            let nerr = |source| PipelineError::Normalize {
-                resource: r.name.clone(),
-                page: page.seq,
-                source,
+            let nerr = |source| match source {
+                sluice_normalize::NormalizeError::Contract { .. } => PipelineError::Contract {
+                    pipeline: pipeline.to_owned(),
+                    load_id: load_id.clone(),
+                    resource: r.name.clone(),
+                    page: page.seq,
+                    source,
+                },
+                source => PipelineError::Normalize {
+                    resource: r.name.clone(),
+                    page: page.seq,
+                    source,
+                },
             };
             let records = parse_page(&bytes, fmt).map_err(nerr)?;
             normalizer
@@ -139,6 +154,12 @@ fn load_package(
         if r.incremental.is_some() && !m.pages.iter().any(|p| p.resource == r.name) {
             continue;
         }
+        let mut rt = r.hints.clone();
+        contracts.apply(&mut rt);
+        if normalizer.refuses_root(&work, &rt) {
+            // a contract refused the new table: nothing of it is created
+            continue;
+        }
         let root = normalizer.ensure_root_table(&mut work, &r.hints);
         // a later package of the same run adds to what the first one replaced
         if r.continues_run && r.hints.write_disposition == WriteDisposition::Replace {
@@ -148,6 +169,7 @@ fn load_package(
             roots.push(root);
         }
     }
+    normalizer.finish(&mut work);
     work.bump_version();
     let mut new_state = local.with_checkpoints(
         pipeline,
@@ -181,6 +203,16 @@ fn load_package(
     summary
         .schema_update
         .extend(normalizer.schema_update().clone());
+    for (t, d) in normalizer.discards() {
+        let s = summary.discarded.entry(t.clone()).or_default();
+        s.rows += d.rows;
+        s.values += d.values;
+        for c in &d.columns {
+            if !s.columns.contains(c) {
+                s.columns.push(c.clone());
+            }
+        }
+    }
     summary.load_ids.push(load_id.clone());
     Ok(())
 }

@@ -25,12 +25,25 @@
 //! call_timeout_secs = 30
 //! concurrency = 4                    # resources extracted at once
 //!
+//! schema_contract = "evolve"         # the source's data contract (see below)
+//!
+//! [schema]
+//! import = "schemas/github.schema.yaml"   # dlt-format schema merged in when it changes
+//! export = "schemas/export"               # <dir>/<schema>.schema.yaml written after each run
+//! preferred_types = { "re:_at$" = "timestamp", "amount" = "decimal" }
+//!
+//! [notifications]
+//! webhook_url_env = "SLACK_WEBHOOK_URL"   # or webhook_url = "https://…"; schema changes
+//!                                         # are posted there (Slack incoming-webhook JSON)
+//!
 //! [resources.events]                 # per-resource overrides
 //! table_name = "events"
 //! write_disposition = "merge"        # append | replace | merge | skip
 //! merge_strategy = "delete-insert"   # delete-insert | upsert | insert-only | scd2
 //! primary_key = ["id"]
 //! merge_key = ["day"]
+//! schema_contract = { columns = "freeze", data_type = "discard_row" }
+//! json_schema = "schemas/event.json" # columns and contract from a JSON Schema
 //! [resources.events.columns.seq]     # column hints
 //! dedup_sort = "desc"
 //! [resources.events.columns.deleted]
@@ -41,6 +54,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sluice_schema::SchemaContract;
 
 use crate::PipelineError;
 
@@ -67,6 +81,36 @@ pub struct PipelineSpec {
     /// never see them
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretSpec>,
+    /// the data contract of the whole source (below resource contracts)
+    pub schema_contract: Option<SchemaContract>,
+    #[serde(default)]
+    pub schema: SchemaOptions,
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// Schema files and settings of a pipeline.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaOptions {
+    /// a schema in dlt's YAML (or JSON) format, merged into the pipeline's schema whenever
+    /// the file changes
+    pub import: Option<PathBuf>,
+    /// directory the schema is written to (`<schema>.schema.yaml`) after every run
+    pub export: Option<PathBuf>,
+    /// column name (or `re:<regex>`) → data type of new columns
+    #[serde(default)]
+    pub preferred_types: indexmap::IndexMap<String, String>,
+}
+
+/// Where schema changes are announced.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// a Slack incoming-webhook URL (or any endpoint taking `{"text": …}`); it is a secret
+    pub webhook_url: Option<String>,
+    /// the environment variable holding the webhook URL (keeps the secret out of the file)
+    pub webhook_url_env: Option<String>,
 }
 
 /// One secret: where its value comes from and where the host puts it.
@@ -180,6 +224,10 @@ pub struct ResourceOverride {
     pub columns: BTreeMap<String, ColumnOverride>,
     /// a host-side incremental cursor (overrides the connector's)
     pub incremental: Option<crate::IncrementalSpec>,
+    /// the data contract of this resource's tables
+    pub schema_contract: Option<SchemaContract>,
+    /// a JSON Schema file: the resource's columns and, by default, its contract
+    pub json_schema: Option<PathBuf>,
 }
 
 /// Hints for one column, in the pipeline file.
@@ -235,6 +283,11 @@ impl PipelineSpec {
         };
         spec.grants.allow_read = spec.grants.allow_read.iter().map(abs).collect();
         spec.connector.path = spec.connector.path.as_ref().map(abs);
+        spec.schema.import = spec.schema.import.as_ref().map(abs);
+        spec.schema.export = spec.schema.export.as_ref().map(abs);
+        for r in spec.resources.values_mut() {
+            r.json_schema = r.json_schema.as_ref().map(abs);
+        }
         Ok(spec)
     }
 

@@ -3,11 +3,16 @@
 //! Invariant: no IO, no async — pure data and the rules dlt applies to it, so every other
 //! stage can rely on one definition of names, types and ids.
 
+// tests unwrap freely; input paths never do
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod contract;
 mod ids;
 mod naming;
 mod schema;
 mod types;
 
+pub use contract::{ContractEntity, ContractMode, SchemaContract};
 pub use ids::{ID_BYTES, child_row_id, digest_id, salted_row_id, shake128};
 pub use naming::{
     PATH_SEPARATOR, make_path, normalize_identifier, normalize_path, shorten_identifier,

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use sha3::Digest as _;
 
-use crate::DataType;
+use crate::{DataType, SchemaContract};
 
 /// dlt's schema engine version, written to `_dlt_version.engine_version`.
 pub const ENGINE_VERSION: u32 = 11;
@@ -69,6 +69,8 @@ impl MergeStrategy {
 /// One column of a table, with dlt's column properties.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Column {
+    /// the key of the column in its table (dlt's YAML export leaves it out)
+    #[serde(default)]
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_type: Option<DataType>,
@@ -187,6 +189,7 @@ impl Column {
 /// One table: a root table of a resource, or a nested table under `parent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Table {
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub columns: IndexMap<String, Column>,
@@ -224,9 +227,44 @@ pub struct Table {
         skip_serializing_if = "Option::is_none"
     )]
     pub boundary_timestamp: Option<String>,
+    /// the table's data contract (nested tables follow their root's)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_contract: Option<SchemaContract>,
 }
 
 impl Table {
+    /// Whether the table received rows in a completed package (dlt's `x-normalizer.seen-data`).
+    /// A table that has not is "new" to data contracts.
+    pub fn seen_data(&self) -> bool {
+        self.normalizer
+            .as_ref()
+            .and_then(|n| n.get("seen-data"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Set one key of `x-normalizer`, keeping the others.
+    pub fn set_normalizer_key(&mut self, key: &str, value: serde_json::Value) {
+        let n = self
+            .normalizer
+            .get_or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if !n.is_object() {
+            *n = serde_json::Value::Object(Default::default());
+        }
+        if let Some(map) = n.as_object_mut() {
+            map.insert(key.to_owned(), value);
+        }
+    }
+
+    /// `x-normalizer.max_nesting`, dlt's per-table `max_table_nesting`.
+    pub fn max_nesting(&self) -> Option<u32> {
+        self.normalizer
+            .as_ref()
+            .and_then(|n| n.get("max_nesting"))
+            .and_then(serde_json::Value::as_u64)
+            .map(|n| n.min(u32::MAX as u64) as u32)
+    }
+
     /// Columns that exist in the destination (have a type), in order.
     pub fn complete_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.values().filter(|c| c.is_complete())
@@ -250,11 +288,20 @@ impl Table {
     }
 }
 
-/// Schema settings: detections and default hints, as dlt stores them.
+/// Schema settings: detections, default hints, preferred types and the schema-wide data
+/// contract, as dlt stores them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
+    #[serde(default)]
     pub detections: Vec<String>,
+    #[serde(default)]
     pub default_hints: IndexMap<String, Vec<String>>,
+    /// column name pattern → type of new columns of that name; a pattern is an exact
+    /// (normalized) name or `re:<regex>`
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub preferred_types: IndexMap<String, DataType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_contract: Option<SchemaContract>,
 }
 
 impl Default for Settings {
@@ -280,6 +327,8 @@ impl Default for Settings {
         Settings {
             detections: vec!["iso_timestamp".to_owned()],
             default_hints,
+            preferred_types: IndexMap::new(),
+            schema_contract: None,
         }
     }
 }
@@ -298,6 +347,9 @@ pub struct Schema {
     pub normalizers: serde_json::Value,
     #[serde(default)]
     pub previous_hashes: Vec<String>,
+    /// hash of the schema file last imported into this one
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_version_hash: Option<String>,
 }
 
 /// What a load added to a schema: new tables and new columns, in order.
@@ -359,6 +411,7 @@ impl Schema {
                 "json": {"module": "dlt.common.normalizers.json.relational"}
             }),
             previous_hashes: Vec::new(),
+            imported_version_hash: None,
         };
         s.bump_version();
         s
@@ -369,7 +422,12 @@ impl Schema {
     pub fn content_hash(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         if let Some(obj) = value.as_object_mut() {
-            for k in ["version", "version_hash", "previous_hashes"] {
+            for k in [
+                "version",
+                "version_hash",
+                "previous_hashes",
+                "imported_version_hash",
+            ] {
                 obj.shift_remove(k);
             }
         }
@@ -413,7 +471,127 @@ impl Schema {
     }
 
     pub fn from_json(text: &str) -> Result<Schema, serde_json::Error> {
-        serde_json::from_str(text)
+        let mut s: Schema = serde_json::from_str(text)?;
+        s.name_entries();
+        Ok(s)
+    }
+
+    /// The schema in dlt's YAML export form (`<name>.schema.yaml`): the stored dict, keys in
+    /// dlt's order, block style.
+    pub fn to_yaml(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        // names are the keys (dlt leaves them out of the export)
+        if let Some(tables) = value.get_mut("tables").and_then(|t| t.as_object_mut()) {
+            for t in tables.values_mut() {
+                if let Some(t) = t.as_object_mut() {
+                    t.shift_remove("name");
+                    if let Some(cols) = t.get_mut("columns").and_then(|c| c.as_object_mut()) {
+                        for c in cols.values_mut() {
+                            if let Some(c) = c.as_object_mut() {
+                                c.shift_remove("name");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        serde_norway::to_string(&yaml_value(&value)).unwrap_or_default()
+    }
+
+    /// Read a schema in dlt's YAML (or JSON, a YAML subset) form. Column and table names may
+    /// be left out of their entries (they are the keys). Errors give the line and column.
+    pub fn from_yaml(text: &str) -> Result<Schema, String> {
+        let value: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+        let mut value = value;
+        if let Some(obj) = value.as_object_mut() {
+            // a hand-written file may leave out what a schema file always has
+            obj.entry("version").or_insert(serde_json::json!(1));
+            obj.entry("version_hash").or_insert(serde_json::json!(""));
+            obj.entry("engine_version")
+                .or_insert(serde_json::json!(ENGINE_VERSION));
+            obj.entry("tables")
+                .or_insert(serde_json::Value::Object(Default::default()));
+        }
+        let mut s: Schema = serde_path_json(value)?;
+        s.name_entries();
+        Ok(s)
+    }
+
+    /// Merge an imported schema file (dlt's `import_schema_path`): its settings replace ours;
+    /// its tables and columns are added; columns we have without a type take the imported
+    /// definition; hints of typed columns are taken, but a different type is refused (tables
+    /// and columns are only ever added, never changed).
+    pub fn merge_import(&mut self, imported: &Schema) -> Result<(), String> {
+        let mut settings = imported.settings.clone();
+        if settings.default_hints.is_empty() {
+            settings.default_hints = Settings::default().default_hints;
+        }
+        self.settings = settings;
+        for (tname, t) in &imported.tables {
+            if tname.starts_with("_dlt_") {
+                continue;
+            }
+            if let Some(p) = &t.parent
+                && !imported.tables.contains_key(p)
+                && !self.tables.contains_key(p)
+            {
+                return Err(format!("tables.{tname}: parent `{p}` is not a table"));
+            }
+            match self.tables.get_mut(tname) {
+                None => {
+                    let mut t = t.clone();
+                    // a table is new until this dataset loads rows into it
+                    if let Some(serde_json::Value::Object(n)) = t.normalizer.as_mut() {
+                        n.shift_remove("seen-data");
+                    }
+                    self.tables.insert(tname.clone(), t);
+                }
+                Some(ours) => {
+                    if t.schema_contract.is_some() {
+                        ours.schema_contract = t.schema_contract;
+                    }
+                    if t.description.is_some() {
+                        ours.description.clone_from(&t.description);
+                    }
+                    for (cname, c) in &t.columns {
+                        match ours.columns.get_mut(cname) {
+                            None => {
+                                ours.columns.insert(cname.clone(), c.clone());
+                            }
+                            Some(mine) if !mine.is_complete() => *mine = c.clone(),
+                            Some(mine) => {
+                                if c.data_type.is_some() && c.data_type != mine.data_type {
+                                    return Err(format!(
+                                        "tables.{tname}.columns.{cname}: data_type `{}` differs from `{}` already in the dataset; columns are only ever added",
+                                        c.data_type.map(|d| d.name()).unwrap_or_default(),
+                                        mine.data_type.map(|d| d.name()).unwrap_or_default()
+                                    ));
+                                }
+                                mine.primary_key = c.primary_key;
+                                mine.merge_key = c.merge_key;
+                                mine.unique |= c.unique;
+                                mine.hard_delete = c.hard_delete;
+                                mine.dedup_sort.clone_from(&c.dedup_sort);
+                                if c.description.is_some() {
+                                    mine.description.clone_from(&c.description);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Give tables and columns the names of their keys.
+    fn name_entries(&mut self) {
+        for (tname, table) in self.tables.iter_mut() {
+            table.name.clone_from(tname);
+            for (cname, col) in table.columns.iter_mut() {
+                col.name.clone_from(cname);
+            }
+        }
     }
 
     /// Tables that hold data (not `_dlt_*` system tables).
@@ -450,6 +628,53 @@ impl Schema {
         }
         cur
     }
+}
+
+/// JSON → YAML value (numbers by value: the JSON side keeps them as text).
+fn yaml_value(v: &serde_json::Value) -> serde_norway::Value {
+    use serde_norway::Value as Y;
+    match v {
+        serde_json::Value::Null => Y::Null,
+        serde_json::Value::Bool(b) => Y::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Y::Number(i.into())
+            } else if let Some(u) = n.as_u64() {
+                Y::Number(u.into())
+            } else {
+                Y::Number(n.as_f64().unwrap_or(f64::NAN).into())
+            }
+        }
+        serde_json::Value::String(s) => Y::String(s.clone()),
+        serde_json::Value::Array(a) => Y::Sequence(a.iter().map(yaml_value).collect()),
+        serde_json::Value::Object(m) => Y::Mapping(
+            m.iter()
+                .map(|(k, v)| (Y::String(k.clone()), yaml_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Deserialize a schema value, naming the path of the first offending entry.
+fn serde_path_json(value: serde_json::Value) -> Result<Schema, String> {
+    // walk tables and columns first so an error names its place
+    if let Some(tables) = value.get("tables").and_then(|t| t.as_object()) {
+        for (tname, t) in tables {
+            if let Some(cols) = t.get("columns").and_then(|c| c.as_object()) {
+                for (cname, c) in cols {
+                    serde_json::from_value::<Column>(c.clone())
+                        .map_err(|e| format!("tables.{tname}.columns.{cname}: {e}"))?;
+                }
+            }
+            serde_json::from_value::<Table>(t.clone())
+                .map_err(|e| format!("tables.{tname}: {e}"))?;
+        }
+    }
+    if let Some(settings) = value.get("settings") {
+        serde_json::from_value::<Settings>(settings.clone())
+            .map_err(|e| format!("settings: {e}"))?;
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 /// JSON with object keys sorted, compact: the form hashed for versions.

@@ -364,3 +364,37 @@ fn schema_changes_are_posted_to_a_webhook_without_leaking_its_url() {
             .contains("SECRET456")
     );
 }
+
+#[test]
+fn bad_input_names_its_place_and_collisions_are_reported() {
+    let f = Files::new();
+    let s = f.ok(json!([{"id": 1, "a b": 1, "a_b": 2}]), "", "");
+    assert_eq!(s.key_collisions["t"].rows, 1);
+    assert_eq!(s.key_collisions["t"].columns, ["a_b"]);
+    assert_eq!(f.values("select cast(a_b as varchar) from ds.t"), ["2"]);
+    // NDJSON reaches the host as bytes: the error names resource, page, record, line, column
+    let file = f.area.path().join("bad.ndjson");
+    std::fs::write(&file, "{\"id\": 2}\n{\"id\": 3,}\n").expect("write");
+    let toml = format!(
+        "name = \"c\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n[grants]\nallow_read = [{d:?}]\n",
+        p = file.display().to_string(),
+        d = f.area.path().display().to_string(),
+    );
+    let err = f
+        .area
+        .run_to(
+            &toml,
+            ("files", sluice_bundled::FILES.bytes),
+            &format!("duckdb:{}", f.area.db().display()),
+        )
+        .expect_err("malformed");
+    assert!(
+        err.to_string().starts_with(
+            "normalize: resource `t` page 0: record 1 of the page is not valid JSON: line 2 column 10: trailing comma. \
+             Nothing of package"
+        ),
+        "{err}"
+    );
+    // what was committed before is intact
+    assert_eq!(f.area.count("select count(*) from ds.t"), 1);
+}

@@ -631,6 +631,13 @@ fn print_summary(s: &RunSummary) {
             }
         );
     }
+    for (t, c) in &s.key_collisions {
+        println!(
+            "warning: in `{t}`, {} row(s) had keys that normalize to the same name ({}); the later value was kept",
+            c.rows,
+            c.columns.join(", ")
+        );
+    }
     if let Some(f) = &s.schema_imported {
         println!("schema imported from {f}");
     }

@@ -29,6 +29,8 @@ pub struct FlatRow {
     /// parent table of a nested row
     pub parent: Option<String>,
     pub cells: Cells,
+    /// columns (or nested tables) two keys of the record normalized to; the later value won
+    pub collisions: Vec<String>,
 }
 
 /// The cells of one flattened row by column name (a fast non-DoS hasher: keys come from the
@@ -94,14 +96,18 @@ pub fn flatten_record(
     let mut out = Vec::new();
     let mut cells = Cells::default();
     let mut lists = Vec::new();
+    let mut collisions = Vec::new();
     flatten_dict(
         spec,
         spec.root_table,
         record,
         spec.max_nesting,
         &mut Vec::new(),
-        &mut cells,
-        &mut lists,
+        &mut Flat {
+            cells: &mut cells,
+            lists: &mut lists,
+            collisions: &mut collisions,
+        },
     );
     let id = match (spec.root_id, row_hash) {
         (_, Some(h)) => h,
@@ -118,6 +124,7 @@ pub fn flatten_record(
         table: spec.root_table.to_owned(),
         parent: None,
         cells,
+        collisions,
     });
     let root_id = id.clone();
     for (path, items) in lists {
@@ -142,15 +149,22 @@ fn child_table_name(spec: &FlattenSpec<'_>, parent: &str, path: &[String]) -> St
     make_path(&parts, spec.max_identifier_len)
 }
 
-/// Flatten a dict into `cells`; lists go to `lists` with their path.
+/// Where flattening one dict writes: its cells, its lists by path, and key collisions.
+struct Flat<'a> {
+    cells: &'a mut Cells,
+    lists: &'a mut Vec<(Vec<String>, Vec<Value>)>,
+    collisions: &'a mut Vec<String>,
+}
+
+/// Flatten a dict into `cells`; lists go to `lists` with their path. Two keys that normalize
+/// to the same name: the later value wins (as in dlt) and the name is recorded.
 fn flatten_dict(
     spec: &FlattenSpec<'_>,
     table: &str,
     dict: serde_json::Map<String, Value>,
     level: u32,
     path: &mut Vec<String>,
-    cells: &mut Cells,
-    lists: &mut Vec<(Vec<String>, Vec<Value>)>,
+    out: &mut Flat<'_>,
 ) {
     for (key, value) in dict {
         let norm = normalize_identifier(&key);
@@ -161,15 +175,20 @@ fn flatten_dict(
         );
         match value {
             Value::Object(inner) if level > 0 && !spec.is_json_column(table, &column) => {
-                flatten_dict(spec, table, inner, level - 1, path, cells, lists);
+                flatten_dict(spec, table, inner, level - 1, path, out);
             }
             Value::Array(items) if level > 0 && !spec.is_json_column(table, &column) => {
-                if !items.is_empty() {
-                    lists.push((path.clone(), items));
+                if let Some(slot) = out.lists.iter_mut().find(|(p, _)| p == path) {
+                    out.collisions.push(column);
+                    slot.1 = items;
+                } else if !items.is_empty() {
+                    out.lists.push((path.clone(), items));
                 }
             }
             other => {
-                cells.insert(column, to_cell(other));
+                if out.cells.insert(column.clone(), to_cell(other)).is_some() {
+                    out.collisions.push(column);
+                }
             }
         }
         path.pop();
@@ -192,6 +211,7 @@ fn unnest_list(
         let id = child_row_id(parent_id, table, idx);
         let mut cells = Cells::default();
         let mut lists = Vec::new();
+        let mut collisions = Vec::new();
         match item {
             Value::Object(dict) => {
                 flatten_dict(
@@ -200,8 +220,11 @@ fn unnest_list(
                     dict,
                     level,
                     &mut Vec::new(),
-                    &mut cells,
-                    &mut lists,
+                    &mut Flat {
+                        cells: &mut cells,
+                        lists: &mut lists,
+                        collisions: &mut collisions,
+                    },
                 );
             }
             Value::Array(inner) if level > 0 && !spec.is_json_column(table, "list") => {
@@ -223,6 +246,7 @@ fn unnest_list(
             table: table.to_owned(),
             parent: Some(parent_table.to_owned()),
             cells,
+            collisions,
         });
         for (path, inner) in lists {
             let child = child_table_name(spec, table, &path);

@@ -46,6 +46,8 @@ pub use tables::{DEFAULT_DECIMAL, Discards, PreferredTypes, arrow_type, decimal_
 pub enum NormalizeError {
     #[error("record {index} of the page is not valid JSON: {reason}")]
     Json { index: usize, reason: String },
+    #[error("the page is not valid JSON: {0}")]
+    PageJson(String),
     #[error("record {index} of table `{table}`: {reason}")]
     Record {
         table: String,
@@ -113,14 +115,20 @@ pub enum RecordsFormat {
 }
 
 /// Parse a page into records. A JSON array gives its elements, NDJSON one record per
-/// non-empty line; a single JSON object is one record.
+/// non-empty line; a single JSON object is one record. Errors give the line and column (and
+/// name invalid UTF-8 as such); records nested deeper than 128 levels are refused.
 pub fn parse_page(bytes: &[u8], format: RecordsFormat) -> Result<Vec<Value>, NormalizeError> {
     match format {
         RecordsFormat::JsonArray => {
-            let v: Value = serde_json::from_slice(bytes).map_err(|e| NormalizeError::Json {
-                index: 0,
-                reason: format!("{e}"),
-            })?;
+            if let Err(e) = std::str::from_utf8(bytes) {
+                let at = e.valid_up_to();
+                let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+                return Err(NormalizeError::PageJson(format!(
+                    "invalid UTF-8 at byte {at} (line {line})"
+                )));
+            }
+            let v: Value = serde_json::from_slice(bytes)
+                .map_err(|e| NormalizeError::PageJson(json_error(&e, e.line())))?;
             Ok(match v {
                 Value::Array(items) => items,
                 other => vec![other],
@@ -128,22 +136,52 @@ pub fn parse_page(bytes: &[u8], format: RecordsFormat) -> Result<Vec<Value>, Nor
         }
         RecordsFormat::Ndjson => {
             // lines parse in parallel; the first error (in line order) is reported
-            let lines: Vec<&[u8]> = bytes
+            let lines: Vec<(usize, &[u8])> = bytes
                 .split(|b| *b == b'\n')
-                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .enumerate()
+                .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
                 .collect();
             lines
                 .into_par_iter()
                 .enumerate()
-                .map(|(i, line)| {
+                .map(|(i, (line_no, line))| {
+                    if let Err(e) = std::str::from_utf8(line) {
+                        return Err(NormalizeError::Json {
+                            index: i,
+                            reason: format!(
+                                "line {}: invalid UTF-8 at byte {} of the line",
+                                line_no + 1,
+                                e.valid_up_to()
+                            ),
+                        });
+                    }
                     serde_json::from_slice(line).map_err(|e| NormalizeError::Json {
                         index: i,
-                        reason: format!("line {}: {e}", i + 1),
+                        reason: json_error(&e, line_no + 1),
                     })
                 })
                 .collect()
         }
     }
+}
+
+/// A parse error as `line L column C: what`.
+fn json_error(e: &serde_json::Error, line: usize) -> String {
+    let text = e.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map(|(w, _)| w.to_owned())
+        .unwrap_or(text);
+    format!("line {line} column {}: {what}", e.column())
+}
+
+/// Keys of records that normalized to one name (`"a b"` and `"a_b"` are both `a_b`): dlt keeps
+/// the later value silently; Sluice keeps it too and reports it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Collisions {
+    pub rows: u64,
+    /// the colliding column or nested-table names (first 20)
+    pub columns: Vec<String>,
 }
 
 /// A column hint of a resource, as given by the connector or the pipeline.
@@ -274,6 +312,7 @@ pub struct Normalizer {
     builders: IndexMap<String, tables::TableBuilder>,
     row_counts: IndexMap<String, u64>,
     discards: IndexMap<String, Discards>,
+    collisions: IndexMap<String, Collisions>,
     /// compiled `settings.preferred_types`, with the patterns they were compiled from
     preferred: Option<(IndexMap<String, DataType>, PreferredTypes)>,
     /// compiled JSON Schemas by resource
@@ -291,6 +330,7 @@ impl Normalizer {
             builders: IndexMap::new(),
             row_counts: IndexMap::new(),
             discards: IndexMap::new(),
+            collisions: IndexMap::new(),
             preferred: None,
             json_schemas: IndexMap::new(),
         }
@@ -533,6 +573,15 @@ impl Normalizer {
                     continue;
                 }
                 let table = row.table.clone();
+                if !row.collisions.is_empty() {
+                    let c = self.collisions.entry(table.clone()).or_default();
+                    c.rows += 1;
+                    for name in &row.collisions {
+                        if c.columns.len() < 20 && !c.columns.contains(name) {
+                            c.columns.push(name.clone());
+                        }
+                    }
+                }
                 let row_id = match row.cells.get(sluice_schema::DLT_ID) {
                     Some(flatten::Cell::Str(id)) => Some(id.clone()),
                     _ => None,
@@ -567,6 +616,13 @@ impl Normalizer {
                             reason: format!("record {record}: {reason}"),
                         });
                     }
+                    Err(tables::RowError::Shape(reason)) => {
+                        return Err(NormalizeError::Record {
+                            table,
+                            index: record,
+                            reason,
+                        });
+                    }
                     Err(tables::RowError::Discard) => {
                         return Err(NormalizeError::Internal("unplaced discard".into()));
                     }
@@ -597,6 +653,12 @@ impl Normalizer {
                 table.set_normalizer_key("seen-data", Value::Bool(true));
             }
         }
+    }
+
+    /// Rows in which two keys normalized to the same column (the later value was kept), per
+    /// table.
+    pub fn collisions(&self) -> &IndexMap<String, Collisions> {
+        &self.collisions
     }
 
     /// Rows and values dropped by data contracts so far, per table.
@@ -668,5 +730,7 @@ pub(crate) fn row_json(cells: &flatten::Cells) -> String {
     cut(Value::Object(map).to_string())
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -114,6 +114,16 @@ pub fn apply_row(
             data: crate::row_json(&row.cells),
         })
     };
+    if let Some(t) = existing
+        && t.parent != row.parent
+    {
+        return Err(RowError::Shape(format!(
+            "nested table `{}` is reached from `{}` and from `{}`: two paths of the record normalize to the same table name (e.g. a key `list` under a list of lists); rename the key or lower max_table_nesting",
+            row.table,
+            t.parent.as_deref().unwrap_or("(root)"),
+            row.parent.as_deref().unwrap_or("(root)"),
+        )));
+    }
     if is_new && contract.tables != ContractMode::Evolve {
         if contract.tables == ContractMode::Freeze {
             return Err(violation(None, ContractEntity::Tables, contract.tables));
@@ -190,13 +200,8 @@ pub fn apply_row(
                         actions.push(Action::Push(idx, v));
                         Ok(())
                     }
-                    None if col.variant => Err(RowError::Coerce {
-                        column: name.clone(),
-                        reason: format!(
-                            "variant column cannot take a `{}` value",
-                            cell_type(cell).map(|t| t.name()).unwrap_or("null")
-                        ),
-                    }),
+                    // dlt: a value a variant column cannot take gets its own variant
+                    // (`a__v_double__v_text`); only the value being placed is final
                     None => variant_of(name, cell, &mut actions),
                 }
             }
@@ -358,6 +363,8 @@ pub enum RowError {
     },
     /// internal: the row is dropped by `discard_row`
     Discard,
+    /// the record cannot be shaped into tables
+    Shape(String),
     Internal(String),
 }
 
@@ -408,12 +415,14 @@ impl PreferredTypes {
 }
 
 fn new_column(name: &str, t: DataType, ps: Option<(u32, u32)>) -> Column {
-    let mut col = match name {
-        DLT_ID => Column::dlt_id(),
-        DLT_LOAD_ID => Column::dlt_load_id(),
-        DLT_PARENT_ID => Column::dlt_parent_id(),
-        DLT_LIST_IDX => Column::dlt_list_idx(),
-        DLT_ROOT_ID => Column::dlt_root_id(),
+    // a system name with a value of another type (a record's own `_dlt_list_idx: 1.5`) is
+    // a plain data column of that type
+    let mut col = match (name, t) {
+        (DLT_ID, DataType::Text) => Column::dlt_id(),
+        (DLT_LOAD_ID, DataType::Text) => Column::dlt_load_id(),
+        (DLT_PARENT_ID, DataType::Text) => Column::dlt_parent_id(),
+        (DLT_LIST_IDX, DataType::Bigint) => Column::dlt_list_idx(),
+        (DLT_ROOT_ID, DataType::Text) => Column::dlt_root_id(),
         _ => Column::data(name, t),
     };
     if let Some((p, s)) = ps {

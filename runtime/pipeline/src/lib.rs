@@ -50,17 +50,10 @@ pub enum PipelineError {
     Config { pipeline: String, reason: String },
     #[error(transparent)]
     Host(#[from] HostError),
-    #[error("normalize: resource `{resource}` page {page}: {source}")]
-    Normalize {
-        resource: String,
-        page: u64,
-        #[source]
-        source: NormalizeError,
-    },
     #[error(
-        "normalize: resource `{resource}` page {page}: {source}. Nothing of package `{load_id}` was loaded; it stays pending: change the data contract (or the data) and run again, or drop it with `sluice pipeline {pipeline} abort-packages`"
+        "normalize: resource `{resource}` page {page}: {source}. Nothing of package `{load_id}` was loaded; it stays pending: change the data contract (or the data) and run again, or set it aside with `sluice pipeline {pipeline} abort-packages`"
     )]
-    Contract {
+    Normalize {
         pipeline: String,
         load_id: String,
         resource: String,
@@ -144,6 +137,8 @@ pub struct RunSummary {
     pub http: IndexMap<String, sluice_host::HttpMetrics>,
     /// rows and values data contracts discarded, per table
     pub discarded: IndexMap<String, sluice_normalize::Discards>,
+    /// rows where two keys normalized to the same name (the later value kept), per table
+    pub key_collisions: IndexMap<String, sluice_normalize::Collisions>,
     /// the schema file imported by this run (it changed since the last import)
     pub schema_imported: Option<String>,
     /// outcome of schema-change notifications
@@ -297,6 +292,7 @@ pub async fn run(
         http_requests: 0,
         http: IndexMap::new(),
         discarded: IndexMap::new(),
+        key_collisions: IndexMap::new(),
         schema_imported,
         notifications: Vec::new(),
     };

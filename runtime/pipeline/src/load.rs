@@ -97,19 +97,12 @@ fn load_package(
             } else {
                 RecordsFormat::JsonArray
             };
-            let nerr = |source| match source {
-                sluice_normalize::NormalizeError::Contract { .. } => PipelineError::Contract {
-                    pipeline: pipeline.to_owned(),
-                    load_id: load_id.clone(),
-                    resource: r.name.clone(),
-                    page: page.seq,
-                    source,
-                },
-                source => PipelineError::Normalize {
-                    resource: r.name.clone(),
-                    page: page.seq,
-                    source,
-                },
+            let nerr = |source| PipelineError::Normalize {
+                pipeline: pipeline.to_owned(),
+                load_id: load_id.clone(),
+                resource: r.name.clone(),
+                page: page.seq,
+                source,
             };
             let records = parse_page(&bytes, fmt).map_err(nerr)?;
             normalizer
@@ -203,6 +196,15 @@ fn load_package(
     summary
         .schema_update
         .extend(normalizer.schema_update().clone());
+    for (t, c) in normalizer.collisions() {
+        let s = summary.key_collisions.entry(t.clone()).or_default();
+        s.rows += c.rows;
+        for name in &c.columns {
+            if !s.columns.contains(name) {
+                s.columns.push(name.clone());
+            }
+        }
+    }
     for (t, d) in normalizer.discards() {
         let s = summary.discarded.entry(t.clone()).or_default();
         s.rows += d.rows;

@@ -27,6 +27,7 @@ demo:
 # `just bench --runs 1 --github 20000 --memory-large 200000 --dest-rows 100000` is a quick pass.
 bench *ARGS:
     cargo build --release -p sluice-cli
+    cargo build --release -p sluice-normalize --example normalize_bench
     python3 bench/bench.py {{ARGS}}
 
 lint:

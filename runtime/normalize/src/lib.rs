@@ -572,9 +572,8 @@ impl Normalizer {
                     self.discards.entry(row.table.clone()).or_default().rows += 1;
                     continue;
                 }
-                let table = row.table.clone();
                 if !row.collisions.is_empty() {
-                    let c = self.collisions.entry(table.clone()).or_default();
+                    let c = self.collisions.entry(row.table.clone()).or_default();
                     c.rows += 1;
                     for name in &row.collisions {
                         if c.columns.len() < 20 && !c.columns.contains(name) {
@@ -582,22 +581,25 @@ impl Normalizer {
                         }
                     }
                 }
-                let row_id = match row.cells.get(sluice_schema::DLT_ID) {
-                    Some(flatten::Cell::Str(id)) => Some(id.clone()),
-                    _ => None,
-                };
                 match tables::apply_row(
                     schema,
                     &mut self.update,
                     &mut self.builders,
                     &mut self.discards,
-                    row,
+                    &row,
                     &rules,
                 ) {
-                    Ok(tables::Applied::Accepted) => {
-                        *self.row_counts.entry(table).or_default() += 1;
+                    Ok(tables::Applied::Accepted) => match self.row_counts.get_mut(&row.table) {
+                        Some(n) => *n += 1,
+                        None => {
+                            self.row_counts.insert(row.table, 1);
+                        }
+                    },
+                    Ok(tables::Applied::Discarded) => {
+                        if let Some(flatten::Cell::Str(id)) = row.cells.get(sluice_schema::DLT_ID) {
+                            discarded_ids.push(id.clone());
+                        }
                     }
-                    Ok(tables::Applied::Discarded) => discarded_ids.extend(row_id),
                     Err(tables::RowError::Contract(v)) => {
                         return Err(NormalizeError::Contract {
                             schema: schema.name.clone(),
@@ -611,14 +613,14 @@ impl Normalizer {
                     }
                     Err(tables::RowError::Coerce { column, reason }) => {
                         return Err(NormalizeError::Coerce {
-                            table,
+                            table: row.table,
                             column,
                             reason: format!("record {record}: {reason}"),
                         });
                     }
                     Err(tables::RowError::Shape(reason)) => {
                         return Err(NormalizeError::Record {
-                            table,
+                            table: row.table,
                             index: record,
                             reason,
                         });

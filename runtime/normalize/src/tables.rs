@@ -28,7 +28,7 @@ pub const DEFAULT_DECIMAL: (u32, u32) = (38, 9);
 #[derive(Default)]
 pub struct TableBuilder {
     rows: u32,
-    columns: IndexMap<String, Vec<(u32, Typed)>>,
+    columns: IndexMap<String, Vec<(u32, Typed)>, foldhash::fast::RandomState>,
 }
 
 /// What one row may do to the schema, fixed for a page.
@@ -98,7 +98,7 @@ pub fn apply_row(
     update: &mut SchemaUpdate,
     builders: &mut IndexMap<String, TableBuilder>,
     discards: &mut IndexMap<String, Discards>,
-    row: FlatRow,
+    row: &FlatRow,
     rules: &RowRules<'_>,
 ) -> Result<Applied, RowError> {
     let contract = rules.contract;
@@ -279,7 +279,15 @@ pub fn apply_row(
         );
         update.record_table(&row.table);
     }
-    let builder = builders.entry(row.table.clone()).or_default();
+    let at = match builders.get_index_of(&row.table) {
+        Some(i) => i,
+        None => {
+            builders
+                .insert_full(row.table.clone(), TableBuilder::default())
+                .0
+        }
+    };
+    let builder = &mut builders[at];
     let row_idx = builder.rows;
     builder.rows += 1;
     let table = schema
@@ -482,7 +490,7 @@ pub fn build_batch(table: &Table, builder: TableBuilder) -> Result<RecordBatch, 
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for col in table.complete_columns() {
-        let Some(cells) = values.shift_remove(&col.name) else {
+        let Some(cells) = values.swap_remove(&col.name) else {
             continue;
         };
         let ty = arrow_type(col);

@@ -135,3 +135,78 @@ fn secrets_from_the_pipeline_reach_only_their_host_and_never_the_output() {
         "{err}"
     );
 }
+
+/// The probe making `repeat` GETs to the server with pipeline `[limits]` lines `limits`.
+fn probe_repeat(
+    area: &Area,
+    server: &Server,
+    repeat: u32,
+    limits: &str,
+) -> Result<sluice_pipeline::RunSummary, sluice_pipeline::PipelineError> {
+    let toml = format!(
+        "name = \"rl\"\ndataset = \"rl\"\n[connector]\nname = \"probe\"\n[config]\ntry = \"http\"\nurl = \"http://127.0.0.1:{p}/x\"\nrepeat = {repeat}\n[grants]\nallow_hosts = [\"http://127.0.0.1:{p}\"]\n[limits]\n{limits}\n",
+        p = server.port
+    );
+    area.run(&toml, ("sandbox_probe", sluice_bundled::SANDBOX_PROBE))
+}
+
+fn gaps_ms(server: &Server) -> Vec<u128> {
+    let t = server.times.lock().expect("times").clone();
+    t.windows(2)
+        .map(|w| w[1].duration_since(w[0]).as_millis())
+        .collect()
+}
+
+#[test]
+fn a_per_host_rate_limit_paces_requests() {
+    let server = Server::start(ITEMS);
+    let area = Area::new();
+    let s = probe_repeat(
+        &area,
+        &server,
+        6,
+        "http_rate_per_second = { \"127.0.0.1\" = 5.0 }",
+    )
+    .expect("paced run");
+    assert_eq!(s.http["probe"].requests, 6);
+    let gaps = gaps_ms(&server);
+    assert_eq!(gaps.len(), 5);
+    // 5 per second: the server sees them at least ~200 ms apart
+    assert!(gaps.iter().all(|g| *g >= 180), "{gaps:?}");
+    // a bad rate is a configuration error, not a silent no-limit
+    let e = probe_repeat(&area, &server, 1, "http_rate_per_second = { \"x\" = 0.0 }")
+        .expect_err("zero rate");
+    assert!(e.to_string().contains("http_rate_per_second `x`"), "{e}");
+}
+
+#[test]
+fn retry_after_is_honoured_within_the_retry_budget() {
+    // 429 with Retry-After in seconds, then 503 with an HTTP date, then success
+    let server = Server::scripted(vec![
+        (429, "retry-after: 1\r\n", "{}"),
+        (503, "retry-after: Thu, 01 Jan 1970 00:00:00 GMT\r\n", "{}"),
+        (200, "", ITEMS),
+    ]);
+    let area = Area::new();
+    let s = probe_repeat(&area, &server, 1, "").expect("retried to success");
+    assert_eq!((s.http["probe"].requests, s.http["probe"].retries), (3, 2));
+    assert_eq!(
+        area.count("select count(*) from rl.probe where status = 200"),
+        1
+    );
+    let gaps = gaps_ms(&server);
+    assert!(gaps[0] >= 950, "Retry-After: 1 waited {gaps:?}");
+
+    // a Retry-After beyond the budget ends the retries at once: the guest gets the 429
+    let server = Server::scripted(vec![(429, "retry-after: 30\r\n", "{}")]);
+    let area = Area::new();
+    let started = std::time::Instant::now();
+    let s = probe_repeat(&area, &server, 1, "http_retry_budget_secs = 2").expect("run");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(server.hits.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        area.count("select count(*) from rl.probe where status = 429"),
+        1
+    );
+    assert_eq!(s.http["probe"].retries, 0);
+}

@@ -205,11 +205,19 @@ pub struct Server {
     pub hits: Arc<std::sync::atomic::AtomicUsize>,
     /// the raw text of the last request received
     pub last_request: Arc<std::sync::Mutex<String>>,
+    /// when each request arrived
+    pub times: Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Server {
     pub fn start(body: &'static str) -> Server {
+        Server::scripted(vec![(200, "", body)])
+    }
+
+    /// A server answering request i with `script[i]` (status, extra header lines, body), the
+    /// last entry from then on; `times` records when each request arrived.
+    pub fn scripted(script: Vec<(u16, &'static str, &'static str)>) -> Server {
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -218,7 +226,9 @@ impl Server {
         let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let last_request = Arc::new(std::sync::Mutex::new(String::new()));
+        let times = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (h, s, l) = (hits.clone(), stop.clone(), last_request.clone());
+        let times_in = times.clone();
         std::thread::spawn(move || {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while !s.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
@@ -250,9 +260,13 @@ impl Server {
                         if let Ok(mut last) = l.lock() {
                             *last = String::from_utf8_lossy(&req).into_owned();
                         }
-                        h.fetch_add(1, Ordering::Relaxed);
+                        let i = h.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut t) = times_in.lock() {
+                            t.push(std::time::Instant::now());
+                        }
+                        let (status, extra, body) = script[i.min(script.len() - 1)];
                         let resp = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}connection: close\r\n\r\n{body}",
                             body.len()
                         );
                         let _ = conn.write_all(resp.as_bytes());
@@ -265,6 +279,7 @@ impl Server {
             port,
             hits,
             last_request,
+            times,
             stop,
         }
     }

@@ -121,10 +121,15 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
         1
     };
     let mut last_err = HttpError::Transport("no attempt made".into());
+    let started = std::time::Instant::now();
+    let budget = Duration::from_millis(policy.retry_budget_ms);
+    // a retry happens only when the wait before it still fits the request's budget
+    let fits = |wait: Duration| started.elapsed() + wait <= budget;
     for attempt in 0..attempts {
         if attempt > 0 {
             state.metrics.retries += 1;
         }
+        policy.pace(&url).await;
         state.metrics.requests += 1;
         let mut rb = state
             .client
@@ -148,13 +153,17 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
                 } else {
                     HttpError::Transport(msg)
                 };
-                tokio::time::sleep(backoff(attempt)).await;
+                let wait = backoff(attempt);
+                if !fits(wait) {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
                 continue;
             }
         };
         let status = resp.status().as_u16();
-        if (status == 429 || status >= 500) && attempt + 1 < attempts {
-            let wait = retry_after(&resp).unwrap_or_else(|| backoff(attempt));
+        let wait = retry_after(&resp).unwrap_or_else(|| backoff(attempt));
+        if (status == 429 || status >= 500) && attempt + 1 < attempts && fits(wait) {
             tokio::time::sleep(wait).await;
             last_err = HttpError::RateLimited(Some(wait.as_millis() as u64));
             continue;

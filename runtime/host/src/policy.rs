@@ -65,6 +65,15 @@ pub struct Policy {
     pub max_body_bytes: u64,
     /// attempts for idempotent requests on 429, 5xx and connection errors
     pub max_attempts: u32,
+    /// longest one request may take across its attempts and the waits between them, ms; a
+    /// `Retry-After` reaching past it ends the retries (the guest gets the 429/503)
+    pub retry_budget_ms: u64,
+    /// requests per second per host (`api.example.com` or `host:port`), for every resource
+    /// of the pipeline together
+    pub rate_limits: Vec<(String, f64)>,
+    /// when each rate-limited host may next be called
+    pacer:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
 }
 
 impl Policy {
@@ -74,6 +83,7 @@ impl Policy {
             timeout_ms: 60_000,
             max_body_bytes: 64 << 20,
             max_attempts: 5,
+            retry_budget_ms: 300_000,
             ..Default::default()
         }
     }
@@ -160,6 +170,34 @@ impl Policy {
             )
         })?;
         Ok(grant)
+    }
+
+    /// Wait for this request's turn under the host's rate limit (none: no wait). Slots are
+    /// handed out in call order, so concurrent resources share the host's rate.
+    pub async fn pace(&self, url: &Url) {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let with_port = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+        let Some(rate) = self
+            .rate_limits
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(&with_port) || h.eq_ignore_ascii_case(&host))
+            .map(|(_, r)| *r)
+            .filter(|r| *r > 0.0)
+        else {
+            return;
+        };
+        let interval = std::time::Duration::from_secs_f64(1.0 / rate);
+        let now = tokio::time::Instant::now();
+        let slot = {
+            let Ok(mut next) = self.pacer.lock() else {
+                return;
+            };
+            let at = next.entry(with_port).or_insert(now);
+            let slot = (*at).max(now);
+            *at = slot + interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
     }
 
     /// `text` with every secret value replaced by `***`.

@@ -63,6 +63,7 @@ impl WasiHttpHooks for PolicyHooks {
                     .parse()
                     .map_err(|_| Error::HttpRequestUriInvalid)?;
             }
+            policy.pace(&url).await;
             requests.fetch_add(1, Ordering::Relaxed);
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((

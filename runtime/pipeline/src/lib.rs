@@ -440,6 +440,18 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
             reason,
         })?;
     policy.allow_private = spec.grants.allow_private_addresses;
+    policy.retry_budget_ms = spec.limits.http_retry_budget_secs.saturating_mul(1000);
+    for (host, rate) in &spec.limits.http_rate_per_second {
+        if !(rate.is_finite() && *rate > 0.0) {
+            return Err(PipelineError::Config {
+                pipeline: spec.name.clone(),
+                reason: format!(
+                    "limits.http_rate_per_second `{host}`: {rate} is not a positive number"
+                ),
+            });
+        }
+        policy.rate_limits.push((host.clone(), *rate));
+    }
     for (name, s) in &spec.secrets {
         let cfg = |reason: String| PipelineError::Config {
             pipeline: spec.name.clone(),

@@ -183,6 +183,11 @@ pub struct Limits {
     pub max_state_kb: u64,
     /// longest the extraction of one run may take, seconds (packages sealed before it stay)
     pub run_timeout_secs: u64,
+    /// longest one HTTP request may take across retries and their waits, seconds
+    pub http_retry_budget_secs: u64,
+    /// requests per second per host (`"api.github.com" = 5`, or `"host:port"`), shared by all
+    /// resources; none by default
+    pub http_rate_per_second: BTreeMap<String, f64>,
 }
 
 impl Default for Limits {
@@ -196,6 +201,8 @@ impl Default for Limits {
             package_mb: None,
             max_state_kb: 1024,
             run_timeout_secs: 6 * 3600,
+            http_retry_budget_secs: 300,
+            http_rate_per_second: BTreeMap::new(),
         }
     }
 }

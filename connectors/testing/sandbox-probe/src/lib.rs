@@ -1,6 +1,6 @@
 //! Test component: tries what the sandbox must refuse. Config `{"try":
 //! "file"|"env"|"http"|"loop"|"memory",
-//! "url": …}`; each attempt that is refused ends the extraction with an error carrying the
+//! "url": …, "repeat": N}`; each attempt that is refused ends the extraction with an error carrying the
 //! host's reason, an attempt that succeeds yields a record saying so (which tests reject).
 
 use sluice_sdk::serde_json::{Value, json};
@@ -46,18 +46,25 @@ impl Source for Probe {
                             .collect()
                     })
                     .unwrap_or_default();
-                match http::fetch(&req) {
-                    Ok(r) => json!({"escaped": "http", "status": r.status}),
-                    Err(http::HttpError::Denied(why)) => {
-                        return Err(error(ErrorKind::Auth, format!("http refused: {why}")));
-                    }
-                    Err(other) => {
-                        return Err(error(
-                            ErrorKind::External,
-                            format!("http failed: {other:?}"),
-                        ));
+                // `repeat`: that many requests, one record each (rate limits, retries)
+                let repeat = open.config["repeat"].as_u64().unwrap_or(1);
+                let mut statuses = Vec::new();
+                for _ in 0..repeat {
+                    match http::fetch(&req) {
+                        Ok(r) => statuses.push(r.status),
+                        Err(http::HttpError::Denied(why)) => {
+                            return Err(error(ErrorKind::Auth, format!("http refused: {why}")));
+                        }
+                        Err(other) => {
+                            return Err(error(
+                                ErrorKind::External,
+                                format!("http failed: {other:?}"),
+                            ));
+                        }
                     }
                 }
+                let last = statuses.last().copied().unwrap_or(0);
+                json!({"escaped": "http", "status": last, "statuses": statuses})
             }
             "loop" => {
                 let mut n = 0u64;

@@ -79,17 +79,29 @@ fn load_package(
     let mut normalizer = Normalizer::new(load_id, m.salt, dest.max_identifier_len());
     dest.begin(load_id).map_err(lerr)?;
     let mut checkpoints: Vec<(String, Value)> = Vec::new();
+    // the package's resources under the pipeline file's current contracts, once
+    let hints: Vec<sluice_normalize::ResourceTable> = m
+        .resources
+        .iter()
+        .map(|r| {
+            let mut h = r.hints.clone();
+            contracts.apply(&mut h);
+            h
+        })
+        .collect();
     let result = (|| -> Result<(), PipelineError> {
         for page in &m.pages {
-            let Some(r) = m.resources.iter().find(|r| r.name == page.resource) else {
+            let Some((r, rt)) = m
+                .resources
+                .iter()
+                .zip(&hints)
+                .find(|(r, _)| r.name == page.resource)
+            else {
                 continue;
             };
             if r.hints.write_disposition == WriteDisposition::Skip {
                 continue;
             }
-            let mut rt = r.hints.clone();
-            contracts.apply(&mut rt);
-            let rt = &rt;
             let path = pending.dir.join(&page.file);
             let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
             let fmt = if page.format == "ndjson" {
@@ -139,7 +151,7 @@ fn load_package(
     // every resource's chain, in plan order (replace chains empty even without new rows)
     let mut roots: Vec<String> = Vec::new();
     let mut append_only: Vec<String> = Vec::new();
-    for r in &m.resources {
+    for (r, rt) in m.resources.iter().zip(&hints) {
         if r.hints.write_disposition == WriteDisposition::Skip {
             continue;
         }
@@ -147,9 +159,7 @@ fn load_package(
         if r.incremental.is_some() && !m.pages.iter().any(|p| p.resource == r.name) {
             continue;
         }
-        let mut rt = r.hints.clone();
-        contracts.apply(&mut rt);
-        if normalizer.refuses_root(&work, &rt) {
+        if normalizer.refuses_root(&work, rt) {
             // a contract refused the new table: nothing of it is created
             continue;
         }

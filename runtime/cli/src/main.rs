@@ -603,10 +603,14 @@ fn print_summary(s: &RunSummary) {
         );
     }
     println!("load ids: {}", s.load_ids.join(", "));
-    let width = s.tables.keys().map(String::len).max().unwrap_or(5).max(5);
-    println!("  {:<width$}  {:>10}", "table", "rows");
-    for (t, n) in &s.tables {
-        println!("  {t:<width$}  {n:>10}");
+    if s.tables.is_empty() {
+        println!("no rows loaded");
+    } else {
+        let width = s.tables.keys().map(String::len).max().unwrap_or(5).max(5);
+        println!("  {:<width$}  {:>10}", "table", "rows");
+        for (t, n) in &s.tables {
+            println!("  {t:<width$}  {n:>10}");
+        }
     }
     if !s.schema_update.is_empty() {
         println!("schema changes (version {}):", s.schema_version);

@@ -477,15 +477,8 @@ impl Destination for DuckDb {
         self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
         self.in_transaction = true;
         self.migrate(commit.schema)?;
-        let tables: Vec<String> = self.staged.keys().cloned().collect();
-        for t in &tables {
-            let Some(table) = commit.schema.tables.get(t) else {
-                return Err(LoadError::Plan(format!(
-                    "rows staged for table `{t}` that the schema does not have"
-                )));
-            };
-            let all: Vec<&Column> = table.complete_columns().collect();
-            self.widen_staging(t, &all)?;
+        for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
+            self.widen_staging(&table.name, &all)?;
         }
         let staged = sql::staged_names(&self.staged);
         let target = sql::Target {

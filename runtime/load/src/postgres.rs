@@ -508,14 +508,7 @@ impl Destination for Postgres {
             return Err(LoadError::NotBegun);
         };
         self.migrate(commit.schema)?;
-        let tables: Vec<String> = self.staged.keys().cloned().collect();
-        for t in &tables {
-            let Some(table) = commit.schema.tables.get(t) else {
-                return Err(LoadError::Plan(format!(
-                    "rows staged for table `{t}` that the schema does not have"
-                )));
-            };
-            let all: Vec<&Column> = table.complete_columns().collect();
+        for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
             self.widen_staging(table, &all)?;
         }
         let staged = sql::staged_names(&self.staged);

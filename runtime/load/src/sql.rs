@@ -535,6 +535,26 @@ pub fn staged_names(staged: &HashMap<String, Staged>) -> HashMap<String, String>
         .collect()
 }
 
+/// The schema tables that have staged rows, each with its complete columns — what staging
+/// tables are widened to before a package's SQL runs. Rows staged for a table the schema
+/// does not have are a plan error.
+pub fn staged_tables<'s>(
+    schema: &'s Schema,
+    staged: &HashMap<String, Staged>,
+) -> Result<Vec<(&'s Table, Vec<&'s Column>)>> {
+    staged
+        .keys()
+        .map(|t| {
+            let table = schema.tables.get(t).ok_or_else(|| {
+                LoadError::Plan(format!(
+                    "rows staged for table `{t}` that the schema does not have"
+                ))
+            })?;
+            Ok((table, table.complete_columns().collect()))
+        })
+        .collect()
+}
+
 /// `CREATE TABLE staging.name (cols…, _sluice_row BIGINT)`.
 pub fn staging_ddl(
     staging: &str,

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const COMPONENTS: [&str; 6] = [
+const COMPONENTS: [&str; 7] = [
     "files",
+    "rest_api",
     "synthetic",
     "hello",
     "sandbox_probe",

@@ -6,6 +6,7 @@
 mod pg;
 mod support;
 
+mod api_server;
 mod cache;
 mod conformance;
 mod contracts;
@@ -15,4 +16,5 @@ mod filesystem;
 mod http;
 mod incremental;
 mod pipeline;
+mod rest_api;
 mod sandbox;

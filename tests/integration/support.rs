@@ -74,12 +74,52 @@ impl Area {
             .block_on(sluice_pipeline::run(opts, Arc::new(Quiet)))
     }
 
+    /// Run pipeline TOML with `--set` overrides into this area's database, collecting the
+    /// connector's log lines.
+    pub fn run_logged(
+        &self,
+        toml: &str,
+        sets: &[String],
+        component: (&str, &[u8]),
+    ) -> (Result<RunSummary, PipelineError>, Vec<(String, String)>) {
+        let mut spec =
+            PipelineSpec::from_toml(toml, sets, self.path()).expect("valid pipeline toml");
+        spec.destination = format!("duckdb:{}", self.db().display());
+        let opts = RunOptions {
+            spec,
+            pipelines_dir: self.path().join("pipelines"),
+            cache_dir: self.path().join("cache"),
+            component: (component.0.to_owned(), component.1.to_vec()),
+            schema_contract: None,
+        };
+        let logs = Arc::new(Logs::default());
+        let result = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(sluice_pipeline::run(opts, logs.clone()));
+        let lines = logs.0.lock().map(|l| l.clone()).unwrap_or_default();
+        (result, lines)
+    }
+
     pub fn conn(&self) -> duckdb::Connection {
         duckdb::Connection::open(self.db()).expect("open duckdb")
     }
 
     pub fn count(&self, sql: &str) -> i64 {
         self.conn().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+}
+
+/// A progress sink keeping the connector's log lines.
+#[derive(Default)]
+pub struct Logs(pub std::sync::Mutex<Vec<(String, String)>>);
+
+impl sluice_pipeline::Progress for Logs {
+    fn log(&self, level: &str, message: &str) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push((level.to_owned(), message.to_owned()));
+        }
     }
 }
 

@@ -25,6 +25,13 @@ pub const SYNTHETIC: Bundled = Bundled {
     bytes: include_bytes!(env!("SLUICE_COMPONENT_SYNTHETIC")),
 };
 
+/// dlt's declarative REST API source.
+pub const REST_API: Bundled = Bundled {
+    name: "rest_api",
+    description: "declarative REST API source (dlt's rest_api): paginators, auth by secret, parent/child, incremental",
+    bytes: include_bytes!(env!("SLUICE_COMPONENT_REST_API")),
+};
+
 /// The SDK's hello world.
 pub const HELLO: Bundled = Bundled {
     name: "hello",
@@ -33,7 +40,7 @@ pub const HELLO: Bundled = Bundled {
 };
 
 /// Connectors users can name in pipeline files.
-pub const BUNDLED: &[Bundled] = &[FILES, SYNTHETIC, HELLO];
+pub const BUNDLED: &[Bundled] = &[FILES, SYNTHETIC, REST_API, HELLO];
 
 /// Test component that tries to escape the sandbox (files, environment, HTTP).
 pub const SANDBOX_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_SANDBOX_PROBE"));

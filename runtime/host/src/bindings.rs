@@ -41,7 +41,14 @@ impl log::Host for State {
             message.truncate(cut);
             message.push('…');
         }
-        let level = format!("{level:?}").to_lowercase();
+        let level = match level {
+            log::Level::Trace => "trace",
+            log::Level::Debug => "debug",
+            log::Level::Info => "info",
+            log::Level::Warn => "warn",
+            log::Level::Error => "error",
+        }
+        .to_owned();
         tracing::info!(target: "connector", connector = %self.connector, %level, "{message}");
         self.logs.push(crate::LogLine { level, message });
     }

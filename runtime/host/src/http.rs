@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::State;
 use crate::bindings::sluice::connector::http::{HttpError, Request, Response};
-use crate::policy::Policy;
+use crate::policy::{Policy, SecretGrant, SecretPlacement};
 
 /// A client that follows redirects only to allowed destinations.
 pub fn client(policy: &Arc<Policy>) -> reqwest::Result<reqwest::Client> {
@@ -110,8 +110,12 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
     }
     for name in &req.secrets {
         let grant = policy.secret_for(name, &url).map_err(HttpError::Denied)?;
+        let token = match &grant.placement {
+            SecretPlacement::OAuth2 { .. } => Some(oauth2_token(state, grant).await?),
+            _ => None,
+        };
         grant
-            .apply(&mut headers, &mut url)
+            .apply(&mut headers, &mut url, token.as_deref())
             .map_err(HttpError::Denied)?;
     }
     let timeout = Duration::from_millis(req.timeout_ms.map(u64::from).unwrap_or(policy.timeout_ms));
@@ -205,6 +209,82 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
         });
     }
     Err(last_err)
+}
+
+/// The access token of an OAuth2 client-credentials grant: the cached one while it is valid,
+/// else a new one from the token endpoint (which the pipeline file names, so it is trusted
+/// like the file; the request carries the client secret and is never shown to the guest).
+async fn oauth2_token(state: &mut State, grant: &SecretGrant) -> Result<String, HttpError> {
+    let SecretPlacement::OAuth2 {
+        token_url,
+        client_id,
+        extra,
+        cache,
+    } = &grant.placement
+    else {
+        return Err(HttpError::Denied("not an OAuth2 secret".into()));
+    };
+    let policy = state.policy.clone();
+    let mut slot = cache.lock().await;
+    if let Some((token, until)) = slot.as_ref()
+        && std::time::Instant::now() < *until
+    {
+        return Ok(token.clone());
+    }
+    let fail = |why: String| {
+        HttpError::Denied(policy.redact(&format!(
+            "secret `{}`: OAuth2 token request to `{token_url}` failed: {why}",
+            grant.name
+        )))
+    };
+    let form = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
+        form.append_pair("client_id", client_id);
+        form.append_pair("client_secret", &grant.value);
+        for (k, v) in extra {
+            form.append_pair(k, v);
+        }
+        form.finish()
+    };
+    state.metrics.requests += 1;
+    let resp = state
+        .client
+        .post(token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body(form)
+        .timeout(Duration::from_millis(policy.timeout_ms))
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
+    if !status.is_success() {
+        return Err(fail(format!(
+            "status {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        )));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| fail(format!("answer is not JSON: {e}")))?;
+    let token = doc
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| fail("answer has no `access_token`".into()))?
+        .to_owned();
+    policy.learn_secret(&token);
+    // dlt's default lifetime when the server does not say; renew 30 s early
+    let lifetime = doc
+        .get("expires_in")
+        .and_then(|e| {
+            e.as_u64()
+                .or_else(|| e.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(3600);
+    let until = std::time::Instant::now() + Duration::from_secs(lifetime.saturating_sub(30));
+    *slot = Some((token.clone(), until));
+    Ok(token)
 }
 
 fn redacted_url(url: &Url) -> String {

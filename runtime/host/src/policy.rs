@@ -5,13 +5,35 @@ use std::net::IpAddr;
 
 use url::Url;
 
-/// Where a secret goes in a request.
+/// Where a secret goes in a request, and in what form: the pipeline's auth scheme.
 #[derive(Clone, Debug)]
 pub enum SecretPlacement {
-    /// `Header: <prefix><value>`
+    /// `Header: <prefix><value>` (bearer tokens, API keys in a header)
     Header { name: String, prefix: String },
-    /// `?name=<value>`
+    /// `?name=<value>` (API keys in the query)
     Query { name: String },
+    /// `Authorization: Basic base64(<username>:<value>)` (HTTP basic; the value is the password)
+    Basic { username: String },
+    /// OAuth2 client credentials: the host posts `client_id`, the secret as `client_secret`
+    /// and `grant_type=client_credentials` (plus `extra`) form-encoded to `token_url`, keeps
+    /// the access token until shortly before `expires_in`, and sends
+    /// `Authorization: Bearer <token>`. The connector never sees the secret nor the token.
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        extra: Vec<(String, String)>,
+        /// the current token and when it stops being used
+        cache: std::sync::Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>,
+    },
+}
+
+/// The `Authorization` value of HTTP basic auth.
+pub fn basic_auth(username: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    )
 }
 
 /// A secret the pipeline grants for requests to one host.
@@ -26,18 +48,40 @@ pub struct SecretGrant {
 
 impl SecretGrant {
     /// Put the secret into a request: a sensitive header, or a query parameter of `url`.
-    pub fn apply(&self, headers: &mut http::HeaderMap, url: &mut Url) -> Result<(), String> {
+    /// `token` is the current OAuth2 access token (fetched by the caller) for that scheme.
+    pub fn apply(
+        &self,
+        headers: &mut http::HeaderMap,
+        url: &mut Url,
+        token: Option<&str>,
+    ) -> Result<(), String> {
+        let header = |headers: &mut http::HeaderMap, name: &str, value: String| {
+            let hn = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid header `{name}` for secret"))?;
+            let mut hv = http::HeaderValue::from_str(&value)
+                .map_err(|_| format!("secret `{}` is not a valid header value", self.name))?;
+            hv.set_sensitive(true);
+            headers.insert(hn, hv);
+            Ok::<(), String>(())
+        };
         match &self.placement {
             SecretPlacement::Header { name, prefix } => {
-                let hn = http::HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| format!("invalid header `{name}` for secret"))?;
-                let mut hv = http::HeaderValue::from_str(&format!("{prefix}{}", self.value))
-                    .map_err(|_| format!("secret `{}` is not a valid header value", self.name))?;
-                hv.set_sensitive(true);
-                headers.insert(hn, hv);
+                header(headers, name, format!("{prefix}{}", self.value))?;
             }
             SecretPlacement::Query { name } => {
                 url.query_pairs_mut().append_pair(name, &self.value);
+            }
+            SecretPlacement::Basic { username } => {
+                header(headers, "authorization", basic_auth(username, &self.value))?;
+            }
+            SecretPlacement::OAuth2 { .. } => {
+                let token = token.ok_or_else(|| {
+                    format!(
+                        "secret `{}`: no OAuth2 access token was obtained",
+                        self.name
+                    )
+                })?;
+                header(headers, "authorization", format!("Bearer {token}"))?;
             }
         }
         Ok(())
@@ -71,6 +115,8 @@ pub struct Policy {
     /// requests per second per host (`api.example.com` or `host:port`), for every resource
     /// of the pipeline together
     pub rate_limits: Vec<(String, f64)>,
+    /// values learnt during the run that must never be shown (OAuth2 access tokens)
+    learnt: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// when each rate-limited host may next be called
     pacer:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
@@ -200,12 +246,31 @@ impl Policy {
         tokio::time::sleep_until(slot).await;
     }
 
-    /// `text` with every secret value replaced by `***`.
+    /// Remember a value obtained during the run (an access token) so it is redacted too.
+    pub fn learn_secret(&self, value: &str) {
+        if let Ok(mut l) = self.learnt.lock()
+            && !value.is_empty()
+            && !l.iter().any(|v| v == value)
+        {
+            l.push(value.to_owned());
+        }
+    }
+
+    /// `text` with every secret value (and the forms the host sends it in) replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for s in &self.secrets {
             if !s.value.is_empty() {
+                if let SecretPlacement::Basic { username } = &s.placement {
+                    let encoded = basic_auth(username, &s.value);
+                    out = out.replace(encoded.trim_start_matches("Basic "), "***");
+                }
                 out = out.replace(&s.value, "***");
+            }
+        }
+        if let Ok(l) = self.learnt.lock() {
+            for v in l.iter() {
+                out = out.replace(v, "***");
             }
         }
         out

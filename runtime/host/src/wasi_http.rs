@@ -50,11 +50,12 @@ impl WasiHttpHooks for PolicyHooks {
                 return Err(Error::HttpRequestDenied);
             }
             // secrets granted for this host go in without the guest ever holding them; a
-            // grant that cannot be placed is skipped (the guest named none of them)
+            // grant that cannot be placed is skipped (the guest named none of them); OAuth2
+            // grants need the host's token exchange and are offered through `http` only
             let before = url.clone();
             for grant in policy.secrets.iter() {
                 if policy.secret_for(&grant.name, &url).is_ok() {
-                    let _ = grant.apply(request.headers_mut(), &mut url);
+                    let _ = grant.apply(request.headers_mut(), &mut url, None);
                 }
             }
             if url != before {

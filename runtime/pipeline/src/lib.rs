@@ -463,14 +463,7 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
             (None, Some(v)) => v.clone(),
             _ => return Err(cfg("give exactly one of `env` or `value`".into())),
         };
-        let placement = match (&s.header, &s.query) {
-            (Some(h), None) => sluice_host::SecretPlacement::Header {
-                name: h.clone(),
-                prefix: s.prefix.clone(),
-            },
-            (None, Some(q)) => sluice_host::SecretPlacement::Query { name: q.clone() },
-            _ => return Err(cfg("give exactly one of `header` or `query`".into())),
-        };
+        let placement = secret_placement(s).map_err(cfg)?;
         Policy::allow(std::slice::from_ref(&s.host)).map_err(cfg)?;
         policy.secrets.push(sluice_host::SecretGrant {
             name: name.clone(),
@@ -493,6 +486,93 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
         read_dirs,
         policy: Arc::new(policy),
     })
+}
+
+/// How the host sends a secret, from its `scheme` and the fields that scheme takes.
+fn secret_placement(s: &spec::SecretSpec) -> Result<sluice_host::SecretPlacement, String> {
+    use sluice_host::SecretPlacement as P;
+    let scheme = s.scheme.as_deref().unwrap_or("api_key");
+    let unused = |fields: &[(&str, bool)]| -> Result<(), String> {
+        match fields.iter().find(|(_, set)| *set) {
+            Some((f, _)) => Err(format!("`{f}` does not apply to scheme `{scheme}`")),
+            None => Ok(()),
+        }
+    };
+    let oauth_fields = [
+        ("token_url", s.token_url.is_some()),
+        ("client_id", s.client_id.is_some()),
+        ("token_request", !s.token_request.is_empty()),
+    ];
+    match scheme {
+        "api_key" | "bearer" => {
+            unused(&[("username", s.username.is_some())])?;
+            unused(&oauth_fields)?;
+            let prefix = if scheme == "bearer" && s.prefix.is_empty() {
+                "Bearer ".to_owned()
+            } else {
+                s.prefix.clone()
+            };
+            match (&s.header, &s.query) {
+                (Some(h), None) => Ok(P::Header {
+                    name: h.clone(),
+                    prefix,
+                }),
+                (None, Some(q)) if scheme == "api_key" => Ok(P::Query { name: q.clone() }),
+                (None, None) if scheme == "bearer" => Ok(P::Header {
+                    name: "Authorization".into(),
+                    prefix,
+                }),
+                (None, None) => Err("give one of `header` or `query` (or a `scheme`)".into()),
+                _ if scheme == "bearer" => {
+                    Err("a bearer token goes in a header, not `query`".into())
+                }
+                _ => Err("give exactly one of `header` or `query`".into()),
+            }
+        }
+        "http_basic" => {
+            unused(&[
+                ("header", s.header.is_some()),
+                ("query", s.query.is_some()),
+                ("prefix", !s.prefix.is_empty()),
+            ])?;
+            unused(&oauth_fields)?;
+            let username = s
+                .username
+                .clone()
+                .ok_or("scheme `http_basic` needs `username` (the secret is the password)")?;
+            Ok(P::Basic { username })
+        }
+        "oauth2_client_credentials" => {
+            unused(&[
+                ("header", s.header.is_some()),
+                ("query", s.query.is_some()),
+                ("prefix", !s.prefix.is_empty()),
+                ("username", s.username.is_some()),
+            ])?;
+            let token_url = s
+                .token_url
+                .clone()
+                .ok_or("scheme `oauth2_client_credentials` needs `token_url`")?;
+            url::Url::parse(&token_url).map_err(|e| format!("token_url `{token_url}`: {e}"))?;
+            let client_id = s
+                .client_id
+                .clone()
+                .ok_or("scheme `oauth2_client_credentials` needs `client_id`")?;
+            Ok(P::OAuth2 {
+                token_url,
+                client_id,
+                extra: s
+                    .token_request
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                cache: Default::default(),
+            })
+        }
+        other => Err(format!(
+            "unknown scheme `{other}` (api_key, bearer, http_basic, oauth2_client_credentials)"
+        )),
+    }
 }
 
 /// dlt's load id: seconds since the epoch with fractions.

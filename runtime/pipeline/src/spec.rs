@@ -113,14 +113,33 @@ pub struct Notifications {
     pub webhook_url_env: Option<String>,
 }
 
-/// One secret: where its value comes from and where the host puts it.
+/// One secret: where its value comes from, which host it may go to and how the host sends
+/// it (the auth scheme). Connectors name it; they never see it.
 ///
 /// ```toml
 /// [secrets.github_token]
 /// env = "GITHUB_TOKEN"                 # or value = "…" (keep secrets out of files)
 /// host = "https://api.github.com"
-/// header = "Authorization"             # or query = "api_key"
-/// prefix = "Bearer "
+/// scheme = "bearer"                    # Authorization: Bearer <value>
+///
+/// [secrets.key]                        # scheme = "api_key" (the default)
+/// env = "API_KEY"
+/// host = "https://api.example.com"
+/// header = "X-Api-Key"                 # or query = "api_key"; prefix = "Token "
+///
+/// [secrets.password]                   # HTTP basic: Authorization: Basic base64(user:value)
+/// env = "API_PASSWORD"
+/// host = "https://api.example.com"
+/// scheme = "http_basic"
+/// username = "bob"
+///
+/// [secrets.client_secret]              # OAuth2 client credentials, exchanged by the host
+/// env = "CLIENT_SECRET"
+/// host = "https://api.example.com"
+/// scheme = "oauth2_client_credentials"
+/// token_url = "https://auth.example.com/oauth/token"
+/// client_id = "my-client"
+/// token_request = { scope = "read" }  # extra form fields
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,10 +147,21 @@ pub struct SecretSpec {
     pub env: Option<String>,
     pub value: Option<String>,
     pub host: String,
+    /// `api_key` (default), `bearer`, `http_basic`, `oauth2_client_credentials`
+    pub scheme: Option<String>,
     pub header: Option<String>,
     #[serde(default)]
     pub prefix: String,
     pub query: Option<String>,
+    /// `http_basic`: the user name (the secret is the password)
+    pub username: Option<String>,
+    /// `oauth2_client_credentials`: the token endpoint
+    pub token_url: Option<String>,
+    /// `oauth2_client_credentials`: the client id (the secret is the client secret)
+    pub client_id: Option<String>,
+    /// `oauth2_client_credentials`: extra form fields of the token request
+    #[serde(default)]
+    pub token_request: BTreeMap<String, String>,
 }
 
 fn default_destination() -> String {
@@ -306,11 +336,37 @@ impl PipelineSpec {
     }
 }
 
-/// Apply `a.b.c=value`: value parsed as TOML when it parses, else taken as a string.
+/// Top-level keys of the pipeline file; any other `--set` key is a connector config key.
+const TOP_LEVEL: [&str; 13] = [
+    "name",
+    "dataset",
+    "destination",
+    "replace_strategy",
+    "connector",
+    "config",
+    "grants",
+    "limits",
+    "resources",
+    "secrets",
+    "schema_contract",
+    "schema",
+    "notifications",
+];
+
+/// Apply `a.b.c=value`: value parsed as TOML when it parses, else taken as a string. A key
+/// that does not start with a top-level key of the pipeline file is one of the connector's
+/// config (`client.base_url=…` sets `config.client.base_url`).
 pub fn apply_set(root: &mut toml::Value, set: &str) -> Result<(), String> {
     let (key, raw) = set
         .split_once('=')
         .ok_or_else(|| format!("`--set {set}`: expected KEY=VALUE"))?;
+    let first = key.split('.').next().unwrap_or_default();
+    let key = if TOP_LEVEL.contains(&first) {
+        key.to_owned()
+    } else {
+        format!("config.{key}")
+    };
+    let key = key.as_str();
     let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))

@@ -1,0 +1,606 @@
+//! `rest_api`: dlt's declarative REST API source (reference §8) as a wasm component.
+//!
+//! The pipeline file's `[config]` describes the API — client (base URL, headers, auth by
+//! secret name, paginator), `resource_defaults`, resources with endpoints, data selectors,
+//! parent/child placeholders, incremental cursors, response actions and processing steps — and
+//! this connector turns it into requests through the host's `http` interface. The host does
+//! the rest: allow-list, secrets, retries, rate limits, the incremental window and state.
+//! `config.rs` reads and checks the configuration, `paginate.rs` pages, `jsonpath.rs` selects,
+//! `expr.rs` filters and maps.
+
+mod config;
+mod expr;
+mod jsonpath;
+mod paginate;
+
+use std::collections::VecDeque;
+
+use serde_json::Value;
+use sluice_sdk::{
+    ColumnHint, Error, ErrorKind, Incremental, LastValueFunc, MergeStrategy, OnCursorMissing, Open,
+    Page, Resource, ResourceSpec, Source, SourceSpec, Window, WriteDisposition, error, http, log,
+};
+
+use config::{Config, Step, placeholders};
+use jsonpath::JsonPath;
+use paginate::{Paginator, Request};
+
+const CONFIG_SCHEMA: &str = include_str!("config.schema.json");
+
+struct RestApi;
+
+fn config_error(msg: String) -> Error {
+    error(ErrorKind::Config, msg)
+}
+
+impl Source for RestApi {
+    fn spec(config: &Value) -> Result<SourceSpec, Error> {
+        let cfg = Config::parse(config).map_err(config_error)?;
+        let mut spec = SourceSpec::new(&cfg.name, env!("CARGO_PKG_VERSION"));
+        spec.description = Some("declarative REST API source (dlt's rest_api)".into());
+        spec.config_schema = CONFIG_SCHEMA.into();
+        for r in &cfg.resources {
+            let mut rs = ResourceSpec::new(&r.name);
+            rs.table_name.clone_from(&r.table_name);
+            rs.description.clone_from(&r.description);
+            rs.write_disposition = match r.write_disposition.as_str() {
+                "replace" => WriteDisposition::Replace,
+                "merge" => WriteDisposition::Merge,
+                "skip" => WriteDisposition::Skip,
+                _ => WriteDisposition::Append,
+            };
+            rs.merge_strategy = r.merge_strategy.as_deref().map(|s| match s {
+                "upsert" => MergeStrategy::Upsert,
+                "scd2" => MergeStrategy::Scd2,
+                "insert-only" => MergeStrategy::InsertOnly,
+                _ => MergeStrategy::DeleteInsert,
+            });
+            rs.primary_key.clone_from(&r.primary_key);
+            rs.merge_key.clone_from(&r.merge_key);
+            rs.columns = r
+                .columns
+                .iter()
+                .map(|(name, c)| ColumnHint {
+                    name: name.clone(),
+                    data_type: c.data_type.clone(),
+                    nullable: c.nullable,
+                    primary_key: c.primary_key,
+                    merge_key: c.merge_key,
+                    unique: c.unique,
+                    dedup_sort: c.dedup_sort.clone(),
+                    hard_delete: c.hard_delete,
+                    precision: c.precision,
+                    scale: c.scale,
+                    timezone: c.timezone,
+                })
+                .collect();
+            rs.max_nesting = r.max_table_nesting;
+            rs.parent.clone_from(&r.parent);
+            rs.selected = r.selected;
+            rs.incremental = r.endpoint.incremental.as_ref().map(|i| Incremental {
+                cursor_path: i.cursor_path.clone(),
+                initial_value: i.initial_value.as_ref().map(Value::to_string),
+                end_value: i.end_value.as_ref().map(Value::to_string),
+                last_value_func: if i.last_value_func == "min" {
+                    LastValueFunc::Min
+                } else {
+                    LastValueFunc::Max
+                },
+                lag: i.lag,
+                on_cursor_missing: match i.on_cursor_missing.as_str() {
+                    "keep" => OnCursorMissing::Keep,
+                    "drop" => OnCursorMissing::Drop,
+                    _ => OnCursorMissing::Raise,
+                },
+            });
+            spec = spec.resource(rs);
+        }
+        Ok(spec)
+    }
+
+    fn open(open: Open) -> Result<Box<dyn Resource>, Error> {
+        let cfg = Config::parse(&open.config).map_err(config_error)?;
+        let index = cfg
+            .resources
+            .iter()
+            .position(|r| r.name == open.resource)
+            .ok_or_else(|| config_error(format!("config has no resource `{}`", open.resource)))?;
+        let items: VecDeque<Option<Value>> = match open.parent_records {
+            Some(records) => records.into_iter().map(Some).collect(),
+            None => VecDeque::from([None]),
+        };
+        Ok(Box::new(Extraction {
+            cfg,
+            index,
+            window: open.window,
+            items,
+            current: None,
+            selector: None,
+            pages: 0,
+        }))
+    }
+}
+
+/// The requests for one parent item (or the one root request), page by page.
+struct Paging {
+    req: Request,
+    paginator: Paginator,
+    parent: Option<Value>,
+}
+
+struct Extraction {
+    cfg: Config,
+    index: usize,
+    window: Option<Window>,
+    /// parent records still to request for (one `None` for a root resource)
+    items: VecDeque<Option<Value>>,
+    current: Option<Paging>,
+    /// the data selector, detected on the first response when not configured
+    selector: Option<JsonPath>,
+    pages: u64,
+}
+
+/// A JSON value as it goes into a URL: text as is, anything else as JSON.
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Extraction {
+    fn resource(&self) -> &config::Resource {
+        &self.cfg.resources[self.index]
+    }
+
+    /// The value of an `{incremental.…}` placeholder, if the window has one.
+    fn incremental_value(&self, which: &str) -> Option<String> {
+        let inc = self.resource().endpoint.incremental.as_ref()?;
+        let from_window = |v: Option<&String>| {
+            v.map(|text| serde_json::from_str::<Value>(text).map_or(text.clone(), |j| as_text(&j)))
+        };
+        let w = self.window.as_ref();
+        match which {
+            "start_value" => from_window(w.and_then(|w| w.start_value.as_ref()))
+                .or_else(|| inc.initial_value.as_ref().map(as_text)),
+            "end_value" => from_window(w.and_then(|w| w.end_value.as_ref()))
+                .or_else(|| inc.end_value.as_ref().map(as_text)),
+            "last_value" => from_window(w.and_then(|w| w.last_value.as_ref())),
+            "initial_value" => inc.initial_value.as_ref().map(as_text),
+            _ => None,
+        }
+    }
+
+    /// `text` with its placeholders filled. `None` when the text is exactly one incremental
+    /// placeholder without a value (the parameter is left out).
+    fn render(
+        &self,
+        text: &str,
+        parent: Option<&Value>,
+        encode: bool,
+    ) -> Result<Option<String>, Error> {
+        let mut out = text.to_owned();
+        for ph in placeholders(text) {
+            let value = if let Some(rest) = ph.strip_prefix("resources.") {
+                let (pname, field) = rest.split_once('.').unwrap_or((rest, ""));
+                let record = parent.ok_or_else(|| {
+                    config_error(format!(
+                        "resource `{}`: `{{{ph}}}` needs a record of `{pname}`",
+                        self.resource().name
+                    ))
+                })?;
+                let path = JsonPath::parse(field).map_err(config_error)?;
+                let v = path.first(record).ok_or_else(|| {
+                    error(
+                        ErrorKind::Data,
+                        format!(
+                            "resource `{}`: the `{pname}` record has no field `{field}` for `{{{ph}}}`: {}",
+                            self.resource().name,
+                            excerpt(&record.to_string())
+                        ),
+                    )
+                })?;
+                as_text(v)
+            } else {
+                let which = ph.strip_prefix("incremental.").unwrap_or(ph);
+                match self.incremental_value(which) {
+                    Some(v) => v,
+                    None if text.trim() == format!("{{{ph}}}") => return Ok(None),
+                    None => {
+                        return Err(config_error(format!(
+                            "resource `{}`: `{{{ph}}}` has no value on this run (give `initial_value`)",
+                            self.resource().name
+                        )));
+                    }
+                }
+            };
+            let value = if encode {
+                encode_segment(&value)
+            } else {
+                value
+            };
+            out = out.replacen(&format!("{{{ph}}}"), &value, 1);
+        }
+        Ok(Some(out))
+    }
+
+    fn render_json(&self, v: &Value, parent: Option<&Value>) -> Result<Option<Value>, Error> {
+        Ok(match v {
+            Value::String(s) => self.render(s, parent, false)?.map(Value::String),
+            Value::Array(a) => {
+                let mut out = Vec::new();
+                for x in a {
+                    out.extend(self.render_json(x, parent)?);
+                }
+                Some(Value::Array(out))
+            }
+            Value::Object(m) => {
+                let mut out = serde_json::Map::new();
+                for (k, x) in m {
+                    if let Some(r) = self.render_json(x, parent)? {
+                        out.insert(k.clone(), r);
+                    }
+                }
+                Some(Value::Object(out))
+            }
+            other => Some(other.clone()),
+        })
+    }
+
+    /// The first request for one parent item (or the root).
+    fn first_request(&self, parent: Option<&Value>) -> Result<Request, Error> {
+        let r = self.resource();
+        let ep = &r.endpoint;
+        let path = self
+            .render(&ep.path, parent, true)?
+            .ok_or_else(|| config_error(format!("resource `{}`: the path has no value", r.name)))?;
+        let url = match url::Url::parse(&path) {
+            Ok(abs) if abs.has_host() => abs,
+            _ => {
+                let mut base = self.cfg.client.base_url.clone();
+                if !base.path().ends_with('/') {
+                    base.set_path(&format!("{}/", base.path()));
+                }
+                base.join(path.trim_start_matches('/')).map_err(|e| {
+                    config_error(format!("resource `{}`: path `{path}`: {e}", r.name))
+                })?
+            }
+        };
+        let mut params = Vec::new();
+        for (k, v) in &ep.params {
+            match self.render_json(v, parent)? {
+                Some(Value::Array(items)) => {
+                    params.extend(items.iter().map(|i| (k.clone(), as_text(i))));
+                }
+                Some(v) => params.push((k.clone(), as_text(&v))),
+                None => {}
+            }
+        }
+        if let Some(inc) = &ep.incremental {
+            for (param, which) in [
+                (&inc.start_param, "start_value"),
+                (&inc.end_param, "end_value"),
+            ] {
+                if let (Some(p), Some(v)) = (param, self.incremental_value(which)) {
+                    params.retain(|(k, _)| k != p);
+                    params.push((p.clone(), v));
+                }
+            }
+        }
+        let mut headers: Vec<(String, String)> = self.cfg.client.headers.clone();
+        for (k, v) in &ep.headers {
+            if let Some(v) = self.render(v, parent, false)? {
+                headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
+                headers.push((k.clone(), v));
+            }
+        }
+        if !headers
+            .iter()
+            .any(|(h, _)| h.eq_ignore_ascii_case("user-agent"))
+        {
+            headers.push((
+                "User-Agent".into(),
+                concat!("sluice-rest-api/", env!("CARGO_PKG_VERSION")).into(),
+            ));
+        }
+        let json = ep
+            .json
+            .as_ref()
+            .map(|j| self.render_json(j, parent))
+            .transpose()?
+            .flatten();
+        Ok(Request {
+            method: ep.method.clone(),
+            url,
+            params,
+            headers,
+            json,
+        })
+    }
+
+    fn fail(&self, kind: ErrorKind, what: String) -> Error {
+        error(
+            kind,
+            format!(
+                "resource `{}`, page {}: {what}",
+                self.resource().name,
+                self.pages
+            ),
+        )
+    }
+
+    /// Send one request; `None` when a response action says to ignore it.
+    fn send(&self, req: &Request) -> Result<Option<(Vec<(String, String)>, Value)>, Error> {
+        let r = self.resource();
+        let url = req.full_url();
+        let mut headers = req.headers.clone();
+        let body = match &req.json {
+            Some(j) => {
+                headers.push(("Content-Type".into(), "application/json".into()));
+                Some(
+                    serde_json::to_vec(j)
+                        .map_err(|e| self.fail(ErrorKind::Internal, e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        let mut secrets = self.cfg.client.secrets.clone();
+        secrets.extend(r.endpoint.secrets.iter().cloned());
+        let shown = format!("{} {url}", req.method);
+        let resp = http::fetch(&http::Request {
+            method: req.method.clone(),
+            url: url.to_string(),
+            headers,
+            body,
+            timeout_ms: None,
+            secrets,
+        })
+        .map_err(|e| {
+            use http::HttpError as H;
+            match e {
+                H::Denied(why) => self.fail(ErrorKind::Config, format!("{shown} was refused by the pipeline's policy: {why}")),
+                H::Timeout => Error { retryable: true, ..self.fail(ErrorKind::External, format!("{shown} timed out")) },
+                H::TooLarge(n) => self.fail(ErrorKind::External, format!("{shown}: the response exceeds the size cap ({n} bytes)")),
+                H::RateLimited(ms) => Error { retryable: true, ..self.fail(ErrorKind::External, format!("{shown} is still rate-limited after retries (server asked to wait {} ms)", ms.unwrap_or(0))) },
+                H::Transport(why) => Error { retryable: true, ..self.fail(ErrorKind::External, format!("{shown} failed: {why}")) },
+            }
+        })?;
+        let text = String::from_utf8_lossy(&resp.body);
+        for a in &r.endpoint.response_actions {
+            let status_ok = a.status_code.is_none_or(|s| s == resp.status);
+            let content_ok = a.content.as_deref().is_none_or(|c| text.contains(c));
+            if status_ok && content_ok && a.action == "ignore" {
+                log::info(&format!(
+                    "resource `{}`: {shown} answered {}; ignored by a response action",
+                    r.name, resp.status
+                ));
+                return Ok(None);
+            }
+        }
+        if resp.status >= 400 {
+            let kind = if matches!(resp.status, 401 | 403) {
+                ErrorKind::Auth
+            } else {
+                ErrorKind::External
+            };
+            return Err(Error {
+                retryable: resp.status == 429 || resp.status >= 500,
+                ..self.fail(
+                    kind,
+                    format!("{shown} answered {}: {}", resp.status, excerpt(&text)),
+                )
+            });
+        }
+        if resp.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Some((resp.headers, Value::Null)));
+        }
+        let doc: Value = serde_json::from_slice(&resp.body).map_err(|e| {
+            self.fail(
+                ErrorKind::Data,
+                format!(
+                    "the response to {shown} is not valid JSON ({e}): {}",
+                    excerpt(&text)
+                ),
+            )
+        })?;
+        Ok(Some((resp.headers, doc)))
+    }
+
+    /// The records of a response, by the configured or detected data selector.
+    fn select(&mut self, doc: &Value) -> Vec<Value> {
+        let selector = match (&self.resource().endpoint.data_selector, &self.selector) {
+            (Some(s), _) | (None, Some(s)) => s.clone(),
+            (None, None) => {
+                let s = detect_selector(doc);
+                log::info(&format!(
+                    "resource `{}`: data_selector not set; records are at `{}`",
+                    self.resource().name,
+                    s.as_str()
+                ));
+                self.selector = Some(s.clone());
+                s
+            }
+        };
+        let found = selector.find(doc);
+        if selector.is_multi() {
+            return found.into_iter().cloned().collect();
+        }
+        match found.first() {
+            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(other) => vec![(*other).clone()],
+        }
+    }
+
+    fn process(&self, mut records: Vec<Value>, parent: Option<&Value>) -> Vec<Value> {
+        let r = self.resource();
+        if let (Some(p), Some(pname)) = (parent, &r.parent) {
+            for rec in records.iter_mut() {
+                if let Value::Object(m) = rec {
+                    for field in &r.include_from_parent {
+                        let v = JsonPath::parse(field)
+                            .ok()
+                            .and_then(|jp| jp.first(p).cloned())
+                            .unwrap_or(Value::Null);
+                        m.insert(format!("_{pname}_{field}"), v);
+                    }
+                }
+            }
+        }
+        for step in &r.steps {
+            match step {
+                Step::Filter(e) => records.retain(|rec| e.holds(rec)),
+                Step::Map(fields) => {
+                    for rec in records.iter_mut() {
+                        let values: Vec<Value> = fields.iter().map(|(_, e)| e.eval(rec)).collect();
+                        for ((path, _), v) in fields.iter().zip(values) {
+                            let _ = path.set(rec, v);
+                        }
+                    }
+                }
+                Step::Drop(names) => {
+                    for rec in records.iter_mut() {
+                        if let Value::Object(m) = rec {
+                            for n in names {
+                                m.shift_remove(n);
+                            }
+                        }
+                    }
+                }
+                Step::Rename(pairs) => {
+                    for rec in records.iter_mut() {
+                        if let Value::Object(m) = rec {
+                            for (from, to) in pairs {
+                                if let Some(v) = m.shift_remove(from) {
+                                    m.insert(to.clone(), v);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        records
+    }
+}
+
+/// dlt's data selector detection (reference §8.3).
+fn detect_selector(doc: &Value) -> JsonPath {
+    const KEYS: [&str; 11] = [
+        "data", "items", "results", "entries", "records", "rows", "entities", "payload", "content",
+        "objects", "values",
+    ];
+    let root = JsonPath::root;
+    let Value::Object(m) = doc else {
+        return root();
+    };
+    let mut lists: Vec<(usize, String, bool)> = Vec::new();
+    for (k, v) in m {
+        match v {
+            Value::Array(_) => lists.push((
+                1,
+                k.clone(),
+                KEYS.contains(&k.to_ascii_lowercase().as_str()),
+            )),
+            Value::Object(inner) => {
+                for (k2, v2) in inner {
+                    if v2.is_array() {
+                        lists.push((
+                            2,
+                            format!("{k}.{k2}"),
+                            KEYS.contains(&k2.to_ascii_lowercase().as_str()),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let pick = lists
+        .iter()
+        .find(|(_, _, named)| *named)
+        .or_else(|| lists.iter().min_by_key(|(depth, _, _)| *depth));
+    match pick {
+        Some((_, path, _)) => JsonPath::parse(path).unwrap_or_else(|_| root()),
+        None => root(),
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    let t = text.trim();
+    if t.len() <= 300 {
+        return t.to_owned();
+    }
+    let mut end = 300;
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &t[..end], t.len())
+}
+
+impl Resource for Extraction {
+    fn next_page(&mut self) -> Result<Option<Page>, Error> {
+        loop {
+            if self.current.is_none() {
+                let Some(parent) = self.items.pop_front() else {
+                    return Ok(None);
+                };
+                let mut req = self.first_request(parent.as_ref())?;
+                let mut paginator = Paginator::new(
+                    self.resource()
+                        .endpoint
+                        .paginator
+                        .clone()
+                        .or_else(|| self.cfg.client.paginator.clone()),
+                );
+                paginator
+                    .init(&mut req)
+                    .map_err(|e| self.fail(ErrorKind::Config, e))?;
+                self.current = Some(Paging {
+                    req,
+                    paginator,
+                    parent,
+                });
+            }
+            let Some(mut paging) = self.current.take() else {
+                continue;
+            };
+            self.pages += 1;
+            let Some((headers, doc)) = self.send(&paging.req)? else {
+                continue;
+            };
+            let records = self.select(&doc);
+            let decision = paging
+                .paginator
+                .next(&mut paging.req, &headers, &doc, records.len())
+                .map_err(|e| self.fail(ErrorKind::External, e))?;
+            if let Some(why) = decision.detected {
+                log::warn(&format!(
+                    "resource `{}`: paginator not set; detected {why}. Set `paginator` to make this explicit.",
+                    self.resource().name
+                ));
+            }
+            let records = self.process(records, paging.parent.as_ref());
+            if decision.more {
+                self.current = Some(paging);
+            }
+            if !records.is_empty() {
+                return Ok(Some(Page::json(&Value::Array(records))));
+            }
+        }
+    }
+}
+
+sluice_sdk::export!(RestApi);

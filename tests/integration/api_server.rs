@@ -230,17 +230,17 @@ impl Drop for ApiServer {
     }
 }
 
-/// A server replaying recorded responses from `dir/index.json`:
+/// A server replaying recorded responses listed in `dir/<index>` (one file per recording
+/// session, e.g. `run-1.json`, `run-2.json` for what the API answered on two days):
 /// `[{"request": "GET /path?param=value", "status": 200, "headers": {…}, "body": "file.json"}]`.
 /// A recording matches when method and path are equal and every parameter it lists has that
 /// value (parameters it does not list are not compared); the first match answers. `{base}`
 /// in headers and bodies becomes this server's URL, so recorded links point back here. An
 /// unmatched request gets a 404 naming it.
-pub fn replay(dir: &std::path::Path) -> ApiServer {
-    let index: Vec<Value> = serde_json::from_slice(
-        &std::fs::read(dir.join("index.json")).expect("recorded index.json"),
-    )
-    .expect("index.json is JSON");
+pub fn replay(dir: &std::path::Path, index: &str) -> ApiServer {
+    let index: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(dir.join(index)).expect("recorded index"))
+            .expect("the index is JSON");
     let mut entries = Vec::new();
     for e in index {
         let request = e["request"].as_str().expect("request").to_owned();

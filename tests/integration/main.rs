@@ -16,5 +16,6 @@ mod filesystem;
 mod http;
 mod incremental;
 mod pipeline;
+mod ready_pipelines;
 mod rest_api;
 mod sandbox;

@@ -707,3 +707,65 @@ fn config_errors_name_the_key_path() {
     }
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn an_optional_secret_without_a_value_sends_nothing() {
+    let server = ApiServer::start(|_| ApiResponse::json(&items(1, 3)));
+    let area = Area::new();
+    let config = format!(
+        "auth = \"token\"\npaginator = \"single_page\"\n[[config.resources]]\nname = \"open\"\n[secrets.token]\nenv = \"SLUICE_TEST_UNSET_OPTIONAL_TOKEN\"\noptional = true\nhost = \"{}\"\nscheme = \"bearer\"\n",
+        server.url()
+    );
+    let s = area
+        .run(&pipeline("opt", &server, &config), REST)
+        .expect("runs without the token");
+    assert_eq!(s.tables["open"], 2);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].header("authorization"), None);
+}
+
+#[test]
+fn inspect_describes_the_connector_without_config_and_runs_refuse_an_empty_one() {
+    let area = Area::new();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let cache = area.path().join("cache");
+    let i = rt
+        .block_on(sluice_pipeline::inspect("rest_api", REST.1, &cache, "{}"))
+        .expect("inspect");
+    assert!(i.spec_error.is_none());
+    assert!(i.resources.is_empty());
+    assert!(
+        i.config_schema["properties"]["resources"].is_object(),
+        "{}",
+        i.config_schema
+    );
+    // a config the connector refuses: the inspection still shows digest and imports
+    let i = rt
+        .block_on(sluice_pipeline::inspect(
+            "rest_api",
+            REST.1,
+            &cache,
+            r#"{"client": 1}"#,
+        ))
+        .expect("inspect");
+    assert!(
+        i.spec_error
+            .as_deref()
+            .is_some_and(|e| e.contains("client")),
+        "{:?}",
+        i.spec_error
+    );
+    assert_eq!(i.digest.len(), 64);
+    assert!(
+        i.imports
+            .iter()
+            .any(|x| x.contains("sluice:connector/http")),
+        "{:?}",
+        i.imports
+    );
+    let err = area
+        .run("name = \"empty\"\n[connector]\nname = \"rest_api\"\n", REST)
+        .expect_err("nothing to run");
+    assert!(err.to_string().contains("offers no resources"), "{err}");
+}

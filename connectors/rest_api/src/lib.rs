@@ -35,6 +35,16 @@ fn config_error(msg: String) -> Error {
 
 impl Source for RestApi {
     fn spec(config: &Value) -> Result<SourceSpec, Error> {
+        // no config at all: describe the connector (its config schema), offer no resources
+        if config.as_object().is_some_and(serde_json::Map::is_empty) {
+            let mut spec = SourceSpec::new("rest_api", env!("CARGO_PKG_VERSION"));
+            spec.description = Some(
+                "declarative REST API source (dlt's rest_api); configure `client` and `resources`"
+                    .into(),
+            );
+            spec.config_schema = CONFIG_SCHEMA.into();
+            return Ok(spec);
+        }
         let cfg = Config::parse(config).map_err(config_error)?;
         let mut spec = SourceSpec::new(&cfg.name, env!("CARGO_PKG_VERSION"));
         spec.description = Some("declarative REST API source (dlt's rest_api)".into());
@@ -120,6 +130,9 @@ impl Source for RestApi {
         }))
     }
 }
+
+/// A response's headers and JSON body.
+type Answer = (Vec<(String, String)>, Value);
 
 /// The requests for one parent item (or the one root request), page by page.
 struct Paging {
@@ -342,7 +355,7 @@ impl Extraction {
     }
 
     /// Send one request; `None` when a response action says to ignore it.
-    fn send(&self, req: &Request) -> Result<Option<(Vec<(String, String)>, Value)>, Error> {
+    fn send(&self, req: &Request) -> Result<Option<Answer>, Error> {
         let r = self.resource();
         let url = req.full_url();
         let mut headers = req.headers.clone();

@@ -395,7 +395,11 @@ fn real_main(cli: Cli) -> Result<()> {
             for imp in &i.imports {
                 println!("  {imp}");
             }
-            println!("resources:");
+            if let Some(e) = &i.spec_error {
+                println!("resources: not described for this config ({e}); pass --config");
+            } else {
+                println!("resources:");
+            }
             for r in &i.resources {
                 println!(
                     "  {:<16} table `{}`, {}{}{}{}",
@@ -417,7 +421,9 @@ fn real_main(cli: Cli) -> Result<()> {
                         .unwrap_or_default(),
                 );
             }
-            println!("config schema: {}", i.config_schema);
+            if !i.config_schema.is_null() {
+                println!("config schema: {}", i.config_schema);
+            }
             Ok(())
         }
     }

@@ -109,6 +109,9 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
         headers.insert(name, value);
     }
     for name in &req.secrets {
+        if policy.absent_secrets.contains(name) {
+            continue;
+        }
         let grant = policy.secret_for(name, &url).map_err(HttpError::Denied)?;
         let token = match &grant.placement {
             SecretPlacement::OAuth2 { .. } => Some(oauth2_token(state, grant).await?),

@@ -103,6 +103,9 @@ pub struct Policy {
     /// allow names that resolve to loopback, private or link-local addresses
     pub allow_private: bool,
     pub secrets: Vec<SecretGrant>,
+    /// optional secrets the pipeline declares but that have no value on this run: requests
+    /// naming them go without
+    pub absent_secrets: Vec<String>,
     /// per-request timeout default, ms
     pub timeout_ms: u64,
     /// largest response body, bytes

@@ -324,6 +324,15 @@ pub async fn run(
     let mut instance = connector.instantiate(sandbox.clone()).await?;
     let source = instance.spec(&config_json).await?;
     summary.connector_version = source.version.clone();
+    if source.resources.is_empty() {
+        return Err(PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason: format!(
+                "connector `{}` offers no resources for this configuration (is `[config]` missing?)",
+                source.name
+            ),
+        });
+    }
     let resources = plan_resources(spec, &source, &contracts)?;
     drop(instance);
     if !dest.supports_merge()
@@ -458,6 +467,12 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
             reason: format!("secret `{name}`: {reason}"),
         };
         let value = match (&s.env, &s.value) {
+            (Some(var), None) if s.optional && std::env::var_os(var).is_none() => {
+                secret_placement(s).map_err(cfg)?;
+                tracing::info!("secret `{name}`: `{var}` is not set; requests go without it");
+                policy.absent_secrets.push(name.clone());
+                continue;
+            }
             (Some(var), None) => std::env::var(var)
                 .map_err(|_| cfg(format!("environment variable `{var}` is not set")))?,
             (None, Some(v)) => v.clone(),
@@ -750,15 +765,31 @@ fn plan_resources(
             });
         }
     }
+    let selected = |r: &sluice_host::ResourceSpec| {
+        spec.resources
+            .get(&r.name)
+            .and_then(|o| o.selected)
+            .unwrap_or(r.selected)
+    };
     for r in &source.resources {
         let o = spec.resources.get(&r.name).cloned().unwrap_or_default();
-        if !o.selected.unwrap_or(r.selected) {
+        // an unselected parent of a selected resource is extracted to feed it, never loaded
+        // (dlt does the same)
+        let feeds_only = !selected(r)
+            && source
+                .resources
+                .iter()
+                .any(|c| c.parent.as_deref() == Some(r.name.as_str()) && selected(c));
+        if !selected(r) && !feeds_only {
             continue;
         }
-        let wd = o
-            .write_disposition
-            .clone()
-            .unwrap_or_else(|| disposition_name(r.write_disposition).to_owned());
+        let wd = if feeds_only {
+            "skip".to_owned()
+        } else {
+            o.write_disposition
+                .clone()
+                .unwrap_or_else(|| disposition_name(r.write_disposition).to_owned())
+        };
         let cfg = |reason: String| PipelineError::Config {
             pipeline: spec.name.clone(),
             reason: format!("resource `{}`: {reason}", r.name),

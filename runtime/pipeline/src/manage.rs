@@ -271,6 +271,9 @@ pub struct Inspection {
     pub imports: Vec<String>,
     pub config_schema: Value,
     pub resources: Vec<Value>,
+    /// why the connector refused to describe itself for the given config (the rest of the
+    /// inspection — digest, imports, cold start — stands without it)
+    pub spec_error: Option<String>,
     /// compiling the component (0 when it was already in the cache)
     pub compile_ms: f64,
     /// loading the precompiled component from the cache
@@ -304,7 +307,25 @@ pub async fn inspect(
         .instantiate(sluice_host::Sandbox::default())
         .await?;
     let instantiate_ms = t.elapsed().as_secs_f64() * 1e3;
-    let spec = inst.spec(config).await?;
+    let spec = match inst.spec(config).await {
+        Ok(spec) => spec,
+        Err(e) => {
+            return Ok(Inspection {
+                name: name.to_owned(),
+                version: String::new(),
+                description: None,
+                digest: connector.digest.clone(),
+                size_bytes: bytes.len(),
+                imports: connector.imports.clone(),
+                config_schema: Value::Null,
+                resources: Vec::new(),
+                spec_error: Some(e.to_string()),
+                compile_ms,
+                load_ms,
+                instantiate_ms,
+            });
+        }
+    };
     let resources = spec
         .resources
         .iter()
@@ -331,6 +352,7 @@ pub async fn inspect(
         imports: connector.imports.clone(),
         config_schema: serde_json::from_str(&spec.config_schema).unwrap_or(Value::Null),
         resources,
+        spec_error: None,
         compile_ms,
         load_ms,
         instantiate_ms,

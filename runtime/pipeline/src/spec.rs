@@ -119,6 +119,7 @@ pub struct Notifications {
 /// ```toml
 /// [secrets.github_token]
 /// env = "GITHUB_TOKEN"                 # or value = "…" (keep secrets out of files)
+/// optional = true                      # unset: requests go without it
 /// host = "https://api.github.com"
 /// scheme = "bearer"                    # Authorization: Bearer <value>
 ///
@@ -146,6 +147,10 @@ pub struct Notifications {
 pub struct SecretSpec {
     pub env: Option<String>,
     pub value: Option<String>,
+    /// with `env`: when the variable is unset, requests naming the secret go without it
+    /// (public APIs that take a token for higher rate limits)
+    #[serde(default)]
+    pub optional: bool,
     pub host: String,
     /// `api_key` (default), `bearer`, `http_basic`, `oauth2_client_credentials`
     pub scheme: Option<String>,
@@ -404,5 +409,33 @@ pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
                 .map(|(k, v)| (k.clone(), toml_to_json(v)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_keys_outside_the_file_layout_go_to_the_connector_config() {
+        let text = "name = \"p\"\n[connector]\nname = \"rest_api\"\n[config.client]\nbase_url = \"https://a\"\n";
+        let sets = [
+            "client.base_url=http://127.0.0.1:9/v1/".to_owned(),
+            "limits.memory_mb=256".to_owned(),
+            "rows=10".to_owned(),
+            "grants.allow_hosts=[\"http://127.0.0.1:9\"]".to_owned(),
+        ];
+        let spec = PipelineSpec::from_toml(text, &sets, Path::new(".")).expect("valid");
+        assert_eq!(
+            spec.config["client"]["base_url"].as_str(),
+            Some("http://127.0.0.1:9/v1/")
+        );
+        assert_eq!(spec.config["rows"].as_integer(), Some(10));
+        assert_eq!(spec.limits.memory_mb, 256);
+        assert_eq!(
+            spec.grants.allow_hosts,
+            vec!["http://127.0.0.1:9".to_owned()]
+        );
+        assert!(PipelineSpec::from_toml(text, &["no_equals".to_owned()], Path::new(".")).is_err());
     }
 }

@@ -94,6 +94,10 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
         HttpError::Denied(format!("invalid url `{}`: {e}", policy.redact(&req.url)))
     })?;
     if let Err(why) = policy.check(&url).await {
+        // a name that does not resolve is a network failure, not a policy decision
+        if why.starts_with(crate::policy::UNRESOLVED) {
+            return Err(HttpError::Transport(why));
+        }
         state.metrics.denied += 1;
         tracing::warn!(connector = %state.connector, "http denied: {why}");
         return Err(HttpError::Denied(why));

@@ -100,7 +100,7 @@ pub enum HostError {
         phase: &'static str,
         reason: String,
     },
-    #[error("connector `{connector}`{}: {kind:?} error: {message}", at(resource))]
+    #[error("connector `{connector}`{}: {} error: {message}", at(resource), kind_name(*kind))]
     Connector {
         connector: String,
         resource: Option<String>,
@@ -110,6 +110,17 @@ pub enum HostError {
     },
     #[error("component cache `{path}`: {reason}")]
     Cache { path: String, reason: String },
+}
+
+/// Who is at fault, in words.
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Config => "configuration",
+        ErrorKind::Auth => "authentication",
+        ErrorKind::External => "external system",
+        ErrorKind::Data => "data",
+        ErrorKind::Internal => "internal connector",
+    }
 }
 
 fn at(resource: &Option<String>) -> String {

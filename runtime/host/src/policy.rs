@@ -88,6 +88,10 @@ impl SecretGrant {
     }
 }
 
+/// How [`Policy::check`]'s reason starts when the host name did not resolve (a transport
+/// failure the caller may retry, not a refusal).
+pub const UNRESOLVED: &str = "cannot resolve";
+
 #[derive(Clone, Debug)]
 struct Allowed {
     scheme: String,
@@ -167,7 +171,7 @@ impl Policy {
         let port = url.port_or_known_default().unwrap_or(0);
         let addrs = tokio::net::lookup_host((host, port))
             .await
-            .map_err(|e| format!("cannot resolve `{host}`: {e}"))?;
+            .map_err(|e| format!("{UNRESOLVED} `{host}`: {e}"))?;
         for a in addrs {
             if is_private(a.ip()) {
                 return Err(format!(

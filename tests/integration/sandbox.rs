@@ -186,3 +186,246 @@ fn run_time_and_state_size_limits_stop_the_run_and_keep_committed_data() {
     );
     assert_eq!(area.count("select count(*) from lim.events"), 1000);
 }
+
+// ---- the hostile suite: each attempt stops the run with a clear error, or is contained; the
+// ---- host stays up and the pipeline's earlier data is intact
+
+fn probe_ok(
+    area: &Area,
+    attempt: &str,
+    extra: &str,
+) -> (sluice_pipeline::RunSummary, Vec<(String, String)>) {
+    let toml = format!(
+        "name = \"sb\"\ndataset = \"sb\"\n[connector]\nname = \"probe\"\n[config]\ntry = \"{attempt}\"\n{extra}"
+    );
+    let (r, logs) = area.run_logged(&toml, &[], ("sandbox_probe", sluice_bundled::SANDBOX_PROBE));
+    (r.expect("contained, not fatal"), logs)
+}
+
+#[test]
+fn a_loop_in_spec_hits_the_call_deadline() {
+    let area = Area::new();
+    earlier_data(&area);
+    let started = std::time::Instant::now();
+    let msg = probe(&area, "spec_loop", "[limits]\ncall_timeout_secs = 1\n");
+    assert!(
+        msg.contains("`sandbox_probe`") && msg.contains("1000 ms time limit"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    intact(&area);
+}
+
+#[test]
+fn stack_overflow_and_panic_trap_without_taking_the_host_down() {
+    let area = Area::new();
+    earlier_data(&area);
+    for attempt in ["stack", "panic"] {
+        let msg = probe(&area, attempt, "");
+        assert!(
+            msg.contains("`sandbox_probe`") && msg.contains("`probe`") && msg.contains("trapped"),
+            "{attempt}: {msg}"
+        );
+        intact(&area);
+    }
+    // the host runs the next pipeline as if nothing happened
+    area.run(PIPE, ("synthetic", sluice_bundled::SYNTHETIC.bytes))
+        .expect("host healthy");
+    assert_eq!(area.count("select count(*) from sb.events"), 200);
+}
+
+#[test]
+fn sockets_are_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let area = Area::new();
+    earlier_data(&area);
+    let msg = probe(&area, "socket", &format!("addr = \"{addr}\"\n"));
+    assert!(
+        msg.contains("socket refused") && msg.contains("`sandbox_probe`"),
+        "{msg}"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "no connection reached the listener"
+    );
+    intact(&area);
+}
+
+#[test]
+fn nesting_bombs_invalid_utf8_and_invalid_json_name_resource_and_page() {
+    for (attempt, want) in [
+        ("nesting", "depth"),
+        ("bad_utf8", "UTF-8"),
+        ("bad_json", "line 2"),
+    ] {
+        // the refused page's package stays pending (to fix or abort), so each case gets its
+        // own pipeline area
+        let area = Area::new();
+        earlier_data(&area);
+        let msg = probe(&area, attempt, "");
+        assert!(
+            msg.contains("`probe`")
+                && msg.contains("page")
+                && msg.to_lowercase().contains(&want.to_lowercase()),
+            "{attempt}: {msg}"
+        );
+        intact(&area);
+    }
+}
+
+#[test]
+fn a_100_mb_state_checkpoint_is_refused_at_the_state_limit() {
+    let area = Area::new();
+    earlier_data(&area);
+    let msg = probe(&area, "big_state", "");
+    assert!(
+        msg.contains("`probe`") && msg.contains("state size limit of 1024 KiB"),
+        "{msg}"
+    );
+    intact(&area);
+}
+
+#[test]
+fn a_log_flood_is_capped_and_a_tiny_page_flood_loads() {
+    let area = Area::new();
+    earlier_data(&area);
+    let (s, logs) = probe_ok(&area, "log_flood", "[limits]\nmax_log_lines = 500\n");
+    assert_eq!(s.tables["probe"], 1);
+    // 500 lines, then one warning naming the limit
+    assert_eq!(logs.len(), 501, "{} log lines reached the run", logs.len());
+    assert!(
+        logs[500].0 == "warn" && logs[500].1.contains("limits.max_log_lines"),
+        "{:?}",
+        logs[500]
+    );
+    let (s, _) = probe_ok(&area, "tiny_pages", "pages = 20000\n");
+    assert_eq!(s.tables["probe"], 20_000);
+    assert_eq!(
+        area.count("select count(distinct id) from sb.probe"),
+        20_000
+    );
+    intact_events(&area);
+}
+
+fn intact_events(area: &Area) {
+    assert_eq!(area.count("select count(*) from sb.events"), 100);
+}
+
+#[test]
+fn a_secret_echoed_back_is_redacted_from_logs_and_errors() {
+    const TOKEN: &str = "exfil-me-if-you-can-123456";
+    let server = crate::api_server::ApiServer::start(|req| {
+        crate::api_server::ApiResponse::raw(
+            200,
+            format!("you sent: {}", req.header("authorization").unwrap_or("-")),
+        )
+    });
+    let area = Area::new();
+    earlier_data(&area);
+    let toml = format!(
+        "name = \"sb\"\ndataset = \"sb\"\n[connector]\nname = \"probe\"\n[config]\ntry = \"echo_log\"\nurl = \"{u}/x\"\n[grants]\nallow_hosts = [\"{u}\"]\n[secrets.token]\nvalue = \"{TOKEN}\"\nhost = \"{u}\"\nscheme = \"bearer\"\n",
+        u = server.url()
+    );
+    let (r, logs) = area.run_logged(&toml, &[], ("sandbox_probe", sluice_bundled::SANDBOX_PROBE));
+    let msg = format!("{:#}", r.expect_err("the probe errors with the echo"));
+    assert!(msg.contains("you sent: Bearer ***"), "{msg}");
+    assert!(!msg.contains(TOKEN), "{msg}");
+    let logged = format!("{logs:?}");
+    assert!(logged.contains("leaking: you sent: Bearer ***"), "{logged}");
+    assert!(!logged.contains(TOKEN));
+    intact(&area);
+}
+
+#[test]
+fn redirects_and_ip_literals_off_the_allow_list_are_denied() {
+    let server = crate::api_server::ApiServer::start(|req| match req.path.as_str() {
+        "/hop" => crate::api_server::ApiResponse::raw(302, "")
+            .header("Location", "http://127.0.0.2:9/steal"),
+        _ => crate::api_server::ApiResponse::raw(200, "[]"),
+    });
+    let area = Area::new();
+    earlier_data(&area);
+    let grant = format!("[grants]\nallow_hosts = [\"{}\"]\n", server.url());
+    let msg = probe(
+        &area,
+        "http",
+        &format!("url = \"{}/hop\"\n{grant}", server.url()),
+    );
+    assert!(
+        msg.contains("redirect denied") && msg.contains("127.0.0.2"),
+        "{msg}"
+    );
+    // granted by name, requested by IP literal: a different host to the policy
+    let by_name = format!(
+        "[grants]\nallow_hosts = [\"http://localhost:{}\"]\n",
+        server.port
+    );
+    let msg = probe(
+        &area,
+        "http",
+        &format!("url = \"{}/ok\"\n{by_name}", server.url()),
+    );
+    assert!(msg.contains("not on the pipeline's allow-list"), "{msg}");
+    assert_eq!(server.to("/ok").len(), 0);
+    intact(&area);
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Run in a child process by `memory_returns_to_its_baseline_after_memory_bombs`, alone, so
+/// its resident memory is its own: one bomb to warm up, then five more.
+#[test]
+#[ignore = "started by memory_returns_to_its_baseline_after_memory_bombs in a child process"]
+fn memory_child() {
+    let area = Area::new();
+    let bomb = "[limits]\nmemory_mb = 256\n";
+    probe(&area, "memory", bomb);
+    let baseline = rss_kib();
+    for _ in 0..5 {
+        probe(&area, "memory", bomb);
+    }
+    println!("RSS_KIB {baseline} {}", rss_kib());
+}
+
+#[test]
+fn memory_returns_to_its_baseline_after_memory_bombs() {
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "sandbox::memory_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .expect("child runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split("RSS_KIB ").nth(1))
+        .expect("child reports RSS");
+    let v: Vec<u64> = line.split(' ').filter_map(|x| x.parse().ok()).collect();
+    let (baseline, after) = (v[0], v[1]);
+    // five bombs of up to 256 MiB each would add over a GiB if the host kept their memory
+    assert!(
+        after <= baseline + 64 * 1024,
+        "RSS grew from {baseline} KiB to {after} KiB across five memory bombs"
+    );
+}

@@ -14,8 +14,6 @@ wasmtime::component::bindgen!({
 pub use sluice::connector::types;
 use sluice::connector::{http, log};
 
-/// Most log lines an instance keeps; later ones are dropped (the count is reported).
-const MAX_LOG_LINES: usize = 10_000;
 /// Longest log message kept, in bytes.
 const MAX_LOG_BYTES: usize = 4096;
 
@@ -29,9 +27,22 @@ impl types::Host for State {}
 
 impl log::Host for State {
     async fn log(&mut self, level: log::Level, message: String) {
-        if self.logs.len() >= MAX_LOG_LINES {
+        // a total per instance, not per drain: a connector logging a little on every page
+        // forever is held to it too
+        if self.logged >= self.max_log_lines {
+            if self.logged == self.max_log_lines {
+                self.logged += 1;
+                self.logs.push(crate::LogLine {
+                    level: "warn".into(),
+                    message: format!(
+                        "the connector reached its log limit of {} lines (limits.max_log_lines); further lines are dropped",
+                        self.max_log_lines
+                    ),
+                });
+            }
             return;
         }
+        self.logged += 1;
         let mut message = self.policy.redact(&message);
         if message.len() > MAX_LOG_BYTES {
             let mut cut = MAX_LOG_BYTES;

@@ -153,8 +153,14 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
         let resp = match rb.send().await {
             Ok(r) => r,
             Err(e) => {
-                let msg =
-                    policy.redact(&format!("{e:#}").replace(url.as_str(), &redacted_url(&url)));
+                // reqwest keeps the reason (e.g. our redirect refusal) in the source chain
+                let mut chain = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    chain.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                let msg = policy.redact(&chain.replace(url.as_str(), &redacted_url(&url)));
                 if msg.contains("redirect denied") {
                     state.metrics.denied += 1;
                     return Err(HttpError::Denied(msg));

@@ -143,6 +143,8 @@ pub struct Sandbox {
     pub read_dirs: Vec<PathBuf>,
     /// network policy for `http`
     pub policy: Arc<Policy>,
+    /// log lines an instance may write; later ones are dropped after one warning
+    pub max_log_lines: usize,
 }
 
 impl Default for Sandbox {
@@ -152,6 +154,7 @@ impl Default for Sandbox {
             call_timeout: Duration::from_secs(30),
             read_dirs: Vec::new(),
             policy: Arc::new(Policy::deny_all()),
+            max_log_lines: 10_000,
         }
     }
 }
@@ -180,6 +183,9 @@ pub(crate) struct State {
     pub(crate) client: reqwest::Client,
     pub(crate) connector: String,
     pub(crate) logs: Vec<LogLine>,
+    /// lines logged by this instance so far (kept or not)
+    pub(crate) logged: usize,
+    pub(crate) max_log_lines: usize,
     pub(crate) metrics: HttpMetrics,
     http_ctx: wasmtime_wasi_http::WasiHttpCtx,
     hooks: wasi_http::PolicyHooks,
@@ -382,6 +388,8 @@ impl Connector {
             client,
             connector: self.name.clone(),
             logs: Vec::new(),
+            logged: 0,
+            max_log_lines: sandbox.max_log_lines,
             metrics: HttpMetrics::default(),
             http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
             hooks: wasi_http::PolicyHooks {

@@ -172,6 +172,11 @@ fn json_error(e: &serde_json::Error, line: usize) -> String {
         .rsplit_once(" at line ")
         .map(|(w, _)| w.to_owned())
         .unwrap_or(text);
+    let what = if what == "recursion limit exceeded" {
+        "recursion limit exceeded (nesting depth over 128 levels is refused)".to_owned()
+    } else {
+        what
+    };
     format!("line {line} column {}: {what}", e.column())
 }
 

@@ -315,7 +315,10 @@ pub async fn extract_resource(
             window.as_ref(),
             None,
         )
-        .await?;
+        .await;
+    // the connector's log lines reach the run even when the call failed: they often say why
+    forward_logs(&mut inst, job.progress);
+    let ext = ext?;
     let children: Vec<&PlannedResource> = job
         .resources
         .iter()
@@ -340,10 +343,9 @@ pub async fn extract_resource(
         if std::time::Instant::now() > job.deadline {
             return Err(run_time_exceeded(job));
         }
-        let page = inst.next(&ext).await?;
-        for l in inst.take_logs() {
-            job.progress.log(&l.level, &l.message);
-        }
+        let page = inst.next(&ext).await;
+        forward_logs(&mut inst, job.progress);
+        let page = page?;
         let Some(mut page) = page else { break };
         if page.records.len() as u64 > job.max_page {
             return Err(page_err(
@@ -418,8 +420,13 @@ pub async fn extract_resource(
                     None,
                     Some(&parent),
                 )
-                .await?;
-            while let Some(cpage) = inst.next(&cext).await? {
+                .await;
+            forward_logs(&mut inst, job.progress);
+            let cext = cext?;
+            loop {
+                let cpage = inst.next(&cext).await;
+                forward_logs(&mut inst, job.progress);
+                let Some(cpage) = cpage? else { break };
                 writer
                     .borrow_mut()
                     .write(&child.name, child_seq[ci], &cpage, None)?;
@@ -441,4 +448,11 @@ pub async fn extract_resource(
     }
     inst.close(ext).await;
     Ok(inst.http_metrics())
+}
+
+/// Hand the connector's buffered log lines to the run's progress sink.
+fn forward_logs(inst: &mut sluice_host::Instance, progress: &dyn Progress) {
+    for l in inst.take_logs() {
+        progress.log(&l.level, &l.message);
+    }
 }

@@ -216,6 +216,8 @@ pub struct Limits {
     pub package_mb: Option<u64>,
     /// largest resource state (checkpoint) a connector may commit, KiB
     pub max_state_kb: u64,
+    /// log lines one connector instance may write (then one warning, and the rest dropped)
+    pub max_log_lines: usize,
     /// longest the extraction of one run may take, seconds (packages sealed before it stay)
     pub run_timeout_secs: u64,
     /// longest one HTTP request may take across retries and their waits, seconds
@@ -235,6 +237,7 @@ impl Default for Limits {
             package_rows: None,
             package_mb: None,
             max_state_kb: 1024,
+            max_log_lines: 10_000,
             run_timeout_secs: 6 * 3600,
             http_retry_budget_secs: 300,
             http_rate_per_second: BTreeMap::new(),

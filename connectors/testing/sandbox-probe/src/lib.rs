@@ -1,7 +1,9 @@
-//! Test component: tries what the sandbox must refuse. Config `{"try":
-//! "file"|"env"|"http"|"loop"|"memory",
-//! "url": …, "repeat": N}`; each attempt that is refused ends the extraction with an error carrying the
-//! host's reason, an attempt that succeeds yields a record saying so (which tests reject).
+//! Test component: tries what the sandbox must refuse. Config `{"try": …, "url": …,
+//! "repeat": N}` with `try` one of `file`, `env`, `http`, `loop`, `memory`, `spec_loop`,
+//! `stack`, `panic`, `socket`, `nesting`, `bad_utf8`, `bad_json`, `big_state`, `log_flood`,
+//! `tiny_pages`, `echo_log`; each attempt that is refused ends the extraction with an error
+//! carrying the host's reason, an attempt that succeeds yields a record saying so (which
+//! tests reject).
 
 use sluice_sdk::serde_json::{Value, json};
 use sluice_sdk::{
@@ -11,7 +13,13 @@ use sluice_sdk::{
 struct Probe;
 
 impl Source for Probe {
-    fn spec(_config: &Value) -> Result<SourceSpec, Error> {
+    fn spec(config: &Value) -> Result<SourceSpec, Error> {
+        if config["try"] == "spec_loop" {
+            let mut n = 0u64;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
         Ok(SourceSpec::new("sandbox_probe", "0.1.0").resource(ResourceSpec::new("probe")))
     }
 
@@ -79,9 +87,103 @@ impl Source for Probe {
                     std::hint::black_box(&hoard);
                 }
             }
+            "stack" => json!({"depth": recurse(std::hint::black_box(1))}),
+            "panic" => panic!("the probe panics on purpose"),
+            "socket" => {
+                let addr = open.config["addr"].as_str().unwrap_or("127.0.0.1:9");
+                match std::net::TcpStream::connect(addr) {
+                    Ok(_) => json!({"escaped": "socket"}),
+                    Err(e) => {
+                        return Err(error(ErrorKind::Internal, format!("socket refused: {e}")));
+                    }
+                }
+            }
+            "nesting" => {
+                let depth = 100_000;
+                let mut page = String::with_capacity(depth * 7 + 8);
+                page.push('[');
+                for _ in 0..depth {
+                    page.push_str("{\"a\":");
+                }
+                page.push('1');
+                for _ in 0..depth {
+                    page.push('}');
+                }
+                page.push(']');
+                return Ok(Box::new(Pages::from(vec![Page {
+                    records: page.into_bytes(),
+                    format: sluice_sdk::RecordsFormat::JsonArray,
+                    checkpoint: None,
+                }])));
+            }
+            "bad_utf8" => {
+                return Ok(Box::new(Pages::from(vec![Page::ndjson(
+                    b"{\"id\": 1}\n{\"id\": \"\xff\xfe\"}\n".to_vec(),
+                )])));
+            }
+            "bad_json" => {
+                return Ok(Box::new(Pages::from(vec![Page::ndjson(
+                    b"{\"id\": 1}\n{\"id\": 2,\n".to_vec(),
+                )])));
+            }
+            "big_state" => {
+                let blob = "x".repeat(100 << 20);
+                return Ok(Box::new(Pages::from(vec![
+                    Page::json(&json!([{"id": 1}])).with_checkpoint(&json!({ "blob": blob })),
+                ])));
+            }
+            "log_flood" => {
+                for i in 0..1_000_000u32 {
+                    sluice_sdk::log::info(&format!("flood line {i}"));
+                }
+                json!({"ok": true})
+            }
+            "tiny_pages" => {
+                let n = open.config["pages"].as_u64().unwrap_or(10_000);
+                return Ok(Box::new(TinyPages { next: 0, n }));
+            }
+            "echo_log" => {
+                // the server echoes the request's Authorization header; the probe tries to
+                // leak it through a log line and an error
+                let url = open.config["url"].as_str().unwrap_or("http://example.com/");
+                let mut req = http::get(url);
+                req.secrets = vec!["token".into()];
+                let body = match http::fetch(&req) {
+                    Ok(r) => String::from_utf8_lossy(&r.body).into_owned(),
+                    Err(e) => format!("{e:?}"),
+                };
+                sluice_sdk::log::warn(&format!("leaking: {body}"));
+                return Err(error(ErrorKind::Data, format!("leaking: {body}")));
+            }
             _ => json!({"ok": true}),
         };
         Ok(Box::new(Pages::from(vec![Page::json(&json!([outcome]))])))
+    }
+}
+
+/// Recursion without end: the wasm stack overflows.
+#[allow(unconditional_recursion)]
+fn recurse(n: u64) -> u64 {
+    let mut frame = [n; 64];
+    frame[std::hint::black_box(3)] = recurse(std::hint::black_box(n + 1));
+    std::hint::black_box(frame).iter().sum()
+}
+
+/// `n` pages of one record each.
+struct TinyPages {
+    next: u64,
+    n: u64,
+}
+
+impl Resource for TinyPages {
+    fn next_page(&mut self) -> Result<Option<Page>, Error> {
+        if self.next == self.n {
+            return Ok(None);
+        }
+        self.next += 1;
+        Ok(Some(Page::ndjson(
+            format!("{{\"id\": {}}}\n", self.next).into_bytes(),
+        )))
     }
 }
 

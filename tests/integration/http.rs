@@ -210,3 +210,37 @@ fn retry_after_is_honoured_within_the_retry_budget() {
     );
     assert_eq!(s.http["probe"].retries, 0);
 }
+
+#[test]
+fn wasi_http_requests_get_oauth2_tokens_from_the_host() {
+    use crate::api_server::{ApiResponse, ApiServer};
+    const ACCESS: &str = "wasi-access-token-777";
+    let server = ApiServer::start(|req| match req.path.as_str() {
+        "/oauth/token"
+            if String::from_utf8_lossy(&req.body).contains("client_secret=cs-wasi-555") =>
+        {
+            ApiResponse::json(&serde_json::json!({"access_token": ACCESS, "expires_in": 60}))
+        }
+        "/items" if req.header("authorization") == Some(&format!("Bearer {ACCESS}")) => {
+            ApiResponse::raw(200, ITEMS)
+        }
+        _ => ApiResponse::raw(401, "[]"),
+    });
+    let area = Area::new();
+    let toml = format!(
+        "name = \"wo\"\ndataset = \"wo\"\n[connector]\nname = \"wasi_http_probe\"\n[config]\nauthority = \"127.0.0.1:{p}\"\npath = \"/items\"\n[grants]\nallow_hosts = [\"{u}\"]\n[secrets.client]\nvalue = \"cs-wasi-555\"\nhost = \"{u}\"\nscheme = \"oauth2_client_credentials\"\ntoken_url = \"{u}/oauth/token\"\nclient_id = \"wasi\"\n",
+        p = server.port,
+        u = server.url()
+    );
+    let s = area
+        .run(&toml, ("wasi_http_probe", sluice_bundled::WASI_HTTP_PROBE))
+        .expect("authorized through the host");
+    assert_eq!(s.tables["items"], 2);
+    assert_eq!(server.to("/oauth/token").len(), 1);
+    assert_eq!(server.to("/items").len(), 1);
+    let out = serde_json::to_string(&s).expect("json");
+    assert!(
+        !out.contains(ACCESS) && !out.contains("cs-wasi-555"),
+        "{out}"
+    );
+}

@@ -118,7 +118,11 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
         }
         let grant = policy.secret_for(name, &url).map_err(HttpError::Denied)?;
         let token = match &grant.placement {
-            SecretPlacement::OAuth2 { .. } => Some(oauth2_token(state, grant).await?),
+            SecretPlacement::OAuth2 { .. } => Some(
+                oauth2_token(&policy, &state.client, grant, &mut state.metrics.requests)
+                    .await
+                    .map_err(HttpError::Denied)?,
+            ),
             _ => None,
         };
         grant
@@ -227,7 +231,13 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
 /// The access token of an OAuth2 client-credentials grant: the cached one while it is valid,
 /// else a new one from the token endpoint (which the pipeline file names, so it is trusted
 /// like the file; the request carries the client secret and is never shown to the guest).
-async fn oauth2_token(state: &mut State, grant: &SecretGrant) -> Result<String, HttpError> {
+/// `requests` counts the token request. Used by `http` and by `wasi:http`.
+pub(crate) async fn oauth2_token(
+    policy: &Policy,
+    client: &reqwest::Client,
+    grant: &SecretGrant,
+    requests: &mut u64,
+) -> Result<String, String> {
     let SecretPlacement::OAuth2 {
         token_url,
         client_id,
@@ -235,9 +245,8 @@ async fn oauth2_token(state: &mut State, grant: &SecretGrant) -> Result<String, 
         cache,
     } = &grant.placement
     else {
-        return Err(HttpError::Denied("not an OAuth2 secret".into()));
+        return Err(format!("secret `{}` is not an OAuth2 grant", grant.name));
     };
-    let policy = state.policy.clone();
     let mut slot = cache.lock().await;
     if let Some((token, until)) = slot.as_ref()
         && std::time::Instant::now() < *until
@@ -245,10 +254,10 @@ async fn oauth2_token(state: &mut State, grant: &SecretGrant) -> Result<String, 
         return Ok(token.clone());
     }
     let fail = |why: String| {
-        HttpError::Denied(policy.redact(&format!(
+        policy.redact(&format!(
             "secret `{}`: OAuth2 token request to `{token_url}` failed: {why}",
             grant.name
-        )))
+        ))
     };
     let form = {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
@@ -260,9 +269,8 @@ async fn oauth2_token(state: &mut State, grant: &SecretGrant) -> Result<String, 
         }
         form.finish()
     };
-    state.metrics.requests += 1;
-    let resp = state
-        .client
+    *requests += 1;
+    let resp = client
         .post(token_url)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")

@@ -385,7 +385,7 @@ impl Connector {
                 .trap_on_grow_failure(true)
                 .build(),
             policy: sandbox.policy.clone(),
-            client,
+            client: client.clone(),
             connector: self.name.clone(),
             logs: Vec::new(),
             logged: 0,
@@ -394,6 +394,7 @@ impl Connector {
             http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
             hooks: wasi_http::PolicyHooks {
                 policy: sandbox.policy.clone(),
+                client,
                 connector: self.name.clone(),
                 requests: Default::default(),
                 denied: Default::default(),

@@ -25,6 +25,8 @@ type Sent = Box<
 /// The policy as wasi-http hooks.
 pub struct PolicyHooks {
     pub policy: Arc<Policy>,
+    /// the instance's policy-checked client, for OAuth2 token exchanges
+    pub client: reqwest::Client,
     pub connector: String,
     pub requests: Arc<AtomicU64>,
     pub denied: Arc<AtomicU64>,
@@ -41,6 +43,7 @@ impl WasiHttpHooks for PolicyHooks {
         let policy = self.policy.clone();
         let connector = self.connector.clone();
         let (requests, denied) = (self.requests.clone(), self.denied.clone());
+        let client = self.client.clone();
         Box::new(async move {
             let mut url =
                 Url::parse(&request.uri().to_string()).map_err(|_| Error::HttpRequestUriInvalid)?;
@@ -49,14 +52,30 @@ impl WasiHttpHooks for PolicyHooks {
                 tracing::warn!(%connector, "wasi:http denied: {why}");
                 return Err(Error::HttpRequestDenied);
             }
-            // secrets granted for this host go in without the guest ever holding them; a
-            // grant that cannot be placed is skipped (the guest named none of them); OAuth2
-            // grants need the host's token exchange and are offered through `http` only
+            // secrets granted for this host go in without the guest ever holding them (an
+            // OAuth2 grant after the host's token exchange); a grant that cannot be placed is
+            // skipped, since the guest named none of them
             let before = url.clone();
             for grant in policy.secrets.iter() {
-                if policy.secret_for(&grant.name, &url).is_ok() {
-                    let _ = grant.apply(request.headers_mut(), &mut url, None);
+                if policy.secret_for(&grant.name, &url).is_err() {
+                    continue;
                 }
+                let token = match &grant.placement {
+                    crate::SecretPlacement::OAuth2 { .. } => {
+                        let mut n = 0;
+                        let t = crate::http::oauth2_token(&policy, &client, grant, &mut n).await;
+                        requests.fetch_add(n, Ordering::Relaxed);
+                        match t {
+                            Ok(t) => Some(t),
+                            Err(why) => {
+                                tracing::warn!(%connector, "wasi:http: {why}");
+                                return Err(Error::HttpRequestDenied);
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                let _ = grant.apply(request.headers_mut(), &mut url, token.as_deref());
             }
             if url != before {
                 *request.uri_mut() = url

@@ -7,12 +7,19 @@ use crate::support::Area;
 const PIPE: &str =
     "name = \"sb\"\ndataset = \"sb\"\n[connector]\nname = \"synthetic\"\n[config]\nrows = 100\n";
 
-fn probe(area: &Area, attempt: &str, extra: &str) -> String {
-    let toml = format!(
+/// The probe's pipeline trying `attempt`, with more TOML (config keys, then tables) after it.
+fn probe_toml(attempt: &str, extra: &str) -> String {
+    format!(
         "name = \"sb\"\ndataset = \"sb\"\n[connector]\nname = \"probe\"\n[config]\ntry = \"{attempt}\"\n{extra}"
-    );
+    )
+}
+
+fn probe(area: &Area, attempt: &str, extra: &str) -> String {
     let err = area
-        .run(&toml, ("sandbox_probe", sluice_bundled::SANDBOX_PROBE))
+        .run(
+            &probe_toml(attempt, extra),
+            ("sandbox_probe", sluice_bundled::SANDBOX_PROBE),
+        )
         .expect_err("the sandbox must refuse");
     err.to_string()
 }
@@ -195,10 +202,11 @@ fn probe_ok(
     attempt: &str,
     extra: &str,
 ) -> (sluice_pipeline::RunSummary, Vec<(String, String)>) {
-    let toml = format!(
-        "name = \"sb\"\ndataset = \"sb\"\n[connector]\nname = \"probe\"\n[config]\ntry = \"{attempt}\"\n{extra}"
+    let (r, logs) = area.run_logged(
+        &probe_toml(attempt, extra),
+        &[],
+        ("sandbox_probe", sluice_bundled::SANDBOX_PROBE),
     );
-    let (r, logs) = area.run_logged(&toml, &[], ("sandbox_probe", sluice_bundled::SANDBOX_PROBE));
     (r.expect("contained, not fatal"), logs)
 }
 
@@ -324,9 +332,12 @@ fn a_secret_echoed_back_is_redacted_from_logs_and_errors() {
     });
     let area = Area::new();
     earlier_data(&area);
-    let toml = format!(
-        "name = \"sb\"\ndataset = \"sb\"\n[connector]\nname = \"probe\"\n[config]\ntry = \"echo_log\"\nurl = \"{u}/x\"\n[grants]\nallow_hosts = [\"{u}\"]\n[secrets.token]\nvalue = \"{TOKEN}\"\nhost = \"{u}\"\nscheme = \"bearer\"\n",
-        u = server.url()
+    let toml = probe_toml(
+        "echo_log",
+        &format!(
+            "url = \"{u}/x\"\n[grants]\nallow_hosts = [\"{u}\"]\n[secrets.token]\nvalue = \"{TOKEN}\"\nhost = \"{u}\"\nscheme = \"bearer\"\n",
+            u = server.url()
+        ),
     );
     let (r, logs) = area.run_logged(&toml, &[], ("sandbox_probe", sluice_bundled::SANDBOX_PROBE));
     let msg = format!("{:#}", r.expect_err("the probe errors with the echo"));

@@ -60,6 +60,17 @@ impl Area {
         let mut spec =
             PipelineSpec::from_toml(toml, &[], self.path()).expect("valid pipeline toml");
         spec.destination = destination.to_owned();
+        self.run_spec(spec, component, schema_contract, Arc::new(Quiet))
+    }
+
+    /// Run a parsed pipeline with this area's working directories, reporting to `progress`.
+    fn run_spec(
+        &self,
+        spec: PipelineSpec,
+        component: (&str, &[u8]),
+        schema_contract: Option<sluice_schema::SchemaContract>,
+        progress: Arc<dyn sluice_pipeline::Progress>,
+    ) -> Result<RunSummary, PipelineError> {
         let opts = RunOptions {
             spec,
             pipelines_dir: self.path().join("pipelines"),
@@ -71,7 +82,7 @@ impl Area {
             .enable_all()
             .build()
             .expect("runtime")
-            .block_on(sluice_pipeline::run(opts, Arc::new(Quiet)))
+            .block_on(sluice_pipeline::run(opts, progress))
     }
 
     /// Run pipeline TOML with `--set` overrides into this area's database, collecting the
@@ -85,19 +96,8 @@ impl Area {
         let mut spec =
             PipelineSpec::from_toml(toml, sets, self.path()).expect("valid pipeline toml");
         spec.destination = format!("duckdb:{}", self.db().display());
-        let opts = RunOptions {
-            spec,
-            pipelines_dir: self.path().join("pipelines"),
-            cache_dir: self.path().join("cache"),
-            component: (component.0.to_owned(), component.1.to_vec()),
-            schema_contract: None,
-        };
         let logs = Arc::new(Logs::default());
-        let result = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(sluice_pipeline::run(opts, logs.clone()));
+        let result = self.run_spec(spec, component, None, logs.clone());
         let lines = logs.0.lock().map(|l| l.clone()).unwrap_or_default();
         (result, lines)
     }

@@ -53,8 +53,8 @@ pub struct Resource {
     pub endpoint: Endpoint,
     /// the resource whose records this one is requested for (`{resources.<parent>.<field>}`)
     pub parent: Option<String>,
-    /// parent fields copied into each record as `_<parent>_<field>`
-    pub include_from_parent: Vec<String>,
+    /// parent fields copied into each record as `_<parent>_<field>`: (field, its path)
+    pub include_from_parent: Vec<(String, JsonPath)>,
     pub steps: Vec<Step>,
 }
 
@@ -624,7 +624,16 @@ impl Resource {
                 secrets: secrets(&format!("{eat}.auth"), ep.auth)?,
             },
             parent,
-            include_from_parent: raw.include_from_parent,
+            include_from_parent: raw
+                .include_from_parent
+                .into_iter()
+                .enumerate()
+                .map(|(j, f)| {
+                    JsonPath::parse(&f)
+                        .map(|p| (f, p))
+                        .map_err(|e| format!("config `{at}.include_from_parent[{j}]`: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
             steps: steps(&format!("{at}.processing_steps"), raw.processing_steps)?,
             name: raw.name,
         })

@@ -23,7 +23,7 @@ use sluice_sdk::{
 
 use config::{Config, Step, placeholders};
 use jsonpath::JsonPath;
-use paginate::{Paginator, Request};
+use paginate::{Paginator, Request, as_text};
 
 const CONFIG_SCHEMA: &str = include_str!("config.schema.json");
 
@@ -151,14 +151,6 @@ struct Extraction {
     /// the data selector, detected on the first response when not configured
     selector: Option<JsonPath>,
     pages: u64,
-}
-
-/// A JSON value as it goes into a URL: text as is, anything else as JSON.
-fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn encode_segment(s: &str) -> String {
@@ -462,11 +454,8 @@ impl Extraction {
         if let (Some(p), Some(pname)) = (parent, &r.parent) {
             for rec in records.iter_mut() {
                 if let Value::Object(m) = rec {
-                    for field in &r.include_from_parent {
-                        let v = JsonPath::parse(field)
-                            .ok()
-                            .and_then(|jp| jp.first(p).cloned())
-                            .unwrap_or(Value::Null);
+                    for (field, path) in &r.include_from_parent {
+                        let v = path.first(p).cloned().unwrap_or(Value::Null);
                         m.insert(format!("_{pname}_{field}"), v);
                     }
                 }

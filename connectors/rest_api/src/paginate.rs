@@ -297,6 +297,14 @@ impl PaginatorConfig {
     }
 }
 
+/// A JSON value as it goes into a URL or header: text as is, anything else as JSON.
+pub fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A request being built: pagination and placeholders change it between calls.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -311,20 +319,12 @@ impl Request {
     fn put(&mut self, to: &Target, value: Value) -> Result<(), String> {
         match to {
             Target::Query(name) => {
-                let text = match &value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
                 self.params.retain(|(k, _)| k != name);
-                self.params.push((name.clone(), text));
+                self.params.push((name.clone(), as_text(&value)));
             }
             Target::Header(name) => {
-                let text = match &value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
                 self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-                self.headers.push((name.clone(), text));
+                self.headers.push((name.clone(), as_text(&value)));
             }
             Target::Body(p) => {
                 let body = self

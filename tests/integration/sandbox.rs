@@ -317,6 +317,99 @@ fn a_log_flood_is_capped_and_a_tiny_page_flood_loads() {
     intact_events(&area);
 }
 
+#[test]
+fn a_log_flood_is_held_to_the_log_rate() {
+    let area = Area::new();
+    earlier_data(&area);
+    // a million lines as fast as the guest can: 50 a second get through, the rest are
+    // counted in warnings
+    let started = std::time::Instant::now();
+    let (s, logs) = probe_ok(
+        &area,
+        "log_flood",
+        "[limits]\nmax_log_lines = 2000000\nmax_log_lines_per_sec = 50\n",
+    );
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(s.tables["probe"], 1);
+    let kept = logs
+        .iter()
+        .filter(|(_, m)| m.starts_with("flood line"))
+        .count();
+    let dropped: u64 = logs
+        .iter()
+        .filter(|(l, m)| l == "warn" && m.contains("limits.max_log_lines_per_sec"))
+        .map(|(_, m)| {
+            m.split(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("a count leads the warning: {m}"))
+        })
+        .sum();
+    assert!(dropped > 0, "{:?}", &logs[..5.min(logs.len())]);
+    // every line is kept or counted, and no more were kept than burst + rate × time
+    assert_eq!(kept as u64 + dropped, 1_000_000);
+    assert!(kept >= 50, "{kept}");
+    assert!(
+        (kept as f64) <= 50.0 + 50.0 * secs + 1.0,
+        "{kept} in {secs:.1} s"
+    );
+    intact_events(&area);
+}
+
+#[test]
+fn a_page_over_the_page_limit_and_a_claimed_2_gib_page_are_refused() {
+    let area = Area::new();
+    earlier_data(&area);
+    let msg = probe(&area, "big_page", "mb = 3\n[limits]\nmax_page_mb = 1\n");
+    assert!(
+        msg.contains("`sandbox_probe`")
+            && msg.contains("`probe`")
+            && msg.contains("page 0")
+            && msg.contains("page size limit of 1 MiB"),
+        "{msg}"
+    );
+    intact(&area);
+    // the page's (pointer, length) claims 2 GiB of a memory capped at 64 MiB: refused when
+    // the host reads the result, before anything is copied
+    let msg = probe(&area, "claimed_page", "[limits]\nmemory_mb = 64\n");
+    assert!(
+        msg.contains("`sandbox_probe`")
+            && msg.contains("`probe`")
+            && msg.contains("next broke the component contract")
+            && msg.contains("outside its memory"),
+        "{msg}"
+    );
+    intact(&area);
+    area.run(PIPE, ("synthetic", sluice_bundled::SYNTHETIC.bytes))
+        .expect("host healthy");
+    assert_eq!(area.count("select count(*) from sb.events"), 200);
+}
+
+#[test]
+fn misused_resource_handles_trap_and_the_host_carries_on() {
+    let area = Area::new();
+    earlier_data(&area);
+    for attempt in [
+        "forged_handle",
+        "stale_handle",
+        "forged_extraction",
+        "dropped_extraction",
+    ] {
+        let msg = probe(&area, attempt, "");
+        assert!(
+            msg.contains("`sandbox_probe`")
+                && msg.contains("`probe`")
+                && msg.contains("open broke the component contract")
+                && msg.contains("resource handle it does not hold"),
+            "{attempt}: {msg}"
+        );
+        intact(&area);
+    }
+    area.run(PIPE, ("synthetic", sluice_bundled::SYNTHETIC.bytes))
+        .expect("host healthy");
+    assert_eq!(area.count("select count(*) from sb.events"), 200);
+}
+
 fn intact_events(area: &Area) {
     assert_eq!(area.count("select count(*) from sb.events"), 100);
 }

@@ -3,6 +3,7 @@
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::State;
+use crate::log_gate::Verdict;
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -27,22 +28,20 @@ impl types::Host for State {}
 
 impl log::Host for State {
     async fn log(&mut self, level: log::Level, message: String) {
-        // a total per instance, not per drain: a connector logging a little on every page
-        // forever is held to it too
-        if self.logged >= self.max_log_lines {
-            if self.logged == self.max_log_lines {
-                self.logged += 1;
+        // a total per instance, not per drain (a connector logging a little on every page
+        // forever is held to it too), and a rate
+        match self.log_gate.admit(std::time::Instant::now()) {
+            Verdict::Keep => self.flush_rate_warning(),
+            Verdict::Drop => return,
+            Verdict::DropTotalReached(warning) => {
+                self.flush_rate_warning();
                 self.logs.push(crate::LogLine {
                     level: "warn".into(),
-                    message: format!(
-                        "the connector reached its log limit of {} lines (limits.max_log_lines); further lines are dropped",
-                        self.max_log_lines
-                    ),
+                    message: warning,
                 });
+                return;
             }
-            return;
         }
-        self.logged += 1;
         let mut message = self.policy.redact(&message);
         if message.len() > MAX_LOG_BYTES {
             let mut cut = MAX_LOG_BYTES;

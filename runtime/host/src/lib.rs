@@ -18,6 +18,7 @@
 
 mod bindings;
 mod http;
+mod log_gate;
 mod policy;
 mod wasi_http;
 
@@ -93,6 +94,16 @@ pub enum HostError {
         phase: &'static str,
         limit_mb: u64,
     },
+    #[error(
+        "connector `{connector}`{}: {phase} broke the component contract: {reason}",
+        at(resource)
+    )]
+    Contract {
+        connector: String,
+        resource: Option<String>,
+        phase: &'static str,
+        reason: String,
+    },
     #[error("connector `{connector}`{}: {phase} trapped: {reason}", at(resource))]
     Trap {
         connector: String,
@@ -145,6 +156,9 @@ pub struct Sandbox {
     pub policy: Arc<Policy>,
     /// log lines an instance may write; later ones are dropped after one warning
     pub max_log_lines: usize,
+    /// log lines per second an instance may write (bursts up to one second's worth); lines
+    /// over it are dropped and counted in a warning
+    pub max_log_lines_per_sec: u32,
 }
 
 impl Default for Sandbox {
@@ -155,6 +169,7 @@ impl Default for Sandbox {
             read_dirs: Vec::new(),
             policy: Arc::new(Policy::deny_all()),
             max_log_lines: 10_000,
+            max_log_lines_per_sec: 1_000,
         }
     }
 }
@@ -183,12 +198,23 @@ pub(crate) struct State {
     pub(crate) client: reqwest::Client,
     pub(crate) connector: String,
     pub(crate) logs: Vec<LogLine>,
-    /// lines logged by this instance so far (kept or not)
-    pub(crate) logged: usize,
-    pub(crate) max_log_lines: usize,
+    /// the log limits and what they let through
+    pub(crate) log_gate: log_gate::LogGate,
     pub(crate) metrics: HttpMetrics,
     http_ctx: wasmtime_wasi_http::WasiHttpCtx,
     hooks: wasi_http::PolicyHooks,
+}
+
+impl State {
+    /// Report the lines the log rate dropped since the last report, if any.
+    pub(crate) fn flush_rate_warning(&mut self) {
+        if let Some(message) = self.log_gate.rate_warning() {
+            self.logs.push(LogLine {
+                level: "warn".into(),
+                message,
+            });
+        }
+    }
 }
 
 impl wasmtime_wasi_http::WasiHttpView for State {
@@ -388,8 +414,11 @@ impl Connector {
             client: client.clone(),
             connector: self.name.clone(),
             logs: Vec::new(),
-            logged: 0,
-            max_log_lines: sandbox.max_log_lines,
+            log_gate: log_gate::LogGate::new(
+                sandbox.max_log_lines,
+                sandbox.max_log_lines_per_sec,
+                std::time::Instant::now(),
+            ),
             metrics: HttpMetrics::default(),
             http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
             hooks: wasi_http::PolicyHooks {
@@ -437,6 +466,14 @@ fn classify(
             limit_ms: sandbox.call_timeout.as_millis() as u64,
         };
     }
+    if let Some(reason) = contract_breach(&err.root_cause().to_string()) {
+        return HostError::Contract {
+            connector: connector.to_owned(),
+            resource,
+            phase,
+            reason: sandbox.policy.redact(&reason),
+        };
+    }
     let reason = format!("{err:#}");
     if reason.contains("memory") && (reason.contains("grow") || reason.contains("limit")) {
         return HostError::Memory {
@@ -452,6 +489,19 @@ fn classify(
         phase,
         reason: sandbox.policy.redact(&reason),
     }
+}
+
+/// The canonical ABI checks wasmtime makes on what a guest passes or returns, in words: a
+/// handle it does not hold, or a list or string outside its memory. `None` for other errors.
+fn contract_breach(root: &str) -> Option<String> {
+    let why = if root.contains("handle index") {
+        "a resource handle it does not hold (never issued, or already dropped)"
+    } else if root.contains("out of bounds of memory") {
+        "a value whose pointer and length lie outside its memory"
+    } else {
+        return None;
+    };
+    Some(format!("it handed the host {why} ({root})"))
 }
 
 /// An extraction opened in an instance.
@@ -586,7 +636,9 @@ impl Instance {
 
     /// Log lines written since the last call.
     pub fn take_logs(&mut self) -> Vec<LogLine> {
-        std::mem::take(&mut self.store.data_mut().logs)
+        let state = self.store.data_mut();
+        state.flush_rate_warning();
+        std::mem::take(&mut state.logs)
     }
 
     /// HTTP counters of this instance.

@@ -498,6 +498,7 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
     Ok(Sandbox {
         memory_bytes: (spec.limits.memory_mb << 20) as usize,
         max_log_lines: spec.limits.max_log_lines,
+        max_log_lines_per_sec: spec.limits.max_log_lines_per_sec,
         call_timeout: Duration::from_secs(spec.limits.call_timeout_secs.max(1)),
         read_dirs,
         policy: Arc::new(policy),

@@ -218,6 +218,9 @@ pub struct Limits {
     pub max_state_kb: u64,
     /// log lines one connector instance may write (then one warning, and the rest dropped)
     pub max_log_lines: usize,
+    /// log lines per second one connector instance may write (bursts up to one second's
+    /// worth); lines over it are dropped and counted in a warning
+    pub max_log_lines_per_sec: u32,
     /// longest the extraction of one run may take, seconds (packages sealed before it stay)
     pub run_timeout_secs: u64,
     /// longest one HTTP request may take across retries and their waits, seconds
@@ -238,6 +241,7 @@ impl Default for Limits {
             package_mb: None,
             max_state_kb: 1024,
             max_log_lines: 10_000,
+            max_log_lines_per_sec: 1_000,
             run_timeout_secs: 6 * 3600,
             http_retry_budget_secs: 300,
             http_rate_per_second: BTreeMap::new(),

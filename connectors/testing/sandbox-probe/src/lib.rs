@@ -1,14 +1,23 @@
 //! Test component: tries what the sandbox must refuse. Config `{"try": …, "url": …,
 //! "repeat": N}` with `try` one of `file`, `env`, `http`, `loop`, `memory`, `spec_loop`,
 //! `stack`, `panic`, `socket`, `nesting`, `bad_utf8`, `bad_json`, `big_state`, `log_flood`,
-//! `tiny_pages`, `echo_log`; each attempt that is refused ends the extraction with an error
-//! carrying the host's reason, an attempt that succeeds yields a record saying so (which
-//! tests reject).
+//! `tiny_pages`, `echo_log`, `big_page`, `claimed_page`, `forged_handle`, `stale_handle`,
+//! `forged_extraction`, `dropped_extraction`; each attempt that is refused ends the
+//! extraction with an error carrying the host's reason, an attempt that succeeds yields a
+//! record saying so (which tests reject).
+//!
+//! The last four misuse handles: they call WASI with a handle the host never issued or has
+//! already dropped, or return from `open` an extraction handle that does not exist. They
+//! need `unsafe` and the raw bindings, so this probe exports its `source` by hand rather
+//! than through `sluice_sdk::export!`.
 
+use sluice_sdk::bindings::exports::sluice::connector::source as wit;
 use sluice_sdk::serde_json::{Value, json};
 use sluice_sdk::{
-    Error, ErrorKind, Open, Page, Pages, Resource, ResourceSpec, Source, SourceSpec, error, http,
+    Error, ErrorKind, Open, Page, Pages, Resource, ResourceSpec, Source, SourceSpec, Window, error,
+    http,
 };
+use wasi::io::poll::Pollable;
 
 struct Probe;
 
@@ -138,6 +147,33 @@ impl Source for Probe {
                 }
                 json!({"ok": true})
             }
+            "big_page" => {
+                // a real page of `mb` MiB of records
+                let mb = open.config["mb"].as_u64().unwrap_or(3) as usize;
+                let mut page = Vec::with_capacity((mb << 20) + 64);
+                let mut i = 0u64;
+                while page.len() < mb << 20 {
+                    page.extend_from_slice(format!("{{\"id\": {i}}}\n").as_bytes());
+                    i += 1;
+                }
+                return Ok(Box::new(Pages::from(vec![Page::ndjson(page)])));
+            }
+            "claimed_page" => return Ok(Box::new(ClaimedPage)),
+            "forged_handle" => {
+                // a pollable the host never handed out
+                let p = unsafe { Pollable::from_handle(std::hint::black_box(0x7654_3210)) };
+                p.block();
+                json!({"escaped": "forged_handle"})
+            }
+            "stale_handle" => {
+                // a pollable used after it was dropped
+                let p = wasi::clocks::monotonic_clock::subscribe_duration(0);
+                let h = p.handle();
+                drop(p);
+                let stale = unsafe { Pollable::from_handle(h) };
+                stale.block();
+                json!({"escaped": "stale_handle"})
+            }
             "tiny_pages" => {
                 let n = open.config["pages"].as_u64().unwrap_or(10_000);
                 return Ok(Box::new(TinyPages { next: 0, n }));
@@ -169,6 +205,33 @@ fn recurse(n: u64) -> u64 {
     std::hint::black_box(frame).iter().sum()
 }
 
+/// A page claiming 2 GiB of records at a pointer into a 16-byte buffer: the length a
+/// hostile guest writes into the canonical ABI's (pointer, length) pair. 2 GiB is the most a
+/// Rust `Vec` may claim on wasm32; the host's bounds check is the same for any length.
+struct ClaimedPage;
+
+impl Resource for ClaimedPage {
+    fn next_page(&mut self) -> Result<Option<Page>, Error> {
+        const CLAIM: usize = 0x7fff_fff0;
+        let real = Box::leak(vec![b'['; 16].into_boxed_slice());
+        // SAFETY: not sound as Rust (the allocation is 16 bytes); the Vec is only lowered by
+        // the bindings, which copy (pointer, length) into the return area, and the host
+        // refuses it before the guest runs again.
+        let records = unsafe {
+            Vec::from_raw_parts(
+                real.as_mut_ptr(),
+                std::hint::black_box(CLAIM),
+                std::hint::black_box(CLAIM),
+            )
+        };
+        Ok(Some(Page {
+            records,
+            format: sluice_sdk::RecordsFormat::JsonArray,
+            checkpoint: None,
+        }))
+    }
+}
+
 /// `n` pages of one record each.
 struct TinyPages {
     next: u64,
@@ -187,4 +250,41 @@ impl Resource for TinyPages {
     }
 }
 
-sluice_sdk::export!(Probe);
+/// The `source` export: the SDK's, except for the two attempts that return a bad handle.
+struct Export;
+
+impl wit::Guest for Export {
+    type Extraction = sluice_sdk::Extraction;
+
+    fn spec(config: String) -> Result<SourceSpec, Error> {
+        sluice_sdk::__spec::<Probe>(config)
+    }
+
+    fn open(
+        resource: String,
+        config: String,
+        state: Option<String>,
+        window: Option<Window>,
+        parent_records: Option<Vec<u8>>,
+    ) -> Result<wit::Extraction, Error> {
+        let attempt = sluice_sdk::serde_json::from_str::<Value>(&config)
+            .ok()
+            .and_then(|c| c["try"].as_str().map(str::to_owned));
+        match attempt.as_deref() {
+            // a handle this instance never created
+            Some("forged_extraction") => {
+                Ok(unsafe { wit::Extraction::from_handle(std::hint::black_box(0x0bad_cafe)) })
+            }
+            // a real extraction, dropped, then handed to the host anyway
+            Some("dropped_extraction") => {
+                let real = sluice_sdk::__open::<Probe>(resource, config, state, window, None)?;
+                let h = real.take_handle();
+                drop(unsafe { wit::Extraction::from_handle(h) });
+                Ok(unsafe { wit::Extraction::from_handle(h) })
+            }
+            _ => sluice_sdk::__open::<Probe>(resource, config, state, window, parent_records),
+        }
+    }
+}
+
+sluice_sdk::bindings::__export_bindings!(Export with_types_in sluice_sdk::bindings);

@@ -115,19 +115,21 @@ fn pinned_digest_refuses_other_components() {
 }
 
 #[test]
-fn an_endless_loop_hits_the_call_deadline() {
+fn endless_loops_in_open_and_next_hit_the_call_deadline() {
     let area = Area::new();
     earlier_data(&area);
-    let started = std::time::Instant::now();
-    let msg = probe(&area, "loop", "[limits]\ncall_timeout_secs = 1\n");
-    assert!(
-        msg.contains("`sandbox_probe`")
-            && msg.contains("`probe`")
-            && msg.contains("1000 ms time limit"),
-        "{msg}"
-    );
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    intact(&area);
+    for (attempt, call) in [("loop", "open"), ("next_loop", "next")] {
+        let started = std::time::Instant::now();
+        let msg = probe(&area, attempt, "[limits]\ncall_timeout_secs = 1\n");
+        assert!(
+            msg.contains("`sandbox_probe`")
+                && msg.contains("`probe`")
+                && msg.contains(&format!("{call} exceeded the 1000 ms time limit")),
+            "{attempt}: {msg}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        intact(&area);
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Test component: tries what the sandbox must refuse. Config `{"try": …, "url": …,
-//! "repeat": N}` with `try` one of `file`, `env`, `http`, `loop`, `memory`, `spec_loop`,
+//! "repeat": N}` with `try` one of `file`, `env`, `http`, `loop`, `next_loop`, `memory`, `spec_loop`,
 //! `stack`, `panic`, `socket`, `nesting`, `bad_utf8`, `bad_json`, `big_state`, `log_flood`,
 //! `tiny_pages`, `echo_log`, `big_page`, `claimed_page`, `forged_handle`, `stale_handle`,
 //! `forged_extraction`, `dropped_extraction`; each attempt that is refused ends the
@@ -89,6 +89,7 @@ impl Source for Probe {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            "next_loop" => return Ok(Box::new(Endless)),
             "memory" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -229,6 +230,18 @@ impl Resource for ClaimedPage {
             format: sluice_sdk::RecordsFormat::JsonArray,
             checkpoint: None,
         }))
+    }
+}
+
+/// A resource whose first `next` never returns.
+struct Endless;
+
+impl Resource for Endless {
+    fn next_page(&mut self) -> Result<Option<Page>, Error> {
+        let mut n = 0u64;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
     }
 }
 

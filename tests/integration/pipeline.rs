@@ -239,3 +239,24 @@ fn drop_removes_a_resource_tables_schema_and_state_as_a_new_load() {
     area.run(&toml, c).expect("run again");
     assert_eq!(area.count("select count(*) from gh.commit_stats"), 600);
 }
+
+#[test]
+fn a_dataset_named_like_its_database_file_loads_twice() {
+    // `github.duckdb` holding dataset `github`: DuckDB's catalog and the schema share a name
+    let area = Area::new();
+    let db = area.path().join("same.duckdb");
+    let toml = "name = \"same\"\ndataset = \"same\"\n[connector]\nname = \"synthetic\"\n[config]\nrows = 30\n";
+    for _ in 0..2 {
+        area.run_to(
+            toml,
+            ("synthetic", sluice_bundled::SYNTHETIC.bytes),
+            &format!("duckdb:{}", db.display()),
+        )
+        .expect("load");
+    }
+    let conn = duckdb::Connection::open(&db).expect("open");
+    let n: i64 = conn
+        .query_row("select count(*) from same.same.events", [], |r| r.get(0))
+        .expect("query");
+    assert_eq!(n, 60);
+}

@@ -63,10 +63,31 @@ fn sql_err(context: &str) -> impl FnOnce(duckdb::Error) -> LoadError + '_ {
     move |e| LoadError::sql(context, e)
 }
 
+/// Open the database file. DuckDB names a file's catalog after its stem, so a dataset named
+/// like the file (`github.duckdb` holding dataset `github`) makes every `github.table`
+/// ambiguous between catalog and schema; such a file is attached under another catalog name
+/// and made the default instead.
+fn open_file(path: &str, dataset: &str) -> duckdb::Result<Connection> {
+    let stem = std::path::Path::new(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase());
+    if stem.as_deref() != Some(&dataset.to_lowercase()) {
+        return Connection::open(path);
+    }
+    let alias = format!("{dataset}_db");
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch(&format!(
+        "ATTACH {} AS {alias}; USE {alias};",
+        crate::sql::literal(path),
+        alias = quote(&alias)
+    ))?;
+    Ok(conn)
+}
+
 impl DuckDb {
     /// Open (or create) the database at `path` for `dataset`.
     pub fn open(path: &str, dataset: &str) -> Result<DuckDb> {
-        let conn = Connection::open(path).map_err(|e| LoadError::Open {
+        let conn = open_file(path, dataset).map_err(|e| LoadError::Open {
             destination: format!("duckdb `{path}`"),
             source: e.into(),
         })?;

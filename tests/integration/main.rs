@@ -15,6 +15,7 @@ mod dispositions;
 mod filesystem;
 mod http;
 mod incremental;
+mod languages;
 mod pipeline;
 mod ready_pipelines;
 mod rest_api;

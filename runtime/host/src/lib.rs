@@ -289,20 +289,23 @@ impl Host {
 
     /// Where the compiled artifact of `bytes` is cached.
     pub fn cache_path(&self, bytes: &[u8]) -> PathBuf {
-        let mut h = sha2::Sha256::new();
-        h.update(bytes);
+        self.cache_path_of(&hex(&sha2::Sha256::digest(bytes)))
+    }
+
+    /// The cache path of a component by its sha256 (hex) and this engine's compatibility, so
+    /// a load hashes the component once (it is 20 MB for a Python one).
+    fn cache_path_of(&self, digest: &str) -> PathBuf {
         let mut compat = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut compat);
-        h.update(std::hash::Hasher::finish(&compat).to_le_bytes());
-        let key = hex(&h.finalize());
-        self.cache_dir.join(format!("{key}.cwasm"))
+        let compat = std::hash::Hasher::finish(&compat);
+        self.cache_dir.join(format!("{digest}-{compat:016x}.cwasm"))
     }
 
     /// Load a component: from the cache when compiled before, else compile and cache it.
     /// Checks its imports against what the host grants.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Connector> {
         let digest = hex(&sha2::Sha256::digest(bytes));
-        let path = self.cache_path(bytes);
+        let path = self.cache_path_of(&digest);
         let (component, from_cache) = match self.deserialize(&path) {
             Some(c) => (c, true),
             None => {

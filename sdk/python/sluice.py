@@ -562,7 +562,6 @@ class _SourceDef:
         for r in resources:
             if not isinstance(r, BoundResource):
                 raise ConnectorError(f"source `{self.name}` returned {type(r).__name__}, not a resource", "internal")
-        # transformers named only through their parent are still part of the source
         return resources
 
 
@@ -628,13 +627,15 @@ class _Extraction:
         self.done = False
         # a Page yielded while records were buffered: it follows them
         self.pending: Optional[Page] = None
-        self.last_state = json.dumps(state, sort_keys=True) if state else None
+        # the state as last committed or checkpointed: a page carries the state only when it
+        # changed (emptying it is a change too)
+        self.last_state = json.dumps(state, sort_keys=True, default=_default)
 
     def _page(self, records: list, checkpoint: Any = None) -> types.Page:
         cp = None
         if checkpoint is not None:
             cp = _json_bytes(checkpoint).decode()
-        elif self.state:
+        else:
             text = json.dumps(self.state, sort_keys=True, default=_default)
             if text != self.last_state:
                 cp = text

@@ -416,7 +416,7 @@ class Resource:
             raise ConnectorError(f"resource `{self.name}`: merge_strategy must be one of {sorted(_MERGE)}", "config")
         # an `Incremental` default declares the cursor
         self.incremental_arg: Optional[str] = None
-        self.incremental: Optional[Incremental] = hints.get("incremental")
+        self.incremental: Optional[Incremental] = None
         for p in inspect.signature(fn).parameters.values():
             if isinstance(p.default, Incremental):
                 self.incremental_arg, self.incremental = p.name, p.default

@@ -1,7 +1,10 @@
-//! The same pipelines against the Rust connectors and their Python ports (`sdk/python/examples`,
-//! built by `tests/build.rs` with componentize-py): identical tables, column for column and row
-//! for row; then the Python SDK's own surface (HTTP through the host with a secret, a declared
-//! incremental cursor, state, logs, config and runtime errors).
+//! The same pipelines against the Rust connectors and their Python and JavaScript ports
+//! (`sdk/python/examples`, `sdk/js/examples`, built by `tests/build.rs` with componentize-py
+//! and componentize-js): identical tables, column for column and row for row; then each SDK's
+//! own surface (HTTP through the host with a secret — and `fetch` over wasi:http in
+//! JavaScript —, a declared incremental cursor, state, logs, config and runtime errors); then
+//! `sluice init connector` projects in all three languages, built with their toolchains and
+//! run from the pipeline file they ship.
 
 use serde_json::json;
 
@@ -13,6 +16,15 @@ fn python(example: &str) -> Vec<u8> {
         "hello" => env!("SLUICE_PY_HELLO"),
         "synthetic" => env!("SLUICE_PY_SYNTHETIC"),
         _ => env!("SLUICE_PY_PROBE"),
+    };
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn javascript(example: &str) -> Vec<u8> {
+    let path = match example {
+        "hello" => env!("SLUICE_JS_HELLO"),
+        "synthetic" => env!("SLUICE_JS_SYNTHETIC"),
+        _ => env!("SLUICE_JS_PROBE"),
     };
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -71,19 +83,22 @@ fn synthetic_runs(component: &[u8]) -> (Vec<String>, Vec<u64>) {
 }
 
 #[test]
-fn synthetic_in_python_loads_the_same_tables_as_in_rust() {
+fn synthetic_in_python_and_javascript_loads_the_same_tables_as_in_rust() {
     let (rust, rust_loaded) = synthetic_runs(sluice_bundled::SYNTHETIC.bytes);
-    let (py, py_loaded) = synthetic_runs(&python("synthetic"));
     // the incremental second run re-reads from the last cursor value (boundary dedup)
     assert_eq!(rust_loaded, vec![2500, 600]);
-    assert_eq!(py_loaded, rust_loaded);
     assert_eq!(rust.len(), 4, "{rust:#?}");
     assert!(rust[0].starts_with("commit_stats: 3100 rows"), "{rust:#?}");
+    let (py, py_loaded) = synthetic_runs(&python("synthetic"));
+    assert_eq!(py_loaded, rust_loaded);
     assert_eq!(py, rust);
+    let (js, js_loaded) = synthetic_runs(&javascript("synthetic"));
+    assert_eq!(js_loaded, rust_loaded);
+    assert_eq!(js, rust);
 }
 
 #[test]
-fn hello_in_python_loads_the_same_table_as_in_rust() {
+fn hello_in_python_and_javascript_loads_the_same_table_as_in_rust() {
     let toml = "name = \"hi\"\ndataset = \"hi\"\n[connector]\nname = \"hello\"\n[config]\nname = \"sluice\"\n";
     let load = |component: &[u8]| {
         let area = Area::new();
@@ -93,28 +108,13 @@ fn hello_in_python_loads_the_same_table_as_in_rust() {
     let rust = load(sluice_bundled::HELLO.bytes);
     assert!(rust[0].starts_with("greetings: 2 rows"), "{rust:?}");
     assert_eq!(load(&python("hello")), rust);
+    assert_eq!(load(&javascript("hello")), rust);
 }
 
 #[test]
 fn the_python_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
     const TOKEN: &str = "py-secret-7d1f";
-    let server = ApiServer::start(|req| {
-        if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
-            return ApiResponse::raw(401, "no token");
-        }
-        let page: u64 = req.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let since: u64 = req.param("since").and_then(|p| p.parse().ok()).unwrap_or(0);
-        // ids 1..=5, `updated` = id; pages of two, from `since` on
-        let ids: Vec<u64> = (since.max(1)..=5).collect();
-        let items: Vec<_> = ids
-            .chunks(2)
-            .nth(page as usize - 1)
-            .unwrap_or(&[])
-            .iter()
-            .map(|i| json!({"id": i, "updated": i, "name": format!("item {i}")}))
-            .collect();
-        ApiResponse::json(&json!({ "items": items }))
-    });
+    let server = items_server(TOKEN);
     let base = server.url();
     let toml = |extra: &str| {
         format!(
@@ -177,4 +177,179 @@ fn the_python_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
         "{msg}"
     );
     assert_eq!(area.count("select count(*) from py.items"), 5);
+}
+
+/// An items API for the probes: ids 1..=5 with `updated` = id, pages of two from `since` on,
+/// answered only with the bearer token.
+fn items_server(token: &'static str) -> ApiServer {
+    ApiServer::start(move |req| {
+        if req.header("authorization") != Some(&format!("Bearer {token}")) {
+            return ApiResponse::raw(401, "no token");
+        }
+        let page: u64 = req.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let since: u64 = req.param("since").and_then(|p| p.parse().ok()).unwrap_or(0);
+        let ids: Vec<u64> = (since.max(1)..=5).collect();
+        let items: Vec<_> = ids
+            .chunks(2)
+            .nth(page as usize - 1)
+            .unwrap_or(&[])
+            .iter()
+            .map(|i| json!({"id": i, "updated": i, "name": format!("item {i}")}))
+            .collect();
+        ApiResponse::json(&json!({ "items": items }))
+    })
+}
+
+#[test]
+fn the_javascript_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
+    const TOKEN: &str = "js-secret-41ac";
+    let server = items_server(TOKEN);
+    let base = server.url();
+    let toml = |extra: &str| {
+        format!(
+            "name = \"js\"\ndataset = \"js\"\n[connector]\nname = \"js_probe\"\n[config]\nbase_url = \"{base}\"\n{extra}\n[grants]\nallow_hosts = [\"{base}\"]\n[secrets.token]\nvalue = \"{TOKEN}\"\nhost = \"{base}\"\nscheme = \"bearer\"\n"
+        )
+    };
+    let probe = javascript("probe");
+    let area = Area::new();
+    // standard `fetch` (wasi:http): the host injects the secret granted for the host
+    let (r, logs) = area.run_logged(&toml("use_fetch = true"), &[], ("js_probe", &probe));
+    let s = r.expect("first run");
+    assert_eq!(s.tables["items"], 5);
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m == "run 1 read 3 pages since 0 with fetch"),
+        "{logs:?}"
+    );
+    // the host's `http` interface, the secret named: the run goes on from the cursor and the
+    // state counts runs
+    let (r, logs) = area.run_logged(&toml(""), &[], ("js_probe", &probe));
+    let s2 = r.expect("second run");
+    assert_eq!(s2.http_requests, 2, "one page from the cursor and the empty one");
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m == "run 2 read 1 pages since 5 with sluice.http"),
+        "{logs:?}"
+    );
+    let sinces: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|q| q.param("since").map(str::to_owned))
+        .collect();
+    assert_eq!(sinces, ["0", "0", "0", "0", "5", "5"]);
+    assert_eq!(area.count("select count(*) from js.items"), 5);
+    assert!(!format!("{logs:?}{s:?}{s2:?}").contains(TOKEN));
+
+    // a host the pipeline does not grant is refused for `fetch` too
+    let other = items_server(TOKEN);
+    let err = area
+        .run(
+            &toml("use_fetch = true").replacen(&base, &other.url(), 1),
+            ("js_probe", &probe),
+        )
+        .expect_err("host not granted");
+    assert!(other.requests().is_empty(), "the request must not leave");
+    assert!(err.to_string().contains("`items`"), "{err}");
+
+    // configuration errors name the key
+    let err = area
+        .run(&toml("colour = \"red\""), ("js_probe", &probe))
+        .expect_err("unknown key");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("configuration error") && msg.contains("unknown config key(s) `colour`"),
+        "{msg}"
+    );
+    let err = area
+        .run(&toml("fail = \"yes\""), ("js_probe", &probe))
+        .expect_err("wrong type");
+    assert!(
+        err.to_string()
+            .contains("config key `fail` must be boolean, got \"yes\""),
+        "{err}"
+    );
+    // an exception inside a resource: connector, resource, exception and line
+    let err = area
+        .run(&toml("fail = true"), ("js_probe", &probe))
+        .expect_err("throws");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`js_probe`")
+            && msg.contains("`items`")
+            && msg.contains("TypeError: the probe fails on purpose at app.js:"),
+        "{msg}"
+    );
+    assert_eq!(area.count("select count(*) from js.items"), 5);
+}
+
+/// `sluice init connector` in `lang`, built with the language's toolchain, run twice from
+/// the pipeline file it ships (merge on `id`: ten rows, not twenty).
+fn scaffolded_project_runs(lang: sluice_scaffold::Language, build: &[&[&str]]) {
+    let area = Area::new();
+    let dir = area.path().join("project");
+    let project = sluice_scaffold::scaffold(lang, "my_source", &dir).expect("scaffold");
+    match lang {
+        // the project's own dependencies, from the toolchain the tests installed
+        sluice_scaffold::Language::JavaScript => std::os::unix::fs::symlink(
+            std::path::Path::new(env!("SLUICE_JS_TOOLS_DIR")).join("node_modules"),
+            dir.join("node_modules"),
+        )
+        .expect("link node_modules"),
+        // a target dir that outlives the test, so later runs build incrementally
+        sluice_scaffold::Language::Rust => {
+            let target = std::path::Path::new(env!("SLUICE_TEST_CACHE")).join("scaffold-rust");
+            std::fs::create_dir_all(&target).expect("target dir");
+            std::os::unix::fs::symlink(&target, dir.join("target")).expect("link target");
+        }
+        sluice_scaffold::Language::Python => {}
+    }
+    for argv in build {
+        let out = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .current_dir(&dir)
+            .env("SLUICE_PY_VENV", env!("SLUICE_PY_VENV_DIR"))
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{argv:?} failed in the {lang} project:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut spec =
+        sluice_pipeline::PipelineSpec::from_file(&dir.join("pipeline.toml"), &[]).expect("spec");
+    let path = spec.connector.path.clone().expect("the pipeline names the component");
+    assert_eq!(path, dir.join(&project.component));
+    let component = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    spec.destination = format!("duckdb:{}", area.db().display());
+    for _ in 0..2 {
+        let s = area
+            .run_parsed(spec.clone(), ("my_source", &component))
+            .expect("the scaffolded pipeline runs");
+        assert_eq!(s.tables["items"], 10);
+    }
+    assert_eq!(
+        area.count("select count(*) from my_source_dataset.items where message like 'hello #%'"),
+        10
+    );
+}
+
+#[test]
+fn init_connector_in_rust_builds_and_runs() {
+    scaffolded_project_runs(
+        sluice_scaffold::Language::Rust,
+        &[&["cargo", "build", "--release", "--target", "wasm32-wasip2"]],
+    );
+}
+
+#[test]
+fn init_connector_in_python_builds_and_runs() {
+    scaffolded_project_runs(sluice_scaffold::Language::Python, &[&["./build.sh"]]);
+}
+
+#[test]
+fn init_connector_in_javascript_builds_and_runs() {
+    scaffolded_project_runs(sluice_scaffold::Language::JavaScript, &[&["npm", "run", "build"]]);
 }

@@ -63,6 +63,15 @@ impl Area {
         self.run_spec(spec, component, schema_contract, Arc::new(Quiet))
     }
 
+    /// Run a parsed pipeline (its destination as given) with this area's working directories.
+    pub fn run_parsed(
+        &self,
+        spec: PipelineSpec,
+        component: (&str, &[u8]),
+    ) -> Result<RunSummary, PipelineError> {
+        self.run_spec(spec, component, None, Arc::new(Quiet))
+    }
+
     /// Run a parsed pipeline with this area's working directories, reporting to `progress`.
     fn run_spec(
         &self,

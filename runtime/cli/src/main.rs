@@ -88,6 +88,26 @@ enum Command {
         #[command(subcommand)]
         command: ConnectorCommand,
     },
+    /// Start a project
+    Init {
+        #[command(subcommand)]
+        command: InitCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum InitCommand {
+    /// Write a connector project (the SDK vendored, a README and a pipeline file that runs it)
+    Connector {
+        /// the connector's name: lower-case letters, digits and `_`
+        name: String,
+        /// `rust`, `python` or `js`
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// where to write it (default ./NAME); must be empty or missing
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -338,6 +358,24 @@ fn real_main(cli: Cli) -> Result<()> {
                     }
                 }
             }
+            Ok(())
+        }
+        Command::Init {
+            command: InitCommand::Connector { name, lang, dir },
+        } => {
+            let language = sluice_scaffold::Language::parse(&lang)?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let p = sluice_scaffold::scaffold(language, &name, &dir)?;
+            println!(
+                "wrote a {} connector `{name}` in {} ({} files)",
+                p.language,
+                p.dir.display(),
+                p.files.len()
+            );
+            println!("\nnext:\n    cd {}", p.dir.display());
+            println!("    {}", p.build);
+            println!("    sluice run pipeline.toml");
+            println!("    sluice tables pipeline.toml");
             Ok(())
         }
         Command::Connector {
@@ -669,4 +707,44 @@ fn print_summary(s: &RunSummary) {
         .map(|(k, v)| format!("{k} {:.2}s", *v as f64 / 1000.0))
         .collect();
     println!("stages: {}", stages.join(", "));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_connector_writes_the_project_in_the_chosen_language() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("weather");
+        let cli = Cli::try_parse_from([
+            "sluice",
+            "init",
+            "connector",
+            "--lang",
+            "js",
+            "weather",
+            "--dir",
+            &dir.display().to_string(),
+        ])
+        .expect("parses");
+        real_main(cli).expect("scaffolds");
+        let pipeline = std::fs::read_to_string(dir.join("pipeline.toml")).expect("pipeline");
+        assert!(pipeline.contains("path = \"weather.wasm\""), "{pipeline}");
+        assert!(dir.join("sluice.js").is_file() && dir.join("package.json").is_file());
+        // a second time into the same directory is refused, and nothing is overwritten
+        let again = Cli::try_parse_from([
+            "sluice",
+            "init",
+            "connector",
+            "--lang",
+            "rust",
+            "weather",
+            "--dir",
+            &dir.display().to_string(),
+        ])
+        .expect("parses");
+        assert!(real_main(again).is_err());
+        assert!(!dir.join("Cargo.toml").exists());
+    }
 }

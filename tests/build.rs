@@ -31,10 +31,16 @@ fn main() {
     let mut builds: Vec<(String, Command, PathBuf)> = Vec::new();
     for ex in EXAMPLES {
         let wasm = out.join(format!("py_{ex}.wasm"));
+        // the probe also reads over standard wasi:http (`sluice.wasi_http`)
+        let world = if ex == "probe" {
+            "sluice:connector/connector-http"
+        } else {
+            "sluice:connector/connector"
+        };
         let mut c = Command::new(&py);
         c.arg("-d")
             .arg(root.join("wit"))
-            .args(["-w", "sluice:connector/connector", "componentize"])
+            .args(["-w", world, "componentize"])
             .arg("-p")
             .arg(root.join("sdk/python"))
             .arg("-p")

@@ -24,7 +24,8 @@ the host parses, normalizes and loads them. ``sluice.state()`` is the resource's
 (committed with the rows of each page), ``sluice.incremental(...)`` as an argument default
 declares a host-side incremental cursor and receives the window, ``sluice.http`` is a small
 ``requests``-like client over the host's HTTP mediation (allow-list, secrets by name, retries,
-rate limits) and ``sluice.log`` writes to the run's log.
+rate limits), ``sluice.wasi_http`` the same client over standard wasi:http (world
+``sluice:connector/connector-http``), and ``sluice.log`` writes to the run's log.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import decimal as _decimal
 import inspect
 import json
 import traceback
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 import typing
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -42,7 +43,17 @@ from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import http as _http
 from wit_world.imports import log as _log
-from wit_world.imports import types
+
+try:
+    from wit_world.imports import types
+except ImportError:  # the `connector-http` world has two `types` interfaces: ours is renamed
+    from wit_world.imports import sluice_connector_types as types
+try:  # standard wasi:http, in components built for `sluice:connector/connector-http`
+    from wit_world.imports import outgoing_handler as _wasi_out
+    from wit_world.imports import streams as _wasi_streams
+    from wit_world.imports import wasi_http_types as _wasi
+except ImportError:
+    _wasi_out = _wasi_streams = _wasi = None
 
 __all__ = [
     "ConnectorError",
@@ -56,6 +67,7 @@ __all__ = [
     "source",
     "state",
     "transformer",
+    "wasi_http",
     "window",
 ]
 
@@ -177,7 +189,15 @@ class _Http:
     """``requests``-like HTTP through the host: ``sluice.http.get(url, params=…,
     headers=…, secrets=["token"])``. The host checks every request against the pipeline's
     allow-list, injects the named secrets (the connector never sees a value), retries 429/5xx
-    with ``Retry-After`` and paces requests; this helper only builds and reads them."""
+    with ``Retry-After`` and paces requests; this helper only builds and reads them.
+
+    ``sluice.wasi_http`` is the same client over standard ``wasi:http/outgoing-handler``
+    (build the component for world ``sluice:connector/connector-http``): the same policy,
+    and the host adds the secrets granted for the request's host by itself, but no host-side
+    retries."""
+
+    def __init__(self, wasi: bool = False):
+        self.wasi = wasi
 
     def request(
         self,
@@ -203,6 +223,14 @@ class _Http:
         elif data is not None:
             body = data.encode() if isinstance(data, str) else bytes(data)
         timeout_ms = int(timeout * 1000) if timeout is not None else None
+        if self.wasi:
+            if secrets:
+                raise ConnectorError(
+                    "secrets=… names secrets for sluice.http; over wasi:http the host adds the "
+                    "secrets the pipeline grants for the request's host by itself",
+                    "internal",
+                )
+            return _Response(url, _wasi_fetch(method.upper(), url, hdrs, body, timeout_ms))
         req = _http.Request(method.upper(), url, hdrs, body, timeout_ms, list(secrets))
         try:
             return _Response(url, _http.fetch(req))
@@ -235,6 +263,91 @@ def _http_error(url: str, e: Any) -> HTTPError:
 
 
 http = _Http()
+wasi_http = _Http(wasi=True)
+
+
+class _WasiResponse:
+    """A response read whole from wasi:http, shaped like our interface's."""
+
+    def __init__(self, status: int, headers: list, body: bytes):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+def _wasi_fetch(method: str, url: str, hdrs: list, body: Optional[bytes], timeout_ms: Optional[int]) -> _WasiResponse:
+    """One request over wasi:http: body written in 4 KiB chunks, the response read to its end."""
+    if _wasi is None:
+        raise ConnectorError(
+            "sluice.wasi_http needs the component built for world sluice:connector/connector-http "
+            "(componentize-py -w sluice:connector/connector-http …)",
+            "internal",
+        )
+    u = urlsplit(url)
+    if u.scheme not in ("http", "https") or not u.netloc:
+        raise HTTPError(f"{url}: only absolute http and https URLs", "config", False)
+    methods = {
+        "GET": _wasi.Method_Get, "HEAD": _wasi.Method_Head, "POST": _wasi.Method_Post,
+        "PUT": _wasi.Method_Put, "DELETE": _wasi.Method_Delete, "PATCH": _wasi.Method_Patch,
+        "OPTIONS": _wasi.Method_Options,
+    }
+    req = _wasi.OutgoingRequest(_wasi.Fields.from_list([(k, v.encode()) for k, v in hdrs]))
+    req.set_method(methods[method]() if method in methods else _wasi.Method_Other(method))
+    req.set_scheme(_wasi.Scheme_Https() if u.scheme == "https" else _wasi.Scheme_Http())
+    req.set_authority(u.netloc)
+    req.set_path_with_query((u.path or "/") + (f"?{u.query}" if u.query else ""))
+    out = req.body()
+    if body:
+        with out.write() as stream:
+            for i in range(0, len(body), 4096):
+                stream.blocking_write_and_flush(body[i : i + 4096])
+    _wasi.OutgoingBody.finish(out, None)
+    options = None
+    if timeout_ms is not None:
+        options = _wasi.RequestOptions()
+        for setter in (options.set_connect_timeout, options.set_first_byte_timeout, options.set_between_bytes_timeout):
+            try:
+                setter(timeout_ms * 1_000_000)
+            except Err:
+                pass  # a host may not support every timeout
+    try:
+        future = _wasi_out.handle(req, options)
+    except Err as e:
+        raise _wasi_error(url, e.value) from None
+    with future:
+        with future.subscribe() as ready:
+            ready.block()
+        got = future.get()
+    if got is None or isinstance(got, Err):
+        raise HTTPError(f"{url}: no response", "external", True)
+    if isinstance(got.value, Err):
+        raise _wasi_error(url, got.value.value)
+    with got.value.value as resp:
+        status = resp.status()
+        with resp.headers() as fields:
+            headers = [(k, v.decode("latin-1")) for k, v in fields.entries()]
+        incoming = resp.consume()
+        chunks = []
+        with incoming.stream() as stream:
+            while True:
+                try:
+                    chunks.append(stream.blocking_read(65536))
+                except Err as e:
+                    if isinstance(e.value, _wasi_streams.StreamError_Closed):
+                        break
+                    raise HTTPError(f"{url}: reading the response failed", "external", True) from None
+        _wasi.IncomingBody.finish(incoming).__exit__(None, None, None)
+    return _WasiResponse(status, headers, b"".join(chunks))
+
+
+def _wasi_error(url: str, code: Any) -> HTTPError:
+    name = type(code).__name__.removeprefix("ErrorCode_")
+    if name == "HttpRequestDenied":
+        return HTTPError(f"{url}: refused by the pipeline's policy", "config", False)
+    if "Timeout" in name:
+        return HTTPError(f"{url}: timed out ({name})", "external", True)
+    detail = getattr(code, "value", None)
+    return HTTPError(f"{url}: {name}{f': {detail}' if detail else ''}", "external", True)
 
 # ---- JSON ---------------------------------------------------------------------------------
 

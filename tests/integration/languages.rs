@@ -128,14 +128,17 @@ fn the_python_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
     assert_eq!(s.tables["items"], 5);
     assert_eq!(s.http_requests, 4, "three pages and the empty one");
     assert!(
-        logs.iter().any(|(_, m)| m == "run 1 read 3 pages since 0"),
+        logs.iter()
+            .any(|(_, m)| m == "run 1 read 3 pages since 0 with sluice.http"),
         "{logs:?}"
     );
-    // the second run asks from the last cursor value, and its state counts runs
-    let (r, logs) = area.run_logged(&toml(""), &[], ("py_probe", &probe));
-    r.expect("second run");
+    // the second run asks from the last cursor value, and its state counts runs; it reads over
+    // standard wasi:http, where the host adds the secret granted for the host
+    let (r, logs) = area.run_logged(&toml("wasi = true"), &[], ("py_probe", &probe));
+    let s2 = r.expect("second run");
     assert!(
-        logs.iter().any(|(_, m)| m == "run 2 read 1 pages since 5"),
+        logs.iter()
+            .any(|(_, m)| m == "run 2 read 1 pages since 5 with sluice.wasi_http"),
         "{logs:?}"
     );
     let sinces: Vec<String> = server
@@ -146,7 +149,20 @@ fn the_python_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
     assert_eq!(sinces, ["0", "0", "0", "0", "5", "5"]);
     assert_eq!(area.count("select count(*) from py.items"), 5);
     // the secret went in by the host only: not in the tables, the logs or the summary
-    assert!(!format!("{logs:?}{s:?}").contains(TOKEN));
+    assert!(!format!("{logs:?}{s:?}{s2:?}").contains(TOKEN));
+    // over wasi:http too, a host the pipeline does not grant is refused before anything leaves
+    let other = items_server(TOKEN);
+    let err = area
+        .run(
+            &toml("wasi = true").replacen(&base, &other.url(), 1),
+            ("py_probe", &probe),
+        )
+        .expect_err("host not granted");
+    assert!(other.requests().is_empty(), "the request must not leave");
+    assert!(
+        err.to_string().contains("refused by the pipeline's policy"),
+        "{err}"
+    );
 
     // configuration errors name the key
     let err = area

@@ -13,6 +13,16 @@ pub const COMPONENTIZE_PY: &str = "0.25.1";
 pub const COMPONENTIZE_JS: &str = "0.23.0";
 
 const WIT: &str = include_str!("../../../wit/connector.wit");
+/// The WASI WIT that `connector.wit`'s `connector-http` world refers to.
+const WIT_DEPS: [(&str, &str); 7] = [
+    ("cli", include_str!("../../../wit/deps/cli/cli.wit")),
+    ("clocks", include_str!("../../../wit/deps/clocks/clocks.wit")),
+    ("filesystem", include_str!("../../../wit/deps/filesystem/filesystem.wit")),
+    ("http", include_str!("../../../wit/deps/http/http.wit")),
+    ("io", include_str!("../../../wit/deps/io/io.wit")),
+    ("random", include_str!("../../../wit/deps/random/random.wit")),
+    ("sockets", include_str!("../../../wit/deps/sockets/sockets.wit")),
+];
 const RUST_SDK_MANIFEST: &str = include_str!("../../../sdk/rust/Cargo.toml");
 const RUST_SDK_LIB: &str = include_str!("../../../sdk/rust/src/lib.rs");
 const PYTHON_SDK: &str = include_str!("../../../sdk/python/sluice.py");
@@ -196,8 +206,14 @@ fn files(language: Language, name: &str) -> Vec<(String, String)> {
     let listing = out
         .iter()
         .map(|(p, _)| format!("- `{p}`: {}", describe(language, p)))
+        .chain(std::iter::once(
+            "- `wit/deps/`: the WASI interfaces the contract's `connector-http` world names".into(),
+        ))
         .collect::<Vec<_>>()
         .join("\n");
+    for (dep, text) in WIT_DEPS {
+        out.push((format!("wit/deps/{dep}/{dep}.wit"), text.into()));
+    }
     let readme = fill(README)
         .replace("{{files}}", &listing)
         .replace("{{guide}}", guide(language));
@@ -291,7 +307,7 @@ mod tests {
                 assert!(dir.join(f).is_file(), "{f}");
                 let text = std::fs::read_to_string(dir.join(f)).expect("read");
                 // the vendored SDKs are copied verbatim; the templates are all filled
-                if !f.starts_with("sluice") && !f.contains("sluice-sdk") {
+                if !f.starts_with("sluice") && !f.starts_with("wit/") {
                     assert!(!text.contains("{{"), "{f}: {text}");
                 }
             }
@@ -299,6 +315,7 @@ mod tests {
                 std::fs::read_to_string(dir.join("wit/connector.wit")).expect("wit"),
                 WIT
             );
+            assert!(dir.join("wit/deps/http/http.wit").is_file());
         }
     }
 

@@ -241,8 +241,9 @@ def js_component(tmp):
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", JS_TOOLS,
                         f"@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"], check=True)
     out = Path(tmp) / "js_synthetic.wasm"
-    subprocess.run([tool, ROOT / "sdk" / "js" / "examples" / "synthetic" / "app.js", "--wit", ROOT / "wit",
-                    "--world-name", "connector", "-o", out], check=True, capture_output=True)
+    # componentize-js maps only its working directory into the build: run it from the root
+    subprocess.run([tool, "sdk/js/examples/synthetic/app.js", "--wit", ROOT / "wit",
+                    "--world-name", "connector", "-o", out], check=True, capture_output=True, cwd=ROOT)
     return out
 
 

@@ -50,8 +50,11 @@ fn main() {
         builds.push((format!("SLUICE_PY_{}", ex.to_uppercase()), c, wasm));
 
         let wasm = out.join(format!("js_{ex}.wasm"));
+        // componentize-js maps only its working directory into the build: every module the
+        // connector imports must lie below it
         let mut c = Command::new(&js);
-        c.arg(root.join("sdk/js/examples").join(ex).join("app.js"))
+        c.current_dir(&root)
+            .arg(format!("sdk/js/examples/{ex}/app.js"))
             .arg("--wit")
             .arg(root.join("wit"))
             .args(["--world-name", "connector", "-o"])

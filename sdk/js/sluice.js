@@ -210,20 +210,35 @@ export const http = {
 
 // ---- JSON ----------------------------------------------------------------------------------
 
-/** Values JSON lacks: `Date` becomes ISO text (its toJSON), `BigInt` a number when it fits a
- * double exactly and text otherwise, `Map` an object, `Set` an array, bytes text. */
-function replacer(_key, v) {
+/** Records as JSON text, as `JSON.stringify` writes them (`Date` as ISO text through its
+ * `toJSON`), plus `BigInt`, which `JSON.stringify` refuses: a number when a double holds it
+ * exactly, text otherwise. The replacer only runs when a page holds a BigInt: it costs a
+ * call per value. */
+function jsonText(v) {
+  try {
+    return JSON.stringify(v);
+  } catch (e) {
+    if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) throw e;
+    return JSON.stringify(v, bigints);
+  }
+}
+
+function bigints(_key, v) {
   if (typeof v === "bigint") {
     return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   }
-  if (v instanceof Map) return Object.fromEntries(v);
-  if (v instanceof Set) return [...v];
-  if (v instanceof Uint8Array) return decoder.decode(v);
   return v;
 }
 
-function jsonText(v) {
-  return JSON.stringify(v, replacer);
+/** A number written as a JSON float (`57` as `57.0`), so a float column is inferred as
+ * `double` even when a value happens to be whole: JavaScript numbers do not remember the
+ * difference. Not finite: `null`, as `JSON.stringify` writes it. (A `dataType: "double"`
+ * column hint does the same for a whole column, and puts it first in the table.) */
+export function float(x) {
+  const n = Number(x);
+  if (!Number.isFinite(n)) return null;
+  const text = String(n);
+  return JSON.rawJSON(/[.eE]/.test(text) ? text : `${text}.0`);
 }
 
 // ---- pages, state and incremental ----------------------------------------------------------
@@ -689,7 +704,7 @@ class Extraction {
 }
 
 function stableJson(v) {
-  return JSON.stringify(sorted(v), replacer);
+  return jsonText(sorted(v));
 }
 
 function sorted(v) {

@@ -279,8 +279,9 @@ fn guide(language: Language) -> &'static str {
              host). Also `sluice.transformer`, `sluice.incremental(\"updated_at\")` with \
              `sluice.window()`, `sluice.state()`, `sluice.http.get(url, { params, secrets: \
              [\"token\"] })` (the host's HTTP, with retries) and `sluice.log.info(…)`. JavaScript \
-             numbers do not say whether `57` is an integer or a float: give a column that must \
-             be `double` a hint (`columns: { score: { dataType: \"double\" } }`)."
+             numbers do not say whether `57` is an integer or a float: write float values with \
+             `sluice.float(x)` (or hint the column: `columns: { score: { dataType: \"double\" } \
+             }`)."
         }
     }
 }

@@ -28,6 +28,9 @@ pub mod bindings {
         export_macro_name: "__export_bindings",
         default_bindings_module: "sluice_sdk::bindings",
         generate_all,
+        // `wit/deps` (WASI 0.2.12, for the `connector-http` world) gates an import behind this
+        // feature; the parser must see the gated interface to resolve the package
+        features: ["clocks-timezone"],
     });
 }
 

@@ -62,15 +62,14 @@ function record(seed, i) {
       labels,
     },
     public: r % 10n !== 0n,
-    score: Number(r % 10_000n) / 100.0,
+    // a float in every record, `57.0` included (JavaScript numbers do not keep the `.0`)
+    score: sluice.float(Number(r % 10_000n) / 100.0),
     created_at: created,
   };
 }
 
-// JavaScript numbers do not say whether `57` is an integer or a float: `score` is a float in
-// every record, so its type is given rather than inferred from the first value
 const events = sluice.resource(
-  { name: "events", primaryKey: "id", columns: { score: { dataType: "double" } } },
+  { name: "events", primaryKey: "id" },
   function* (rows, seed, pageSize) {
     // resume at the window's start: rows before it are already loaded
     const w = sluice.window();

@@ -93,7 +93,7 @@ fn freeze_refuses_the_package_and_a_relaxed_contract_loads_it() {
         .expect_err("a new column under columns: freeze");
     let msg = err.to_string();
     for part in [
-        "resource `t` page 0",
+        "resource `t` page 1",
         "in schema `c`",
         "table `t` column `b`",
         "contract on `columns` with mode `freeze`",
@@ -209,7 +209,7 @@ fn json_schema_gives_columns_and_validates_records() {
         .expect_err("minLength");
     let msg = err.to_string();
     assert!(
-        msg.contains("resource `t` page 0")
+        msg.contains("resource `t` page 1")
             && msg.contains("record 1")
             && msg.contains("`$.user.login`")
             && msg.contains("out of bounds"),
@@ -390,7 +390,7 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
         .expect_err("malformed");
     assert!(
         err.to_string().starts_with(
-            "normalize: resource `t` page 0: record 1 of the page is not valid JSON: line 2 column 10: trailing comma. \
+            "normalize: resource `t` page 1: record 1 of the page is not valid JSON: line 2 column 10: trailing comma. \
              Nothing of package"
         ),
         "{err}"

@@ -202,3 +202,30 @@ fn sigkill_at_every_stage_loads_each_package_once_on_postgres() {
     crash_everywhere(dest, q, false);
     crash_everywhere(dest, q, true);
 }
+
+/// A load killed while staging leaves staging tables behind (DuckDB fills them outside the
+/// package transaction); setting the package aside drops them, and the next run loads.
+#[test]
+fn abort_packages_drops_what_a_killed_load_left_in_staging() {
+    let area = Area::new();
+    let dest = format!("duckdb:{}", area.db().display());
+    run_killed(&area, &dest, false, "load.mid_staging");
+    let staged = || {
+        area.count(
+            "select count(*) from information_schema.tables where table_schema = 'gh_staging'",
+        )
+    };
+    assert!(staged() > 0, "the killed load left staging tables");
+    let ids = sluice_pipeline::abort_packages(&area.path().join("pipelines"), "crash")
+        .expect("abort-packages");
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(staged(), 0, "staging of the aborted package is dropped");
+    area.run_to(
+        &pipeline_toml(false),
+        ("synthetic", sluice_bundled::SYNTHETIC.bytes),
+        &dest,
+    )
+    .expect("the next run");
+    assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
+    assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
+}

@@ -180,7 +180,7 @@ fn a_package_that_failed_to_load_is_completed_before_new_data_is_extracted() {
     let c = ("files", sluice_bundled::FILES.bytes);
     let err = area.run(&toml, c).expect_err("normalize fails");
     assert!(
-        err.to_string().contains("resource `events` page 0"),
+        err.to_string().contains("resource `events` page 1"),
         "{err}"
     );
     // nothing of the failed package is visible, the package waits on disk

@@ -190,7 +190,7 @@ fn run_time_and_state_size_limits_stop_the_run_and_keep_committed_data() {
         .expect_err("state size");
     let msg = err.to_string();
     assert!(
-        msg.contains("`events` page 0") && msg.contains("state size limit"),
+        msg.contains("`events` page 1") && msg.contains("state size limit"),
         "{msg}"
     );
     assert_eq!(area.count("select count(*) from lim.events"), 1000);
@@ -366,7 +366,7 @@ fn a_page_over_the_page_limit_and_a_claimed_2_gib_page_are_refused() {
     assert!(
         msg.contains("`sandbox_probe`")
             && msg.contains("`probe`")
-            && msg.contains("page 0")
+            && msg.contains("page 1")
             && msg.contains("page size limit of 1 MiB"),
         "{msg}"
     );

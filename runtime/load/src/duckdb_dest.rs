@@ -537,6 +537,10 @@ impl Destination for DuckDb {
         Ok(())
     }
 
+    fn discard(&mut self, load_id: &str) -> Result<()> {
+        self.drop_staging_of_load(load_id)
+    }
+
     fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()> {
         self.ensure_system_tables()?;
         self.exec("starting the drop transaction", "BEGIN TRANSACTION")?;

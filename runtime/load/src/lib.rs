@@ -102,6 +102,13 @@ pub trait Destination: Send {
     fn commit(&mut self, commit: &Commit) -> Result<()>;
     /// Abandon the open package.
     fn rollback(&mut self) -> Result<()>;
+    /// Remove what an interrupted attempt at package `load_id` left outside a transaction
+    /// (staging tables), once the package is set aside and will never be retried. Nothing
+    /// committed is touched.
+    fn discard(&mut self, load_id: &str) -> Result<()> {
+        let _ = load_id;
+        Ok(())
+    }
     /// Whether merge dispositions can be applied (SQL destinations).
     fn supports_merge(&self) -> bool {
         true

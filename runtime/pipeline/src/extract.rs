@@ -335,7 +335,7 @@ pub async fn extract_resource(
     let page_err = |seq: u64, reason: String| PipelineError::Page {
         connector: job.connector.name.clone(),
         resource: root.name.clone(),
-        page: seq,
+        page: seq + 1,
         reason,
     };
     loop {

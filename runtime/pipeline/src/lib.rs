@@ -57,6 +57,7 @@ pub enum PipelineError {
         pipeline: String,
         load_id: String,
         resource: String,
+        /// the resource's page in the package, counting from 1
         page: u64,
         #[source]
         source: NormalizeError,
@@ -72,6 +73,7 @@ pub enum PipelineError {
     Page {
         connector: String,
         resource: String,
+        /// the resource's page in this extraction, counting from 1
         page: u64,
         reason: String,
     },

@@ -113,7 +113,7 @@ fn load_package(
                 pipeline: pipeline.to_owned(),
                 load_id: load_id.clone(),
                 resource: r.name.clone(),
-                page: page.seq,
+                page: page.seq + 1,
                 source,
             };
             let records = parse_page(&bytes, fmt).map_err(nerr)?;
@@ -132,7 +132,7 @@ fn load_package(
                 let v: Value = serde_json::from_str(cp).map_err(|e| PipelineError::Page {
                     connector: m.source.clone(),
                     resource: r.name.clone(),
-                    page: page.seq,
+                    page: page.seq + 1,
                     reason: format!("state checkpoint is not valid JSON: {e}"),
                 })?;
                 checkpoints.retain(|(n, _)| n != &r.name);

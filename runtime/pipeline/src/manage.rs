@@ -203,10 +203,20 @@ pub fn drop_resources(
     })
 }
 
-/// Move every pending package of the pipeline to `aborted/`; returns their load ids.
+/// Move every pending package of the pipeline to `aborted/`, and drop what interrupted
+/// attempts at them left in the destination's staging; returns their load ids.
 pub fn abort_packages(pipelines_dir: &Path, name: &str) -> Result<Vec<String>, PipelineError> {
-    recall(pipelines_dir, name)?;
-    Packages::open(&pipelines_dir.join(name))?.abort_all()
+    let (mut dest, _) = open_recalled(pipelines_dir, name)?;
+    let ids = Packages::open(&pipelines_dir.join(name))?.abort_all()?;
+    let where_ = dest.describe();
+    for id in &ids {
+        dest.discard(id).map_err(|source| PipelineError::Load {
+            load_id: id.clone(),
+            destination: where_.clone(),
+            source,
+        })?;
+    }
+    Ok(ids)
 }
 
 /// The pipeline's current schema (the newer of the local and the destination's copy).

@@ -258,7 +258,7 @@ def languages(n, runs, tmp):
     comps = {"Rust": rust, "Python": python_component(tmp), "JavaScript": js_component(tmp)}
     mb = sum(len(json.dumps(r, separators=(",", ":"))) for r in gen_synthetic(n)) / 1e6
     out = {"n": n, "mb": mb, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "langs": {}}
+           "machine": machine(), "langs": {}}
     for lang, wasm in comps.items():
         cold = []
         for _ in range(runs + 1):
@@ -289,6 +289,18 @@ def gen_synthetic(n):
     return (g["record"](42, i) for i in range(n))
 
 
+def splice_section(path, heading, lines):
+    """Replace the section `heading` of the markdown file at `path` (up to the next `## `
+    heading) with `lines`, which start with a blank line and the heading."""
+    text = path.read_text().splitlines()
+    start = text.index(heading)
+    end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
+    body = lines[1:] if lines and lines[0] == "" else lines
+    tail = [""] + text[end:] if end < len(text) else []
+    path.write_text("\n".join(text[:start] + body + tail) + "\n")
+    log(f"bench: replaced `{heading}` in {path}")
+
+
 def report_languages(lg):
     if not lg:
         return []
@@ -302,8 +314,10 @@ def report_languages(lg):
         f"componentize-js {COMPONENTIZE_JS}): the same {lg['n']:,} records "
         f"({lg['mb']:.0f} MB of JSON) generated inside the guest, through the host to disk (the extract "
         f"stage of `sluice run`); cold start = load the precompiled component + instantiate "
-        f"(`sluice connector inspect`). Measured {lg['date']} (`python3 bench/bench.py --only-languages`), "
-        "median of the runs after a first one that compiles.",
+        f"(`sluice connector inspect`). Measured {lg['date']} on {lg.get('machine', 'the machine above')} "
+        "(`python3 bench/bench.py --only-languages`), median of the runs after a first one that compiles. "
+        "This section may come from another run, even another machine, than the ones above: compare "
+        "its figures with each other.",
         "",
         "| language | component | cold start | extract | MB/s | records/s |",
         "|---|---:|---:|---:|---:|---:|",
@@ -546,6 +560,13 @@ def main():
     ap.add_argument("--lang-rows", type=int, default=200_000)
     args = ap.parse_args()
     raw = CACHE / "bench-results.json"
+    if args.only_languages and not raw.exists():
+        # no saved results on this machine (a fresh one): measure the languages and replace
+        # only their section of the report, keeping the rest as it was measured
+        with tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp:
+            lines = report_languages(languages(args.lang_rows, args.runs, tmp))
+        splice_section(Path(args.out), "## Connectors by language", lines)
+        return
     if args.report_only or args.only_normalize or args.only_languages:
         r = json.loads(raw.read_text())
         r["mem"] = {int(k): v for k, v in r["mem"].items()}

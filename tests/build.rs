@@ -106,7 +106,9 @@ fn main() {
 fn cache_dir(env: &str, name: &str, out: &Path) -> PathBuf {
     std::env::var_os(env)
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sluice").join(name)))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sluice").join(name))
+        })
         .unwrap_or_else(|| out.join(name))
 }
 
@@ -130,7 +132,9 @@ fn componentize_js(out: &Path) -> PathBuf {
     let ok = Command::new("npm")
         .args(["install", "--no-audit", "--no-fund", "--prefix"])
         .arg(&dir)
-        .arg(format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"))
+        .arg(format!(
+            "@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"
+        ))
         .status()
         .map(|s| s.success())
         .unwrap_or(false);

@@ -241,7 +241,10 @@ fn the_javascript_sdk_fetches_through_the_host_with_state_incremental_and_errors
     // state counts runs
     let (r, logs) = area.run_logged(&toml(""), &[], ("js_probe", &probe));
     let s2 = r.expect("second run");
-    assert_eq!(s2.http_requests, 2, "one page from the cursor and the empty one");
+    assert_eq!(
+        s2.http_requests, 2,
+        "one page from the cursor and the empty one"
+    );
     assert!(
         logs.iter()
             .any(|(_, m)| m == "run 2 read 1 pages since 5 with sluice.http"),
@@ -336,7 +339,11 @@ fn scaffolded_project_runs(lang: sluice_scaffold::Language, build: &[&[&str]]) {
     }
     let mut spec =
         sluice_pipeline::PipelineSpec::from_file(&dir.join("pipeline.toml"), &[]).expect("spec");
-    let path = spec.connector.path.clone().expect("the pipeline names the component");
+    let path = spec
+        .connector
+        .path
+        .clone()
+        .expect("the pipeline names the component");
     assert_eq!(path, dir.join(&project.component));
     let component = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     spec.destination = format!("duckdb:{}", area.db().display());
@@ -367,5 +374,8 @@ fn init_connector_in_python_builds_and_runs() {
 
 #[test]
 fn init_connector_in_javascript_builds_and_runs() {
-    scaffolded_project_runs(sluice_scaffold::Language::JavaScript, &[&["npm", "run", "build"]]);
+    scaffolded_project_runs(
+        sluice_scaffold::Language::JavaScript,
+        &[&["npm", "run", "build"]],
+    );
 }

@@ -227,12 +227,9 @@ pub fn coerce(cell: &Cell, data_type: DataType, scale: u32, timezone: bool) -> O
             };
             Typed::Bigint(v)
         }
-        (DataType::Bigint, Cell::Float(f)) => {
-            if f.fract() == 0.0 && f.abs() < 9.2e18 {
-                Typed::Bigint(*f as i64)
-            } else {
-                return None;
-            }
+        // a whole float within i64; any other float falls to `return None` below
+        (DataType::Bigint, Cell::Float(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
+            Typed::Bigint(*f as i64)
         }
         (DataType::Double, Cell::Float(f)) => Typed::Double(*f),
         (DataType::Double, Cell::Int(i)) => Typed::Double(*i as f64),

@@ -16,12 +16,24 @@ const WIT: &str = include_str!("../../../wit/connector.wit");
 /// The WASI WIT that `connector.wit`'s `connector-http` world refers to.
 const WIT_DEPS: [(&str, &str); 7] = [
     ("cli", include_str!("../../../wit/deps/cli/cli.wit")),
-    ("clocks", include_str!("../../../wit/deps/clocks/clocks.wit")),
-    ("filesystem", include_str!("../../../wit/deps/filesystem/filesystem.wit")),
+    (
+        "clocks",
+        include_str!("../../../wit/deps/clocks/clocks.wit"),
+    ),
+    (
+        "filesystem",
+        include_str!("../../../wit/deps/filesystem/filesystem.wit"),
+    ),
     ("http", include_str!("../../../wit/deps/http/http.wit")),
     ("io", include_str!("../../../wit/deps/io/io.wit")),
-    ("random", include_str!("../../../wit/deps/random/random.wit")),
-    ("sockets", include_str!("../../../wit/deps/sockets/sockets.wit")),
+    (
+        "random",
+        include_str!("../../../wit/deps/random/random.wit"),
+    ),
+    (
+        "sockets",
+        include_str!("../../../wit/deps/sockets/sockets.wit"),
+    ),
 ];
 const RUST_SDK_MANIFEST: &str = include_str!("../../../sdk/rust/Cargo.toml");
 const RUST_SDK_LIB: &str = include_str!("../../../sdk/rust/src/lib.rs");
@@ -178,27 +190,51 @@ fn files(language: Language, name: &str) -> Vec<(String, String)> {
     };
     let mut out: Vec<(String, String)> = match language {
         Language::Rust => vec![
-            ("Cargo.toml".into(), fill(include_str!("../templates/rust/Cargo.toml"))),
+            (
+                "Cargo.toml".into(),
+                fill(include_str!("../templates/rust/Cargo.toml")),
+            ),
             (
                 "rust-toolchain.toml".into(),
                 include_str!("../templates/rust/rust-toolchain.toml").into(),
             ),
-            ("src/lib.rs".into(), fill(include_str!("../templates/rust/lib.rs"))),
+            (
+                "src/lib.rs".into(),
+                fill(include_str!("../templates/rust/lib.rs")),
+            ),
             ("sluice-sdk/Cargo.toml".into(), RUST_SDK_MANIFEST.into()),
             ("sluice-sdk/src/lib.rs".into(), vendored_rust_sdk()),
             (".gitignore".into(), "/target\n".into()),
         ],
         Language::Python => vec![
-            ("app.py".into(), fill(include_str!("../templates/python/app.py"))),
+            (
+                "app.py".into(),
+                fill(include_str!("../templates/python/app.py")),
+            ),
             ("sluice.py".into(), PYTHON_SDK.into()),
-            ("build.sh".into(), fill(include_str!("../templates/python/build.sh"))),
-            (".gitignore".into(), format!("/.venv\n/{name}.wasm\n__pycache__/\n")),
+            (
+                "build.sh".into(),
+                fill(include_str!("../templates/python/build.sh")),
+            ),
+            (
+                ".gitignore".into(),
+                format!("/.venv\n/{name}.wasm\n__pycache__/\n"),
+            ),
         ],
         Language::JavaScript => vec![
-            ("app.js".into(), fill(include_str!("../templates/js/app.js"))),
+            (
+                "app.js".into(),
+                fill(include_str!("../templates/js/app.js")),
+            ),
             ("sluice.js".into(), JS_SDK.into()),
-            ("package.json".into(), fill(include_str!("../templates/js/package.json"))),
-            (".gitignore".into(), format!("/node_modules\n/{name}.wasm\n")),
+            (
+                "package.json".into(),
+                fill(include_str!("../templates/js/package.json")),
+            ),
+            (
+                ".gitignore".into(),
+                format!("/node_modules\n/{name}.wasm\n"),
+            ),
         ],
     };
     out.push(("wit/connector.wit".into(), WIT.into()));
@@ -225,7 +261,10 @@ fn files(language: Language, name: &str) -> Vec<(String, String)> {
 /// SDK sits two levels below it).
 fn vendored_rust_sdk() -> String {
     const IN_REPO: &str = "path: \"../../wit\"";
-    debug_assert!(RUST_SDK_LIB.contains(IN_REPO), "sdk/rust/src/lib.rs moved its WIT path");
+    debug_assert!(
+        RUST_SDK_LIB.contains(IN_REPO),
+        "sdk/rust/src/lib.rs moved its WIT path"
+    );
     RUST_SDK_LIB.replace(IN_REPO, "path: \"../wit\"")
 }
 
@@ -303,7 +342,10 @@ mod tests {
             );
             assert!(!pipeline.contains("{{"), "{pipeline}");
             let readme = std::fs::read_to_string(dir.join("README.md")).expect("readme");
-            assert!(readme.contains(lang.build_command()) && !readme.contains("{{"), "{readme}");
+            assert!(
+                readme.contains(lang.build_command()) && !readme.contains("{{"),
+                "{readme}"
+            );
             for f in &p.files {
                 assert!(dir.join(f).is_file(), "{f}");
                 let text = std::fs::read_to_string(dir.join(f)).expect("read");
@@ -336,7 +378,10 @@ mod tests {
                 Err(ScaffoldError::Name(_))
             ));
         }
-        assert!(matches!(Language::parse("cobol"), Err(ScaffoldError::Language(_))));
+        assert!(matches!(
+            Language::parse("cobol"),
+            Err(ScaffoldError::Language(_))
+        ));
         assert_eq!(Language::parse("JS").ok(), Some(Language::JavaScript));
         std::fs::write(tmp.path().join("keep.txt"), "mine").expect("write");
         let err = scaffold(Language::Python, "ok", tmp.path()).expect_err("occupied");

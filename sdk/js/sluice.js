@@ -651,10 +651,11 @@ class Extraction {
     return this.flush();
   }
 
+  /** The rest of `step` once the iterator is async. `next` keeps the state and window set
+   * until the promise settles: componentize-js runs the event loop to completion inside each
+   * call, so no other extraction runs in between. */
   async stepAsync() {
     while (!this.done) {
-      currentState = this.state;
-      currentWindow = this.window;
       const page = this.take(await this.it.next());
       if (page) return page;
     }

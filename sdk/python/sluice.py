@@ -336,7 +336,8 @@ def _wasi_fetch(method: str, url: str, hdrs: list, body: Optional[bytes], timeou
                     if isinstance(e.value, _wasi_streams.StreamError_Closed):
                         break
                     raise HTTPError(f"{url}: reading the response failed", "external", True) from None
-        _wasi.IncomingBody.finish(incoming).__exit__(None, None, None)
+        with _wasi.IncomingBody.finish(incoming):  # the trailers future, dropped unread
+            pass
     return _WasiResponse(status, headers, b"".join(chunks))
 
 

@@ -717,34 +717,26 @@ mod tests {
     fn init_connector_writes_the_project_in_the_chosen_language() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("weather");
-        let cli = Cli::try_parse_from([
-            "sluice",
-            "init",
-            "connector",
-            "--lang",
-            "js",
-            "weather",
-            "--dir",
-            &dir.display().to_string(),
-        ])
-        .expect("parses");
-        real_main(cli).expect("scaffolds");
+        let init = |lang: &str| {
+            let dir = dir.display().to_string();
+            let argv = [
+                "sluice",
+                "init",
+                "connector",
+                "--lang",
+                lang,
+                "weather",
+                "--dir",
+                &dir,
+            ];
+            real_main(Cli::try_parse_from(argv).expect("parses"))
+        };
+        init("js").expect("scaffolds");
         let pipeline = std::fs::read_to_string(dir.join("pipeline.toml")).expect("pipeline");
         assert!(pipeline.contains("path = \"weather.wasm\""), "{pipeline}");
         assert!(dir.join("sluice.js").is_file() && dir.join("package.json").is_file());
         // a second time into the same directory is refused, and nothing is overwritten
-        let again = Cli::try_parse_from([
-            "sluice",
-            "init",
-            "connector",
-            "--lang",
-            "rust",
-            "weather",
-            "--dir",
-            &dir.display().to_string(),
-        ])
-        .expect("parses");
-        assert!(real_main(again).is_err());
+        assert!(init("rust").is_err());
         assert!(!dir.join("Cargo.toml").exists());
     }
 }

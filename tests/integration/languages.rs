@@ -164,9 +164,25 @@ fn the_python_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
         "{err}"
     );
 
-    // configuration errors name the key
+    assert_probe_errors(
+        &area,
+        &toml,
+        ("py_probe", &probe),
+        "ValueError: the probe fails on purpose at app.py:",
+    );
+    assert_eq!(area.count("select count(*) from py.items"), 5);
+}
+
+/// A probe's errors: an unknown config key and a wrong type name the key; an exception inside
+/// the resource names connector, resource, exception and line (`exception`).
+fn assert_probe_errors(
+    area: &Area,
+    toml: &dyn Fn(&str) -> String,
+    probe: (&str, &[u8]),
+    exception: &str,
+) {
     let err = area
-        .run(&toml("colour = \"red\""), ("py_probe", &probe))
+        .run(&toml("colour = \"red\""), probe)
         .expect_err("unknown key");
     let msg = err.to_string();
     assert!(
@@ -174,25 +190,21 @@ fn the_python_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
         "{msg}"
     );
     let err = area
-        .run(&toml("fail = \"yes\""), ("py_probe", &probe))
+        .run(&toml("fail = \"yes\""), probe)
         .expect_err("wrong type");
     assert!(
         err.to_string()
             .contains("config key `fail` must be boolean, got \"yes\""),
         "{err}"
     );
-    // an exception inside a resource: connector, resource, exception and line
-    let err = area
-        .run(&toml("fail = true"), ("py_probe", &probe))
-        .expect_err("raises");
+    let err = area.run(&toml("fail = true"), probe).expect_err("throws");
     let msg = err.to_string();
     assert!(
-        msg.contains("`py_probe`")
+        msg.contains(&format!("`{}`", probe.0))
             && msg.contains("`items`")
-            && msg.contains("ValueError: the probe fails on purpose at app.py:"),
+            && msg.contains(exception),
         "{msg}"
     );
-    assert_eq!(area.count("select count(*) from py.items"), 5);
 }
 
 /// An items API for the probes: ids 1..=5 with `updated` = id, pages of two from `since` on,
@@ -270,33 +282,11 @@ fn the_javascript_sdk_fetches_through_the_host_with_state_incremental_and_errors
     assert!(other.requests().is_empty(), "the request must not leave");
     assert!(err.to_string().contains("`items`"), "{err}");
 
-    // configuration errors name the key
-    let err = area
-        .run(&toml("colour = \"red\""), ("js_probe", &probe))
-        .expect_err("unknown key");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("configuration error") && msg.contains("unknown config key(s) `colour`"),
-        "{msg}"
-    );
-    let err = area
-        .run(&toml("fail = \"yes\""), ("js_probe", &probe))
-        .expect_err("wrong type");
-    assert!(
-        err.to_string()
-            .contains("config key `fail` must be boolean, got \"yes\""),
-        "{err}"
-    );
-    // an exception inside a resource: connector, resource, exception and line
-    let err = area
-        .run(&toml("fail = true"), ("js_probe", &probe))
-        .expect_err("throws");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("`js_probe`")
-            && msg.contains("`items`")
-            && msg.contains("TypeError: the probe fails on purpose at app.js:"),
-        "{msg}"
+    assert_probe_errors(
+        &area,
+        &toml,
+        ("js_probe", &probe),
+        "TypeError: the probe fails on purpose at app.js:",
     );
     assert_eq!(area.count("select count(*) from js.items"), 5);
 }

@@ -111,66 +111,107 @@ fn hello_in_python_and_javascript_loads_the_same_table_as_in_rust() {
     assert_eq!(load(&javascript("hello")), rust);
 }
 
-#[test]
-fn the_python_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
-    const TOKEN: &str = "py-secret-7d1f";
-    let server = items_server(TOKEN);
+/// What differs between the Python and the JavaScript probe.
+struct Probe {
+    connector: &'static str,
+    component: Vec<u8>,
+    token: &'static str,
+    /// the config line and the log line of the first run, then of the second
+    runs: [(&'static str, &'static str); 2],
+    /// a config line reading over standard wasi:http (refused for an ungranted host)
+    over_wasi: &'static str,
+    /// what the refusal of an ungranted host says
+    refused: &'static str,
+    /// the exception the probe throws, as the error names it
+    exception: &'static str,
+}
+
+/// A probe's surface: two runs against the items API (the first from the cursor's initial
+/// value, the second from its last value, with state counting runs), the token injected by the
+/// host only, an ungranted host refused before anything leaves, config and runtime errors.
+fn check_probe(p: Probe) {
+    let server = items_server(p.token);
     let base = server.url();
+    let (connector, token) = (p.connector, p.token);
     let toml = |extra: &str| {
         format!(
-            "name = \"py\"\ndataset = \"py\"\n[connector]\nname = \"py_probe\"\n[config]\nbase_url = \"{base}\"\n{extra}\n[grants]\nallow_hosts = [\"{base}\"]\n[secrets.token]\nvalue = \"{TOKEN}\"\nhost = \"{base}\"\nscheme = \"bearer\"\n"
+            "name = \"probe\"\ndataset = \"probe\"\n[connector]\nname = \"{connector}\"\n[config]\nbase_url = \"{base}\"\n{extra}\n[grants]\nallow_hosts = [\"{base}\"]\n[secrets.token]\nvalue = \"{token}\"\nhost = \"{base}\"\nscheme = \"bearer\"\n"
         )
     };
-    let probe = python("probe");
     let area = Area::new();
-    let (r, logs) = area.run_logged(&toml(""), &[], ("py_probe", &probe));
-    let s = r.expect("first run");
-    assert_eq!(s.tables["items"], 5);
-    assert_eq!(s.http_requests, 4, "three pages and the empty one");
-    assert!(
-        logs.iter()
-            .any(|(_, m)| m == "run 1 read 3 pages since 0 with sluice.http"),
-        "{logs:?}"
-    );
-    // the second run asks from the last cursor value, and its state counts runs; it reads over
-    // standard wasi:http, where the host adds the secret granted for the host
-    let (r, logs) = area.run_logged(&toml("wasi = true"), &[], ("py_probe", &probe));
-    let s2 = r.expect("second run");
-    assert!(
-        logs.iter()
-            .any(|(_, m)| m == "run 2 read 1 pages since 5 with sluice.wasi_http"),
-        "{logs:?}"
-    );
+    let mut seen = String::new();
+    for (i, (extra, log)) in p.runs.into_iter().enumerate() {
+        let (r, logs) = area.run_logged(&toml(extra), &[], (connector, &p.component));
+        let s = r.unwrap_or_else(|e| panic!("run {}: {e}", i + 1));
+        // three pages and the empty one, then one page from the cursor and the empty one
+        assert_eq!(s.http_requests, [4, 2][i], "run {}", i + 1);
+        if i == 0 {
+            assert_eq!(s.tables["items"], 5);
+        }
+        assert!(logs.iter().any(|(_, m)| m == log), "{log}: {logs:?}");
+        seen += &format!("{logs:?}{s:?}");
+    }
     let sinces: Vec<String> = server
         .requests()
         .iter()
         .filter_map(|q| q.param("since").map(str::to_owned))
         .collect();
     assert_eq!(sinces, ["0", "0", "0", "0", "5", "5"]);
-    assert_eq!(area.count("select count(*) from py.items"), 5);
-    // the secret went in by the host only: not in the tables, the logs or the summary
-    assert!(!format!("{logs:?}{s:?}{s2:?}").contains(TOKEN));
-    // over wasi:http too, a host the pipeline does not grant is refused before anything leaves
-    let other = items_server(TOKEN);
+    assert_eq!(area.count("select count(*) from probe.items"), 5);
+    // the secret went in by the host only: not in the tables, the logs or the summaries
+    assert!(!seen.contains(token));
+
+    let other = items_server(token);
     let err = area
         .run(
-            &toml("wasi = true").replacen(&base, &other.url(), 1),
-            ("py_probe", &probe),
+            &toml(p.over_wasi).replacen(&base, &other.url(), 1),
+            (connector, &p.component),
         )
         .expect_err("host not granted");
     assert!(other.requests().is_empty(), "the request must not leave");
-    assert!(
-        err.to_string().contains("refused by the pipeline's policy"),
-        "{err}"
-    );
+    let msg = err.to_string();
+    assert!(msg.contains("`items`") && msg.contains(p.refused), "{msg}");
 
-    assert_probe_errors(
-        &area,
-        &toml,
-        ("py_probe", &probe),
-        "ValueError: the probe fails on purpose at app.py:",
-    );
-    assert_eq!(area.count("select count(*) from py.items"), 5);
+    assert_probe_errors(&area, &toml, (connector, &p.component), p.exception);
+    assert_eq!(area.count("select count(*) from probe.items"), 5);
+}
+
+#[test]
+fn the_python_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
+    check_probe(Probe {
+        connector: "py_probe",
+        component: python("probe"),
+        token: "py-secret-7d1f",
+        // `sluice.http` names the secret; `sluice.wasi_http` gets the one granted for the host
+        runs: [
+            ("", "run 1 read 3 pages since 0 with sluice.http"),
+            (
+                "wasi = true",
+                "run 2 read 1 pages since 5 with sluice.wasi_http",
+            ),
+        ],
+        over_wasi: "wasi = true",
+        refused: "refused by the pipeline's policy",
+        exception: "ValueError: the probe fails on purpose at app.py:",
+    });
+}
+
+#[test]
+fn the_javascript_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
+    check_probe(Probe {
+        connector: "js_probe",
+        component: javascript("probe"),
+        token: "js-secret-41ac",
+        // standard `fetch` gets the secret granted for the host; `sluice.http` names it
+        runs: [
+            ("use_fetch = true", "run 1 read 3 pages since 0 with fetch"),
+            ("", "run 2 read 1 pages since 5 with sluice.http"),
+        ],
+        over_wasi: "use_fetch = true",
+        // StarlingMonkey rejects a refused fetch with its generic TypeError
+        refused: "TypeError",
+        exception: "TypeError: the probe fails on purpose at app.js:",
+    });
 }
 
 /// A probe's errors: an unknown config key and a wrong type name the key; an exception inside
@@ -226,69 +267,6 @@ fn items_server(token: &'static str) -> ApiServer {
             .collect();
         ApiResponse::json(&json!({ "items": items }))
     })
-}
-
-#[test]
-fn the_javascript_sdk_fetches_through_the_host_with_state_incremental_and_errors() {
-    const TOKEN: &str = "js-secret-41ac";
-    let server = items_server(TOKEN);
-    let base = server.url();
-    let toml = |extra: &str| {
-        format!(
-            "name = \"js\"\ndataset = \"js\"\n[connector]\nname = \"js_probe\"\n[config]\nbase_url = \"{base}\"\n{extra}\n[grants]\nallow_hosts = [\"{base}\"]\n[secrets.token]\nvalue = \"{TOKEN}\"\nhost = \"{base}\"\nscheme = \"bearer\"\n"
-        )
-    };
-    let probe = javascript("probe");
-    let area = Area::new();
-    // standard `fetch` (wasi:http): the host injects the secret granted for the host
-    let (r, logs) = area.run_logged(&toml("use_fetch = true"), &[], ("js_probe", &probe));
-    let s = r.expect("first run");
-    assert_eq!(s.tables["items"], 5);
-    assert!(
-        logs.iter()
-            .any(|(_, m)| m == "run 1 read 3 pages since 0 with fetch"),
-        "{logs:?}"
-    );
-    // the host's `http` interface, the secret named: the run goes on from the cursor and the
-    // state counts runs
-    let (r, logs) = area.run_logged(&toml(""), &[], ("js_probe", &probe));
-    let s2 = r.expect("second run");
-    assert_eq!(
-        s2.http_requests, 2,
-        "one page from the cursor and the empty one"
-    );
-    assert!(
-        logs.iter()
-            .any(|(_, m)| m == "run 2 read 1 pages since 5 with sluice.http"),
-        "{logs:?}"
-    );
-    let sinces: Vec<String> = server
-        .requests()
-        .iter()
-        .filter_map(|q| q.param("since").map(str::to_owned))
-        .collect();
-    assert_eq!(sinces, ["0", "0", "0", "0", "5", "5"]);
-    assert_eq!(area.count("select count(*) from js.items"), 5);
-    assert!(!format!("{logs:?}{s:?}{s2:?}").contains(TOKEN));
-
-    // a host the pipeline does not grant is refused for `fetch` too
-    let other = items_server(TOKEN);
-    let err = area
-        .run(
-            &toml("use_fetch = true").replacen(&base, &other.url(), 1),
-            ("js_probe", &probe),
-        )
-        .expect_err("host not granted");
-    assert!(other.requests().is_empty(), "the request must not leave");
-    assert!(err.to_string().contains("`items`"), "{err}");
-
-    assert_probe_errors(
-        &area,
-        &toml,
-        ("js_probe", &probe),
-        "TypeError: the probe fails on purpose at app.js:",
-    );
-    assert_eq!(area.count("select count(*) from js.items"), 5);
 }
 
 /// `sluice init connector` in `lang`, built with the language's toolchain, run twice from

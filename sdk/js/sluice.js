@@ -323,6 +323,17 @@ export function incremental(cursorPath, opts) {
 let currentState;
 let currentWindow;
 
+/** What `state()` and `window()` return while a resource's code runs. */
+function enter(st, win) {
+  currentState = st;
+  currentWindow = win;
+}
+
+function leave() {
+  currentState = undefined;
+  currentWindow = undefined;
+}
+
 /** The state of the resource being extracted (dlt's `resource_state()`): an object loaded
  * from the last committed run; what you put in it is committed with the rows of each
  * following page, in the same transaction. */
@@ -605,34 +616,28 @@ class Extraction {
 
   /** The next page, or undefined when the resource is done; async when the resource is. */
   next() {
-    currentState = this.state;
-    currentWindow = this.window;
+    enter(this.state, this.window);
     let out;
     try {
       out = this.step();
     } catch (e) {
-      this.leave();
+      leave();
       throw asWitError(e);
     }
     if (out instanceof Promise) {
       return out.then(
         (p) => {
-          this.leave();
+          leave();
           return p;
         },
         (e) => {
-          this.leave();
+          leave();
           throw asWitError(e);
         },
       );
     }
-    this.leave();
+    leave();
     return out;
-  }
-
-  leave() {
-    currentState = undefined;
-    currentWindow = undefined;
   }
 
   /** One page from the iterator; switches to promises as soon as the iterator gives one. */
@@ -795,14 +800,12 @@ export function source(opts, fn) {
           const parents = parentRecords ? JSON.parse(decoder.decode(parentRecords)) : [];
           args.unshift(parents);
         }
-        currentState = st;
-        currentWindow = inc;
+        enter(st, inc);
         let out;
         try {
           out = res.fn(...args);
         } finally {
-          currentState = undefined;
-          currentWindow = undefined;
+          leave();
         }
         return new Extraction(iterate(out), res.pageSize, st, inc);
       } catch (e) {

@@ -100,3 +100,53 @@ fn ethereum_blocks_load_where_dlt_fails() {
     );
     assert!(got.get("ethereum_blocks__transactions").is_some());
 }
+
+/// The normalizer's fast path (pages that fit the schema) and its general path load the same
+/// dataset: every table, column, type and row, nested rows attached to their parents — for
+/// GitHub-like events over many pages and two runs, append and merge.
+#[test]
+fn fast_path_and_general_path_load_the_same_dataset() {
+    let load = |fast: bool, merge: bool| {
+        let area = Area::new();
+        let resource = if merge {
+            "[resources.events]\nwrite_disposition = \"merge\"\nprimary_key = [\"id\"]\n"
+        } else {
+            ""
+        };
+        let toml = |rows: u64| {
+            format!(
+                "name = \"fp\"\ndataset = \"fp\"\n[connector]\nname = \"synthetic\"\n[config]\nrows = {rows}\npage_size = 400\nseed = 11\n[schema]\nfast_path = {fast}\n{resource}"
+            )
+        };
+        let mut paths = Vec::new();
+        for rows in [3000, 4200] {
+            let s = area
+                .run(&toml(rows), ("synthetic", sluice_bundled::SYNTHETIC.bytes))
+                .expect("synthetic run");
+            paths.push((
+                s.normalize_paths.fast_pages,
+                s.normalize_paths.general_pages,
+            ));
+        }
+        (canon(&area.conn(), "fp"), paths)
+    };
+    for merge in [false, true] {
+        let (general, general_paths) = load(false, merge);
+        let (fast, fast_paths) = load(true, merge);
+        assert_eq!(general_paths, [(0, 8), (0, 11)], "merge {merge}");
+        // the first page makes the tables, and a page that meets a new column goes the
+        // general way; most pages fit
+        let fast_pages: u64 = fast_paths.iter().map(|(f, _)| f).sum();
+        assert!(fast_pages >= 14, "merge {merge}: {fast_paths:?}");
+        assert_eq!(fast, general, "merge {merge}");
+        let tables = fast.as_object().expect("tables");
+        assert!(tables.len() >= 3, "{tables:?}");
+        for (t, v) in tables {
+            assert_eq!(
+                v.get("orphans").and_then(Value::as_i64).unwrap_or(0),
+                0,
+                "{t}"
+            );
+        }
+    }
+}

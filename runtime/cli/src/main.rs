@@ -707,6 +707,20 @@ fn print_summary(s: &RunSummary) {
         .map(|(k, v)| format!("{k} {:.2}s", *v as f64 / 1000.0))
         .collect();
     println!("stages: {}", stages.join(", "));
+    let p = &s.normalize_paths;
+    if p.fast_pages + p.general_pages > 0 {
+        let why: Vec<String> = p.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        println!(
+            "normalize: {} of {} page(s) on the fast path{}",
+            p.fast_pages,
+            p.fast_pages + p.general_pages,
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" (general path: {})", why.join(", "))
+            }
+        );
+    }
 }
 
 #[cfg(test)]

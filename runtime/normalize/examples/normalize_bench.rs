@@ -1,11 +1,17 @@
 //! Normalize alone, for `just bench`: read an NDJSON file, cut it into pages of N records,
 //! and time parse + flatten + evolve + Arrow building of every page on a rayon pool of
 //! `--threads` threads. Prints one JSON line: bytes, records, table rows, seconds, MB/s,
-//! records/s, and a digest of the output (equal for any thread count).
+//! records/s, pages that took the fast path, and a digest of the output (equal for any thread
+//! count, and for either path). `--general` sends every page through the general path
+//! (parse into `serde_json::Value`s, then `add_page`), for the side-by-side ratio.
 //!
-//! `cargo run --release -p sluice-normalize --example normalize_bench -- FILE --threads 2`
+//! `cargo run --release -p sluice-normalize --example normalize_bench -- FILE --threads 2 [--general]`
 
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
 
 use sluice_normalize::{Normalizer, RecordsFormat, ResourceTable, parse_page};
 use sluice_schema::Schema;
@@ -18,14 +24,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut file = None;
     let mut threads = 1usize;
     let mut page_records = 5_000usize;
+    let mut general = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--threads" => threads = args.next().ok_or("--threads N")?.parse()?,
+            "--general" => general = true,
             "--page-records" => page_records = args.next().ok_or("--page-records N")?.parse()?,
             other => file = Some(other.to_owned()),
         }
     }
-    let file = file.ok_or("usage: normalize_bench FILE [--threads N] [--page-records N]")?;
+    let file =
+        file.ok_or("usage: normalize_bench FILE [--threads N] [--page-records N] [--general]")?;
     let bytes = std::fs::read(&file)?;
     // pages as a connector would hand them over: byte ranges of whole lines
     let mut pages = Vec::new();
@@ -47,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .num_threads(threads)
         .build()?;
     let table = ResourceTable::new("bench", "bench");
-    let (secs, records, rows, digest) = pool
+    let (secs, records, rows, digest, fast_pages) = pool
         .install(|| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
             let mut schema = Schema::new("bench");
             let mut n = Normalizer::new("1.0", [3; 16], 63);
@@ -55,28 +64,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut records = 0usize;
             let mut rows = 0usize;
             let mut digest = 0u64;
+            let mut digest_time = std::time::Duration::ZERO;
             for (seq, page) in pages.iter().enumerate() {
-                let recs = parse_page(page, RecordsFormat::Ndjson)?;
-                records += recs.len();
-                n.add_page(&mut schema, &table, seq as u64, recs)?;
+                if general {
+                    let recs = parse_page(page, RecordsFormat::Ndjson)?;
+                    n.add_page(&mut schema, &table, seq as u64, recs)?;
+                } else {
+                    n.add_page_bytes(&mut schema, &table, seq as u64, page, RecordsFormat::Ndjson)?;
+                }
                 for (name, batch) in n.take_batches(&schema)? {
                     rows += batch.num_rows();
-                    digest = digest.rotate_left(7).wrapping_add(
-                        batch.num_rows() as u64 * 31
-                            + batch.num_columns() as u64
-                            + name.len() as u64,
-                    );
+                    if name == "bench" {
+                        records += batch.num_rows();
+                    }
+                    // a digest of every value, its time left out of the figure
+                    let d = Instant::now();
+                    digest = digest.rotate_left(5) ^ digest_batch(&name, &batch);
+                    digest_time += d.elapsed();
                 }
             }
-            Ok((t.elapsed().as_secs_f64(), records, rows, digest))
+            let secs = (t.elapsed() - digest_time).as_secs_f64();
+            Ok((secs, records, rows, digest, n.path_stats().fast_pages))
         })
         .map_err(|e| e.to_string())?;
     println!(
-        "{{\"threads\": {threads}, \"bytes\": {}, \"records\": {records}, \"rows\": {rows}, \"secs\": {secs:.4}, \"mb_s\": {:.2}, \"records_s\": {:.0}, \"rows_s\": {:.0}, \"digest\": {digest}}}",
+        "{{\"threads\": {threads}, \"bytes\": {}, \"records\": {records}, \"rows\": {rows}, \"secs\": {secs:.4}, \"mb_s\": {:.2}, \"records_s\": {:.0}, \"rows_s\": {:.0}, \"pages\": {}, \"fast_pages\": {fast_pages}, \"digest\": {digest}}}",
         bytes.len(),
         bytes.len() as f64 / 1e6 / secs,
         records as f64 / secs,
-        rows as f64 / secs
+        rows as f64 / secs,
+        pages.len()
     );
     Ok(())
+}
+
+/// A digest of a batch's table name, column names and every value (by its text for types
+/// other than strings, integers, floats and booleans).
+fn digest_batch(name: &str, batch: &RecordBatch) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    batch.num_rows().hash(&mut h);
+    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+        field.name().hash(&mut h);
+        for i in 0..col.len() {
+            if col.is_null(i) {
+                0u8.hash(&mut h);
+            } else if let Some(s) = col.as_string_opt::<i32>() {
+                s.value(i).hash(&mut h);
+            } else if let Some(v) = col.as_primitive_opt::<arrow_array::types::Int64Type>() {
+                v.value(i).hash(&mut h);
+            } else if let Some(v) = col.as_primitive_opt::<arrow_array::types::Float64Type>() {
+                v.value(i).to_bits().hash(&mut h);
+            } else if let Some(v) = col.as_boolean_opt() {
+                v.value(i).hash(&mut h);
+            } else {
+                format!("{:?}", col.slice(i, 1)).hash(&mut h);
+            }
+        }
+    }
+    h.finish()
 }

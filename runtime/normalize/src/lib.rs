@@ -23,6 +23,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod coerce;
+mod fast;
 mod flatten;
 mod jsonschema;
 mod tables;
@@ -37,6 +38,7 @@ use sluice_schema::{
 };
 
 pub use coerce::{Typed, is_iso_timestamp, parse_timestamp};
+pub use fast::Bail;
 pub use flatten::{Cell, RootId};
 pub use jsonschema::{JsonSchema, Verdict};
 pub use tables::{DEFAULT_DECIMAL, Discards, PreferredTypes, arrow_type, decimal_of};
@@ -322,6 +324,31 @@ pub struct Normalizer {
     preferred: Option<(IndexMap<String, DataType>, PreferredTypes)>,
     /// compiled JSON Schemas by resource
     json_schemas: IndexMap<String, JsonSchema>,
+    /// batches made before the builders' rows (fast-path pages, and the builders flushed
+    /// before them), in order
+    ready: Vec<(String, RecordBatch)>,
+    paths: PathStats,
+    fast_path: bool,
+}
+
+/// How many pages took the fast path, and why the others did not.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct PathStats {
+    pub fast_pages: u64,
+    pub general_pages: u64,
+    /// reasons pages left the fast path, with counts (the first reason met per page)
+    pub reasons: IndexMap<String, u64>,
+}
+
+impl PathStats {
+    /// Add another normalizer's counts.
+    pub fn add(&mut self, other: &PathStats) {
+        self.fast_pages += other.fast_pages;
+        self.general_pages += other.general_pages;
+        for (r, n) in &other.reasons {
+            *self.reasons.entry(r.clone()).or_default() += n;
+        }
+    }
 }
 
 impl Normalizer {
@@ -338,7 +365,101 @@ impl Normalizer {
             collisions: IndexMap::new(),
             preferred: None,
             json_schemas: IndexMap::new(),
+            ready: Vec::new(),
+            paths: PathStats::default(),
+            fast_path: true,
         }
+    }
+
+    /// Whether [`Self::add_page_bytes`] may use the fast path (on by default).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_path = on;
+    }
+
+    /// Normalize one page given as bytes: on the fast path when the page fits the schema as
+    /// it stands (see the `fast` module), else parsed and normalized by [`Self::add_page`].
+    /// The result is the same either way.
+    pub fn add_page_bytes(
+        &mut self,
+        schema: &mut Schema,
+        resource: &ResourceTable,
+        page_seq: u64,
+        bytes: &[u8],
+        format: RecordsFormat,
+    ) -> Result<(), NormalizeError> {
+        match self.try_fast(schema, resource, page_seq, bytes, format) {
+            Ok(()) => {
+                self.paths.fast_pages += 1;
+                Ok(())
+            }
+            Err(fast::Bail(reason)) => {
+                self.paths.general_pages += 1;
+                *self.paths.reasons.entry(reason.to_owned()).or_default() += 1;
+                let records = parse_page(bytes, format)?;
+                self.add_page(schema, resource, page_seq, records)
+            }
+        }
+    }
+
+    fn try_fast(
+        &mut self,
+        schema: &mut Schema,
+        resource: &ResourceTable,
+        page_seq: u64,
+        bytes: &[u8],
+        format: RecordsFormat,
+    ) -> Result<(), fast::Bail> {
+        if !self.fast_path {
+            return Err(fast::Bail("fast path off"));
+        }
+        if resource.json_schema.is_some() {
+            return Err(fast::Bail("resource has a JSON Schema"));
+        }
+        if !matches!(resource.root_id(), RootId::Given) {
+            return Err(fast::Bail("root ids are key or row hashes"));
+        }
+        let root = self.root_table_name(resource);
+        if !schema.tables.contains_key(&root) {
+            return Err(fast::Bail("new table"));
+        }
+        if self.refuses_root(schema, resource) {
+            return Err(fast::Bail("contract refuses the root table"));
+        }
+        self.ensure_root_table(schema, resource);
+        let contract = resource.effective_contract(schema, &root);
+        let max_nesting = schema
+            .tables
+            .get(&root)
+            .and_then(Table::max_nesting)
+            .or(resource.max_nesting)
+            .unwrap_or(1000);
+        let spec = fast::Spec {
+            schema,
+            root: &root,
+            max_nesting,
+            root_key: resource.root_key(),
+            load_id: &self.load_id,
+            salt: self.salt,
+            page_seq,
+            max_identifier_len: self.max_identifier_len,
+            tables_evolve: contract.tables == ContractMode::Evolve,
+        };
+        let page = fast::normalize_page(&spec, bytes, format)?;
+        // rows of earlier general-path pages come first
+        let earlier = self
+            .build_pending(schema)
+            .map_err(|_| fast::Bail("flush"))?;
+        self.ready.extend(earlier);
+        self.ready.extend(page.batches);
+        for (table, n) in page.rows {
+            *self.row_counts.entry(table).or_default() += n;
+        }
+        Ok(())
+    }
+
+    /// Pages that took the fast path and pages that did not.
+    pub fn path_stats(&self) -> &PathStats {
+        &self.paths
     }
 
     /// The normalized root table name of a resource.
@@ -673,8 +794,20 @@ impl Normalizer {
         &self.discards
     }
 
-    /// Rows collected since the last call, as one batch per table (tables in schema order).
+    /// Rows collected since the last call, as batches: per page in page order, one batch per
+    /// table in schema order.
     pub fn take_batches(
+        &mut self,
+        schema: &Schema,
+    ) -> Result<Vec<(String, RecordBatch)>, NormalizeError> {
+        let pending = self.build_pending(schema)?;
+        let mut out = std::mem::take(&mut self.ready);
+        out.extend(pending);
+        Ok(out)
+    }
+
+    /// The builders' rows as batches (tables in schema order).
+    fn build_pending(
         &mut self,
         schema: &Schema,
     ) -> Result<Vec<(String, RecordBatch)>, NormalizeError> {
@@ -737,6 +870,8 @@ pub(crate) fn row_json(cells: &flatten::Cells) -> String {
     cut(Value::Object(map).to_string())
 }
 
+#[cfg(test)]
+mod fast_tests;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]

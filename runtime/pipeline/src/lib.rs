@@ -145,6 +145,8 @@ pub struct RunSummary {
     pub schema_imported: Option<String>,
     /// outcome of schema-change notifications
     pub notifications: Vec<String>,
+    /// pages normalized on the fast path and on the general path (with the reasons)
+    pub normalize_paths: sluice_normalize::PathStats,
 }
 
 /// The DuckDB file a destination string names.
@@ -295,6 +297,7 @@ pub async fn run(
         http: IndexMap::new(),
         discarded: IndexMap::new(),
         key_collisions: IndexMap::new(),
+        normalize_paths: Default::default(),
         schema_imported,
         notifications: Vec::new(),
     };
@@ -317,6 +320,7 @@ pub async fn run(
             summary: &mut summary,
             progress: &*progress,
             contracts: &contracts,
+            fast_path: spec.schema.fast_path,
         };
         loader.load(p)?;
         summary.pending_packages_loaded += 1;
@@ -367,6 +371,7 @@ pub async fn run(
         summary: &mut summary,
         progress: &*progress,
         contracts: &contracts,
+        fast_path: spec.schema.fast_path,
     };
     let writer = std::cell::RefCell::new(extract::Writer::new(
         &packages,

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 use sluice_load::{Commit, Destination};
-use sluice_normalize::{Normalizer, RecordsFormat, parse_page};
+use sluice_normalize::{Normalizer, RecordsFormat};
 use sluice_schema::{Schema, WriteDisposition};
 
 use crate::package::{Packages, Pending};
@@ -25,6 +25,8 @@ pub struct Loader<'a> {
     pub progress: &'a dyn Progress,
     /// the pipeline file's current data contracts (they apply to pending packages too)
     pub contracts: &'a crate::contracts::Contracts,
+    /// normalize pages that fit the schema on the fast path (`[schema] fast_path`)
+    pub fast_path: bool,
 }
 
 impl Loader<'_> {
@@ -44,6 +46,7 @@ impl Loader<'_> {
             self.summary,
             self.progress,
             self.contracts,
+            self.fast_path,
         )
     }
 }
@@ -61,6 +64,7 @@ fn load_package(
     summary: &mut RunSummary,
     progress: &dyn Progress,
     contracts: &crate::contracts::Contracts,
+    fast_path: bool,
 ) -> Result<(), PipelineError> {
     let load_id = &pending.load_id;
     let lerr = |source| PipelineError::Load {
@@ -77,6 +81,7 @@ fn load_package(
     let m = &pending.manifest;
     let mut work = schema.clone();
     let mut normalizer = Normalizer::new(load_id, m.salt, dest.max_identifier_len());
+    normalizer.set_fast_path(fast_path);
     dest.begin(load_id).map_err(lerr)?;
     let mut checkpoints: Vec<(String, Value)> = Vec::new();
     // the package's resources under the pipeline file's current contracts, once
@@ -116,9 +121,8 @@ fn load_package(
                 page: page.seq + 1,
                 source,
             };
-            let records = parse_page(&bytes, fmt).map_err(nerr)?;
             normalizer
-                .add_page(&mut work, rt, page.seq, records)
+                .add_page_bytes(&mut work, rt, page.seq, &bytes, fmt)
                 .map_err(nerr)?;
             for (table, batch) in normalizer.take_batches(&work).map_err(nerr)? {
                 let Some(t) = work.tables.get(&table) else {
@@ -206,6 +210,7 @@ fn load_package(
     summary
         .schema_update
         .extend(normalizer.schema_update().clone());
+    summary.normalize_paths.add(normalizer.path_stats());
     for (t, c) in normalizer.collisions() {
         let s = summary.key_collisions.entry(t.clone()).or_default();
         s.rows += c.rows;

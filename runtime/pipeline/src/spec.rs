@@ -31,6 +31,7 @@
 //! import = "schemas/github.schema.yaml"   # dlt-format schema merged in when it changes
 //! export = "schemas/export"               # <dir>/<schema>.schema.yaml written after each run
 //! preferred_types = { "re:_at$" = "timestamp", "amount" = "decimal" }
+//! fast_path = true                      # pages that fit the schema skip the general path
 //!
 //! [notifications]
 //! webhook_url_env = "SLACK_WEBHOOK_URL"   # or webhook_url = "https://…"; schema changes
@@ -90,7 +91,7 @@ pub struct PipelineSpec {
 }
 
 /// Schema files and settings of a pipeline.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaOptions {
     /// a schema in dlt's YAML (or JSON) format, merged into the pipeline's schema whenever
@@ -101,6 +102,26 @@ pub struct SchemaOptions {
     /// column name (or `re:<regex>`) → data type of new columns
     #[serde(default)]
     pub preferred_types: indexmap::IndexMap<String, String>,
+    /// normalize pages that fit the schema as it stands on the fast path (simd-json tape
+    /// straight into Arrow); `false` sends every page through the general path. The output
+    /// is the same either way.
+    #[serde(default = "yes")]
+    pub fast_path: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for SchemaOptions {
+    fn default() -> Self {
+        SchemaOptions {
+            import: None,
+            export: None,
+            preferred_types: Default::default(),
+            fast_path: true,
+        }
+    }
 }
 
 /// Where schema changes are announced.

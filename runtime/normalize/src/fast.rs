@@ -1,0 +1,870 @@
+//! The fast path: a page whose records fit the schema as it stands is parsed with simd-json's
+//! tape and written straight into Arrow builders, with each table's column slots resolved once
+//! per chunk of records and no per-row maps or intermediate values.
+//!
+//! "Fits" means the page changes nothing but data: every table and every column it touches
+//! exists, every value coerces to its column's type without a variant, no two keys of a record
+//! land on one column or nested table, no value is kept whole as JSON, and the resource makes
+//! its root ids from the package salt (not a key or row hash) and has no JSON Schema. Anything
+//! else — including every malformed input — returns [`Bail`] and the page takes the general
+//! path ([`crate::Normalizer::add_page`]) from the start, which alone evolves schemas, applies
+//! contracts and reports errors. The output (batches, row counts, schema) is therefore that of
+//! the general path by construction, and a property test holds the two to it.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
+    StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema};
+use rayon::prelude::*;
+use simd_json::{Node, StaticNode};
+use sluice_schema::{
+    DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, DataType, Schema, Table,
+    child_row_id, make_path, normalize_identifier, salted_row_id,
+};
+
+use crate::RecordsFormat;
+use crate::coerce::{Typed, coerce, parse_timestamp};
+use crate::flatten::Cell;
+use crate::tables::arrow_type;
+
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Records per unit of parallel work (fixed, so chunking never depends on the thread count).
+const CHUNK: usize = 512;
+/// Nesting deeper than this leaves the fast path (the general parser refuses beyond 128).
+const MAX_DEPTH: usize = 100;
+
+/// Why a page left the fast path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bail(pub &'static str);
+
+/// What the fast path needs to know, fixed for a page.
+pub(crate) struct Spec<'a> {
+    pub schema: &'a Schema,
+    pub root: &'a str,
+    pub max_nesting: u32,
+    pub root_key: bool,
+    pub load_id: &'a str,
+    pub salt: [u8; 16],
+    pub page_seq: u64,
+    pub max_identifier_len: usize,
+    /// the resource's contract lets new tables evolve (then tables that have not seen data
+    /// accept rows as they are)
+    pub tables_evolve: bool,
+}
+
+/// A page normalized on the fast path.
+pub(crate) struct FastPage {
+    /// one batch per table that got rows, in schema order
+    pub batches: Vec<(String, RecordBatch)>,
+    /// rows per table, tables in order of their first row
+    pub rows: Vec<(String, u64)>,
+}
+
+/// Normalize a page on the fast path, or say why it cannot be.
+pub(crate) fn normalize_page(
+    spec: &Spec<'_>,
+    bytes: &[u8],
+    format: RecordsFormat,
+) -> Result<FastPage, Bail> {
+    let chunks: Vec<Chunk> = match format {
+        RecordsFormat::Ndjson => {
+            let lines: Vec<&[u8]> = bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .collect();
+            lines
+                .par_chunks(CHUNK)
+                .enumerate()
+                .map(|(c, lines)| {
+                    let mut w = Worker::new(spec);
+                    let mut scratch = Vec::new();
+                    let mut buffers = simd_json::Buffers::default();
+                    for (i, line) in lines.iter().enumerate() {
+                        if needs_general_parser(line) {
+                            return Err(Bail("control character or lone surrogate"));
+                        }
+                        scratch.clear();
+                        scratch.extend_from_slice(line);
+                        let tape = simd_json::to_tape_with_buffers(&mut scratch, &mut buffers)
+                            .map_err(|_| Bail("not valid JSON"))?;
+                        w.record(&tape.0, 0, (c * CHUNK + i) as u64)?;
+                    }
+                    w.finish()
+                })
+                .collect::<Result<_, Bail>>()?
+        }
+        RecordsFormat::JsonArray => {
+            if bytes.iter().any(|b| *b < 0x20) && !whitespace_only_between(bytes)
+                || has_lone_surrogate(bytes)
+            {
+                return Err(Bail("control character or lone surrogate"));
+            }
+            let mut copy = bytes.to_vec();
+            let tape = simd_json::to_tape(&mut copy).map_err(|_| Bail("not valid JSON"))?;
+            let tape = &tape.0;
+            let starts: Vec<usize> = match tape.first() {
+                Some(Node::Array { len, .. }) => {
+                    let mut starts = Vec::with_capacity(*len);
+                    let mut pos = 1;
+                    for _ in 0..*len {
+                        starts.push(pos);
+                        pos += span(tape, pos)?;
+                    }
+                    starts
+                }
+                Some(Node::Object { .. }) => vec![0],
+                _ => return Err(Bail("page is not an array or object")),
+            };
+            starts
+                .par_chunks(CHUNK)
+                .enumerate()
+                .map(|(c, starts)| {
+                    let mut w = Worker::new(spec);
+                    for (i, start) in starts.iter().enumerate() {
+                        w.record(tape, *start, (c * CHUNK + i) as u64)?;
+                    }
+                    w.finish()
+                })
+                .collect::<Result<_, Bail>>()?
+        }
+    };
+    merge(spec.schema, chunks)
+}
+
+/// Raw control characters inside strings and lone UTF-16 surrogate escapes are invalid JSON
+/// that simd-json lets through: a record with either goes to the general parser, which refuses
+/// them. In an NDJSON line any byte below 0x20 but a final CR counts (a tab could be inside
+/// a string); an array page may have whitespace between tokens.
+fn needs_general_parser(line: &[u8]) -> bool {
+    let body = line.strip_suffix(b"\r").unwrap_or(line);
+    body.iter().any(|b| *b < 0x20) || has_lone_surrogate(line)
+}
+
+/// Whether a `\uXXXX` escape is a UTF-16 surrogate without its partner.
+fn has_lone_surrogate(bytes: &[u8]) -> bool {
+    let hex = |at: usize| -> Option<u16> {
+        let digits = bytes.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let mut at = 0;
+    while let Some(i) = memchr::memchr(b'\\', &bytes[at..]) {
+        let i = at + i;
+        match bytes.get(i + 1) {
+            Some(b'u') => match hex(i + 2) {
+                Some(0xD800..=0xDBFF) => {
+                    let low = (bytes.get(i + 6..i + 8) == Some(b"\\u".as_slice()))
+                        .then(|| hex(i + 8))
+                        .flatten();
+                    if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                        return true;
+                    }
+                    at = i + 12;
+                }
+                Some(0xDC00..=0xDFFF) => return true,
+                _ => at = i + 6,
+            },
+            // any other escape is two bytes (an escaped backslash is not an escape start)
+            _ => at = i + 2,
+        }
+        if at >= bytes.len() {
+            break;
+        }
+    }
+    false
+}
+
+/// Whether every byte below 0x20 of a JSON text is whitespace outside strings.
+fn whitespace_only_between(bytes: &[u8]) -> bool {
+    let mut in_str = false;
+    let mut escaped = false;
+    for b in bytes {
+        if in_str {
+            if *b < 0x20 {
+                return false;
+            }
+            if escaped {
+                escaped = false;
+            } else if *b == b'\\' {
+                escaped = true;
+            } else if *b == b'"' {
+                in_str = false;
+            }
+        } else if *b == b'"' {
+            in_str = true;
+        } else if *b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t') {
+            return false;
+        }
+    }
+    true
+}
+
+/// Number of tape nodes a value takes.
+fn span(tape: &[Node<'_>], pos: usize) -> Result<usize, Bail> {
+    match tape.get(pos) {
+        Some(Node::Object { count, .. } | Node::Array { count, .. }) => Ok(1 + count),
+        Some(_) => Ok(1),
+        None => Err(Bail("truncated tape")),
+    }
+}
+
+/// A scalar as read from the tape.
+#[derive(Clone, Copy)]
+enum V<'t> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'t str),
+}
+
+fn scalar(node: &StaticNode) -> Result<V<'static>, Bail> {
+    Ok(match node {
+        StaticNode::Null => V::Null,
+        StaticNode::Bool(b) => V::Bool(*b),
+        StaticNode::I64(i) => V::Int(*i),
+        StaticNode::U64(u) => {
+            V::Int(i64::try_from(*u).map_err(|_| Bail("integer beyond 64 bits"))?)
+        }
+        StaticNode::F64(f) => V::Float(*f),
+    })
+}
+
+/// Where a column name lands in a table.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// a complete column, by position among the table's complete columns
+    Col(usize),
+    /// a column without a type yet: takes nulls only
+    Incomplete(usize),
+    /// not in the schema: any value would add it
+    Missing,
+}
+
+/// One column's builder for a chunk.
+struct ColOut {
+    data_type: DataType,
+    scale: u32,
+    timezone: bool,
+    /// values appended so far (rows below `len` are filled)
+    len: usize,
+    builder: Builder,
+}
+
+enum Builder {
+    Utf8(StringBuilder),
+    Int64(Int64Builder),
+    Float64(Float64Builder),
+    Bool(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Decimal(Decimal128Builder),
+    Date(Date32Builder),
+    Time(Time64MicrosecondBuilder),
+    Binary(BinaryBuilder),
+}
+
+impl Builder {
+    fn new(ty: &ArrowType) -> Result<Self, Bail> {
+        Ok(match ty {
+            ArrowType::Utf8 => Builder::Utf8(StringBuilder::new()),
+            ArrowType::Int64 => Builder::Int64(Int64Builder::new()),
+            ArrowType::Float64 => Builder::Float64(Float64Builder::new()),
+            ArrowType::Boolean => Builder::Bool(BooleanBuilder::new()),
+            ArrowType::Timestamp(_, tz) => {
+                Builder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()))
+            }
+            ArrowType::Decimal128(p, s) => Builder::Decimal(
+                Decimal128Builder::new()
+                    .with_precision_and_scale(*p, *s)
+                    .map_err(|_| Bail("decimal precision"))?,
+            ),
+            ArrowType::Date32 => Builder::Date(Date32Builder::new()),
+            ArrowType::Time64(_) => Builder::Time(Time64MicrosecondBuilder::new()),
+            ArrowType::Binary => Builder::Binary(BinaryBuilder::new()),
+            _ => return Err(Bail("arrow type")),
+        })
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Builder::Utf8(b) => b.append_null(),
+            Builder::Int64(b) => b.append_null(),
+            Builder::Float64(b) => b.append_null(),
+            Builder::Bool(b) => b.append_null(),
+            Builder::Timestamp(b) => b.append_null(),
+            Builder::Decimal(b) => b.append_null(),
+            Builder::Date(b) => b.append_null(),
+            Builder::Time(b) => b.append_null(),
+            Builder::Binary(b) => b.append_null(),
+        }
+    }
+
+    fn append_str(&mut self, s: &str) -> Result<(), Bail> {
+        let Builder::Utf8(b) = self else {
+            return Err(Bail("text into a non-text builder"));
+        };
+        // dlt's loader drops NUL characters from text (as the general path does)
+        if s.contains('\0') {
+            b.append_value(s.replace('\0', ""));
+        } else {
+            b.append_value(s);
+        }
+        Ok(())
+    }
+
+    fn append_typed(&mut self, v: Typed) -> Result<(), Bail> {
+        match (self, v) {
+            (b, Typed::Null) => b.append_null(),
+            (b @ Builder::Utf8(_), Typed::Text(s) | Typed::Json(s)) => b.append_str(&s)?,
+            (Builder::Int64(b), Typed::Bigint(x)) => b.append_value(x),
+            (Builder::Float64(b), Typed::Double(x)) => b.append_value(x),
+            (Builder::Bool(b), Typed::Bool(x)) => b.append_value(x),
+            (Builder::Timestamp(b), Typed::Timestamp(x)) => b.append_value(x),
+            (Builder::Decimal(b), Typed::Decimal(x)) => b.append_value(x),
+            (Builder::Date(b), Typed::Date(x)) => b.append_value(x),
+            (Builder::Time(b), Typed::Time(x)) => b.append_value(x),
+            (Builder::Binary(b), Typed::Binary(x)) => b.append_value(x),
+            _ => return Err(Bail("typed value does not fit its builder")),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Utf8(b) => Arc::new(b.finish()),
+            Builder::Int64(b) => Arc::new(b.finish()),
+            Builder::Float64(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::Timestamp(b) => Arc::new(b.finish()),
+            Builder::Decimal(b) => Arc::new(b.finish()),
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::Time(b) => Arc::new(b.finish()),
+            Builder::Binary(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+impl ColOut {
+    /// Write the value of `row`: rows skipped since the last write become nulls; a second
+    /// write to one row (two keys normalized alike) leaves the fast path.
+    fn write(&mut self, row: usize, v: V<'_>) -> Result<(), Bail> {
+        if self.len > row {
+            return Err(Bail("two keys land on one column"));
+        }
+        while self.len < row {
+            self.builder.append_null();
+            self.len += 1;
+        }
+        match (&mut self.builder, self.data_type, v) {
+            (b, _, V::Null) => b.append_null(),
+            (b @ Builder::Utf8(_), DataType::Text, V::Str(s)) => b.append_str(s)?,
+            (Builder::Int64(b), DataType::Bigint, V::Int(i)) => b.append_value(i),
+            (Builder::Float64(b), DataType::Double, V::Float(f)) => b.append_value(f),
+            (Builder::Float64(b), DataType::Double, V::Int(i)) => b.append_value(i as f64),
+            (Builder::Bool(b), DataType::Bool, V::Bool(x)) => b.append_value(x),
+            (Builder::Timestamp(b), DataType::Timestamp, V::Str(s))
+                if let Some(us) = parse_timestamp(s) =>
+            {
+                b.append_value(us)
+            }
+            // everything else goes through the general coercion, value by value
+            (b, t, v) => {
+                let cell = match v {
+                    V::Null => Cell::Null,
+                    V::Bool(x) => Cell::Bool(x),
+                    V::Int(i) => Cell::Int(i),
+                    V::Float(f) => Cell::Float(f),
+                    V::Str(s) => Cell::Str(s.to_owned()),
+                };
+                let typed = coerce(&cell, t, self.scale, self.timezone)
+                    .ok_or(Bail("a value needs a variant column"))?;
+                b.append_typed(typed)?;
+            }
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self, rows: usize) -> ArrayRef {
+        while self.len < rows {
+            self.builder.append_null();
+            self.len += 1;
+        }
+        self.builder.finish()
+    }
+}
+
+/// The system columns of a table.
+struct System {
+    id: Slot,
+    load_id: Slot,
+    parent_id: Slot,
+    list_idx: Slot,
+    root_id: Slot,
+}
+
+/// One table's rows in a chunk.
+struct TableOut {
+    name: String,
+    rows: usize,
+    cols: Vec<ColOut>,
+    /// for each incomplete column, one past the last row that wrote it (a null)
+    incomplete: Vec<usize>,
+    index: Map<String, Slot>,
+    system: System,
+    /// its items' level (dlt's max_table_nesting left)
+    level: u32,
+    /// the key node of its rows' dicts
+    node: usize,
+    /// the nested table `<name>__list` of lists in lists, once resolved
+    list_child: Option<usize>,
+}
+
+/// Resolution of the keys met at one place: a table and a path of dicts inside it.
+struct KeyNode {
+    table: usize,
+    path: Vec<String>,
+    level: u32,
+    keys: Map<Box<str>, usize>,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    norm: String,
+    slot: Slot,
+    /// the column is of type json (its dicts and lists are kept whole)
+    json: bool,
+    /// a `_dlt*` name: the record sets a system column itself
+    system: bool,
+    /// the key node of a dict value, once resolved
+    dict: Option<usize>,
+    /// the nested table of a list value, once resolved
+    child: Option<usize>,
+    /// id of the column path, for list collisions
+    path_id: u32,
+    /// the last dict this key was seen in (duplicate keys in one object)
+    stamp: u64,
+}
+
+/// The rows one worker makes from a chunk of records.
+struct Worker<'s> {
+    spec: &'s Spec<'s>,
+    tables: Vec<TableOut>,
+    table_by_name: Map<String, usize>,
+    nodes: Vec<KeyNode>,
+    path_ids: Map<String, u32>,
+    /// list paths met by the rows being made (a row's own start at its mark)
+    lists: Vec<u32>,
+    dicts: u64,
+}
+
+/// A chunk's result: its tables in order of their first row.
+struct Chunk {
+    tables: Vec<(String, usize, Vec<ArrayRef>)>,
+}
+
+impl<'s> Worker<'s> {
+    fn new(spec: &'s Spec<'s>) -> Self {
+        Worker {
+            spec,
+            tables: Vec::new(),
+            table_by_name: Map::default(),
+            nodes: Vec::new(),
+            path_ids: Map::default(),
+            lists: Vec::new(),
+            dicts: 0,
+        }
+    }
+
+    /// The table `name` for this chunk, checked against the schema: it exists with that
+    /// parent and takes rows under the contract.
+    fn table(&mut self, name: &str, parent: Option<&str>, level: u32) -> Result<usize, Bail> {
+        if let Some(t) = self.table_by_name.get(name) {
+            return Ok(*t);
+        }
+        let schema_table: &Table = self.spec.schema.tables.get(name).ok_or(Bail("new table"))?;
+        if schema_table.parent.as_deref() != parent {
+            return Err(Bail("table reached from another parent"));
+        }
+        if !schema_table.seen_data() && !self.spec.tables_evolve {
+            return Err(Bail("table without data under a tables contract"));
+        }
+        let mut index = Map::default();
+        let mut cols = Vec::new();
+        let mut incomplete = Vec::new();
+        for col in schema_table.columns.values() {
+            if col.is_complete() {
+                index.insert(col.name.clone(), Slot::Col(cols.len()));
+                cols.push(ColOut {
+                    data_type: col.data_type.unwrap_or(DataType::Text),
+                    scale: col.scale.unwrap_or(0),
+                    timezone: col.timezone.unwrap_or(true),
+                    len: 0,
+                    builder: Builder::new(&arrow_type(col))?,
+                });
+            } else {
+                index.insert(col.name.clone(), Slot::Incomplete(incomplete.len()));
+                incomplete.push(0);
+            }
+        }
+        let slot = |n: &str| index.get(n).copied().unwrap_or(Slot::Missing);
+        let system = System {
+            id: slot(DLT_ID),
+            load_id: slot(DLT_LOAD_ID),
+            parent_id: slot(DLT_PARENT_ID),
+            list_idx: slot(DLT_LIST_IDX),
+            root_id: slot(DLT_ROOT_ID),
+        };
+        let t = self.tables.len();
+        let node = self.nodes.len();
+        self.nodes.push(KeyNode {
+            table: t,
+            path: Vec::new(),
+            level,
+            keys: Map::default(),
+            entries: Vec::new(),
+        });
+        self.tables.push(TableOut {
+            name: name.to_owned(),
+            rows: 0,
+            cols,
+            incomplete,
+            index,
+            system,
+            level,
+            node,
+            list_child: None,
+        });
+        self.table_by_name.insert(name.to_owned(), t);
+        Ok(t)
+    }
+
+    fn write(&mut self, table: usize, slot: Slot, row: usize, v: V<'_>) -> Result<(), Bail> {
+        let t = &mut self.tables[table];
+        match slot {
+            Slot::Col(c) => t.cols[c].write(row, v),
+            Slot::Incomplete(c) => {
+                if t.incomplete[c] > row {
+                    return Err(Bail("two keys land on one column"));
+                }
+                if !matches!(v, V::Null) {
+                    return Err(Bail("first value of a column"));
+                }
+                t.incomplete[c] = row + 1;
+                Ok(())
+            }
+            Slot::Missing => Err(Bail("new column")),
+        }
+    }
+
+    /// The entry of `key` at `node`, made on first sight.
+    fn resolve(&mut self, node: usize, key: &str) -> Result<usize, Bail> {
+        if let Some(e) = self.nodes[node].keys.get(key) {
+            return Ok(*e);
+        }
+        let norm = normalize_identifier(key);
+        let n = &self.nodes[node];
+        let mut parts: Vec<&str> = n.path.iter().map(String::as_str).collect();
+        parts.push(&norm);
+        let column = make_path(&parts, self.spec.max_identifier_len);
+        let t = &self.tables[n.table];
+        let slot = t.index.get(&column).copied().unwrap_or(Slot::Missing);
+        let json = matches!(slot, Slot::Col(c) if t.cols[c].data_type == DataType::Json);
+        let next = self.path_ids.len() as u32;
+        let system = column.starts_with("_dlt");
+        let path_id = *self.path_ids.entry(column).or_insert(next);
+        let e = self.nodes[node].entries.len();
+        self.nodes[node].entries.push(Entry {
+            system,
+            norm,
+            slot,
+            json,
+            dict: None,
+            child: None,
+            path_id,
+            stamp: 0,
+        });
+        self.nodes[node].keys.insert(key.into(), e);
+        Ok(e)
+    }
+
+    /// The key node of the dict under entry `e` of `node`.
+    fn dict_node(&mut self, node: usize, e: usize) -> usize {
+        if let Some(d) = self.nodes[node].entries[e].dict {
+            return d;
+        }
+        let n = &self.nodes[node];
+        let mut path = n.path.clone();
+        path.push(n.entries[e].norm.clone());
+        let d = self.nodes.len();
+        let child = KeyNode {
+            table: n.table,
+            path,
+            level: n.level - 1,
+            keys: Map::default(),
+            entries: Vec::new(),
+        };
+        self.nodes.push(child);
+        self.nodes[node].entries[e].dict = Some(d);
+        d
+    }
+
+    /// The nested table of the list under entry `e` of `node`.
+    fn child_table(&mut self, node: usize, e: usize) -> Result<usize, Bail> {
+        if let Some(c) = self.nodes[node].entries[e].child {
+            return Ok(c);
+        }
+        let n = &self.nodes[node];
+        let t = &self.tables[n.table];
+        let mut parts: Vec<&str> = vec![&t.name];
+        parts.extend(n.path.iter().map(String::as_str));
+        parts.push(&n.entries[e].norm);
+        let name = make_path(&parts, self.spec.max_identifier_len);
+        let parent = t.name.clone();
+        let level = t.level.saturating_sub(1);
+        let c = self.table(&name, Some(&parent), level)?;
+        self.nodes[node].entries[e].child = Some(c);
+        Ok(c)
+    }
+
+    /// One record starting at `pos` of `tape`: its root row and nested rows.
+    fn record(&mut self, tape: &[Node<'_>], pos: usize, index: u64) -> Result<(), Bail> {
+        let Some(Node::Object { len, .. }) = tape.get(pos) else {
+            return Err(Bail("record is not an object"));
+        };
+        let root = self.table(self.spec.root, None, self.spec.max_nesting)?;
+        let row = self.tables[root].rows;
+        self.tables[root].rows += 1;
+        let id = salted_row_id(&self.spec.salt, self.spec.page_seq, index);
+        self.lists.clear();
+        let node = self.tables[root].node;
+        self.dict(tape, pos + 1, *len, node, row, &id, &id, 0)?;
+        let system = &self.tables[root].system;
+        let (load_slot, id_slot) = (system.load_id, system.id);
+        self.write(root, load_slot, row, V::Str(self.spec.load_id))?;
+        self.write(root, id_slot, row, V::Str(&id))?;
+        Ok(())
+    }
+
+    /// The `len` keys of a dict starting at `pos`, into row `row` of the node's table.
+    /// Returns the position after the dict.
+    #[allow(clippy::too_many_arguments)] // the recursion carries its whole context
+    fn dict(
+        &mut self,
+        tape: &[Node<'_>],
+        mut pos: usize,
+        len: usize,
+        node: usize,
+        row: usize,
+        row_id: &str,
+        root_id: &str,
+        depth: usize,
+    ) -> Result<usize, Bail> {
+        if depth > MAX_DEPTH {
+            return Err(Bail("deep nesting"));
+        }
+        self.dicts += 1;
+        let stamp = self.dicts;
+        let (table, level) = (self.nodes[node].table, self.nodes[node].level);
+        for _ in 0..len {
+            let Some(Node::String(key)) = tape.get(pos) else {
+                return Err(Bail("object key"));
+            };
+            pos += 1;
+            let e = self.resolve(node, key)?;
+            let entry = &mut self.nodes[node].entries[e];
+            if entry.stamp == stamp {
+                return Err(Bail("duplicate key"));
+            }
+            entry.stamp = stamp;
+            if entry.system {
+                return Err(Bail("record sets a _dlt column"));
+            }
+            let (slot, json, path_id) = (entry.slot, entry.json, entry.path_id);
+            match tape.get(pos) {
+                Some(Node::Object { len, .. }) => {
+                    if level == 0 || json {
+                        return Err(Bail("dict kept as JSON"));
+                    }
+                    let d = self.dict_node(node, e);
+                    pos = self.dict(tape, pos + 1, *len, d, row, row_id, root_id, depth + 1)?;
+                }
+                Some(Node::Array { len, .. }) => {
+                    if level == 0 || json {
+                        return Err(Bail("list kept as JSON"));
+                    }
+                    if self.lists.contains(&path_id) {
+                        return Err(Bail("two lists land on one nested table"));
+                    }
+                    self.lists.push(path_id);
+                    if *len == 0 {
+                        pos += 1;
+                    } else {
+                        let c = self.child_table(node, e)?;
+                        pos = self.list(tape, pos + 1, *len, c, row_id, root_id, depth + 1)?;
+                    }
+                }
+                Some(Node::String(s)) => {
+                    self.write(table, slot, row, V::Str(s))?;
+                    pos += 1;
+                }
+                Some(Node::Static(s)) => {
+                    self.write(table, slot, row, scalar(s)?)?;
+                    pos += 1;
+                }
+                None => return Err(Bail("truncated tape")),
+            }
+        }
+        Ok(pos)
+    }
+
+    /// The `len` items of a list starting at `pos`, as rows of nested table `table`.
+    #[allow(clippy::too_many_arguments)] // the recursion carries its whole context
+    fn list(
+        &mut self,
+        tape: &[Node<'_>],
+        mut pos: usize,
+        len: usize,
+        table: usize,
+        parent_id: &str,
+        root_id: &str,
+        depth: usize,
+    ) -> Result<usize, Bail> {
+        if depth > MAX_DEPTH {
+            return Err(Bail("deep nesting"));
+        }
+        for idx in 0..len {
+            let t = &mut self.tables[table];
+            let row = t.rows;
+            t.rows += 1;
+            let id = child_row_id(parent_id, &t.name, idx);
+            let mark = self.lists.len();
+            match tape.get(pos) {
+                Some(Node::Object { len, .. }) => {
+                    let node = self.tables[table].node;
+                    pos = self.dict(tape, pos + 1, *len, node, row, &id, root_id, depth + 1)?;
+                }
+                Some(Node::Array { len, .. }) => {
+                    let t = &self.tables[table];
+                    let json = matches!(t.index.get("list"), Some(Slot::Col(c)) if t.cols[*c].data_type == DataType::Json);
+                    if t.level == 0 || json {
+                        return Err(Bail("list kept as JSON"));
+                    }
+                    if *len == 0 {
+                        pos += 1;
+                    } else {
+                        let c = match t.list_child {
+                            Some(c) => c,
+                            None => {
+                                let name = make_path(
+                                    &[t.name.as_str(), "list"],
+                                    self.spec.max_identifier_len,
+                                );
+                                let (parent, level) = (t.name.clone(), t.level.saturating_sub(1));
+                                let c = self.table(&name, Some(&parent), level)?;
+                                self.tables[table].list_child = Some(c);
+                                c
+                            }
+                        };
+                        pos = self.list(tape, pos + 1, *len, c, &id, root_id, depth + 1)?;
+                    }
+                }
+                Some(Node::String(s)) => {
+                    let slot = value_slot(&self.tables[table]);
+                    self.write(table, slot, row, V::Str(s))?;
+                    pos += 1;
+                }
+                Some(Node::Static(s)) => {
+                    let slot = value_slot(&self.tables[table]);
+                    self.write(table, slot, row, scalar(s)?)?;
+                    pos += 1;
+                }
+                None => return Err(Bail("truncated tape")),
+            }
+            self.lists.truncate(mark);
+            let system = &self.tables[table].system;
+            let (p, i, r, d) = (system.parent_id, system.list_idx, system.root_id, system.id);
+            self.write(table, p, row, V::Str(parent_id))?;
+            self.write(table, i, row, V::Int(idx as i64))?;
+            if self.spec.root_key {
+                self.write(table, r, row, V::Str(root_id))?;
+            }
+            self.write(table, d, row, V::Str(&id))?;
+        }
+        Ok(pos)
+    }
+
+    fn finish(mut self) -> Result<Chunk, Bail> {
+        let tables = self
+            .tables
+            .iter_mut()
+            .map(|t| {
+                let rows = t.rows;
+                let arrays = t.cols.iter_mut().map(|c| c.finish(rows)).collect();
+                (std::mem::take(&mut t.name), rows, arrays)
+            })
+            .collect();
+        Ok(Chunk { tables })
+    }
+}
+
+fn value_slot(t: &TableOut) -> Slot {
+    t.index.get("value").copied().unwrap_or(Slot::Missing)
+}
+
+/// Chunks in order → one batch per table; columns without a value are left out, as the
+/// general path leaves them out.
+fn merge(schema: &Schema, chunks: Vec<Chunk>) -> Result<FastPage, Bail> {
+    let mut rows: Vec<(String, u64)> = Vec::new();
+    let mut parts: Map<String, (usize, Vec<Vec<ArrayRef>>)> = Map::default();
+    for chunk in chunks {
+        for (name, n, arrays) in chunk.tables {
+            match parts.get_mut(&name) {
+                Some((total, cols)) => {
+                    *total += n;
+                    for (col, a) in cols.iter_mut().zip(arrays) {
+                        col.push(a);
+                    }
+                }
+                None => {
+                    rows.push((name.clone(), 0));
+                    parts.insert(name, (n, arrays.into_iter().map(|a| vec![a]).collect()));
+                }
+            }
+        }
+    }
+    for (name, n) in &mut rows {
+        *n = parts.get(name).map(|(total, _)| *total as u64).unwrap_or(0);
+    }
+    let mut batches = Vec::new();
+    for table in schema.tables.values() {
+        let Some((total, cols)) = parts.remove(&table.name) else {
+            continue;
+        };
+        let mut fields = Vec::new();
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for (col, pieces) in table.complete_columns().zip(cols) {
+            let array = if pieces.len() == 1 {
+                pieces.into_iter().next().ok_or(Bail("no pieces"))?
+            } else {
+                let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+                arrow_select::concat::concat(&refs).map_err(|_| Bail("concat"))?
+            };
+            if array.null_count() == array.len() {
+                continue;
+            }
+            fields.push(Field::new(&col.name, arrow_type(col), true));
+            arrays.push(array);
+        }
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(total));
+        let batch =
+            RecordBatch::try_new_with_options(Arc::new(ArrowSchema::new(fields)), arrays, &options)
+                .map_err(|_| Bail("record batch"))?;
+        batches.push((table.name.clone(), batch));
+    }
+    Ok(FastPage { batches, rows })
+}

@@ -708,12 +708,12 @@ fn print_summary(s: &RunSummary) {
         .collect();
     println!("stages: {}", stages.join(", "));
     let p = &s.normalize_paths;
-    if p.fast_pages + p.general_pages > 0 {
+    if p.fast_records + p.general_records > 0 {
         let why: Vec<String> = p.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
         println!(
-            "normalize: {} of {} page(s) on the fast path{}",
-            p.fast_pages,
-            p.fast_pages + p.general_pages,
+            "normalize: {} of {} record(s) on the fast path{}",
+            p.fast_records,
+            p.fast_records + p.general_records,
             if why.is_empty() {
                 String::new()
             } else {

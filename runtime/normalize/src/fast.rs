@@ -22,8 +22,8 @@ use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema};
 use rayon::prelude::*;
 use simd_json::{Node, StaticNode};
 use sluice_schema::{
-    DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, DataType, Schema, Table,
-    child_row_id, make_path, normalize_identifier, salted_row_id,
+    DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, DataType, IdText, Schema, Table,
+    child_row_ids, make_path, normalize_identifier, salted_row_ids,
 };
 
 use crate::RecordsFormat;
@@ -34,7 +34,8 @@ use crate::tables::arrow_type;
 type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Records per unit of parallel work (fixed, so chunking never depends on the thread count).
-const CHUNK: usize = 512;
+/// Tests use chunks of 3 so that small generated pages have many.
+pub(crate) const CHUNK: usize = if cfg!(test) { 3 } else { 512 };
 /// Nesting deeper than this leaves the fast path (the general parser refuses beyond 128).
 const MAX_DEPTH: usize = 100;
 
@@ -57,46 +58,47 @@ pub(crate) struct Spec<'a> {
     pub tables_evolve: bool,
 }
 
-/// A page normalized on the fast path.
+/// Chunks normalized on the fast path, merged.
 pub(crate) struct FastPage {
     /// one batch per table that got rows, in schema order
     pub batches: Vec<(String, RecordBatch)>,
     /// rows per table, tables in order of their first row
     pub rows: Vec<(String, u64)>,
+    /// records the rows were made from
+    pub records: u64,
 }
 
-/// Normalize a page on the fast path, or say why it cannot be.
-pub(crate) fn normalize_page(
-    spec: &Spec<'_>,
+/// A page read for the fast path: its records as NDJSON lines or as elements of one
+/// simd-json tape, worked on in chunks of [`CHUNK`] records.
+pub(crate) struct Page<'t> {
+    records: Records<'t>,
+}
+
+enum Records<'t> {
+    Lines(Vec<&'t [u8]>),
+    Tape {
+        tape: &'t [Node<'t>],
+        starts: Vec<usize>,
+    },
+}
+
+/// Read `bytes` as a page for the fast path and hand it to `f`; a page that cannot be read
+/// so (an array page with invalid JSON, raw control characters or lone surrogates in it, a
+/// top-level scalar) is refused as a whole.
+pub(crate) fn with_page<R>(
     bytes: &[u8],
     format: RecordsFormat,
-) -> Result<FastPage, Bail> {
-    let chunks: Vec<Chunk> = match format {
+    f: impl FnOnce(&Page<'_>) -> R,
+) -> Result<R, Bail> {
+    match format {
         RecordsFormat::Ndjson => {
             let lines: Vec<&[u8]> = bytes
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
                 .collect();
-            lines
-                .par_chunks(CHUNK)
-                .enumerate()
-                .map(|(c, lines)| {
-                    let mut w = Worker::new(spec);
-                    let mut scratch = Vec::new();
-                    let mut buffers = simd_json::Buffers::default();
-                    for (i, line) in lines.iter().enumerate() {
-                        if needs_general_parser(line) {
-                            return Err(Bail("control character or lone surrogate"));
-                        }
-                        scratch.clear();
-                        scratch.extend_from_slice(line);
-                        let tape = simd_json::to_tape_with_buffers(&mut scratch, &mut buffers)
-                            .map_err(|_| Bail("not valid JSON"))?;
-                        w.record(&tape.0, 0, (c * CHUNK + i) as u64)?;
-                    }
-                    w.finish()
-                })
-                .collect::<Result<_, Bail>>()?
+            Ok(f(&Page {
+                records: Records::Lines(lines),
+            }))
         }
         RecordsFormat::JsonArray => {
             if bytes.iter().any(|b| *b < 0x20) && !whitespace_only_between(bytes)
@@ -120,20 +122,78 @@ pub(crate) fn normalize_page(
                 Some(Node::Object { .. }) => vec![0],
                 _ => return Err(Bail("page is not an array or object")),
             };
-            starts
-                .par_chunks(CHUNK)
-                .enumerate()
-                .map(|(c, starts)| {
-                    let mut w = Worker::new(spec);
-                    for (i, start) in starts.iter().enumerate() {
-                        w.record(tape, *start, (c * CHUNK + i) as u64)?;
-                    }
-                    w.finish()
-                })
-                .collect::<Result<_, Bail>>()?
+            Ok(f(&Page {
+                records: Records::Tape { tape, starts },
+            }))
         }
-    };
-    merge(spec.schema, chunks)
+    }
+}
+
+impl Page<'_> {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        match &self.records {
+            Records::Lines(lines) => lines.len(),
+            Records::Tape { starts, .. } => starts.len(),
+        }
+    }
+
+    /// Number of chunks.
+    pub fn chunks(&self) -> usize {
+        self.len().div_ceil(CHUNK)
+    }
+
+    /// The records of chunk `c`, as positions in the page.
+    pub fn chunk_range(&self, c: usize) -> std::ops::Range<usize> {
+        c * CHUNK..((c + 1) * CHUNK).min(self.len())
+    }
+
+    /// Normalize chunks `range` in parallel, each on its own; results in chunk order.
+    pub fn run(
+        &self,
+        spec: &Spec<'_>,
+        range: std::ops::Range<usize>,
+    ) -> Vec<Result<FastChunk, Bail>> {
+        range
+            .into_par_iter()
+            .map(|c| {
+                let records = self.chunk_range(c);
+                let ids = root_ids(spec, c, records.len());
+                let mut w = Worker::new(spec);
+                match &self.records {
+                    Records::Lines(lines) => {
+                        let mut scratch = Vec::new();
+                        let mut buffers = simd_json::Buffers::default();
+                        for (line, id) in lines[records].iter().zip(&ids) {
+                            if needs_general_parser(line) {
+                                return Err(Bail("control character or lone surrogate"));
+                            }
+                            scratch.clear();
+                            scratch.extend_from_slice(line);
+                            let tape = simd_json::to_tape_with_buffers(&mut scratch, &mut buffers)
+                                .map_err(|_| Bail("not valid JSON"))?;
+                            w.record(&tape.0, 0, id)?;
+                        }
+                    }
+                    Records::Tape { tape, starts } => {
+                        for (start, id) in starts[records].iter().zip(&ids) {
+                            w.record(tape, *start, id)?;
+                        }
+                    }
+                }
+                w.finish()
+            })
+            .collect()
+    }
+}
+
+/// The root ids of chunk `c`'s `n` records.
+fn root_ids(spec: &Spec<'_>, c: usize, n: usize) -> Vec<IdText> {
+    salted_row_ids(&spec.salt, spec.page_seq, (c * CHUNK) as u64, n)
+}
+
+fn id_str(id: &IdText) -> Result<&str, Bail> {
+    std::str::from_utf8(id).map_err(|_| Bail("row id"))
 }
 
 /// Raw control characters inside strings and lone UTF-16 surrogate escapes are invalid JSON
@@ -460,11 +520,14 @@ struct Worker<'s> {
     /// list paths met by the rows being made (a row's own start at its mark)
     lists: Vec<u32>,
     dicts: u64,
+    /// records made so far
+    records: usize,
 }
 
 /// A chunk's result: its tables in order of their first row.
-struct Chunk {
+pub(crate) struct FastChunk {
     tables: Vec<(String, usize, Vec<ArrayRef>)>,
+    records: usize,
 }
 
 impl<'s> Worker<'s> {
@@ -477,6 +540,7 @@ impl<'s> Worker<'s> {
             path_ids: Map::default(),
             lists: Vec::new(),
             dicts: 0,
+            records: 0,
         }
     }
 
@@ -632,21 +696,22 @@ impl<'s> Worker<'s> {
     }
 
     /// One record starting at `pos` of `tape`: its root row and nested rows.
-    fn record(&mut self, tape: &[Node<'_>], pos: usize, index: u64) -> Result<(), Bail> {
+    fn record(&mut self, tape: &[Node<'_>], pos: usize, id: &IdText) -> Result<(), Bail> {
         let Some(Node::Object { len, .. }) = tape.get(pos) else {
             return Err(Bail("record is not an object"));
         };
         let root = self.table(self.spec.root, None, self.spec.max_nesting)?;
         let row = self.tables[root].rows;
         self.tables[root].rows += 1;
-        let id = salted_row_id(&self.spec.salt, self.spec.page_seq, index);
+        let id = id_str(id)?;
         self.lists.clear();
         let node = self.tables[root].node;
-        self.dict(tape, pos + 1, *len, node, row, &id, &id, 0)?;
+        self.dict(tape, pos + 1, *len, node, row, id, id, 0)?;
         let system = &self.tables[root].system;
         let (load_slot, id_slot) = (system.load_id, system.id);
         self.write(root, load_slot, row, V::Str(self.spec.load_id))?;
-        self.write(root, id_slot, row, V::Str(&id))?;
+        self.write(root, id_slot, row, V::Str(id))?;
+        self.records += 1;
         Ok(())
     }
 
@@ -737,16 +802,17 @@ impl<'s> Worker<'s> {
         if depth > MAX_DEPTH {
             return Err(Bail("deep nesting"));
         }
-        for idx in 0..len {
+        let ids = child_row_ids(parent_id, &self.tables[table].name, len);
+        for (idx, id) in ids.iter().enumerate() {
+            let id = id_str(id)?;
             let t = &mut self.tables[table];
             let row = t.rows;
             t.rows += 1;
-            let id = child_row_id(parent_id, &t.name, idx);
             let mark = self.lists.len();
             match tape.get(pos) {
                 Some(Node::Object { len, .. }) => {
                     let node = self.tables[table].node;
-                    pos = self.dict(tape, pos + 1, *len, node, row, &id, root_id, depth + 1)?;
+                    pos = self.dict(tape, pos + 1, *len, node, row, id, root_id, depth + 1)?;
                 }
                 Some(Node::Array { len, .. }) => {
                     let t = &self.tables[table];
@@ -770,7 +836,7 @@ impl<'s> Worker<'s> {
                                 c
                             }
                         };
-                        pos = self.list(tape, pos + 1, *len, c, &id, root_id, depth + 1)?;
+                        pos = self.list(tape, pos + 1, *len, c, id, root_id, depth + 1)?;
                     }
                 }
                 Some(Node::String(s)) => {
@@ -793,12 +859,12 @@ impl<'s> Worker<'s> {
             if self.spec.root_key {
                 self.write(table, r, row, V::Str(root_id))?;
             }
-            self.write(table, d, row, V::Str(&id))?;
+            self.write(table, d, row, V::Str(id))?;
         }
         Ok(pos)
     }
 
-    fn finish(mut self) -> Result<Chunk, Bail> {
+    fn finish(mut self) -> Result<FastChunk, Bail> {
         let tables = self
             .tables
             .iter_mut()
@@ -808,7 +874,10 @@ impl<'s> Worker<'s> {
                 (std::mem::take(&mut t.name), rows, arrays)
             })
             .collect();
-        Ok(Chunk { tables })
+        Ok(FastChunk {
+            tables,
+            records: self.records,
+        })
     }
 }
 
@@ -818,7 +887,8 @@ fn value_slot(t: &TableOut) -> Slot {
 
 /// Chunks in order → one batch per table; columns without a value are left out, as the
 /// general path leaves them out.
-fn merge(schema: &Schema, chunks: Vec<Chunk>) -> Result<FastPage, Bail> {
+pub(crate) fn merge(schema: &Schema, chunks: Vec<FastChunk>) -> Result<FastPage, Bail> {
+    let records = chunks.iter().map(|c| c.records as u64).sum();
     let mut rows: Vec<(String, u64)> = Vec::new();
     let mut parts: Map<String, (usize, Vec<Vec<ArrayRef>>)> = Map::default();
     for chunk in chunks {
@@ -866,5 +936,9 @@ fn merge(schema: &Schema, chunks: Vec<Chunk>) -> Result<FastPage, Bail> {
                 .map_err(|_| Bail("record batch"))?;
         batches.push((table.name.clone(), batch));
     }
-    Ok(FastPage { batches, rows })
+    Ok(FastPage {
+        batches,
+        rows,
+        records,
+    })
 }

@@ -334,9 +334,14 @@ pub struct Normalizer {
 /// How many pages took the fast path, and why the others did not.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct PathStats {
+    /// pages made on the fast path alone
     pub fast_pages: u64,
+    /// pages of which some records (or all) went the general path
     pub general_pages: u64,
-    /// reasons pages left the fast path, with counts (the first reason met per page)
+    pub fast_records: u64,
+    pub general_records: u64,
+    /// why chunks of records left the fast path, with counts (the first reason met per chunk,
+    /// or per page when the whole page did)
     pub reasons: IndexMap<String, u64>,
 }
 
@@ -345,6 +350,8 @@ impl PathStats {
     pub fn add(&mut self, other: &PathStats) {
         self.fast_pages += other.fast_pages;
         self.general_pages += other.general_pages;
+        self.fast_records += other.fast_records;
+        self.general_records += other.general_records;
         for (r, n) in &other.reasons {
             *self.reasons.entry(r.clone()).or_default() += n;
         }
@@ -376,9 +383,13 @@ impl Normalizer {
         self.fast_path = on;
     }
 
-    /// Normalize one page given as bytes: on the fast path when the page fits the schema as
-    /// it stands (see the `fast` module), else parsed and normalized by [`Self::add_page`].
-    /// The result is the same either way.
+    /// Normalize one page given as bytes. Chunks of records that fit the schema as it stands
+    /// go the fast path (see the `fast` module); a chunk that does not — it makes a table or
+    /// column, needs a variant, breaks a contract, is malformed — and the resources the fast
+    /// path does not serve go the general path ([`Self::add_page`]), after which the next
+    /// chunks try the fast path again on the evolved schema. The result is what
+    /// `parse_page` + `add_page` give: the same rows in the same order, the same schema and
+    /// the same errors.
     pub fn add_page_bytes(
         &mut self,
         schema: &mut Schema,
@@ -387,45 +398,48 @@ impl Normalizer {
         bytes: &[u8],
         format: RecordsFormat,
     ) -> Result<(), NormalizeError> {
-        match self.try_fast(schema, resource, page_seq, bytes, format) {
-            Ok(()) => {
-                self.paths.fast_pages += 1;
-                Ok(())
-            }
+        let refused = if !self.fast_path {
+            Some("fast path off")
+        } else if resource.json_schema.is_some() {
+            Some("resource has a JSON Schema")
+        } else if !matches!(resource.root_id(), RootId::Given) {
+            Some("root ids are key or row hashes")
+        } else if self.refuses_root(schema, resource) {
+            Some("contract refuses the root table")
+        } else {
+            None
+        };
+        let outcome = match refused {
+            Some(reason) => Err(fast::Bail(reason)),
+            None => fast::with_page(bytes, format, |page| {
+                self.add_fast_page(schema, resource, page_seq, bytes, format, page)
+            }),
+        };
+        match outcome {
+            Ok(result) => result,
             Err(fast::Bail(reason)) => {
                 self.paths.general_pages += 1;
                 *self.paths.reasons.entry(reason.to_owned()).or_default() += 1;
                 let records = parse_page(bytes, format)?;
+                self.paths.general_records += records.len() as u64;
                 self.add_page(schema, resource, page_seq, records)
             }
         }
     }
 
-    fn try_fast(
+    /// The chunk loop of [`Self::add_page_bytes`]: a window of chunks runs in parallel on
+    /// the schema as it stands; the chunks before the first that bails are kept, that one
+    /// goes the general path, and the next window starts after it.
+    fn add_fast_page(
         &mut self,
         schema: &mut Schema,
         resource: &ResourceTable,
         page_seq: u64,
         bytes: &[u8],
         format: RecordsFormat,
-    ) -> Result<(), fast::Bail> {
-        if !self.fast_path {
-            return Err(fast::Bail("fast path off"));
-        }
-        if resource.json_schema.is_some() {
-            return Err(fast::Bail("resource has a JSON Schema"));
-        }
-        if !matches!(resource.root_id(), RootId::Given) {
-            return Err(fast::Bail("root ids are key or row hashes"));
-        }
-        let root = self.root_table_name(resource);
-        if !schema.tables.contains_key(&root) {
-            return Err(fast::Bail("new table"));
-        }
-        if self.refuses_root(schema, resource) {
-            return Err(fast::Bail("contract refuses the root table"));
-        }
-        self.ensure_root_table(schema, resource);
+        page: &fast::Page<'_>,
+    ) -> Result<(), NormalizeError> {
+        let root = self.ensure_root_table(schema, resource);
         let contract = resource.effective_contract(schema, &root);
         let max_nesting = schema
             .tables
@@ -433,27 +447,85 @@ impl Normalizer {
             .and_then(Table::max_nesting)
             .or(resource.max_nesting)
             .unwrap_or(1000);
-        let spec = fast::Spec {
-            schema,
-            root: &root,
-            max_nesting,
-            root_key: resource.root_key(),
-            load_id: &self.load_id,
-            salt: self.salt,
-            page_seq,
-            max_identifier_len: self.max_identifier_len,
-            tables_evolve: contract.tables == ContractMode::Evolve,
-        };
-        let page = fast::normalize_page(&spec, bytes, format)?;
-        // rows of earlier general-path pages come first
-        let earlier = self
-            .build_pending(schema)
-            .map_err(|_| fast::Bail("flush"))?;
+        let window = 2 * rayon::current_num_threads().max(1);
+        // the page as `parse_page` reads it, made at the first chunk that needs it: a page
+        // that does not parse fails before any chunk is kept, as on the general path
+        let mut parsed: Option<Vec<Value>> = None;
+        let mut kept: Vec<fast::FastChunk> = Vec::new();
+        let mut general = false;
+        let mut next = 0;
+        let chunks = page.chunks();
+        while next < chunks {
+            let range = next..(next + window).min(chunks);
+            let spec = fast::Spec {
+                schema,
+                root: &root,
+                max_nesting,
+                root_key: resource.root_key(),
+                load_id: &self.load_id,
+                salt: self.salt,
+                page_seq,
+                max_identifier_len: self.max_identifier_len,
+                tables_evolve: contract.tables == ContractMode::Evolve,
+            };
+            let mut bail = None;
+            for (c, result) in range.clone().zip(page.run(&spec, range.clone())) {
+                match result {
+                    Ok(chunk) => kept.push(chunk),
+                    Err(b) => {
+                        bail = Some((c, b));
+                        break;
+                    }
+                }
+            }
+            let Some((c, fast::Bail(reason))) = bail else {
+                next = range.end;
+                continue;
+            };
+            *self.paths.reasons.entry(reason.to_owned()).or_default() += 1;
+            general = true;
+            if parsed.is_none() {
+                parsed = Some(parse_page(bytes, format)?);
+            }
+            self.keep_fast(schema, std::mem::take(&mut kept))?;
+            let records: Vec<Value> = parsed
+                .as_mut()
+                .and_then(|p| p.get_mut(page.chunk_range(c)))
+                .ok_or_else(|| NormalizeError::Internal("chunk outside the page".into()))?
+                .iter_mut()
+                .map(Value::take)
+                .collect();
+            self.paths.general_records += records.len() as u64;
+            self.add_records(schema, resource, page_seq, c * fast::CHUNK, records)?;
+            next = c + 1;
+        }
+        self.keep_fast(schema, kept)?;
+        if general {
+            self.paths.general_pages += 1;
+        } else {
+            self.paths.fast_pages += 1;
+        }
+        Ok(())
+    }
+
+    /// Keep chunks made on the fast path: after the rows collected so far, in order.
+    fn keep_fast(
+        &mut self,
+        schema: &Schema,
+        chunks: Vec<fast::FastChunk>,
+    ) -> Result<(), NormalizeError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let page = fast::merge(schema, chunks)
+            .map_err(|fast::Bail(r)| NormalizeError::Internal(format!("fast path: {r}")))?;
+        let earlier = self.build_pending(schema)?;
         self.ready.extend(earlier);
         self.ready.extend(page.batches);
         for (table, n) in page.rows {
             *self.row_counts.entry(table).or_default() += n;
         }
+        self.paths.fast_records += page.records;
         Ok(())
     }
 
@@ -572,6 +644,19 @@ impl Normalizer {
         page_seq: u64,
         records: Vec<Value>,
     ) -> Result<(), NormalizeError> {
+        self.add_records(schema, resource, page_seq, 0, records)
+    }
+
+    /// Normalize records of a page that start at position `first` in it (root ids and
+    /// errors use the position in the page).
+    fn add_records(
+        &mut self,
+        schema: &mut Schema,
+        resource: &ResourceTable,
+        page_seq: u64,
+        first: usize,
+        records: Vec<Value>,
+    ) -> Result<(), NormalizeError> {
         if self.refuses_root(schema, resource) {
             let root = self.root_table_name(resource);
             let contract = resource.effective_contract(schema, &root);
@@ -582,7 +667,7 @@ impl Normalizer {
                     column: None,
                     entity: ContractEntity::Tables,
                     mode: ContractMode::Freeze,
-                    record: 0,
+                    record: first,
                     data: records.first().map(cut_json).unwrap_or_default(),
                 });
             }
@@ -637,6 +722,7 @@ impl Normalizer {
                 .into_par_iter()
                 .enumerate()
                 .map(|(i, mut record)| {
+                    let i = first + i;
                     if let Some(v) = validator {
                         match v.validate(&mut record, contract.columns, contract.data_type) {
                             Verdict::Valid => {}
@@ -680,6 +766,7 @@ impl Normalizer {
         };
         let mut discarded_ids: Vec<String> = Vec::new();
         for (record, rows) in flat.into_iter().enumerate() {
+            let record = first + record;
             let Some(rows) = rows? else {
                 self.discards.entry(root.clone()).or_default().rows += 1;
                 continue;

@@ -28,6 +28,85 @@ pub fn child_row_id(parent_id: &str, table: &str, list_idx: usize) -> String {
     b64(&shake128::<ID_BYTES>(input.as_bytes()))
 }
 
+/// A `_dlt_id` as its 14 ASCII characters (standard base64 of 10 bytes, no padding).
+pub type IdText = [u8; 14];
+
+/// The `_dlt_id`s of nested rows `0..count` of one list, as [`child_row_id`] makes them, four
+/// digests at a time (see [`crate::keccak4`]).
+pub fn child_row_ids(parent_id: &str, table: &str, count: usize) -> Vec<IdText> {
+    let mut prefix = Vec::with_capacity(parent_id.len() + table.len() + 2);
+    prefix.extend_from_slice(parent_id.as_bytes());
+    prefix.push(b'_');
+    prefix.extend_from_slice(table.as_bytes());
+    prefix.push(b'_');
+    ids_x4(count, |i, buf| {
+        buf.extend_from_slice(&prefix);
+        push_decimal(buf, i as u64);
+    })
+}
+
+/// Root ids of records `from..from + count` of page `page`, as [`salted_row_id`] makes them.
+pub fn salted_row_ids(salt: &[u8; 16], page: u64, from: u64, count: usize) -> Vec<IdText> {
+    ids_x4(count, |i, buf| {
+        buf.extend_from_slice(salt);
+        buf.extend_from_slice(&page.to_le_bytes());
+        buf.extend_from_slice(&(from + i as u64).to_le_bytes());
+    })
+}
+
+/// `count` ids from the messages `message(i, buf)` writes, digested four at a time.
+fn ids_x4(count: usize, message: impl Fn(usize, &mut Vec<u8>)) -> Vec<IdText> {
+    let mut out = Vec::with_capacity(count);
+    let mut bufs: [Vec<u8>; 4] = Default::default();
+    let mut i = 0;
+    while i < count {
+        let n = (count - i).min(4);
+        for (k, buf) in bufs.iter_mut().enumerate().take(n) {
+            buf.clear();
+            message(i + k, buf);
+        }
+        let digests =
+            crate::keccak4::shake128_x4::<ID_BYTES>([&bufs[0], &bufs[1], &bufs[2], &bufs[3]], n);
+        out.extend(digests[..n].iter().map(b64_id));
+        i += n;
+    }
+    out
+}
+
+fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
+/// Standard base64 of an id's 10 bytes without padding: 14 characters.
+fn b64_id(bytes: &[u8; ID_BYTES]) -> IdText {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = [0u8; 14];
+    for (group, chunk) in bytes.chunks(3).enumerate() {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        let chars = [(v >> 18) & 63, (v >> 12) & 63, (v >> 6) & 63, v & 63];
+        let take = chunk.len() + 1;
+        for (k, c) in chars.iter().take(take).enumerate() {
+            out[group * 4 + k] = ALPHABET[*c as usize];
+        }
+    }
+    out
+}
+
 /// Id of a root row from a digest input (key hash / row hash) — dlt's `digest128`.
 pub fn digest_id(input: &[u8]) -> String {
     b64(&shake128::<ID_BYTES>(input))
@@ -56,6 +135,41 @@ mod tests {
     #[test]
     fn key_hash_matches_dlt() {
         assert_eq!(digest_id(br#"{"id":1}"#), "z5jIxXIbUnmbKw");
+    }
+
+    #[test]
+    fn batched_ids_match_one_by_one() {
+        for count in [0, 1, 3, 4, 5, 9] {
+            let ids = child_row_ids("z5jIxXIbUnmbKw", "r6__l", count);
+            let one: Vec<String> = (0..count)
+                .map(|i| child_row_id("z5jIxXIbUnmbKw", "r6__l", i))
+                .collect();
+            let texts: Vec<&str> = ids
+                .iter()
+                .map(|t| std::str::from_utf8(t).unwrap())
+                .collect();
+            assert_eq!(texts, one);
+            let salt = [9u8; 16];
+            let roots = salted_row_ids(&salt, 4, 100, count);
+            for (i, r) in roots.iter().enumerate() {
+                assert_eq!(
+                    std::str::from_utf8(r).unwrap(),
+                    salted_row_id(&salt, 4, 100 + i as u64)
+                );
+            }
+        }
+        let long_table = "t".repeat(300);
+        let ids = child_row_ids("z5jIxXIbUnmbKw", &long_table, 6);
+        assert_eq!(
+            std::str::from_utf8(&ids[5]).unwrap(),
+            child_row_id("z5jIxXIbUnmbKw", &long_table, 5)
+        );
+        assert_eq!(
+            ids[0],
+            b64_id(&shake128::<ID_BYTES>(
+                format!("z5jIxXIbUnmbKw_{long_table}_0").as_bytes()
+            ))
+        );
     }
 
     #[test]

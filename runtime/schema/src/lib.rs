@@ -8,12 +8,16 @@
 
 mod contract;
 mod ids;
+pub mod keccak4;
 mod naming;
 mod schema;
 mod types;
 
 pub use contract::{ContractEntity, ContractMode, SchemaContract};
-pub use ids::{ID_BYTES, child_row_id, digest_id, salted_row_id, shake128};
+pub use ids::{
+    ID_BYTES, IdText, child_row_id, child_row_ids, digest_id, salted_row_id, salted_row_ids,
+    shake128,
+};
 pub use naming::{
     PATH_SEPARATOR, make_path, normalize_identifier, normalize_path, shorten_identifier,
 };

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use simd_json::{Node, StaticNode};
 use sluice_schema::{
     DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, DataType, IdText, Schema, Table,
-    child_row_ids, make_path, normalize_identifier, salted_row_ids,
+    child_row_ids_with, make_path, normalize_identifier, salted_row_ids,
 };
 
 use crate::RecordsFormat;
@@ -482,6 +482,21 @@ struct TableOut {
     node: usize,
     /// the nested table `<name>__list` of lists in lists, once resolved
     list_child: Option<usize>,
+    /// the parent table of a nested table
+    parent: Option<usize>,
+    /// for each row of a nested table: where it hangs (its ids are made when the chunk is
+    /// done, four digests at a time)
+    links: Vec<Link>,
+    /// the `_dlt_id` of each row (made in `finish`)
+    ids: Vec<IdText>,
+}
+
+/// Where a nested row hangs: its parent row, its index in the list, its record.
+#[derive(Clone, Copy)]
+struct Link {
+    parent_row: u32,
+    idx: u32,
+    root_row: u32,
 }
 
 /// Resolution of the keys met at one place: a table and a path of dicts inside it.
@@ -546,12 +561,13 @@ impl<'s> Worker<'s> {
 
     /// The table `name` for this chunk, checked against the schema: it exists with that
     /// parent and takes rows under the contract.
-    fn table(&mut self, name: &str, parent: Option<&str>, level: u32) -> Result<usize, Bail> {
+    fn table(&mut self, name: &str, parent: Option<usize>, level: u32) -> Result<usize, Bail> {
         if let Some(t) = self.table_by_name.get(name) {
             return Ok(*t);
         }
         let schema_table: &Table = self.spec.schema.tables.get(name).ok_or(Bail("new table"))?;
-        if schema_table.parent.as_deref() != parent {
+        let parent_name = parent.map(|p| self.tables[p].name.as_str());
+        if schema_table.parent.as_deref() != parent_name {
             return Err(Bail("table reached from another parent"));
         }
         if !schema_table.seen_data() && !self.spec.tables_evolve {
@@ -602,6 +618,9 @@ impl<'s> Worker<'s> {
             level,
             node,
             list_child: None,
+            parent,
+            links: Vec::new(),
+            ids: Vec::new(),
         });
         self.table_by_name.insert(name.to_owned(), t);
         Ok(t)
@@ -688,9 +707,8 @@ impl<'s> Worker<'s> {
         parts.extend(n.path.iter().map(String::as_str));
         parts.push(&n.entries[e].norm);
         let name = make_path(&parts, self.spec.max_identifier_len);
-        let parent = t.name.clone();
-        let level = t.level.saturating_sub(1);
-        let c = self.table(&name, Some(&parent), level)?;
+        let (parent, level) = (n.table, t.level.saturating_sub(1));
+        let c = self.table(&name, Some(parent), level)?;
         self.nodes[node].entries[e].child = Some(c);
         Ok(c)
     }
@@ -703,14 +721,14 @@ impl<'s> Worker<'s> {
         let root = self.table(self.spec.root, None, self.spec.max_nesting)?;
         let row = self.tables[root].rows;
         self.tables[root].rows += 1;
-        let id = id_str(id)?;
         self.lists.clear();
         let node = self.tables[root].node;
-        self.dict(tape, pos + 1, *len, node, row, id, id, 0)?;
+        self.dict(tape, pos + 1, *len, node, row, row, 0)?;
         let system = &self.tables[root].system;
         let (load_slot, id_slot) = (system.load_id, system.id);
         self.write(root, load_slot, row, V::Str(self.spec.load_id))?;
-        self.write(root, id_slot, row, V::Str(id))?;
+        self.write(root, id_slot, row, V::Str(id_str(id)?))?;
+        self.tables[root].ids.push(*id);
         self.records += 1;
         Ok(())
     }
@@ -725,8 +743,7 @@ impl<'s> Worker<'s> {
         len: usize,
         node: usize,
         row: usize,
-        row_id: &str,
-        root_id: &str,
+        root_row: usize,
         depth: usize,
     ) -> Result<usize, Bail> {
         if depth > MAX_DEPTH {
@@ -756,7 +773,7 @@ impl<'s> Worker<'s> {
                         return Err(Bail("dict kept as JSON"));
                     }
                     let d = self.dict_node(node, e);
-                    pos = self.dict(tape, pos + 1, *len, d, row, row_id, root_id, depth + 1)?;
+                    pos = self.dict(tape, pos + 1, *len, d, row, root_row, depth + 1)?;
                 }
                 Some(Node::Array { len, .. }) => {
                     if level == 0 || json {
@@ -770,7 +787,7 @@ impl<'s> Worker<'s> {
                         pos += 1;
                     } else {
                         let c = self.child_table(node, e)?;
-                        pos = self.list(tape, pos + 1, *len, c, row_id, root_id, depth + 1)?;
+                        pos = self.list(tape, pos + 1, *len, c, row, root_row, depth + 1)?;
                     }
                 }
                 Some(Node::String(s)) => {
@@ -795,24 +812,27 @@ impl<'s> Worker<'s> {
         mut pos: usize,
         len: usize,
         table: usize,
-        parent_id: &str,
-        root_id: &str,
+        parent_row: usize,
+        root_row: usize,
         depth: usize,
     ) -> Result<usize, Bail> {
         if depth > MAX_DEPTH {
             return Err(Bail("deep nesting"));
         }
-        let ids = child_row_ids(parent_id, &self.tables[table].name, len);
-        for (idx, id) in ids.iter().enumerate() {
-            let id = id_str(id)?;
+        for idx in 0..len {
             let t = &mut self.tables[table];
             let row = t.rows;
             t.rows += 1;
+            t.links.push(Link {
+                parent_row: parent_row as u32,
+                idx: idx as u32,
+                root_row: root_row as u32,
+            });
             let mark = self.lists.len();
             match tape.get(pos) {
                 Some(Node::Object { len, .. }) => {
                     let node = self.tables[table].node;
-                    pos = self.dict(tape, pos + 1, *len, node, row, id, root_id, depth + 1)?;
+                    pos = self.dict(tape, pos + 1, *len, node, row, root_row, depth + 1)?;
                 }
                 Some(Node::Array { len, .. }) => {
                     let t = &self.tables[table];
@@ -830,13 +850,13 @@ impl<'s> Worker<'s> {
                                     &[t.name.as_str(), "list"],
                                     self.spec.max_identifier_len,
                                 );
-                                let (parent, level) = (t.name.clone(), t.level.saturating_sub(1));
-                                let c = self.table(&name, Some(&parent), level)?;
+                                let level = t.level.saturating_sub(1);
+                                let c = self.table(&name, Some(table), level)?;
                                 self.tables[table].list_child = Some(c);
                                 c
                             }
                         };
-                        pos = self.list(tape, pos + 1, *len, c, id, root_id, depth + 1)?;
+                        pos = self.list(tape, pos + 1, *len, c, row, root_row, depth + 1)?;
                     }
                 }
                 Some(Node::String(s)) => {
@@ -852,19 +872,47 @@ impl<'s> Worker<'s> {
                 None => return Err(Bail("truncated tape")),
             }
             self.lists.truncate(mark);
-            let system = &self.tables[table].system;
-            let (p, i, r, d) = (system.parent_id, system.list_idx, system.root_id, system.id);
-            self.write(table, p, row, V::Str(parent_id))?;
-            self.write(table, i, row, V::Int(idx as i64))?;
-            if self.spec.root_key {
-                self.write(table, r, row, V::Str(root_id))?;
-            }
-            self.write(table, d, row, V::Str(id))?;
+            let slot = self.tables[table].system.list_idx;
+            self.write(table, slot, row, V::Int(idx as i64))?;
         }
         Ok(pos)
     }
 
+    /// The ids of nested rows, table by table (a parent table comes before its nested
+    /// ones), with their `_dlt_parent_id`, `_dlt_root_id` and `_dlt_id` cells.
+    fn make_ids(&mut self) -> Result<(), Bail> {
+        for t in 0..self.tables.len() {
+            let Some(p) = self.tables[t].parent else {
+                continue;
+            };
+            let (done, rest) = self.tables.split_at_mut(t);
+            let (parent, table) = (&done[p], &mut rest[0]);
+            let links = &table.links;
+            table.ids = child_row_ids_with(&table.name, links.len(), |i| {
+                (
+                    parent.ids[links[i].parent_row as usize],
+                    links[i].idx as usize,
+                )
+            });
+            let system = &table.system;
+            let (p_slot, r_slot, d_slot) = (system.parent_id, system.root_id, system.id);
+            for row in 0..self.tables[t].rows {
+                let link = self.tables[t].links[row];
+                let parent_id = self.tables[p].ids[link.parent_row as usize];
+                let id = self.tables[t].ids[row];
+                self.write(t, p_slot, row, V::Str(id_str(&parent_id)?))?;
+                if self.spec.root_key {
+                    let root_id = self.tables[0].ids[link.root_row as usize];
+                    self.write(t, r_slot, row, V::Str(id_str(&root_id)?))?;
+                }
+                self.write(t, d_slot, row, V::Str(id_str(&id)?))?;
+            }
+        }
+        Ok(())
+    }
+
     fn finish(mut self) -> Result<FastChunk, Bail> {
+        self.make_ids()?;
         let tables = self
             .tables
             .iter_mut()

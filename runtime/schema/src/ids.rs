@@ -31,17 +31,21 @@ pub fn child_row_id(parent_id: &str, table: &str, list_idx: usize) -> String {
 /// A `_dlt_id` as its 14 ASCII characters (standard base64 of 10 bytes, no padding).
 pub type IdText = [u8; 14];
 
-/// The `_dlt_id`s of nested rows `0..count` of one list, as [`child_row_id`] makes them, four
-/// digests at a time (see [`crate::keccak4`]).
-pub fn child_row_ids(parent_id: &str, table: &str, count: usize) -> Vec<IdText> {
-    let mut prefix = Vec::with_capacity(parent_id.len() + table.len() + 2);
-    prefix.extend_from_slice(parent_id.as_bytes());
-    prefix.push(b'_');
-    prefix.extend_from_slice(table.as_bytes());
-    prefix.push(b'_');
+/// The `_dlt_id`s of `count` nested rows of `table`, row `i` hanging at index `idx` under
+/// the row whose id is `id`, where `(id, idx) = parent(i)`: [`child_row_id`] for the rows of
+/// many lists at once, four digests at a time (see [`crate::keccak4`]).
+pub fn child_row_ids_with(
+    table: &str,
+    count: usize,
+    parent: impl Fn(usize) -> (IdText, usize),
+) -> Vec<IdText> {
     ids_x4(count, |i, buf| {
-        buf.extend_from_slice(&prefix);
-        push_decimal(buf, i as u64);
+        let (id, idx) = parent(i);
+        buf.extend_from_slice(&id);
+        buf.push(b'_');
+        buf.extend_from_slice(table.as_bytes());
+        buf.push(b'_');
+        push_decimal(buf, idx as u64);
     })
 }
 
@@ -140,7 +144,8 @@ mod tests {
     #[test]
     fn batched_ids_match_one_by_one() {
         for count in [0, 1, 3, 4, 5, 9] {
-            let ids = child_row_ids("z5jIxXIbUnmbKw", "r6__l", count);
+            let parent = *b"z5jIxXIbUnmbKw";
+            let ids = child_row_ids_with("r6__l", count, |i| (parent, i));
             let one: Vec<String> = (0..count)
                 .map(|i| child_row_id("z5jIxXIbUnmbKw", "r6__l", i))
                 .collect();
@@ -159,7 +164,7 @@ mod tests {
             }
         }
         let long_table = "t".repeat(300);
-        let ids = child_row_ids("z5jIxXIbUnmbKw", &long_table, 6);
+        let ids = child_row_ids_with(&long_table, 6, |i| (*b"z5jIxXIbUnmbKw", i));
         assert_eq!(
             std::str::from_utf8(&ids[5]).unwrap(),
             child_row_id("z5jIxXIbUnmbKw", &long_table, 5)

@@ -15,7 +15,7 @@ mod types;
 
 pub use contract::{ContractEntity, ContractMode, SchemaContract};
 pub use ids::{
-    ID_BYTES, IdText, child_row_id, child_row_ids, digest_id, salted_row_id, salted_row_ids,
+    ID_BYTES, IdText, child_row_id, child_row_ids_with, digest_id, salted_row_id, salted_row_ids,
     shake128,
 };
 pub use naming::{

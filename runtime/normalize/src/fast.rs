@@ -92,10 +92,16 @@ pub(crate) fn with_page<R>(
 ) -> Result<R, Bail> {
     match format {
         RecordsFormat::Ndjson => {
-            let lines: Vec<&[u8]> = bytes
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                .collect();
+            // the lines `parse_page` reads (whitespace-only lines skipped), found with memchr
+            let mut lines: Vec<&[u8]> = Vec::new();
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]) {
+                let line = &bytes[start..end];
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    lines.push(line);
+                }
+                start = end + 1;
+            }
             Ok(f(&Page {
                 records: Records::Lines(lines),
             }))

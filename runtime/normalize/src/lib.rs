@@ -447,7 +447,9 @@ impl Normalizer {
             .and_then(Table::max_nesting)
             .or(resource.max_nesting)
             .unwrap_or(1000);
-        let window = 2 * rayon::current_num_threads().max(1);
+        // all chunks at once while none bails (a page that fits, the usual case); after a bail
+        // a window of two chunks per thread, which bounds the work a later bail throws away
+        let mut window = usize::MAX;
         // the page as `parse_page` reads it, made at the first chunk that needs it: a page
         // that does not parse fails before any chunk is kept, as on the general path
         let mut parsed: Option<Vec<Value>> = None;
@@ -456,7 +458,7 @@ impl Normalizer {
         let mut next = 0;
         let chunks = page.chunks();
         while next < chunks {
-            let range = next..(next + window).min(chunks);
+            let range = next..next.saturating_add(window).min(chunks);
             let spec = fast::Spec {
                 schema,
                 root: &root,
@@ -484,6 +486,7 @@ impl Normalizer {
             };
             *self.paths.reasons.entry(reason.to_owned()).or_default() += 1;
             general = true;
+            window = 2 * rayon::current_num_threads().max(1);
             if parsed.is_none() {
                 parsed = Some(parse_page(bytes, format)?);
             }

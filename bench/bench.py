@@ -166,20 +166,23 @@ def end_to_end(kind, n, runs, tmp):
 
 
 def normalize_only(n, runs):
-    """Normalize alone (parse, flatten, evolve, Arrow) on 1 and 2 threads, same pages."""
+    """Normalize alone (parse, flatten, evolve, Arrow) on 1 and 2 threads, same pages: the
+    fast path as the pipeline runs it, and every page through the general path beside it.
+    Runs alternate so that machine noise falls on both alike."""
     path = dataset("github", n)
-    out = {"n": n, "mb": path.stat().st_size / 1e6, "threads": {},
+    out = {"n": n, "mb": path.stat().st_size / 1e6, "threads": {}, "general": {},
            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     for threads in (1, 2):
-        res = []
+        res, gen = [], []
         for i in range(runs):
             log(f"normalize alone, {threads} thread(s), run {i + 1}/{runs}")
-            p = subprocess.run([NORMALIZE_BENCH, path, "--threads", str(threads)],
-                               capture_output=True, text=True, check=True)
-            res.append(json.loads(p.stdout))
-        best = sorted(res, key=lambda r: r["secs"])[len(res) // 2]
-        out["threads"][threads] = best
-    digests = {r["digest"] for r in out["threads"].values()}
+            for extra, into in (([], res), (["--general"], gen)):
+                p = subprocess.run([NORMALIZE_BENCH, path, "--threads", str(threads), *extra],
+                                   capture_output=True, text=True, check=True)
+                into.append(json.loads(p.stdout))
+        out["threads"][threads] = sorted(res, key=lambda r: r["secs"])[len(res) // 2]
+        out["general"][threads] = sorted(gen, key=lambda r: r["secs"])[len(gen) // 2]
+    digests = {r["digest"] for r in [*out["threads"].values(), *out["general"].values()]}
     out["same_output"] = len(digests) == 1
     return out
 
@@ -429,29 +432,44 @@ def report_normalize(norm):
     if not norm:
         return []
     t1, t2 = norm["threads"]["1"], norm["threads"]["2"]
+    general = norm.get("general") or {}
+    g1, g2 = general.get("1"), general.get("2")
     lines = [
         "",
         "## Normalize alone",
         "",
         f"`{NORMALIZE_BENCH.name}` (`runtime/normalize/examples/normalize_bench.rs`): the GitHub-like "
         f"file ({norm['n']:,} records, {norm['mb']:.0f} MB) cut into pages of 5,000 records; parse + "
-        "flatten + schema evolution + Arrow batches, no IO. Measured "
-        f"{norm['date']} (`python3 bench/bench.py --only-normalize`), median of the runs.",
+        "flatten + schema evolution + Arrow batches, no IO, from an empty schema, after one untimed "
+        f"warm-up pass. Measured {norm['date']} (`python3 bench/bench.py --only-normalize`), median "
+        "of the runs; fast and general runs alternate.",
         "",
-        "| threads | seconds | MB/s | records/s | table rows/s |",
-        "|---:|---:|---:|---:|---:|",
+        "| path | threads | seconds | MB/s | records/s | table rows/s | records on the fast path |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for k, r in (("1", t1), ("2", t2)):
-        lines.append(f"| {k} | {r['secs']:.2f} | {r['mb_s']:.1f} | {r['records_s']:,.0f} | {r['rows_s']:,.0f} |")
+    for name, k, r in (("fast", "1", t1), ("fast", "2", t2), ("general", "1", g1), ("general", "2", g2)):
+        if r:
+            fast = f"{r['fast_records']:,}" if "fast_records" in r else "—"
+            lines.append(f"| {name} | {k} | {r['secs']:.3f} | {r['mb_s']:.1f} | {r['records_s']:,.0f} | "
+                         f"{r['rows_s']:,.0f} | {fast} |")
+    lines += [""]
+    if g1 and g2:
+        lines.append(f"Fast path ÷ general path: **{t1['mb_s'] / g1['mb_s']:.1f}×** on 1 thread, "
+                     f"**{t2['mb_s'] / g2['mb_s']:.1f}×** on 2. 2 threads ÷ 1: {t2['mb_s'] / t1['mb_s']:.2f}×.")
     lines += [
         "",
-        f"Same output on 1 and 2 threads: {'yes' if norm['same_output'] else 'NO'} (digest of every batch). "
-        f"Target 300 MB/s on 2 cores: **{t2['mb_s'] / 300:.2f}×** of it; dlt normalizes about 12 MB/s here "
-        f"(Sluice is {t2['mb_s'] / 12:.1f}× that). What limits it: `serde_json::Value` trees per record, "
-        "one IndexMap and one String per cell, `Typed` values cloned out of cells, and dlt's shake-128 "
-        "child ids (keccak ~9% of the profile); evolution and Arrow building run on one thread, so 2 "
-        "threads give ~1.5×. The fast path the issue asks for (a SIMD tape parser writing straight into "
-        "per-page column slots) is not built yet.",
+        f"Same output for every run, both paths and both thread counts: {'yes' if norm['same_output'] else 'NO'} "
+        "(a digest of every row's non-null cells, table by table). Target 300 MB/s on 2 cores: "
+        f"**{t2['mb_s'] / 300:.2f}×** of it; dlt normalizes about 12 MB/s here (Sluice's fast path is "
+        f"{t2['mb_s'] / 12:.0f}× that).",
+        "",
+        "What limits it (`perf record`, 1 thread): dlt's shake-128 nested-row ids are the largest single "
+        "cost even four at a time on AVX2 (~20% of the fast path), then the key walk and slot writes "
+        "(~10%), simd-json's two stages (~10%), copying strings into Arrow buffers and concatenating "
+        "chunks, and mimalloc. The first chunk of the first page goes the general path (it makes the "
+        "tables). 2 threads are limited by what stays serial per page: merging the chunks into one "
+        "batch per table, the general-path chunk, and page-at-a-time handoff. The figures move ±15% "
+        "run to run on this shared 2-core machine.",
     ]
     return lines
 
@@ -560,6 +578,11 @@ def main():
     ap.add_argument("--lang-rows", type=int, default=200_000)
     args = ap.parse_args()
     raw = CACHE / "bench-results.json"
+    if args.only_normalize and not raw.exists():
+        # no saved results on this machine: measure normalize and replace only its section
+        splice_section(Path(args.out), "## Normalize alone",
+                       report_normalize(json.loads(json.dumps(normalize_only(args.github, args.runs)))))
+        return
     if args.only_languages and not raw.exists():
         # no saved results on this machine (a fresh one): measure the languages and replace
         # only their section of the report, keeping the rest as it was measured

@@ -538,8 +538,9 @@ struct Worker<'s> {
     table_by_name: Map<String, usize>,
     nodes: Vec<KeyNode>,
     path_ids: Map<String, u32>,
-    /// list paths met by the rows being made (a row's own start at its mark)
+    /// list paths met by the rows being made; the current row's start at `row_mark`
     lists: Vec<u32>,
+    row_mark: usize,
     dicts: u64,
     /// records made so far
     records: usize,
@@ -560,6 +561,7 @@ impl<'s> Worker<'s> {
             nodes: Vec::new(),
             path_ids: Map::default(),
             lists: Vec::new(),
+            row_mark: 0,
             dicts: 0,
             records: 0,
         }
@@ -728,6 +730,7 @@ impl<'s> Worker<'s> {
         let row = self.tables[root].rows;
         self.tables[root].rows += 1;
         self.lists.clear();
+        self.row_mark = 0;
         let node = self.tables[root].node;
         self.dict(tape, pos + 1, *len, node, row, row, 0)?;
         let system = &self.tables[root].system;
@@ -785,7 +788,7 @@ impl<'s> Worker<'s> {
                     if level == 0 || json {
                         return Err(Bail("list kept as JSON"));
                     }
-                    if self.lists.contains(&path_id) {
+                    if self.lists[self.row_mark..].contains(&path_id) {
                         return Err(Bail("two lists land on one nested table"));
                     }
                     self.lists.push(path_id);
@@ -835,6 +838,7 @@ impl<'s> Worker<'s> {
                 root_row: root_row as u32,
             });
             let mark = self.lists.len();
+            let outer = std::mem::replace(&mut self.row_mark, mark);
             match tape.get(pos) {
                 Some(Node::Object { len, .. }) => {
                     let node = self.tables[table].node;
@@ -878,6 +882,7 @@ impl<'s> Worker<'s> {
                 None => return Err(Bail("truncated tape")),
             }
             self.lists.truncate(mark);
+            self.row_mark = outer;
             let slot = self.tables[table].system.list_idx;
             self.write(table, slot, row, V::Int(idx as i64))?;
         }

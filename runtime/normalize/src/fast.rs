@@ -56,6 +56,9 @@ pub(crate) struct Spec<'a> {
     /// the resource's contract lets new tables evolve (then tables that have not seen data
     /// accept rows as they are)
     pub tables_evolve: bool,
+    /// root ids are dlt's key hash over these (normalized) primary key columns (upsert,
+    /// insert-only); otherwise they come from the package salt
+    pub key_hash: Option<&'a [String]>,
 }
 
 /// Chunks normalized on the fast path, merged.
@@ -529,6 +532,8 @@ struct Entry {
     path_id: u32,
     /// the last dict this key was seen in (duplicate keys in one object)
     stamp: u64,
+    /// position among the primary key columns of the key hash (root table only)
+    key: Option<usize>,
 }
 
 /// The rows one worker makes from a chunk of records.
@@ -544,6 +549,8 @@ struct Worker<'s> {
     dicts: u64,
     /// records made so far
     records: usize,
+    /// the current record's primary key values, for a key-hash root id
+    key_cells: Vec<Option<Cell>>,
 }
 
 /// A chunk's result: its tables in order of their first row.
@@ -564,6 +571,7 @@ impl<'s> Worker<'s> {
             row_mark: 0,
             dicts: 0,
             records: 0,
+            key_cells: Vec::new(),
         }
     }
 
@@ -667,6 +675,10 @@ impl<'s> Worker<'s> {
         let json = matches!(slot, Slot::Col(c) if t.cols[c].data_type == DataType::Json);
         let next = self.path_ids.len() as u32;
         let system = column.starts_with("_dlt");
+        let key_pos = match self.spec.key_hash {
+            Some(keys) if n.table == 0 => keys.iter().position(|k| *k == column),
+            _ => None,
+        };
         let path_id = *self.path_ids.entry(column).or_insert(next);
         let e = self.nodes[node].entries.len();
         self.nodes[node].entries.push(Entry {
@@ -678,6 +690,7 @@ impl<'s> Worker<'s> {
             child: None,
             path_id,
             stamp: 0,
+            key: key_pos,
         });
         self.nodes[node].keys.insert(key.into(), e);
         Ok(e)
@@ -731,8 +744,26 @@ impl<'s> Worker<'s> {
         self.tables[root].rows += 1;
         self.lists.clear();
         self.row_mark = 0;
+        self.key_cells.clear();
+        if let Some(keys) = self.spec.key_hash {
+            self.key_cells.resize(keys.len(), None);
+        }
         let node = self.tables[root].node;
         self.dict(tape, pos + 1, *len, node, row, row, 0)?;
+        let key_id: IdText;
+        let id = match self.spec.key_hash {
+            Some(keys) => {
+                let cells = &self.key_cells;
+                let hash = crate::flatten::key_hash_id(keys, |k| {
+                    let at = keys.iter().position(|key| key == k)?;
+                    cells.get(at)?.as_ref()
+                })
+                .map_err(|_| Bail("primary key missing"))?;
+                key_id = IdText::try_from(hash.as_bytes()).map_err(|_| Bail("row id"))?;
+                &key_id
+            }
+            None => id,
+        };
         let system = &self.tables[root].system;
         let (load_slot, id_slot) = (system.load_id, system.id);
         self.write(root, load_slot, row, V::Str(self.spec.load_id))?;
@@ -775,7 +806,23 @@ impl<'s> Worker<'s> {
             if entry.system {
                 return Err(Bail("record sets a _dlt column"));
             }
-            let (slot, json, path_id) = (entry.slot, entry.json, entry.path_id);
+            let (slot, json, path_id, key) = (entry.slot, entry.json, entry.path_id, entry.key);
+            if let Some(k) = key {
+                let cell = match tape.get(pos) {
+                    Some(Node::String(s)) => Some(Cell::Str((*s).to_owned())),
+                    Some(Node::Static(v)) => Some(match scalar(v)? {
+                        V::Null => Cell::Null,
+                        V::Bool(b) => Cell::Bool(b),
+                        V::Int(i) => Cell::Int(i),
+                        V::Float(f) => Cell::Float(f),
+                        V::Str(s) => Cell::Str(s.to_owned()),
+                    }),
+                    _ => None,
+                };
+                if let Some(slot) = self.key_cells.get_mut(k) {
+                    *slot = cell;
+                }
+            }
             match tape.get(pos) {
                 Some(Node::Object { len, .. }) => {
                     if level == 0 || json {

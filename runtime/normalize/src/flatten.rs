@@ -111,7 +111,7 @@ pub fn flatten_record(
     );
     let id = match (spec.root_id, row_hash) {
         (_, Some(h)) => h,
-        (RootId::KeyHash(keys), _) => key_hash_id(&cells, keys)?,
+        (RootId::KeyHash(keys), _) => key_hash_id(keys, |k| cells.get(k))?,
         _ => match cells.get(DLT_ID) {
             Some(Cell::Str(existing)) => existing.clone(),
             _ => given_id,
@@ -287,13 +287,17 @@ fn number_cell(n: &serde_json::Number) -> Cell {
     Cell::Float(n.as_f64().unwrap_or(f64::NAN))
 }
 
-/// dlt's key hash: digest of `{pk: value, ...}` with sorted keys, compact.
-fn key_hash_id(cells: &Cells, keys: &[String]) -> Result<String, FlattenError> {
+/// dlt's key hash: digest of `{pk: value, ...}` with sorted keys, compact; `cell` gives the
+/// value of a key column.
+pub(crate) fn key_hash_id<'c>(
+    keys: &[String],
+    cell: impl Fn(&str) -> Option<&'c Cell>,
+) -> Result<String, FlattenError> {
     let mut map = serde_json::Map::new();
     let mut sorted: Vec<&String> = keys.iter().collect();
     sorted.sort();
     for k in sorted {
-        let v = match cells.get(k.as_str()) {
+        let v = match cell(k.as_str()) {
             None | Some(Cell::Null) => {
                 return Err(FlattenError::MissingKey { column: k.clone() });
             }

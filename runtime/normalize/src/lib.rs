@@ -402,8 +402,8 @@ impl Normalizer {
             Some("fast path off")
         } else if resource.json_schema.is_some() {
             Some("resource has a JSON Schema")
-        } else if !matches!(resource.root_id(), RootId::Given) {
-            Some("root ids are key or row hashes")
+        } else if matches!(resource.root_id(), RootId::RowHash) {
+            Some("root ids are row hashes (scd2)")
         } else if self.refuses_root(schema, resource) {
             Some("contract refuses the root table")
         } else {
@@ -450,6 +450,11 @@ impl Normalizer {
         // all chunks at once while none bails (a page that fits, the usual case); after a bail
         // a window of two chunks per thread, which bounds the work a later bail throws away
         let mut window = usize::MAX;
+        let root_id = resource.root_id();
+        let key_hash = match &root_id {
+            RootId::KeyHash(keys) => Some(keys.as_slice()),
+            _ => None,
+        };
         // the page as `parse_page` reads it, made at the first chunk that needs it: a page
         // that does not parse fails before any chunk is kept, as on the general path
         let mut parsed: Option<Vec<Value>> = None;
@@ -469,6 +474,7 @@ impl Normalizer {
                 page_seq,
                 max_identifier_len: self.max_identifier_len,
                 tables_evolve: contract.tables == ContractMode::Evolve,
+                key_hash,
             };
             let mut bail = None;
             for (c, result) in range.clone().zip(page.run(&spec, range.clone())) {

@@ -323,12 +323,14 @@ pub fn apply_row(
                 match table.columns.get_mut(&name) {
                     // made by an earlier cell of this row (two keys normalized alike)
                     Some(c) if c.is_complete() => {}
+                    // an incomplete column may carry hints (a primary key is not null, a
+                    // unique or precision hint without a type): the hints stay, as in dlt
                     Some(incomplete) => {
                         incomplete.data_type = col.data_type;
-                        incomplete.precision = col.precision;
-                        incomplete.scale = col.scale;
-                        incomplete.nullable = col.nullable;
-                        incomplete.unique = col.unique;
+                        incomplete.precision = incomplete.precision.or(col.precision);
+                        incomplete.scale = incomplete.scale.or(col.scale);
+                        incomplete.nullable &= col.nullable;
+                        incomplete.unique |= col.unique;
                         incomplete.row_key = col.row_key;
                         incomplete.parent_key = col.parent_key;
                         incomplete.root_key = col.root_key;

@@ -494,7 +494,7 @@ struct TableOut {
     /// the parent table of a nested table
     parent: Option<usize>,
     /// for each row of a nested table: where it hangs (its ids are made when the chunk is
-    /// done, four digests at a time)
+    /// done, several digests at a time)
     links: Vec<Link>,
     /// the `_dlt_id` of each row (made in `finish`)
     ids: Vec<IdText>,

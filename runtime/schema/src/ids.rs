@@ -33,13 +33,13 @@ pub type IdText = [u8; 14];
 
 /// The `_dlt_id`s of `count` nested rows of `table`, row `i` hanging at index `idx` under
 /// the row whose id is `id`, where `(id, idx) = parent(i)`: [`child_row_id`] for the rows of
-/// many lists at once, four digests at a time (see [`crate::keccak4`]).
+/// many lists at once, several digests at a time (see [`crate::keccak_lanes`]).
 pub fn child_row_ids_with(
     table: &str,
     count: usize,
     parent: impl Fn(usize) -> (IdText, usize),
 ) -> Vec<IdText> {
-    ids_x4(count, |i, buf| {
+    ids_batched(count, |i, buf| {
         let (id, idx) = parent(i);
         buf.extend_from_slice(&id);
         buf.push(b'_');
@@ -51,26 +51,37 @@ pub fn child_row_ids_with(
 
 /// Root ids of records `from..from + count` of page `page`, as [`salted_row_id`] makes them.
 pub fn salted_row_ids(salt: &[u8; 16], page: u64, from: u64, count: usize) -> Vec<IdText> {
-    ids_x4(count, |i, buf| {
+    ids_batched(count, |i, buf| {
         buf.extend_from_slice(salt);
         buf.extend_from_slice(&page.to_le_bytes());
         buf.extend_from_slice(&(from + i as u64).to_le_bytes());
     })
 }
 
-/// `count` ids from the messages `message(i, buf)` writes, digested four at a time.
-fn ids_x4(count: usize, message: impl Fn(usize, &mut Vec<u8>)) -> Vec<IdText> {
+/// `count` ids from the messages `message(i, buf)` writes, digested as many at a time as the
+/// CPU's vectors hold (eight with AVX-512, four with AVX2).
+fn ids_batched(count: usize, message: impl Fn(usize, &mut Vec<u8>)) -> Vec<IdText> {
     let mut out = Vec::with_capacity(count);
-    let mut bufs: [Vec<u8>; 4] = Default::default();
+    let mut bufs: [Vec<u8>; 8] = Default::default();
+    let lanes = crate::keccak_lanes::lanes().clamp(4, 8);
     let mut i = 0;
     while i < count {
-        let n = (count - i).min(4);
+        let n = (count - i).min(lanes);
         for (k, buf) in bufs.iter_mut().enumerate().take(n) {
             buf.clear();
             message(i + k, buf);
         }
-        let digests =
-            crate::keccak4::shake128_x4::<ID_BYTES>([&bufs[0], &bufs[1], &bufs[2], &bufs[3]], n);
+        let msgs = [
+            &bufs[0][..],
+            &bufs[1],
+            &bufs[2],
+            &bufs[3],
+            &bufs[4],
+            &bufs[5],
+            &bufs[6],
+            &bufs[7],
+        ];
+        let digests = crate::keccak_lanes::shake128_many::<ID_BYTES>(msgs, n);
         out.extend(digests[..n].iter().map(b64_id));
         i += n;
     }

@@ -8,7 +8,7 @@
 
 mod contract;
 mod ids;
-pub mod keccak4;
+pub mod keccak_lanes;
 mod naming;
 mod schema;
 mod types;

@@ -1,11 +1,64 @@
-//! `shake_128` of four short messages at once: four Keccak-f[1600] states side by side in AVX2
-//! registers (one 64-bit lane of each state per 256-bit register). dlt's row ids are
-//! shake-128 digests, one per nested row, and the permutation is most of their cost; four at
-//! a time cut it to about a third. Without AVX2 (or for a message longer than one block) the
-//! scalar `sha3` implementation runs; a test holds the two to the same digests.
+//! `shake_128` of several short messages at once: Keccak-f[1600] states side by side in
+//! vector registers, one 64-bit lane of each state per register — eight in AVX-512 (which
+//! also has rotates and three-input logic), four in AVX2. dlt's row ids are shake-128
+//! digests, one per nested row, and the permutation is most of their cost. Without either
+//! (or for a message longer than one block) the scalar `sha3` implementation runs; a test
+//! holds every way to the same digests.
 
 /// Bytes absorbed per Keccak block of shake-128 (its rate).
 pub const RATE: usize = 168;
+
+/// How many messages [`shake128_many`] digests at once on this CPU.
+pub fn lanes() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return 8;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return 4;
+        }
+    }
+    1
+}
+
+/// `N` bytes of `shake_128(msg)` for each of up to eight messages (`msgs[..n]`).
+pub fn shake128_many<const N: usize>(msgs: [&[u8]; 8], n: usize) -> [[u8; N]; 8] {
+    let mut out = [[0u8; N]; 8];
+    let single_block = N <= RATE && msgs[..n].iter().all(|m| m.len() < RATE);
+    #[cfg(target_arch = "x86_64")]
+    if single_block && n > 4 && std::arch::is_x86_feature_detected!("avx512f") {
+        let mut states = [[0u64; 25]; 8];
+        for (state, msg) in states.iter_mut().zip(&msgs[..n]) {
+            absorb_one_block(state, msg);
+        }
+        // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement of the
+        // target-feature function; it touches nothing but its argument.
+        #[allow(unsafe_code)]
+        unsafe {
+            avx512::keccak_f_x8(&mut states)
+        };
+        for (o, state) in out.iter_mut().zip(&states) {
+            squeeze(state, o);
+        }
+        return out;
+    }
+    for (k, group) in [0usize, 4].into_iter().enumerate() {
+        if group >= n {
+            break;
+        }
+        let m = (n - group).min(4);
+        let four = [
+            msgs[group],
+            msgs[group + 1],
+            msgs[group + 2],
+            msgs[group + 3],
+        ];
+        let digests = shake128_x4::<N>(four, m);
+        out[k * 4..k * 4 + m].copy_from_slice(&digests[..m]);
+    }
+    out
+}
 
 /// `N` bytes of `shake_128(msg)` for each of up to four messages (`msgs[..n]`).
 pub fn shake128_x4<const N: usize>(msgs: [&[u8]; 4], n: usize) -> [[u8; N]; 4] {
@@ -61,7 +114,7 @@ mod avx2 {
         _mm256_set1_epi64x, _mm256_sllv_epi64, _mm256_srlv_epi64, _mm256_xor_si256,
     };
 
-    const RC: [u64; 24] = [
+    pub(super) const RC: [u64; 24] = [
         0x0000000000000001,
         0x0000000000008082,
         0x800000000000808a,
@@ -87,10 +140,10 @@ mod avx2 {
         0x0000000080000001,
         0x8000000080008008,
     ];
-    const RHO: [i64; 24] = [
+    pub(super) const RHO: [i64; 24] = [
         1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14, 27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44,
     ];
-    const PI: [usize; 24] = [
+    pub(super) const PI: [usize; 24] = [
         10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4, 15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1,
     ];
 
@@ -165,12 +218,91 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512i, _mm256_extract_epi64, _mm512_castsi512_si256, _mm512_extracti64x4_epi64,
+        _mm512_rolv_epi64, _mm512_set_epi64, _mm512_set1_epi64, _mm512_ternarylogic_epi64,
+        _mm512_xor_si512,
+    };
+
+    use super::avx2::{PI, RC, RHO};
+
+    /// `a ^ b ^ c`
+    const XOR3: i32 = 0x96;
+    /// `a ^ (!b & c)`, Keccak's χ
+    const CHI: i32 = 0xD2;
+
+    /// Keccak-f[1600] on eight states at once (the reference round: θ, ρ and π, χ, ι).
+    #[target_feature(enable = "avx512f")]
+    pub fn keccak_f_x8(states: &mut [[u64; 25]; 8]) {
+        let mut a: [__m512i; 25] = [_mm512_set1_epi64(0); 25];
+        for (i, lane) in a.iter_mut().enumerate() {
+            let l = |s: usize| states[s][i] as i64;
+            *lane = _mm512_set_epi64(l(7), l(6), l(5), l(4), l(3), l(2), l(1), l(0));
+        }
+        for rc in RC {
+            // θ
+            let mut c = [_mm512_set1_epi64(0); 5];
+            for (x, cx) in c.iter_mut().enumerate() {
+                let t = _mm512_ternarylogic_epi64::<XOR3>(a[x], a[x + 5], a[x + 10]);
+                *cx = _mm512_ternarylogic_epi64::<XOR3>(t, a[x + 15], a[x + 20]);
+            }
+            for x in 0..5 {
+                let rot = _mm512_rolv_epi64(c[(x + 1) % 5], _mm512_set1_epi64(1));
+                for y in 0..5 {
+                    a[5 * y + x] =
+                        _mm512_ternarylogic_epi64::<XOR3>(a[5 * y + x], c[(x + 4) % 5], rot);
+                }
+            }
+            // ρ and π
+            let mut last = a[1];
+            for (pi, rho) in PI.iter().zip(RHO) {
+                let next = a[*pi];
+                a[*pi] = _mm512_rolv_epi64(last, _mm512_set1_epi64(rho));
+                last = next;
+            }
+            // χ
+            for y in 0..5 {
+                let row = [
+                    a[5 * y],
+                    a[5 * y + 1],
+                    a[5 * y + 2],
+                    a[5 * y + 3],
+                    a[5 * y + 4],
+                ];
+                for x in 0..5 {
+                    a[5 * y + x] = _mm512_ternarylogic_epi64::<CHI>(
+                        row[x],
+                        row[(x + 1) % 5],
+                        row[(x + 2) % 5],
+                    );
+                }
+            }
+            // ι
+            a[0] = _mm512_xor_si512(a[0], _mm512_set1_epi64(rc as i64));
+        }
+        for (i, lane) in a.iter().enumerate() {
+            let lo = _mm512_castsi512_si256(*lane);
+            let hi = _mm512_extracti64x4_epi64::<1>(*lane);
+            states[0][i] = _mm256_extract_epi64::<0>(lo) as u64;
+            states[1][i] = _mm256_extract_epi64::<1>(lo) as u64;
+            states[2][i] = _mm256_extract_epi64::<2>(lo) as u64;
+            states[3][i] = _mm256_extract_epi64::<3>(lo) as u64;
+            states[4][i] = _mm256_extract_epi64::<0>(hi) as u64;
+            states[5][i] = _mm256_extract_epi64::<1>(hi) as u64;
+            states[6][i] = _mm256_extract_epi64::<2>(hi) as u64;
+            states[7][i] = _mm256_extract_epi64::<3>(hi) as u64;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn four_at_once_match_sha3_one_by_one() {
+    fn several_at_once_match_sha3_one_by_one() {
         let msgs: Vec<Vec<u8>> = (0..40usize)
             .map(|i| {
                 (0..(i * 37) % RATE)
@@ -191,6 +323,16 @@ mod tests {
             let got = shake128_x4::<32>(refs, group.len());
             for (g, m) in got.iter().zip(group) {
                 assert_eq!(*g, crate::shake128::<32>(m), "message of {} bytes", m.len());
+            }
+        }
+        for group in msgs.chunks(8) {
+            let mut refs: [&[u8]; 8] = [&[]; 8];
+            for (r, m) in refs.iter_mut().zip(group) {
+                *r = m;
+            }
+            let got = shake128_many::<10>(refs, group.len());
+            for (g, m) in got.iter().zip(group) {
+                assert_eq!(*g, crate::shake128::<10>(m), "message of {} bytes", m.len());
             }
         }
         // a message longer than a block takes the scalar way

@@ -103,15 +103,17 @@ fn ethereum_blocks_load_where_dlt_fails() {
 
 /// The normalizer's fast path (pages that fit the schema) and its general path load the same
 /// dataset: every table, column, type and row, nested rows attached to their parents — for
-/// GitHub-like events over many pages and two runs, append and merge.
+/// GitHub-like events over many pages and two runs, append, delete-insert and upsert; with
+/// upsert (key-hash ids) the ids of every table are the same too.
 #[test]
 fn fast_path_and_general_path_load_the_same_dataset() {
-    let load = |fast: bool, merge: bool| {
+    let load = |fast: bool, merge: Option<&str>| {
         let area = Area::new();
-        let resource = if merge {
-            "[resources.events]\nwrite_disposition = \"merge\"\nprimary_key = [\"id\"]\n"
-        } else {
-            ""
+        let resource = match merge {
+            Some(strategy) => format!(
+                "[resources.events]\nwrite_disposition = \"merge\"\nmerge_strategy = \"{strategy}\"\nprimary_key = [\"id\"]\n"
+            ),
+            None => String::new(),
         };
         let toml = |rows: u64| {
             format!(
@@ -128,17 +130,35 @@ fn fast_path_and_general_path_load_the_same_dataset() {
                 s.normalize_paths.general_pages,
             ));
         }
-        (canon(&area.conn(), "fp"), paths)
+        let conn = area.conn();
+        let ids: Vec<String> = ["events", "events__payload__commits"]
+            .iter()
+            .map(|t| {
+                conn.query_row(
+                    &format!(
+                        "select coalesce(string_agg(_dlt_id, ',' order by _dlt_id), '') from fp.{t}"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("ids")
+            })
+            .collect();
+        (canon(&conn, "fp"), paths, ids)
     };
-    for merge in [false, true] {
-        let (general, general_paths) = load(false, merge);
-        let (fast, fast_paths) = load(true, merge);
-        assert_eq!(general_paths, [(0, 8), (0, 11)], "merge {merge}");
+    for merge in [None, Some("delete-insert"), Some("upsert")] {
+        let (general, general_paths, general_ids) = load(false, merge);
+        let (fast, fast_paths, fast_ids) = load(true, merge);
+        assert_eq!(general_paths, [(0, 8), (0, 11)], "merge {merge:?}");
+        if merge == Some("upsert") {
+            assert_eq!(fast_ids, general_ids);
+            assert!(fast_ids.iter().all(|i| i.len() > 14), "{fast_ids:?}");
+        }
         // the first page makes the tables, and a page that meets a new column goes the
         // general way; most pages fit
         let fast_pages: u64 = fast_paths.iter().map(|(f, _)| f).sum();
-        assert!(fast_pages >= 14, "merge {merge}: {fast_paths:?}");
-        assert_eq!(fast, general, "merge {merge}");
+        assert!(fast_pages >= 14, "merge {merge:?}: {fast_paths:?}");
+        assert_eq!(fast, general, "merge {merge:?}");
         let tables = fast.as_object().expect("tables");
         assert!(tables.len() >= 3, "{tables:?}");
         for (t, v) in tables {

@@ -1,15 +1,16 @@
-//! The fast path: a page whose records fit the schema as it stands is parsed with simd-json's
-//! tape and written straight into Arrow builders, with each table's column slots resolved once
-//! per chunk of records and no per-row maps or intermediate values.
+//! The fast path: records that fit the schema as it stands are parsed with simd-json's tape
+//! and written straight into Arrow builders, with each table's column slots resolved once per
+//! chunk of records and no per-row maps or intermediate values.
 //!
-//! "Fits" means the page changes nothing but data: every table and every column it touches
+//! "Fits" means a chunk changes nothing but data: every table and every column it touches
 //! exists, every value coerces to its column's type without a variant, no two keys of a record
-//! land on one column or nested table, no value is kept whole as JSON, and the resource makes
-//! its root ids from the package salt (not a key or row hash) and has no JSON Schema. Anything
-//! else — including every malformed input — returns [`Bail`] and the page takes the general
-//! path ([`crate::Normalizer::add_page`]) from the start, which alone evolves schemas, applies
-//! contracts and reports errors. The output (batches, row counts, schema) is therefore that of
-//! the general path by construction, and a property test holds the two to it.
+//! land on one column or nested table, no value is kept whole as JSON, and no record sets a
+//! `_dlt_*` column. Anything else — including every malformed input — returns [`Bail`], and
+//! `Normalizer::add_page_bytes` sends that chunk through the general path
+//! ([`crate::Normalizer::add_page`]'s machinery), which alone evolves schemas, applies
+//! contracts and reports errors; the next chunks try the fast path again. The output (rows,
+//! row counts, schema, errors) is therefore that of the general path by construction, and a
+//! property test holds the two to it.
 
 use std::sync::Arc;
 
@@ -39,7 +40,7 @@ pub(crate) const CHUNK: usize = if cfg!(test) { 3 } else { 512 };
 /// Nesting deeper than this leaves the fast path (the general parser refuses beyond 128).
 const MAX_DEPTH: usize = 100;
 
-/// Why a page left the fast path.
+/// Why a chunk (or a page) left the fast path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bail(pub &'static str);
 

@@ -285,6 +285,17 @@ impl ResourceTable {
             .unwrap_or_default()
     }
 
+    /// dlt's max_table_nesting for the root table: the schema's, else the resource's, else
+    /// 1000.
+    fn max_nesting_in(&self, schema: &Schema, root: &str) -> u32 {
+        schema
+            .tables
+            .get(root)
+            .and_then(Table::max_nesting)
+            .or(self.max_nesting)
+            .unwrap_or(1000)
+    }
+
     fn is_scd2(&self) -> bool {
         self.write_disposition == WriteDisposition::Merge
             && self.merge_strategy.as_deref() == Some("scd2")
@@ -441,12 +452,7 @@ impl Normalizer {
     ) -> Result<(), NormalizeError> {
         let root = self.ensure_root_table(schema, resource);
         let contract = resource.effective_contract(schema, &root);
-        let max_nesting = schema
-            .tables
-            .get(&root)
-            .and_then(Table::max_nesting)
-            .or(resource.max_nesting)
-            .unwrap_or(1000);
+        let max_nesting = resource.max_nesting_in(schema, &root);
         // all chunks at once while none bails (a page that fits, the usual case); after a bail
         // a window of two chunks per thread, which bounds the work a later bail throws away
         let mut window = usize::MAX;
@@ -686,12 +692,7 @@ impl Normalizer {
         let root = self.ensure_root_table(schema, resource);
         let root_id = resource.root_id();
         let contract = resource.effective_contract(schema, &root);
-        let max_nesting = schema
-            .tables
-            .get(&root)
-            .and_then(Table::max_nesting)
-            .or(resource.max_nesting)
-            .unwrap_or(1000);
+        let max_nesting = resource.max_nesting_in(schema, &root);
         if self
             .preferred
             .as_ref()

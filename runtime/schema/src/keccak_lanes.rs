@@ -28,21 +28,12 @@ pub fn shake128_many<const N: usize>(msgs: [&[u8]; 8], n: usize) -> [[u8; N]; 8]
     let single_block = N <= RATE && msgs[..n].iter().all(|m| m.len() < RATE);
     #[cfg(target_arch = "x86_64")]
     if single_block && n > 4 && std::arch::is_x86_feature_detected!("avx512f") {
-        let mut states = [[0u64; 25]; 8];
-        for (state, msg) in states.iter_mut().zip(&msgs[..n]) {
-            absorb_one_block(state, msg);
-        }
         // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement of the
         // target-feature function; it touches nothing but its argument.
         #[allow(unsafe_code)]
-        unsafe {
-            avx512::keccak_f_x8(&mut states)
-        };
-        for (o, state) in out.iter_mut().zip(&states) {
-            squeeze(state, o);
-        }
-        return out;
+        return side_by_side(&msgs[..n], |states| unsafe { avx512::keccak_f_x8(states) });
     }
+    let _ = single_block;
     for (k, group) in [0usize, 4].into_iter().enumerate() {
         if group >= n {
             break;
@@ -66,24 +57,32 @@ pub fn shake128_x4<const N: usize>(msgs: [&[u8]; 4], n: usize) -> [[u8; N]; 4] {
     let single_block = N <= RATE && msgs[..n].iter().all(|m| m.len() < RATE);
     #[cfg(target_arch = "x86_64")]
     if single_block && n > 1 && std::arch::is_x86_feature_detected!("avx2") {
-        let mut states = [[0u64; 25]; 4];
-        for (state, msg) in states.iter_mut().zip(&msgs[..n]) {
-            absorb_one_block(state, msg);
-        }
         // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of the
         // target-feature function; it touches nothing but its argument.
         #[allow(unsafe_code)]
-        unsafe {
-            avx2::keccak_f_x4(&mut states)
-        };
-        for (o, state) in out.iter_mut().zip(&states) {
-            squeeze(state, o);
-        }
-        return out;
+        return side_by_side(&msgs[..n], |states| unsafe { avx2::keccak_f_x4(states) });
     }
     let _ = single_block;
     for (o, msg) in out.iter_mut().zip(&msgs[..n]) {
         *o = crate::shake128::<N>(msg);
+    }
+    out
+}
+
+/// Digest single-block messages with `L` states permuted side by side by `permute`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn side_by_side<const L: usize, const N: usize>(
+    msgs: &[&[u8]],
+    permute: impl FnOnce(&mut [[u64; 25]; L]),
+) -> [[u8; N]; L] {
+    let mut states = [[0u64; 25]; L];
+    for (state, msg) in states.iter_mut().zip(msgs) {
+        absorb_one_block(state, msg);
+    }
+    permute(&mut states);
+    let mut out = [[0u8; N]; L];
+    for (o, state) in out.iter_mut().zip(&states) {
+        squeeze(state, o);
     }
     out
 }

@@ -463,13 +463,14 @@ def report_normalize(norm):
         f"**{t2['mb_s'] / 300:.2f}×** of it; dlt normalizes about 12 MB/s here (Sluice's fast path is "
         f"{t2['mb_s'] / 12:.0f}× that).",
         "",
-        "What limits it (`perf record`, 1 thread): dlt's shake-128 nested-row ids are the largest single "
-        "cost even four at a time on AVX2 (~20% of the fast path), then the key walk and slot writes "
-        "(~10%), simd-json's two stages (~10%), copying strings into Arrow buffers and concatenating "
-        "chunks, and mimalloc. The first chunk of the first page goes the general path (it makes the "
-        "tables). 2 threads are limited by what stays serial per page: merging the chunks into one "
-        "batch per table, the general-path chunk, and page-at-a-time handoff. The figures move ±15% "
-        "run to run on this shared 2-core machine.",
+        "What limits it (`perf record -g`, 1 thread, the timed pass): simd-json's two stages (~18%), "
+        "the key walk and slot writes into Arrow builders (~16%), copying and comparing bytes (string "
+        "values into Arrow buffers, raw keys against the per-chunk key maps; ~10%), dlt's shake-128 "
+        "nested-row ids (~5%, eight at a time with AVX-512; ~30% one at a time), then allocation. The "
+        "first chunk of the first page goes the general path (it makes the tables). 2 threads are "
+        "limited by what stays serial per page: concatenating the chunks into one batch per table, "
+        "the general-path chunk, and page-at-a-time handoff. The figures move ±15% run to run on "
+        "this shared 2-core machine.",
     ]
     return lines
 

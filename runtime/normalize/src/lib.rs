@@ -891,8 +891,8 @@ impl Normalizer {
         &self.discards
     }
 
-    /// Rows collected since the last call, as batches: per page in page order, one batch per
-    /// table in schema order.
+    /// Rows collected since the last call, as batches in the order the rows came: a run of
+    /// records normalized on one path gives one batch per table, in schema order.
     pub fn take_batches(
         &mut self,
         schema: &Schema,

@@ -168,7 +168,9 @@ impl Lcg {
 /// Kill the pipeline at random moments at least `kills` times, then let it finish; the
 /// destination must hold every source row exactly once.
 fn random_kills(dest: &str, area: &Area, count: &dyn Fn(&str) -> i64) {
-    const ROWS: u64 = 60_000;
+    // enough that 20 kills fit before a run completes (the normalizer's fast path makes each
+    // run go further)
+    const ROWS: u64 = 200_000;
     let toml = synthetic_incremental(ROWS, 1000);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

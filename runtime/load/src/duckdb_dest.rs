@@ -42,8 +42,14 @@ pub fn duckdb_type(col: &Column) -> String {
     }
 }
 
-/// DuckDB's buffer pool size unless `SLUICE_DUCKDB_MEMORY_LIMIT` says otherwise.
-pub const DEFAULT_MEMORY_LIMIT: &str = "256MB";
+/// DuckDB's buffer pool while batches stream in (MB), unless `SLUICE_DUCKDB_MEMORY_LIMIT`
+/// says otherwise: appends need little, and a small pool keeps a growing load's memory flat.
+/// A package whose largest page is bigger gets three times that page (one value may be the
+/// whole page).
+pub const STREAM_MEMORY_LIMIT_MB: u64 = 64;
+/// The buffer pool while a package with merges commits (MB): dedup, joins and deletes over
+/// the dataset are set operations that need room.
+pub const MERGE_MEMORY_LIMIT_MB: u64 = 256;
 
 /// A dataset in a DuckDB database file.
 pub struct DuckDb {
@@ -57,6 +63,10 @@ pub struct DuckDb {
     in_transaction: bool,
     system_ready: bool,
     replace_strategy: ReplaceStrategy,
+    /// `SLUICE_DUCKDB_MEMORY_LIMIT`, which fixes the buffer pool for every phase
+    fixed_memory_limit: Option<String>,
+    /// the buffer pool while batches stream in (MB)
+    stream_memory_mb: u64,
 }
 
 fn sql_err(context: &str) -> impl FnOnce(duckdb::Error) -> LoadError + '_ {
@@ -85,6 +95,47 @@ fn open_file(path: &str, dataset: &str) -> duckdb::Result<Connection> {
 }
 
 impl DuckDb {
+    /// Open the package transaction, migrate, move the staged rows into place, record the
+    /// package and commit.
+    fn commit_package(&mut self, load_id: &str, commit: &Commit) -> Result<()> {
+        self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
+        self.in_transaction = true;
+        self.migrate(commit.schema)?;
+        for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
+            self.widen_staging(&table.name, &all)?;
+        }
+        let staged = sql::staged_names(&self.staged);
+        let target = sql::Target {
+            dataset: &self.dataset,
+            staging: &self.staging,
+            load_id,
+            replace_strategy: self.replace_strategy,
+            truncate: false,
+            staged: &staged,
+        };
+        for stmt in target.package_statements(commit)? {
+            self.exec(&stmt.context, &stmt.sql)?;
+            crate::failpoint("load.mid_merge_sql");
+        }
+        self.record_package(load_id, commit)?;
+        crate::failpoint("load.before_db_commit");
+        self.exec("committing the load", "COMMIT")?;
+        self.in_transaction = false;
+        // fold the WAL into the database file now, not during the next load
+        self.exec("checkpointing", "CHECKPOINT")?;
+        self.load_id = None;
+        self.staged.clear();
+        Ok(())
+    }
+
+    /// Size DuckDB's buffer pool (MB).
+    fn set_memory_limit(&mut self, mb: u64) -> Result<()> {
+        self.exec(
+            "sizing the buffer pool",
+            &format!("SET memory_limit = '{mb}MB'"),
+        )
+    }
+
     /// Open (or create) the database at `path` for `dataset`.
     pub fn open(path: &str, dataset: &str) -> Result<DuckDb> {
         let conn = open_file(path, dataset).map_err(|e| LoadError::Open {
@@ -93,9 +144,11 @@ impl DuckDb {
         })?;
         // DuckDB's buffer pool defaults to 80% of RAM and keeps a large transaction's pages
         // resident; a bounded pool makes it write them out (optimistic writes, spilling), so
-        // memory stays flat as a load grows. SLUICE_DUCKDB_MEMORY_LIMIT overrides it.
-        let limit = std::env::var("SLUICE_DUCKDB_MEMORY_LIMIT")
-            .unwrap_or_else(|_| DEFAULT_MEMORY_LIMIT.into());
+        // memory stays flat as a load grows. SLUICE_DUCKDB_MEMORY_LIMIT fixes it instead.
+        let fixed_memory_limit = std::env::var("SLUICE_DUCKDB_MEMORY_LIMIT").ok();
+        let limit = fixed_memory_limit
+            .clone()
+            .unwrap_or_else(|| format!("{STREAM_MEMORY_LIMIT_MB}MB"));
         conn.execute_batch(&format!(
             "SET memory_limit = {}",
             crate::sql::literal(&limit)
@@ -114,6 +167,8 @@ impl DuckDb {
             in_transaction: false,
             system_ready: false,
             replace_strategy: ReplaceStrategy::default(),
+            fixed_memory_limit,
+            stream_memory_mb: STREAM_MEMORY_LIMIT_MB,
         })
     }
 
@@ -406,6 +461,15 @@ impl Destination for DuckDb {
         Ok(out)
     }
 
+    fn expect_largest_page(&mut self, bytes: u64) -> Result<()> {
+        if self.fixed_memory_limit.is_some() {
+            return Ok(());
+        }
+        let mb = STREAM_MEMORY_LIMIT_MB.max((bytes.saturating_mul(3)) >> 20);
+        self.stream_memory_mb = mb;
+        self.set_memory_limit(mb)
+    }
+
     fn begin(&mut self, load_id: &str) -> Result<()> {
         self.ensure_system_tables()?;
         self.exec(
@@ -495,34 +559,26 @@ impl Destination for DuckDb {
         let Some(load_id) = self.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
-        self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
-        self.in_transaction = true;
-        self.migrate(commit.schema)?;
-        for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
-            self.widen_staging(&table.name, &all)?;
+        let merges = commit.roots.iter().any(|r| {
+            !commit.append_only.contains(r)
+                && commit
+                    .schema
+                    .tables
+                    .get(r)
+                    .and_then(|t| t.write_disposition)
+                    == Some(sluice_schema::WriteDisposition::Merge)
+        });
+        if merges && self.fixed_memory_limit.is_none() {
+            self.set_memory_limit(MERGE_MEMORY_LIMIT_MB.max(self.stream_memory_mb))?;
         }
-        let staged = sql::staged_names(&self.staged);
-        let target = sql::Target {
-            dataset: &self.dataset,
-            staging: &self.staging,
-            load_id: &load_id,
-            replace_strategy: self.replace_strategy,
-            truncate: false,
-            staged: &staged,
-        };
-        for stmt in target.package_statements(commit)? {
-            self.exec(&stmt.context, &stmt.sql)?;
-            crate::failpoint("load.mid_merge_sql");
+        let result = self.commit_package(&load_id, commit);
+        if merges && self.fixed_memory_limit.is_none() {
+            // back to the streaming size (a failed commit's error comes first)
+            let restored = self.set_memory_limit(self.stream_memory_mb);
+            result?;
+            return restored;
         }
-        self.record_package(&load_id, commit)?;
-        crate::failpoint("load.before_db_commit");
-        self.exec("committing the load", "COMMIT")?;
-        self.in_transaction = false;
-        // fold the WAL into the database file now, not during the next load
-        self.exec("checkpointing", "CHECKPOINT")?;
-        self.load_id = None;
-        self.staged.clear();
-        Ok(())
+        result
     }
 
     fn rollback(&mut self) -> Result<()> {

@@ -96,6 +96,12 @@ pub trait Destination: Send {
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>>;
     /// Start applying package `load_id`.
     fn begin(&mut self, load_id: &str) -> Result<()>;
+    /// The size of the package's largest page file, before its batches come: a destination
+    /// that bounds its memory leaves room for one value that big.
+    fn expect_largest_page(&mut self, bytes: u64) -> Result<()> {
+        let _ = bytes;
+        Ok(())
+    }
     /// Stage one batch for `table` (the schema's table as it is after the batch).
     fn write_batch(&mut self, table: &Table, batch: &RecordBatch) -> Result<()>;
     /// Migrate, move staged rows into place and commit with the package's records.

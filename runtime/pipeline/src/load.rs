@@ -83,6 +83,14 @@ fn load_package(
     let mut normalizer = Normalizer::new(load_id, m.salt, dest.max_identifier_len());
     normalizer.set_fast_path(fast_path);
     dest.begin(load_id).map_err(lerr)?;
+    let largest = m
+        .pages
+        .iter()
+        .filter_map(|p| std::fs::metadata(pending.dir.join(&p.file)).ok())
+        .map(|meta| meta.len())
+        .max()
+        .unwrap_or(0);
+    dest.expect_largest_page(largest).map_err(lerr)?;
     let mut checkpoints: Vec<(String, Value)> = Vec::new();
     // the package's resources under the pipeline file's current contracts, once
     let hints: Vec<sluice_normalize::ResourceTable> = m

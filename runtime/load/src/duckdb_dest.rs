@@ -45,8 +45,11 @@ pub fn duckdb_type(col: &Column) -> String {
 /// DuckDB's buffer pool while batches stream in (MB), unless `SLUICE_DUCKDB_MEMORY_LIMIT`
 /// says otherwise: appends need little, and a small pool keeps a growing load's memory flat.
 /// A package whose largest page is bigger gets three times that page (one value may be the
-/// whole page).
+/// whole page), and every column of the widest staging table adds
+/// [`STREAM_MEMORY_PER_COLUMN_MB`] (the appender pins a block per column).
 pub const STREAM_MEMORY_LIMIT_MB: u64 = 64;
+/// Buffer pool per column of the widest staging table of a package (MB).
+pub const STREAM_MEMORY_PER_COLUMN_MB: u64 = 1;
 /// The buffer pool while a package with merges commits (MB): dedup, joins and deletes over
 /// the dataset are set operations that need room.
 pub const MERGE_MEMORY_LIMIT_MB: u64 = 256;
@@ -67,6 +70,8 @@ pub struct DuckDb {
     fixed_memory_limit: Option<String>,
     /// the buffer pool while batches stream in (MB)
     stream_memory_mb: u64,
+    /// its floor for this package: the base or three times the largest page (MB)
+    page_memory_mb: u64,
 }
 
 fn sql_err(context: &str) -> impl FnOnce(duckdb::Error) -> LoadError + '_ {
@@ -169,6 +174,7 @@ impl DuckDb {
             replace_strategy: ReplaceStrategy::default(),
             fixed_memory_limit,
             stream_memory_mb: STREAM_MEMORY_LIMIT_MB,
+            page_memory_mb: STREAM_MEMORY_LIMIT_MB,
         })
     }
 
@@ -466,6 +472,7 @@ impl Destination for DuckDb {
             return Ok(());
         }
         let mb = STREAM_MEMORY_LIMIT_MB.max((bytes.saturating_mul(3)) >> 20);
+        self.page_memory_mb = mb;
         self.stream_memory_mb = mb;
         self.set_memory_limit(mb)
     }
@@ -510,6 +517,15 @@ impl Destination for DuckDb {
             );
         } else {
             self.widen_staging(&table.name, &fields)?;
+        }
+        let Some(st) = self.staged.get(&table.name) else {
+            return Err(LoadError::NotBegun);
+        };
+        let wanted =
+            self.page_memory_mb + STREAM_MEMORY_PER_COLUMN_MB * (st.columns.len() as u64 + 1);
+        if self.fixed_memory_limit.is_none() && wanted > self.stream_memory_mb {
+            self.stream_memory_mb = wanted;
+            self.set_memory_limit(wanted)?;
         }
         let Some(st) = self.staged.get(&table.name) else {
             return Err(LoadError::NotBegun);

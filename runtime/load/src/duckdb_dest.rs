@@ -133,8 +133,11 @@ impl DuckDb {
         Ok(())
     }
 
-    /// Size DuckDB's buffer pool (MB).
+    /// Size DuckDB's buffer pool (MB), unless `SLUICE_DUCKDB_MEMORY_LIMIT` fixed it.
     fn set_memory_limit(&mut self, mb: u64) -> Result<()> {
+        if self.fixed_memory_limit.is_some() {
+            return Ok(());
+        }
         self.exec(
             "sizing the buffer pool",
             &format!("SET memory_limit = '{mb}MB'"),
@@ -468,9 +471,6 @@ impl Destination for DuckDb {
     }
 
     fn expect_largest_page(&mut self, bytes: u64) -> Result<()> {
-        if self.fixed_memory_limit.is_some() {
-            return Ok(());
-        }
         let mb = STREAM_MEMORY_LIMIT_MB.max((bytes.saturating_mul(3)) >> 20);
         self.page_memory_mb = mb;
         self.stream_memory_mb = mb;
@@ -518,12 +518,12 @@ impl Destination for DuckDb {
         } else {
             self.widen_staging(&table.name, &fields)?;
         }
-        let Some(st) = self.staged.get(&table.name) else {
-            return Err(LoadError::NotBegun);
-        };
-        let wanted =
-            self.page_memory_mb + STREAM_MEMORY_PER_COLUMN_MB * (st.columns.len() as u64 + 1);
-        if self.fixed_memory_limit.is_none() && wanted > self.stream_memory_mb {
+        let width = self
+            .staged
+            .get(&table.name)
+            .map_or(0, |st| st.columns.len());
+        let wanted = self.page_memory_mb + STREAM_MEMORY_PER_COLUMN_MB * (width as u64 + 1);
+        if wanted > self.stream_memory_mb {
             self.stream_memory_mb = wanted;
             self.set_memory_limit(wanted)?;
         }
@@ -584,11 +584,11 @@ impl Destination for DuckDb {
                     .and_then(|t| t.write_disposition)
                     == Some(sluice_schema::WriteDisposition::Merge)
         });
-        if merges && self.fixed_memory_limit.is_none() {
+        if merges {
             self.set_memory_limit(MERGE_MEMORY_LIMIT_MB.max(self.stream_memory_mb))?;
         }
         let result = self.commit_package(&load_id, commit);
-        if merges && self.fixed_memory_limit.is_none() {
+        if merges {
             // back to the streaming size (a failed commit's error comes first)
             let restored = self.set_memory_limit(self.stream_memory_mb);
             result?;

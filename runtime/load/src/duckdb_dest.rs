@@ -1,7 +1,10 @@
 //! The embedded DuckDB destination: a dataset is a DuckDB schema; rows arrive through the
-//! Arrow appender into per-batch staging tables, are gathered into one staging table per
-//! table (numbered by position in the package), and move into place with the disposition's
-//! SQL from [`crate::sql`], inside the package's transaction.
+//! Arrow appender. Tables that a package only appends to (`sql::appends_in_place`) take their
+//! rows straight into place inside the package's transaction, opened at the first such
+//! batch; every other table's rows are gathered into one staging table per table (numbered by
+//! position in the package) and move into place with the disposition's SQL from
+//! [`crate::sql`] at commit, in the same transaction. Either way nothing is visible, and a
+//! crash leaves nothing, until the package commits with its `_dlt_loads` row and state.
 
 use std::collections::HashMap;
 
@@ -61,8 +64,10 @@ pub struct DuckDb {
     dataset: String,
     staging: String,
     load_id: Option<String>,
-    /// table → its staging table, filled outside the package transaction
+    /// table → its staging table (filled outside the package transaction until one opens)
     staged: HashMap<String, Staged>,
+    /// the tables this package appends to in place
+    in_place: sql::InPlace,
     in_transaction: bool,
     system_ready: bool,
     replace_strategy: ReplaceStrategy,
@@ -103,8 +108,8 @@ impl DuckDb {
     /// Open the package transaction, migrate, move the staged rows into place, record the
     /// package and commit.
     fn commit_package(&mut self, load_id: &str, commit: &Commit) -> Result<()> {
-        self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
-        self.in_transaction = true;
+        self.open_transaction()?;
+        self.in_place.check(commit.schema)?;
         self.migrate(commit.schema)?;
         for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
             self.widen_staging(&table.name, &all)?;
@@ -130,7 +135,69 @@ impl DuckDb {
         self.exec("checkpointing", "CHECKPOINT")?;
         self.load_id = None;
         self.staged.clear();
+        self.in_place.clear();
         Ok(())
+    }
+
+    /// Open the package transaction unless it is open.
+    fn open_transaction(&mut self) -> Result<()> {
+        if !self.in_transaction {
+            self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Make `dataset.table` ready to take a batch with `fields` in place, inside the package
+    /// transaction. Returns its column count.
+    fn prepare_in_place(&mut self, table: &Table, fields: &[&Column]) -> Result<usize> {
+        self.open_transaction()?;
+        let mut in_place = std::mem::take(&mut self.in_place);
+        let prepared = in_place.prepare(
+            table,
+            fields,
+            &self.dataset,
+            || self.existing_columns(&table.name),
+            duckdb_type,
+        );
+        self.in_place = in_place;
+        let (stmts, width) = prepared?;
+        for stmt in stmts {
+            self.exec(&stmt.context, &stmt.sql)?;
+        }
+        Ok(width)
+    }
+
+    /// Make the staging table of `table` ready to take a batch with `fields`. Returns its
+    /// column count.
+    fn prepare_staging(
+        &mut self,
+        load_id: &str,
+        table: &Table,
+        fields: &[&Column],
+    ) -> Result<usize> {
+        if !self.staged.contains_key(&table.name) {
+            let name = staging_name(&table.name, load_id, "");
+            self.exec(
+                &format!("staging table `{}`", table.name),
+                &sql::staging_ddl(&self.staging, &name, fields, duckdb_type),
+            )?;
+            let columns = fields.iter().map(|c| c.name.clone()).collect();
+            self.staged.insert(
+                table.name.clone(),
+                Staged {
+                    name,
+                    columns,
+                    rows: 0,
+                },
+            );
+        } else {
+            self.widen_staging(&table.name, fields)?;
+        }
+        Ok(self
+            .staged
+            .get(&table.name)
+            .map_or(0, |st| st.columns.len()))
     }
 
     /// Size DuckDB's buffer pool (MB), unless `SLUICE_DUCKDB_MEMORY_LIMIT` fixed it.
@@ -172,6 +239,7 @@ impl DuckDb {
             dataset: dataset.to_owned(),
             load_id: None,
             staged: HashMap::new(),
+            in_place: sql::InPlace::default(),
             in_transaction: false,
             system_ready: false,
             replace_strategy: ReplaceStrategy::default(),
@@ -361,6 +429,31 @@ impl DuckDb {
     }
 }
 
+/// `batch` plus each row's position in the package ([`ROW_COLUMN`]), from `offset` on.
+fn with_positions(
+    batch: &RecordBatch,
+    offset: usize,
+) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+    let offset = offset as i64;
+    let positions: arrow_array::ArrayRef = std::sync::Arc::new(
+        arrow_array::Int64Array::from_iter_values(offset..offset + batch.num_rows() as i64),
+    );
+    let mut cols: Vec<arrow_array::ArrayRef> = batch.columns().to_vec();
+    cols.push(positions);
+    let fields: Vec<arrow_schema::Field> = batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .chain(std::iter::once(arrow_schema::Field::new(
+            ROW_COLUMN,
+            ArrowType::Int64,
+            false,
+        )))
+        .collect();
+    RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), cols)
+}
+
 /// The `_dlt_id` of a state row: stable for a package and state version.
 pub(crate) fn state_row_id(load_id: &str, st: &StateRow) -> String {
     sluice_schema::digest_id(format!("{load_id}{}", st.version_hash).as_bytes())
@@ -483,89 +576,59 @@ impl Destination for DuckDb {
             "creating the staging schema",
             &format!("CREATE SCHEMA IF NOT EXISTS {};", quote(&self.staging)),
         )?;
-        // staging is scratch space filled outside the package transaction (so DuckDB can
-        // write it out instead of holding it in memory); an earlier attempt's is discarded
+        // staging is scratch space filled outside the package transaction until an in-place
+        // append opens it (so DuckDB can write it out instead of holding it in memory); an
+        // earlier attempt's is discarded
         self.drop_staging_of_load(load_id)?;
         self.load_id = Some(load_id.to_owned());
         self.staged.clear();
+        self.in_place.clear();
         Ok(())
     }
 
-    fn write_batch(&mut self, table: &Table, batch: &RecordBatch) -> Result<()> {
+    fn write_batch(&mut self, schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()> {
         let Some(load_id) = self.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let context = format!("staging table `{}`", table.name);
         let fields = sql::batch_columns(table, batch)?;
-        if !self.staged.contains_key(&table.name) {
-            let name = staging_name(&table.name, &load_id, "");
-            self.exec(
-                &context,
-                &sql::staging_ddl(&self.staging, &name, &fields, duckdb_type),
-            )?;
-            let columns = fields.iter().map(|c| c.name.clone()).collect();
-            self.staged.insert(
-                table.name.clone(),
-                Staged {
-                    name,
-                    columns,
-                    rows: 0,
-                },
-            );
+        let in_place = sql::appends_in_place(schema, &table.name);
+        let width = if in_place {
+            self.prepare_in_place(table, &fields)?
         } else {
-            self.widen_staging(&table.name, &fields)?;
-        }
-        let width = self
-            .staged
-            .get(&table.name)
-            .map_or(0, |st| st.columns.len());
+            self.prepare_staging(&load_id, table, &fields)?
+        };
         let wanted = self.page_memory_mb + STREAM_MEMORY_PER_COLUMN_MB * (width as u64 + 1);
         if wanted > self.stream_memory_mb {
             self.stream_memory_mb = wanted;
             self.set_memory_limit(wanted)?;
         }
-        let Some(st) = self.staged.get(&table.name) else {
-            return Err(LoadError::NotBegun);
+        let mut names: Vec<&str> = fields.iter().map(|c| c.name.as_str()).collect();
+        let (db_schema, target, rows, context) = if in_place {
+            let context = format!("appending to table `{}`", table.name);
+            (&self.dataset, &table.name, batch.clone(), context)
+        } else {
+            let Some(st) = self.staged.get(&table.name) else {
+                return Err(LoadError::NotBegun);
+            };
+            let context = format!("staging table `{}`", table.name);
+            names.push(ROW_COLUMN);
+            let with_rows = with_positions(batch, st.rows)
+                .map_err(|e| LoadError::Plan(format!("{context}: {e}")))?;
+            (&self.staging, &st.name, with_rows, context)
         };
-        // the batch plus each row's position in the package
-        let offset = st.rows as i64;
-        let positions: arrow_array::ArrayRef = std::sync::Arc::new(
-            arrow_array::Int64Array::from_iter_values(offset..offset + batch.num_rows() as i64),
-        );
-        let mut cols: Vec<arrow_array::ArrayRef> = batch.columns().to_vec();
-        cols.push(positions);
-        let mut names: Vec<String> = fields.iter().map(|c| c.name.clone()).collect();
-        names.push(ROW_COLUMN.to_owned());
-        let arrow_fields: Vec<arrow_schema::Field> = batch
-            .schema_ref()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .chain(std::iter::once(arrow_schema::Field::new(
-                ROW_COLUMN,
-                ArrowType::Int64,
-                false,
-            )))
-            .collect();
-        let with_rows = RecordBatch::try_new(
-            std::sync::Arc::new(arrow_schema::Schema::new(arrow_fields)),
-            cols,
-        )
-        .map_err(|e| LoadError::Plan(format!("{context}: {e}")))?;
         {
-            let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let mut app = self
                 .conn
-                .appender_with_columns_to_db(&st.name, &self.staging, &name_refs)
+                .appender_with_columns_to_db(target, db_schema, &names)
                 .map_err(sql_err(&context))?;
-            app.append_record_batch(with_rows)
+            app.append_record_batch(rows)
                 .and_then(|_| app.flush())
                 .map_err(sql_err(&context))?;
         }
-        if let Some(st) = self.staged.get_mut(&table.name) {
+        if let Some(st) = self.staged.get_mut(&table.name).filter(|_| !in_place) {
             st.rows += batch.num_rows();
         }
         Ok(())
@@ -602,6 +665,7 @@ impl Destination for DuckDb {
             self.in_transaction = false;
             self.exec("rolling back the load", "ROLLBACK")?;
         }
+        self.in_place.clear();
         if let Some(id) = self.load_id.take() {
             self.staged.clear();
             self.drop_staging_of_load(&id)?;

@@ -27,7 +27,7 @@ use arrow_array::types::{
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType as ArrowType;
 use serde_json::{Map, Value, json};
-use sluice_schema::{LOADS_TABLE, STATE_TABLE, Table, VERSION_TABLE, WriteDisposition};
+use sluice_schema::{LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE, WriteDisposition};
 
 use crate::{Commit, Destination, LoadError, Result};
 
@@ -250,7 +250,7 @@ impl Destination for Filesystem {
         Ok(())
     }
 
-    fn write_batch(&mut self, table: &Table, batch: &RecordBatch) -> Result<()> {
+    fn write_batch(&mut self, _schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()> {
         let Some(load_id) = self.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };

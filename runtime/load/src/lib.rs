@@ -102,8 +102,10 @@ pub trait Destination: Send {
         let _ = bytes;
         Ok(())
     }
-    /// Stage one batch for `table` (the schema's table as it is after the batch).
-    fn write_batch(&mut self, table: &Table, batch: &RecordBatch) -> Result<()>;
+    /// Write one batch for `table` (the table of `schema` as it is after the batch): staged
+    /// for the commit's SQL, or — when only appended to (`sql::appends_in_place`) — straight
+    /// into place inside the package transaction where the destination can.
+    fn write_batch(&mut self, schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()>;
     /// Migrate, move staged rows into place and commit with the package's records.
     fn commit(&mut self, commit: &Commit) -> Result<()>;
     /// Abandon the open package.

@@ -126,6 +126,8 @@ pub struct Postgres {
     load_id: Option<String>,
     /// table → its staging table, filled by COPY inside the package transaction
     staged: HashMap<String, Staged>,
+    /// the tables this package appends to in place (COPY straight into them)
+    in_place: sql::InPlace,
     system_ready: bool,
     replace_strategy: ReplaceStrategy,
     _conn: std::thread::JoinHandle<()>,
@@ -194,6 +196,7 @@ impl Postgres {
             dataset: dataset.to_owned(),
             load_id: None,
             staged: HashMap::new(),
+            in_place: sql::InPlace::default(),
             system_ready: false,
             replace_strategy: ReplaceStrategy::default(),
             _conn: conn,
@@ -245,6 +248,34 @@ impl Postgres {
         )? {
             self.exec(&stmt.context, &stmt.sql)?;
         }
+        Ok(())
+    }
+
+    /// Create the staging table of `table` for a batch with `fields`, or widen it.
+    fn prepare_staging(
+        &mut self,
+        load_id: &str,
+        table: &Table,
+        fields: &[&Column],
+        context: &str,
+    ) -> Result<()> {
+        if self.staged.contains_key(&table.name) {
+            return self.widen_staging(table, fields);
+        }
+        let name = staging_name(&table.name, load_id, "");
+        self.exec(
+            context,
+            &sql::staging_ddl(&self.staging, &name, fields, postgres_type),
+        )?;
+        let columns = fields.iter().map(|c| c.name.clone()).collect();
+        self.staged.insert(
+            table.name.clone(),
+            Staged {
+                name,
+                columns,
+                rows: 0,
+            },
+        );
         Ok(())
     }
 
@@ -444,52 +475,47 @@ impl Destination for Postgres {
         )?;
         self.load_id = Some(load_id.to_owned());
         self.staged.clear();
+        self.in_place.clear();
         Ok(())
     }
 
-    fn write_batch(&mut self, table: &Table, batch: &RecordBatch) -> Result<()> {
+    fn write_batch(&mut self, schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()> {
         let Some(load_id) = self.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let stg = quote(&self.staging);
-        let context = format!("staging table `{}`", table.name);
         let fields = sql::batch_columns(table, batch)?;
-        if !self.staged.contains_key(&table.name) {
-            let name = staging_name(&table.name, &load_id, "");
-            self.exec(
-                &context,
-                &sql::staging_ddl(&self.staging, &name, &fields, postgres_type),
-            )?;
-            let cols = fields.iter().map(|c| c.name.clone()).collect();
-            self.staged.insert(
-                table.name.clone(),
-                Staged {
-                    name,
-                    columns: cols,
-                    rows: 0,
-                },
-            );
-        } else {
-            self.widen_staging(table, &fields)?;
-        }
-        let Some(Staged {
-            name, rows: offset, ..
-        }) = self.staged.get(&table.name).cloned()
-        else {
-            return Err(LoadError::NotBegun);
-        };
         let mut cols: Vec<String> = fields.iter().map(|c| quote(&c.name)).collect();
-        cols.push(quote(ROW_COLUMN));
+        let (target, offset, context) = if sql::appends_in_place(schema, &table.name) {
+            let mut in_place = std::mem::take(&mut self.in_place);
+            let prepared = in_place.prepare(
+                table,
+                &fields,
+                &self.dataset,
+                || self.existing_columns(&self.dataset, &table.name),
+                postgres_type,
+            );
+            self.in_place = in_place;
+            for stmt in prepared?.0 {
+                self.exec(&stmt.context, &stmt.sql)?;
+            }
+            let target = format!("{}.{}", quote(&self.dataset), quote(&table.name));
+            (target, None, format!("appending to table `{}`", table.name))
+        } else {
+            let context = format!("staging table `{}`", table.name);
+            self.prepare_staging(&load_id, table, &fields, &context)?;
+            let Some(Staged { name, rows, .. }) = self.staged.get(&table.name) else {
+                return Err(LoadError::NotBegun);
+            };
+            cols.push(quote(ROW_COLUMN));
+            let target = format!("{}.{}", quote(&self.staging), quote(name));
+            (target, Some(*rows), context)
+        };
         let data = encode_copy_text(batch, offset)
             .map_err(|e| LoadError::Plan(format!("{context}: {e}")))?;
-        let copy = format!(
-            "COPY {stg}.{} ({}) FROM STDIN",
-            quote(&name),
-            cols.join(", ")
-        );
+        let copy = format!("COPY {target} ({}) FROM STDIN", cols.join(", "));
         wait(async {
             let sink = self.client.copy_in::<_, bytes::Bytes>(&copy).await?;
             futures_util::pin_mut!(sink);
@@ -497,7 +523,7 @@ impl Destination for Postgres {
             sink.finish().await
         })
         .map_err(|e| LoadError::sql(&context, e))?;
-        if let Some(st) = self.staged.get_mut(&table.name) {
+        if let (Some(st), Some(_)) = (self.staged.get_mut(&table.name), offset) {
             st.rows += batch.num_rows();
         }
         Ok(())
@@ -507,6 +533,7 @@ impl Destination for Postgres {
         let Some(load_id) = self.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
+        self.in_place.check(commit.schema)?;
         self.migrate(commit.schema)?;
         for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
             self.widen_staging(table, &all)?;
@@ -529,10 +556,12 @@ impl Destination for Postgres {
         self.exec("committing the load", "COMMIT")?;
         self.load_id = None;
         self.staged.clear();
+        self.in_place.clear();
         Ok(())
     }
 
     fn rollback(&mut self) -> Result<()> {
+        self.in_place.clear();
         if self.load_id.take().is_some() {
             self.staged.clear();
             self.exec("rolling back the load", "ROLLBACK")?;
@@ -574,11 +603,11 @@ impl Destination for Postgres {
     }
 }
 
-/// One batch in PostgreSQL's COPY text format, with the row position appended as the last
-/// column (`offset` + row index).
+/// One batch in PostgreSQL's COPY text format; for staging, with the row position appended
+/// as the last column (`offset` + row index).
 pub fn encode_copy_text(
     batch: &RecordBatch,
-    offset: usize,
+    offset: Option<usize>,
 ) -> std::result::Result<Vec<u8>, String> {
     let rows = batch.num_rows();
     let mut out = String::with_capacity(rows * batch.num_columns() * 12);
@@ -591,7 +620,15 @@ pub fn encode_copy_text(
             }
             out.push('\t');
         }
-        let _ = write!(out, "{}", offset + row);
+        match offset {
+            Some(offset) => {
+                let _ = write!(out, "{}", offset + row);
+            }
+            // no position column: the last tab ends the row instead
+            None => {
+                out.pop();
+            }
+        }
         out.push('\n');
     }
     Ok(out.into_bytes())
@@ -708,7 +745,8 @@ mod tests {
             ),
         ])
         .expect("batch");
-        let text = String::from_utf8(encode_copy_text(&batch, 10).expect("encodes")).expect("utf8");
+        let text =
+            String::from_utf8(encode_copy_text(&batch, Some(10)).expect("encodes")).expect("utf8");
         assert_eq!(text, "a\\tb\\\\c\\nd\t7\tt\t10\n\\N\t-1\t\\N\t11\n");
     }
 }

@@ -609,45 +609,132 @@ pub fn migration(
     mut existing: impl FnMut(&str) -> Result<Vec<String>>,
     ty: fn(&Column) -> String,
 ) -> Result<Vec<Stmt>> {
-    let ds = quote(dataset);
     let mut out = Vec::new();
     for table in schema.data_tables() {
-        let cols: Vec<&Column> = table.complete_columns().collect();
-        if cols.is_empty() {
+        if table.complete_columns().next().is_none() {
             continue;
         }
         let have = existing(&table.name)?;
-        if have.is_empty() {
-            let defs: Vec<String> = cols
-                .iter()
-                .map(|c| {
-                    let null = if c.nullable { "" } else { " NOT NULL" };
-                    format!("{} {}{null}", quote(&c.name), ty(c))
-                })
-                .collect();
-            out.push(Stmt {
-                context: format!("creating table `{}`", table.name),
-                sql: format!(
-                    "CREATE TABLE {ds}.{} ({})",
-                    quote(&table.name),
-                    defs.join(", ")
-                ),
-            });
-        } else {
-            for c in cols.iter().filter(|c| !have.contains(&c.name)) {
-                out.push(Stmt {
-                    context: format!("adding column `{}` to `{}`", c.name, table.name),
-                    sql: format!(
-                        "ALTER TABLE {ds}.{} ADD COLUMN {} {}",
-                        quote(&table.name),
-                        quote(&c.name),
-                        ty(c)
-                    ),
-                });
-            }
-        }
+        out.extend(table_migration(table, &have, dataset, ty));
     }
     Ok(out)
+}
+
+/// `CREATE TABLE` (when `have` is empty: no table yet) or `ADD COLUMN` statements that give
+/// `dataset.table` every complete column of `table` it lacks.
+pub fn table_migration(
+    table: &Table,
+    have: &[String],
+    dataset: &str,
+    ty: fn(&Column) -> String,
+) -> Vec<Stmt> {
+    let ds = quote(dataset);
+    let cols: Vec<&Column> = table.complete_columns().collect();
+    if cols.is_empty() {
+        return Vec::new();
+    }
+    if have.is_empty() {
+        let defs: Vec<String> = cols
+            .iter()
+            .map(|c| {
+                let null = if c.nullable { "" } else { " NOT NULL" };
+                format!("{} {}{null}", quote(&c.name), ty(c))
+            })
+            .collect();
+        return vec![Stmt {
+            context: format!("creating table `{}`", table.name),
+            sql: format!(
+                "CREATE TABLE {ds}.{} ({})",
+                quote(&table.name),
+                defs.join(", ")
+            ),
+        }];
+    }
+    cols.iter()
+        .filter(|c| !have.contains(&c.name))
+        .map(|c| Stmt {
+            context: format!("adding column `{}` to `{}`", c.name, table.name),
+            sql: format!(
+                "ALTER TABLE {ds}.{} ADD COLUMN {} {}",
+                quote(&table.name),
+                quote(&c.name),
+                ty(c)
+            ),
+        })
+        .collect()
+}
+
+/// The dataset tables a package appends to in place, each with the columns it has — so a
+/// batch costs a catalog query only the first time its table is seen, and DDL only when the
+/// batch brings a column the table lacks.
+#[derive(Debug, Default)]
+pub struct InPlace {
+    tables: HashMap<String, Vec<String>>,
+}
+
+impl InPlace {
+    /// The statements (run inside the package transaction) that make `dataset.table` take a
+    /// batch with `fields`: create it, or add the complete columns it lacks. `existing` reads
+    /// the table's columns from the destination (none: no table), once per table. Also
+    /// returns the table's column count afterwards.
+    pub fn prepare(
+        &mut self,
+        table: &Table,
+        fields: &[&Column],
+        dataset: &str,
+        existing: impl FnOnce() -> Result<Vec<String>>,
+        ty: fn(&Column) -> String,
+    ) -> Result<(Vec<Stmt>, usize)> {
+        let have = match self.tables.get(&table.name) {
+            Some(have) if fields.iter().all(|c| have.contains(&c.name)) => {
+                return Ok((Vec::new(), have.len()));
+            }
+            Some(have) => have.clone(),
+            None => existing()?,
+        };
+        let stmts = table_migration(table, &have, dataset, ty);
+        let mut columns = have;
+        for c in table.complete_columns() {
+            if !columns.contains(&c.name) {
+                columns.push(c.name.clone());
+            }
+        }
+        let width = columns.len();
+        self.tables.insert(table.name.clone(), columns);
+        Ok((stmts, width))
+    }
+
+    /// Whether `table` took rows in place.
+    pub fn contains(&self, table: &str) -> bool {
+        self.tables.contains_key(table)
+    }
+
+    /// A plan error when a table that took rows in place is no longer appended to in the
+    /// schema being committed (its rows would skip the disposition's SQL).
+    pub fn check(&self, schema: &Schema) -> Result<()> {
+        match self.tables.keys().find(|t| !appends_in_place(schema, t)) {
+            Some(t) => Err(LoadError::Plan(format!(
+                "table `{t}` took rows in place but its disposition is no longer append"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Forget the package's tables.
+    pub fn clear(&mut self) {
+        self.tables.clear();
+    }
+}
+
+/// Whether the rows of `table` only ever append to its table in a package: its root's
+/// disposition is `append`, so nothing of the package's SQL reads or rewrites them, and a
+/// destination may write them straight into place inside the package transaction instead of
+/// staging them.
+pub fn appends_in_place(schema: &Schema, table: &str) -> bool {
+    schema
+        .tables
+        .get(schema.root_of(table))
+        .is_some_and(|root| root.write_disposition.unwrap_or_default() == WriteDisposition::Append)
 }
 
 /// The statements that apply the staged rows of `root`'s chain, followed by the cleanup of
@@ -705,6 +792,49 @@ mod tests {
             load_time("1700000000.000123"),
             "2023-11-14T22:13:20.000123Z"
         );
+    }
+
+    #[test]
+    fn in_place_tables_are_created_once_and_widened_by_new_columns() {
+        let mut schema = Schema::new("s");
+        let mut t = Table {
+            name: "events".into(),
+            write_disposition: Some(WriteDisposition::Append),
+            ..Default::default()
+        };
+        t.columns
+            .insert("id".into(), Column::data("id", DataType::Bigint));
+        schema.tables.insert("events".into(), t.clone());
+        assert!(appends_in_place(&schema, "events"));
+        let ty = |_: &Column| "X".to_owned();
+        let mut ip = InPlace::default();
+        let id = t.columns["id"].clone();
+        let (stmts, width) = ip
+            .prepare(&t, &[&id], "ds", || Ok(Vec::new()), ty)
+            .expect("prepare");
+        assert_eq!(width, 1);
+        assert!(stmts[0].sql.starts_with("CREATE TABLE \"ds\".\"events\""));
+        let (stmts, _) = ip
+            .prepare(&t, &[&id], "ds", || panic!("asked the catalog twice"), ty)
+            .expect("prepare");
+        assert!(stmts.is_empty());
+        t.columns
+            .insert("name".into(), Column::data("name", DataType::Text));
+        let name = t.columns["name"].clone();
+        let (stmts, width) = ip
+            .prepare(&t, &[&id, &name], "ds", || panic!("known"), ty)
+            .expect("prepare");
+        assert_eq!(width, 2);
+        assert_eq!(
+            stmts.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>(),
+            [r#"ALTER TABLE "ds"."events" ADD COLUMN "name" X"#]
+        );
+        ip.check(&schema).expect("still append");
+        if let Some(t) = schema.tables.get_mut("events") {
+            t.write_disposition = Some(WriteDisposition::Merge);
+        }
+        assert!(!appends_in_place(&schema, "events"));
+        assert!(ip.check(&schema).is_err());
     }
 
     #[test]

@@ -139,7 +139,7 @@ fn load_package(
                     continue;
                 };
                 let w = Instant::now();
-                dest.write_batch(t, &batch).map_err(lerr)?;
+                dest.write_batch(&work, t, &batch).map_err(lerr)?;
                 staging += w.elapsed();
                 sluice_load::failpoint("load.mid_staging");
             }

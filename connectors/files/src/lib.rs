@@ -92,6 +92,9 @@ struct Reader {
     page_size: usize,
 }
 
+/// Bytes read from a file per call into the host.
+const READ_BUFFER: usize = 1 << 20;
+
 fn data_err(path: &str, msg: impl std::fmt::Display) -> Error {
     error(ErrorKind::Data, format!("file `{path}`: {msg}"))
 }
@@ -104,7 +107,8 @@ impl Reader {
         let path = self.files.remove(0);
         let file = std::fs::File::open(&path)
             .map_err(|e| error(ErrorKind::Config, format!("cannot open `{path}`: {e}")))?;
-        let mut reader = BufReader::new(file);
+        // large reads: each one is a call out of the sandbox
+        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
         let first = loop {
             let buf = reader.fill_buf().map_err(|e| data_err(&path, e))?;
             match buf.iter().position(|b| !b.is_ascii_whitespace()) {

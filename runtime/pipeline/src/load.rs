@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use arrow_array::RecordBatch;
 use serde_json::Value;
 use sluice_load::{Commit, Destination};
 use sluice_normalize::{Normalizer, RecordsFormat};
@@ -49,6 +50,15 @@ impl Loader<'_> {
             self.fast_path,
         )
     }
+}
+
+/// One page's batches on their way from the normalizer to the destination.
+struct PageBatches {
+    /// the work schema after the page (absent when the page made no rows)
+    schema: Option<std::sync::Arc<Schema>>,
+    batches: Vec<(String, RecordBatch)>,
+    /// rows normalized so far in the package
+    rows: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -104,60 +114,95 @@ fn load_package(
             h
         })
         .collect();
-    let result = (|| -> Result<(), PipelineError> {
-        for page in &m.pages {
-            let Some((r, rt)) = m
-                .resources
-                .iter()
-                .zip(&hints)
-                .find(|(r, _)| r.name == page.resource)
-            else {
-                continue;
-            };
-            if r.hints.write_disposition == WriteDisposition::Skip {
-                continue;
-            }
-            let path = pending.dir.join(&page.file);
-            let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
-            let fmt = if page.format == "ndjson" {
-                RecordsFormat::Ndjson
-            } else {
-                RecordsFormat::JsonArray
-            };
-            let nerr = |source| PipelineError::Normalize {
-                pipeline: pipeline.to_owned(),
-                load_id: load_id.clone(),
-                resource: r.name.clone(),
-                page: page.seq + 1,
-                source,
-            };
-            normalizer
-                .add_page_bytes(&mut work, rt, page.seq, &bytes, fmt)
-                .map_err(nerr)?;
-            for (table, batch) in normalizer.take_batches(&work).map_err(nerr)? {
-                let Some(t) = work.tables.get(&table) else {
+    // Normalizing (a scoped thread, itself parallel) runs one page ahead of the destination's
+    // appends (this thread): batches go through a channel of two pages, in order.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<PageBatches>(2);
+    let (normalized, written) = std::thread::scope(|scope| {
+        let producer = scope.spawn(|| -> Result<(), PipelineError> {
+            // owned here, so the channel closes when normalizing ends
+            let tx = tx;
+            for page in &m.pages {
+                let Some((r, rt)) = m
+                    .resources
+                    .iter()
+                    .zip(&hints)
+                    .find(|(r, _)| r.name == page.resource)
+                else {
                     continue;
                 };
-                let w = Instant::now();
-                dest.write_batch(&work, t, &batch).map_err(lerr)?;
-                staging += w.elapsed();
-                sluice_load::failpoint("load.mid_staging");
-            }
-            progress.rows(normalizer.row_counts().values().sum());
-            if let Some(cp) = &page.checkpoint {
-                let v: Value = serde_json::from_str(cp).map_err(|e| PipelineError::Page {
-                    connector: m.source.clone(),
+                if r.hints.write_disposition == WriteDisposition::Skip {
+                    continue;
+                }
+                let path = pending.dir.join(&page.file);
+                let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+                let fmt = if page.format == "ndjson" {
+                    RecordsFormat::Ndjson
+                } else {
+                    RecordsFormat::JsonArray
+                };
+                let nerr = |source| PipelineError::Normalize {
+                    pipeline: pipeline.to_owned(),
+                    load_id: load_id.clone(),
                     resource: r.name.clone(),
                     page: page.seq + 1,
-                    reason: format!("state checkpoint is not valid JSON: {e}"),
-                })?;
-                checkpoints.retain(|(n, _)| n != &r.name);
-                checkpoints.push((r.name.clone(), v));
+                    source,
+                };
+                normalizer
+                    .add_page_bytes(&mut work, rt, page.seq, &bytes, fmt)
+                    .map_err(nerr)?;
+                let batches = normalizer.take_batches(&work).map_err(nerr)?;
+                if let Some(cp) = &page.checkpoint {
+                    let v: Value = serde_json::from_str(cp).map_err(|e| PipelineError::Page {
+                        connector: m.source.clone(),
+                        resource: r.name.clone(),
+                        page: page.seq + 1,
+                        reason: format!("state checkpoint is not valid JSON: {e}"),
+                    })?;
+                    checkpoints.retain(|(n, _)| n != &r.name);
+                    checkpoints.push((r.name.clone(), v));
+                }
+                let out = PageBatches {
+                    // the schema as the batches left it (what the destination creates from)
+                    schema: (!batches.is_empty()).then(|| std::sync::Arc::new(work.clone())),
+                    batches,
+                    rows: normalizer.row_counts().values().sum(),
+                };
+                if tx.send(out).is_err() {
+                    // the destination failed: its error is the one reported
+                    break;
+                }
             }
+            Ok(())
+        });
+        let mut written = Ok(());
+        for page in rx.iter() {
+            if let Some(schema) = &page.schema {
+                for (table, batch) in &page.batches {
+                    let Some(t) = schema.tables.get(table) else {
+                        continue;
+                    };
+                    let w = Instant::now();
+                    written = dest.write_batch(schema, t, batch).map_err(lerr);
+                    staging += w.elapsed();
+                    if written.is_err() {
+                        break;
+                    }
+                    sluice_load::failpoint("load.mid_staging");
+                }
+            }
+            if written.is_err() {
+                break;
+            }
+            progress.rows(page.rows);
         }
-        Ok(())
-    })();
-    if let Err(e) = result {
+        // a failed destination stops the producer at its next page
+        drop(rx);
+        let normalized = producer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (normalized, written)
+    });
+    if let Err(e) = normalized.and(written) {
         let _ = dest.rollback();
         return Err(e);
     }

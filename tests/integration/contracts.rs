@@ -397,4 +397,42 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
     );
     // what was committed before is intact
     assert_eq!(f.area.count("select count(*) from ds.t"), 1);
+
+    // a bad line on page 2, after page 1 went into place inside the open transaction (and
+    // brought a new column and a nested table): nothing of the package stays
+    sluice_pipeline::abort_packages(&f.area.path().join("pipelines"), "c").expect("set aside");
+    let lines: Vec<String> = (0..5)
+        .map(|i| format!("{{\"id\": {}, \"extra\": {i}, \"tags\": [\"a\", \"b\"]}}", 10 + i))
+        .chain(["{\"id\": 20}".to_owned(), "{\"id\": 21,}".to_owned()])
+        .collect();
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let paged = toml.replace("table = \"t\"\n", "table = \"t\"\npage_size = 5\n");
+    let err = f
+        .area
+        .run_to(
+            &paged,
+            ("files", sluice_bundled::FILES.bytes),
+            &format!("duckdb:{}", f.area.db().display()),
+        )
+        .expect_err("malformed");
+    assert!(
+        err.to_string()
+            .starts_with("normalize: resource `t` page 2: record 1 of the page is not valid JSON"),
+        "{err}"
+    );
+    assert_eq!(f.area.count("select count(*) from ds.t"), 1);
+    assert_eq!(
+        f.area.count(
+            "select count(*) from information_schema.columns where table_schema = 'ds' and table_name = 't' and column_name = 'extra'"
+        ),
+        0,
+        "the new column went with the transaction"
+    );
+    assert_eq!(
+        f.area.count(
+            "select count(*) from information_schema.tables where table_schema = 'ds' and table_name = 't__tags'"
+        ),
+        0,
+        "the new nested table went with the transaction"
+    );
 }

@@ -402,7 +402,12 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
     // brought a new column and a nested table): nothing of the package stays
     sluice_pipeline::abort_packages(&f.area.path().join("pipelines"), "c").expect("set aside");
     let lines: Vec<String> = (0..5)
-        .map(|i| format!("{{\"id\": {}, \"extra\": {i}, \"tags\": [\"a\", \"b\"]}}", 10 + i))
+        .map(|i| {
+            format!(
+                "{{\"id\": {}, \"extra\": {i}, \"tags\": [\"a\", \"b\"]}}",
+                10 + i
+            )
+        })
         .chain(["{\"id\": 20}".to_owned(), "{\"id\": 21,}".to_owned()])
         .collect();
     std::fs::write(&file, lines.join("\n")).expect("write");

@@ -207,45 +207,47 @@ fn sigkill_at_every_stage_loads_each_package_once_on_postgres() {
     crash_everywhere(dest, q, true);
 }
 
-/// A merge load killed while staging leaves staging tables behind (DuckDB fills them outside
-/// the package transaction); setting the package aside drops them, and the next run loads.
-/// An append load killed at the same point leaves nothing: its rows went in place, inside
-/// the transaction the kill abandoned.
+/// A load killed while it stages or appends leaves nothing in the database: staging tables
+/// and in-place rows live inside the package transaction the kill abandoned. Setting the
+/// package aside also drops staging tables an older Sluice left outside a transaction, and
+/// the next run loads.
 #[test]
-fn abort_packages_drops_what_a_killed_load_left_in_staging() {
-    let area = Area::new();
-    let dest = format!("duckdb:{}", area.db().display());
-    run_killed(&area, &dest, false, "load.mid_staging");
-    assert_eq!(
-        area.count(
-            "select count(*) from information_schema.tables where table_schema in ('gh', 'gh_staging') and table_name like 'events%'"
-        ),
-        0,
-        "a killed append load leaves no tables, staged or in place"
-    );
-    let ids = sluice_pipeline::abort_packages(&area.path().join("pipelines"), "crash")
-        .expect("abort-packages");
-    assert_eq!(ids.len(), 1, "{ids:?}");
-
-    let area = Area::new();
-    let dest = format!("duckdb:{}", area.db().display());
-    run_killed(&area, &dest, true, "load.mid_staging");
-    let staged = || {
-        area.count(
-            "select count(*) from information_schema.tables where table_schema = 'gh_staging'",
+fn abort_packages_sets_aside_a_killed_load_and_drops_its_staging() {
+    for merge in [false, true] {
+        let area = Area::new();
+        let dest = format!("duckdb:{}", area.db().display());
+        run_killed(&area, &dest, merge, "load.mid_staging");
+        let tables = || {
+            area.count(
+                "select count(*) from information_schema.tables where table_schema in ('gh', 'gh_staging') and table_name like 'events%'",
+            )
+        };
+        assert_eq!(tables(), 0, "merge {merge}: a killed load leaves no tables");
+        let pending: Vec<String> = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
+            .expect("packages")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        // what a killed load of an older Sluice left: staging outside a transaction
+        area.conn()
+            .execute_batch(&format!(
+                "create schema if not exists gh_staging; create table gh_staging.\"events__{}\" (x int)",
+                pending[0].replace('.', "_")
+            ))
+            .expect("leftover staging");
+        assert_eq!(tables(), 1);
+        let ids = sluice_pipeline::abort_packages(&area.path().join("pipelines"), "crash")
+            .expect("abort-packages");
+        assert_eq!(ids, pending);
+        assert_eq!(tables(), 0, "staging of the aborted package is dropped");
+        area.run_to(
+            &pipeline_toml(merge),
+            ("synthetic", sluice_bundled::SYNTHETIC.bytes),
+            &dest,
         )
-    };
-    assert!(staged() > 0, "the killed load left staging tables");
-    let ids = sluice_pipeline::abort_packages(&area.path().join("pipelines"), "crash")
-        .expect("abort-packages");
-    assert_eq!(ids.len(), 1, "{ids:?}");
-    assert_eq!(staged(), 0, "staging of the aborted package is dropped");
-    area.run_to(
-        &pipeline_toml(true),
-        ("synthetic", sluice_bundled::SYNTHETIC.bytes),
-        &dest,
-    )
-    .expect("the next run");
-    assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
-    assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
+        .expect("the next run");
+        assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
+        assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
+    }
 }

@@ -1,10 +1,12 @@
-//! The embedded DuckDB destination: a dataset is a DuckDB schema; rows arrive through the
-//! Arrow appender. Tables that a package only appends to (`sql::appends_in_place`) take their
-//! rows straight into place inside the package's transaction, opened at the first such
-//! batch; every other table's rows are gathered into one staging table per table (numbered by
-//! position in the package) and move into place with the disposition's SQL from
-//! [`crate::sql`] at commit, in the same transaction. Either way nothing is visible, and a
-//! crash leaves nothing, until the package commits with its `_dlt_loads` row and state.
+//! The embedded DuckDB destination: a dataset is a DuckDB schema; a package is one
+//! transaction, opened when the package begins, and rows arrive through the Arrow appender.
+//! Tables that a package only appends to (`sql::appends_in_place`) take their rows straight
+//! into place; every other table's rows are gathered into one staging table per table
+//! (numbered by position in the package, created inside the transaction) and move into place
+//! with the disposition's SQL from [`crate::sql`] at commit. Nothing is visible, and a crash
+//! leaves nothing, until the package commits with its `_dlt_loads` row and state; DuckDB writes
+//! a big transaction's full row groups out as they fill (optimistic writes), so its memory
+//! stays bounded by the buffer pool.
 
 use std::collections::HashMap;
 
@@ -64,7 +66,7 @@ pub struct DuckDb {
     dataset: String,
     staging: String,
     load_id: Option<String>,
-    /// table → its staging table (filled outside the package transaction until one opens)
+    /// table → its staging table (transaction-local)
     staged: HashMap<String, Staged>,
     /// the tables this package appends to in place
     in_place: sql::InPlace,
@@ -576,14 +578,13 @@ impl Destination for DuckDb {
             "creating the staging schema",
             &format!("CREATE SCHEMA IF NOT EXISTS {};", quote(&self.staging)),
         )?;
-        // staging is scratch space filled outside the package transaction until an in-place
-        // append opens it (so DuckDB can write it out instead of holding it in memory); an
-        // earlier attempt's is discarded
+        // staging lives inside the package transaction; what an attempt of an older Sluice
+        // left outside one is discarded
         self.drop_staging_of_load(load_id)?;
         self.load_id = Some(load_id.to_owned());
         self.staged.clear();
         self.in_place.clear();
-        Ok(())
+        self.open_transaction()
     }
 
     fn write_batch(&mut self, schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()> {

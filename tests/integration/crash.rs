@@ -251,3 +251,40 @@ fn abort_packages_sets_aside_a_killed_load_and_drops_its_staging() {
         assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
     }
 }
+
+/// A replace load killed after it emptied its tables in place and appended its first rows:
+/// the rows it was replacing are all still there (the emptying belonged to the transaction
+/// the kill abandoned), and the next run replaces them.
+#[test]
+fn a_killed_replace_keeps_the_rows_it_was_replacing() {
+    let area = Area::new();
+    let dest = format!("duckdb:{}", area.db().display());
+    let toml = pipeline_toml(false) + "[resources.events]\nwrite_disposition = \"replace\"\n";
+    let synthetic = ("synthetic", sluice_bundled::SYNTHETIC.bytes);
+    let first = area.run_to(&toml, synthetic, &dest).expect("first run");
+    let rows_of = |load: &str| {
+        area.count(&format!(
+            "select count(*) from gh.events where _dlt_load_id = '{load}'"
+        ))
+    };
+    assert_eq!(rows_of(&first.load_ids[0]), ROWS as i64);
+    run_toml_killed(&area, &dest, &toml, "load.mid_staging");
+    assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
+    assert_eq!(
+        rows_of(&first.load_ids[0]),
+        ROWS as i64,
+        "the old rows stay"
+    );
+    assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
+    let next = area.run_to(&toml, synthetic, &dest).expect("recovery run");
+    let last = next.load_ids.last().expect("a load");
+    assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
+    assert_eq!(rows_of(last), ROWS as i64, "replaced by the last load");
+    assert_eq!(
+        area.count(
+            "select count(*) from gh.events__payload__commits c where not exists (select 1 from gh.events e where e._dlt_id = c._dlt_parent_id)"
+        ),
+        0,
+        "nested rows replaced with their parents"
+    );
+}

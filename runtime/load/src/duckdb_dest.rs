@@ -124,6 +124,7 @@ impl DuckDb {
             replace_strategy: self.replace_strategy,
             truncate: false,
             staged: &staged,
+            emptied: self.in_place.emptied(),
         };
         for stmt in target.package_statements(commit)? {
             self.exec(&stmt.context, &stmt.sql)?;
@@ -152,14 +153,20 @@ impl DuckDb {
 
     /// Make `dataset.table` ready to take a batch with `fields` in place, inside the package
     /// transaction. Returns its column count.
-    fn prepare_in_place(&mut self, table: &Table, fields: &[&Column]) -> Result<usize> {
+    fn prepare_in_place(
+        &mut self,
+        schema: &Schema,
+        table: &Table,
+        fields: &[&Column],
+    ) -> Result<usize> {
         self.open_transaction()?;
         let mut in_place = std::mem::take(&mut self.in_place);
         let prepared = in_place.prepare(
+            schema,
             table,
             fields,
             &self.dataset,
-            || self.existing_columns(&table.name),
+            |t| self.existing_columns(t),
             duckdb_type,
         );
         self.in_place = in_place;
@@ -572,6 +579,10 @@ impl Destination for DuckDb {
         self.set_memory_limit(mb)
     }
 
+    fn replaces(&mut self, roots: &[String]) {
+        self.in_place.replace(roots);
+    }
+
     fn begin(&mut self, load_id: &str) -> Result<()> {
         self.ensure_system_tables()?;
         self.exec(
@@ -595,9 +606,9 @@ impl Destination for DuckDb {
             return Ok(());
         }
         let fields = sql::batch_columns(table, batch)?;
-        let in_place = sql::appends_in_place(schema, &table.name);
+        let in_place = self.in_place.takes(schema, &table.name);
         let width = if in_place {
-            self.prepare_in_place(table, &fields)?
+            self.prepare_in_place(schema, table, &fields)?
         } else {
             self.prepare_staging(&load_id, table, &fields)?
         };

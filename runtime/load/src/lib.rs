@@ -102,9 +102,17 @@ pub trait Destination: Send {
         let _ = bytes;
         Ok(())
     }
+    /// The root tables whose chains this package replaces from scratch (`replace`, the run's
+    /// first package of the resource), told after `begin` and before any batch. A destination
+    /// that writes such rows in place empties the chain inside the package transaction before
+    /// its first rows land (`sql::InPlace`); the default stages them for the commit's SQL.
+    fn replaces(&mut self, roots: &[String]) {
+        let _ = roots;
+    }
     /// Write one batch for `table` (the table of `schema` as it is after the batch): staged
-    /// for the commit's SQL, or — when only appended to (`sql::appends_in_place`) — straight
-    /// into place inside the package transaction where the destination can.
+    /// for the commit's SQL, or — when the chain only appends, or is replaced in place
+    /// (`sql::InPlace::takes`) — straight into place inside the package transaction where the
+    /// destination can.
     fn write_batch(&mut self, schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()>;
     /// Migrate, move staged rows into place and commit with the package's records.
     fn commit(&mut self, commit: &Commit) -> Result<()>;

@@ -488,13 +488,14 @@ impl Destination for Postgres {
         }
         let fields = sql::batch_columns(table, batch)?;
         let mut cols: Vec<String> = fields.iter().map(|c| quote(&c.name)).collect();
-        let (target, offset, context) = if sql::appends_in_place(schema, &table.name) {
+        let (target, offset, context) = if self.in_place.takes(schema, &table.name) {
             let mut in_place = std::mem::take(&mut self.in_place);
             let prepared = in_place.prepare(
+                schema,
                 table,
                 &fields,
                 &self.dataset,
-                || self.existing_columns(&self.dataset, &table.name),
+                |t| self.existing_columns(&self.dataset, t),
                 postgres_type,
             );
             self.in_place = in_place;
@@ -546,6 +547,7 @@ impl Destination for Postgres {
             replace_strategy: self.replace_strategy,
             truncate: true,
             staged: &staged,
+            emptied: self.in_place.emptied(),
         };
         for stmt in target.package_statements(commit)? {
             self.exec(&stmt.context, &stmt.sql)?;

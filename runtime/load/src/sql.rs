@@ -82,6 +82,8 @@ pub struct Target<'a> {
     pub truncate: bool,
     /// table name → its staging table (in `staging`), for tables with rows in the package
     pub staged: &'a HashMap<String, String>,
+    /// replaced roots whose chains were emptied in place ([`InPlace::emptied`])
+    pub emptied: &'a [String],
 }
 
 impl Target<'_> {
@@ -95,7 +97,8 @@ impl Target<'_> {
     pub fn package_statements(&self, commit: &crate::Commit) -> Result<Vec<Stmt>> {
         let mut out = Vec::new();
         for root in commit.roots {
-            let append_only = commit.append_only.contains(root);
+            // a chain emptied in place took its rows in place: the commit only appends
+            let append_only = commit.append_only.contains(root) || self.emptied.contains(root);
             out.extend(chain_statements(self, commit.schema, root, append_only)?);
         }
         for name in self.staged.values() {
@@ -166,14 +169,13 @@ impl Gen<'_> {
 
     fn replace(&mut self, chain: &[&Table]) {
         for t in chain {
-            let sql = if self.t.truncate
-                && self.t.replace_strategy == ReplaceStrategy::TruncateAndInsert
-            {
-                format!("TRUNCATE TABLE {}", self.dest(&t.name))
-            } else {
-                format!("DELETE FROM {}", self.dest(&t.name))
-            };
-            self.push(format!("replacing table `{}`", t.name), sql);
+            let stmt = empty_table(
+                self.t.dataset,
+                &t.name,
+                self.t.truncate,
+                self.t.replace_strategy,
+            );
+            self.out.push(stmt);
         }
         self.append(chain);
     }
@@ -664,35 +666,83 @@ pub fn table_migration(
         .collect()
 }
 
-/// The dataset tables a package appends to in place, each with the columns it has — so a
-/// batch costs a catalog query only the first time its table is seen, and DDL only when the
-/// batch brings a column the table lacks.
+/// The dataset tables a package writes in place, each with the columns it has — so a batch
+/// costs a catalog query only the first time its table is seen, and DDL only when the batch
+/// brings a column the table lacks. Append chains always qualify; `replace` chains qualify
+/// when the destination was told the package replaces them ([`InPlace::replace`]): the chain
+/// is emptied inside the transaction before its first rows land, and the commit then only
+/// appends to it.
 #[derive(Debug, Default)]
 pub struct InPlace {
     tables: HashMap<String, Vec<String>>,
+    /// roots whose chains this package replaces from scratch
+    replacing: Vec<String>,
+    /// those of them already emptied
+    emptied: Vec<String>,
 }
 
 impl InPlace {
+    /// The package replaces the chains of `roots` from scratch: write them in place too.
+    pub fn replace(&mut self, roots: &[String]) {
+        self.replacing = roots.to_vec();
+    }
+
+    /// Whether rows of `table` go in place: its root appends, or is replaced from scratch.
+    pub fn takes(&self, schema: &Schema, table: &str) -> bool {
+        let root = schema.root_of(table);
+        match schema
+            .tables
+            .get(root)
+            .map(|t| t.write_disposition.unwrap_or_default())
+        {
+            Some(WriteDisposition::Append) => true,
+            Some(WriteDisposition::Replace) => self.replacing.iter().any(|r| r == root),
+            _ => false,
+        }
+    }
+
     /// The statements (run inside the package transaction) that make `dataset.table` take a
-    /// batch with `fields`: create it, or add the complete columns it lacks. `existing` reads
-    /// the table's columns from the destination (none: no table), once per table. Also
-    /// returns the table's column count afterwards.
+    /// batch with `fields`: for the first batch of a replaced chain, empty every table of the
+    /// chain the dataset has; then create the table, or add the complete columns it lacks.
+    /// `existing` reads a table's columns from the destination (none: no table), once per
+    /// table. Also returns the table's column count afterwards.
     pub fn prepare(
         &mut self,
+        schema: &Schema,
         table: &Table,
         fields: &[&Column],
         dataset: &str,
-        existing: impl FnOnce() -> Result<Vec<String>>,
+        mut existing: impl FnMut(&str) -> Result<Vec<String>>,
         ty: fn(&Column) -> String,
     ) -> Result<(Vec<Stmt>, usize)> {
+        let mut stmts = Vec::new();
+        let root = schema.root_of(&table.name).to_owned();
+        if self.replacing.contains(&root) && !self.emptied.contains(&root) {
+            for t in schema.table_chain(&root) {
+                let have = match self.tables.get(&t.name) {
+                    Some(have) => have.clone(),
+                    None => existing(&t.name)?,
+                };
+                if !have.is_empty() {
+                    stmts.push(empty_table(
+                        dataset,
+                        &t.name,
+                        false,
+                        ReplaceStrategy::default(),
+                    ));
+                    self.tables.insert(t.name.clone(), have);
+                }
+            }
+            self.emptied.push(root);
+        }
         let have = match self.tables.get(&table.name) {
             Some(have) if fields.iter().all(|c| have.contains(&c.name)) => {
-                return Ok((Vec::new(), have.len()));
+                return Ok((stmts, have.len()));
             }
             Some(have) => have.clone(),
-            None => existing()?,
+            None => existing(&table.name)?,
         };
-        let stmts = table_migration(table, &have, dataset, ty);
+        stmts.extend(table_migration(table, &have, dataset, ty));
         let mut columns = have;
         for c in table.complete_columns() {
             if !columns.contains(&c.name) {
@@ -704,37 +754,44 @@ impl InPlace {
         Ok((stmts, width))
     }
 
-    /// Whether `table` took rows in place.
-    pub fn contains(&self, table: &str) -> bool {
-        self.tables.contains_key(table)
+    /// The replaced roots whose chains were emptied in place (the commit only appends to
+    /// them).
+    pub fn emptied(&self) -> &[String] {
+        &self.emptied
     }
 
-    /// A plan error when a table that took rows in place is no longer appended to in the
-    /// schema being committed (its rows would skip the disposition's SQL).
+    /// A plan error when a table that took rows in place no longer qualifies in the schema
+    /// being committed (its rows would skip the disposition's SQL).
     pub fn check(&self, schema: &Schema) -> Result<()> {
-        match self.tables.keys().find(|t| !appends_in_place(schema, t)) {
+        match self.tables.keys().find(|t| !self.takes(schema, t)) {
             Some(t) => Err(LoadError::Plan(format!(
-                "table `{t}` took rows in place but its disposition is no longer append"
+                "table `{t}` took rows in place but its disposition no longer allows it"
             ))),
             None => Ok(()),
         }
     }
 
-    /// Forget the package's tables.
+    /// Forget the package.
     pub fn clear(&mut self) {
         self.tables.clear();
+        self.replacing.clear();
+        self.emptied.clear();
     }
 }
 
-/// Whether the rows of `table` only ever append to its table in a package: its root's
-/// disposition is `append`, so nothing of the package's SQL reads or rewrites them, and a
-/// destination may write them straight into place inside the package transaction instead of
-/// staging them.
-pub fn appends_in_place(schema: &Schema, table: &str) -> bool {
-    schema
-        .tables
-        .get(schema.root_of(table))
-        .is_some_and(|root| root.write_disposition.unwrap_or_default() == WriteDisposition::Append)
+/// The statement that empties `dataset.table` for `replace`: `TRUNCATE` where the destination
+/// has a transactional one and the strategy allows it, else `DELETE`.
+pub fn empty_table(dataset: &str, table: &str, truncate: bool, strategy: ReplaceStrategy) -> Stmt {
+    let dest = format!("{}.{}", quote(dataset), quote(table));
+    let sql = if truncate && strategy == ReplaceStrategy::TruncateAndInsert {
+        format!("TRUNCATE TABLE {dest}")
+    } else {
+        format!("DELETE FROM {dest}")
+    };
+    Stmt {
+        context: format!("replacing table `{table}`"),
+        sql,
+    }
 }
 
 /// The statements that apply the staged rows of `root`'s chain, followed by the cleanup of
@@ -794,35 +851,40 @@ mod tests {
         );
     }
 
-    #[test]
-    fn in_place_tables_are_created_once_and_widened_by_new_columns() {
+    fn events(disposition: WriteDisposition) -> (Schema, Table) {
         let mut schema = Schema::new("s");
         let mut t = Table {
             name: "events".into(),
-            write_disposition: Some(WriteDisposition::Append),
+            write_disposition: Some(disposition),
             ..Default::default()
         };
         t.columns
             .insert("id".into(), Column::data("id", DataType::Bigint));
         schema.tables.insert("events".into(), t.clone());
-        assert!(appends_in_place(&schema, "events"));
+        (schema, t)
+    }
+
+    #[test]
+    fn in_place_tables_are_created_once_and_widened_by_new_columns() {
+        let (mut schema, mut t) = events(WriteDisposition::Append);
         let ty = |_: &Column| "X".to_owned();
         let mut ip = InPlace::default();
+        assert!(ip.takes(&schema, "events"));
         let id = t.columns["id"].clone();
         let (stmts, width) = ip
-            .prepare(&t, &[&id], "ds", || Ok(Vec::new()), ty)
+            .prepare(&schema, &t, &[&id], "ds", |_| Ok(Vec::new()), ty)
             .expect("prepare");
         assert_eq!(width, 1);
         assert!(stmts[0].sql.starts_with("CREATE TABLE \"ds\".\"events\""));
         let (stmts, _) = ip
-            .prepare(&t, &[&id], "ds", || panic!("asked the catalog twice"), ty)
+            .prepare(&schema, &t, &[&id], "ds", |_| panic!("asked twice"), ty)
             .expect("prepare");
         assert!(stmts.is_empty());
         t.columns
             .insert("name".into(), Column::data("name", DataType::Text));
         let name = t.columns["name"].clone();
         let (stmts, width) = ip
-            .prepare(&t, &[&id, &name], "ds", || panic!("known"), ty)
+            .prepare(&schema, &t, &[&id, &name], "ds", |_| panic!("known"), ty)
             .expect("prepare");
         assert_eq!(width, 2);
         assert_eq!(
@@ -833,8 +895,56 @@ mod tests {
         if let Some(t) = schema.tables.get_mut("events") {
             t.write_disposition = Some(WriteDisposition::Merge);
         }
-        assert!(!appends_in_place(&schema, "events"));
+        assert!(!ip.takes(&schema, "events"));
         assert!(ip.check(&schema).is_err());
+    }
+
+    #[test]
+    fn replaced_chains_are_emptied_once_before_their_first_rows() {
+        let (mut schema, t) = events(WriteDisposition::Replace);
+        let mut child = Table {
+            name: "events__tags".into(),
+            parent: Some("events".into()),
+            ..Default::default()
+        };
+        child
+            .columns
+            .insert("value".into(), Column::data("value", DataType::Text));
+        schema.tables.insert(child.name.clone(), child.clone());
+        let ty = |_: &Column| "X".to_owned();
+        let mut ip = InPlace::default();
+        assert!(
+            !ip.takes(&schema, "events__tags"),
+            "replace stages unless told"
+        );
+        ip.replace(&["events".to_owned()]);
+        assert!(ip.takes(&schema, "events__tags"));
+        // the root exists in the dataset, the nested table not yet
+        let existing = |t: &str| {
+            Ok(if t == "events" {
+                vec!["id".into()]
+            } else {
+                Vec::new()
+            })
+        };
+        let value = child.columns["value"].clone();
+        let (stmts, _) = ip
+            .prepare(&schema, &child, &[&value], "ds", existing, ty)
+            .expect("prepare");
+        assert_eq!(
+            stmts.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>(),
+            [
+                r#"DELETE FROM "ds"."events""#,
+                r#"CREATE TABLE "ds"."events__tags" ("value" X)"#
+            ]
+        );
+        let id = t.columns["id"].clone();
+        let (stmts, _) = ip
+            .prepare(&schema, &t, &[&id], "ds", |_| panic!("known"), ty)
+            .expect("prepare");
+        assert!(stmts.is_empty(), "emptied once: {stmts:?}");
+        assert_eq!(ip.emptied(), ["events".to_owned()]);
+        ip.check(&schema).expect("still replaced");
     }
 
     #[test]

@@ -114,6 +114,15 @@ fn load_package(
             h
         })
         .collect();
+    // the chains this package replaces from scratch (later packages of a run append to them)
+    let replaced: Vec<String> = m
+        .resources
+        .iter()
+        .zip(&hints)
+        .filter(|(r, _)| r.hints.write_disposition == WriteDisposition::Replace && !r.continues_run)
+        .map(|(_, rt)| normalizer.root_table_name(rt))
+        .collect();
+    dest.replaces(&replaced);
     // Normalizing (a scoped thread, itself parallel) runs one page ahead of the destination's
     // appends (this thread): batches go through a channel of two pages, in order.
     let (tx, rx) = std::sync::mpsc::sync_channel::<PageBatches>(2);

@@ -441,3 +441,43 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
         "the new nested table went with the transaction"
     );
 }
+
+/// The `files` connector ends an NDJSON page at `page_size` records or once it holds
+/// `page_bytes`, whichever comes first; every record loads either way.
+#[test]
+fn files_pages_end_at_a_record_count_or_a_byte_size() {
+    let f = Files::new();
+    let file = f.area.path().join("wide.ndjson");
+    // 200 lines of exactly 10,000 bytes with the newline
+    let lines: String = (0..200)
+        .map(|i| {
+            let head = format!("{{\"id\": {i:>5}, \"pad\": \"");
+            let pad = "x".repeat(10_000 - head.len() - 3);
+            format!("{head}{pad}\"}}\n")
+        })
+        .collect();
+    assert_eq!(lines.len(), 2_000_000);
+    std::fs::write(&file, lines).expect("write");
+    let pages = |config: &str| {
+        let toml = format!(
+            "name = \"p\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n{config}\n[grants]\nallow_read = [{d:?}]\n",
+            p = file.display().to_string(),
+            d = f.area.path().display().to_string(),
+        );
+        let s = f
+            .area
+            .run_to(
+                &toml,
+                ("files", sluice_bundled::FILES.bytes),
+                &format!("duckdb:{}", f.area.db().display()),
+            )
+            .expect("run");
+        assert_eq!(s.tables["t"], 200, "{config}");
+        s.normalize_paths.fast_pages + s.normalize_paths.general_pages
+    };
+    // 2 MB in one page under the default 2 MiB
+    assert_eq!(pages(""), 1);
+    assert_eq!(pages("page_bytes = 500000"), 4);
+    assert_eq!(pages("page_size = 30"), 7);
+    assert_eq!(pages("page_size = 30\npage_bytes = 100000"), 20);
+}

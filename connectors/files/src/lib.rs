@@ -2,7 +2,9 @@
 //!
 //! Config: `{"paths": ["/granted/dir/a.json", …], "table": "name"}` loads the listed files into
 //! one resource `name`; `{"dir": "/granted/dir"}` makes one resource per `.json`/`.ndjson`/
-//! `.jsonl` file, named by its stem. `page_size` (records per page, default 5000). Nothing
+//! `.jsonl` file, named by its stem. `page_size` (records per page, default 5000);
+//! `page_bytes` (NDJSON: a page also ends once it holds this many bytes, default 2 MiB, so wide
+//! or deeply nested records make pages the host can normalize and load in step). Nothing
 //! outside the granted directories is visible to the component.
 
 use std::io::{BufRead, BufReader, Read};
@@ -12,7 +14,7 @@ use sluice_sdk::{Error, ErrorKind, Open, Page, Resource, ResourceSpec, Source, S
 
 struct Files;
 
-const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1}}}"#;
+const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1},"page_bytes":{"type":"integer","minimum":1}}}"#;
 
 /// Resource name → files it reads.
 fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
@@ -72,10 +74,16 @@ impl Source for Files {
             .get("page_size")
             .and_then(Value::as_u64)
             .unwrap_or(5000) as usize;
+        let page_bytes = open
+            .config
+            .get("page_bytes")
+            .and_then(Value::as_u64)
+            .unwrap_or(PAGE_BYTES as u64) as usize;
         Ok(Box::new(Reader {
             files,
             current: None,
             page_size: page_size.max(1),
+            page_bytes: page_bytes.max(1),
         }))
     }
 }
@@ -90,7 +98,11 @@ struct Reader {
     files: Vec<String>,
     current: Option<(String, Current)>,
     page_size: usize,
+    page_bytes: usize,
 }
+
+/// Default most bytes of NDJSON per page.
+const PAGE_BYTES: usize = 2 << 20;
 
 /// Bytes read from a file per call into the host.
 const READ_BUFFER: usize = 1 << 20;
@@ -153,7 +165,7 @@ impl Resource for Reader {
                 Current::Lines(reader) => {
                     let mut buf = Vec::new();
                     let mut n = 0;
-                    while n < self.page_size {
+                    while n < self.page_size && buf.len() < self.page_bytes {
                         let before = buf.len();
                         let read = reader
                             .read_until(b'\n', &mut buf)

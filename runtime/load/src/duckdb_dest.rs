@@ -16,7 +16,7 @@ use duckdb::Connection;
 use sluice_schema::{Column, DataType, LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE};
 
 use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, Staged, quote};
-use crate::{Commit, Destination, LoadError, Result, StateRow, staging_name};
+use crate::{Commit, Destination, LoadError, Result, StateRow};
 
 /// DuckDB's type for a dlt column (dlt's duckdb type mapping).
 pub fn duckdb_type(col: &Column) -> String {
@@ -186,20 +186,10 @@ impl DuckDb {
         fields: &[&Column],
     ) -> Result<usize> {
         if !self.staged.contains_key(&table.name) {
-            let name = staging_name(&table.name, load_id, "");
-            self.exec(
-                &format!("staging table `{}`", table.name),
-                &sql::staging_ddl(&self.staging, &name, fields, duckdb_type),
-            )?;
-            let columns = fields.iter().map(|c| c.name.clone()).collect();
-            self.staged.insert(
-                table.name.clone(),
-                Staged {
-                    name,
-                    columns,
-                    rows: 0,
-                },
-            );
+            let (st, ddl) =
+                Staged::create(&self.staging, &table.name, load_id, fields, duckdb_type);
+            self.exec(&format!("staging table `{}`", table.name), &ddl)?;
+            self.staged.insert(table.name.clone(), st);
         } else {
             self.widen_staging(&table.name, fields)?;
         }

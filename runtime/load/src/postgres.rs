@@ -22,7 +22,7 @@ use sluice_schema::{Column, DataType, LOADS_TABLE, STATE_TABLE, Schema, Table, V
 use tokio_postgres::Client;
 
 use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, Staged, quote};
-use crate::{Commit, Destination, LoadError, Result, staging_name};
+use crate::{Commit, Destination, LoadError, Result};
 
 /// A parsed `postgres://user[:password]@host[:port]/database` URL.
 #[derive(Clone)]
@@ -262,20 +262,9 @@ impl Postgres {
         if self.staged.contains_key(&table.name) {
             return self.widen_staging(table, fields);
         }
-        let name = staging_name(&table.name, load_id, "");
-        self.exec(
-            context,
-            &sql::staging_ddl(&self.staging, &name, fields, postgres_type),
-        )?;
-        let columns = fields.iter().map(|c| c.name.clone()).collect();
-        self.staged.insert(
-            table.name.clone(),
-            Staged {
-                name,
-                columns,
-                rows: 0,
-            },
-        );
+        let (st, ddl) = Staged::create(&self.staging, &table.name, load_id, fields, postgres_type);
+        self.exec(context, &ddl)?;
+        self.staged.insert(table.name.clone(), st);
         Ok(())
     }
 

@@ -529,6 +529,30 @@ pub struct Staged {
     pub rows: usize,
 }
 
+impl Staged {
+    /// A new staging table for `table` in package `load_id`, holding `fields`, with the DDL
+    /// that creates it in schema `staging`.
+    pub fn create(
+        staging: &str,
+        table: &str,
+        load_id: &str,
+        fields: &[&Column],
+        ty: fn(&Column) -> String,
+    ) -> (Staged, String) {
+        let name = crate::staging_name(table, load_id, "");
+        let ddl = staging_ddl(staging, &name, fields, ty);
+        let columns = fields.iter().map(|c| c.name.clone()).collect();
+        (
+            Staged {
+                name,
+                columns,
+                rows: 0,
+            },
+            ddl,
+        )
+    }
+}
+
 /// Table → staging table name, as [`Target::staged`] takes it.
 pub fn staged_names(staged: &HashMap<String, Staged>) -> HashMap<String, String> {
     staged

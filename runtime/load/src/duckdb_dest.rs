@@ -50,10 +50,10 @@ pub fn duckdb_type(col: &Column) -> String {
 /// DuckDB's buffer pool while batches stream in (MB), unless `SLUICE_DUCKDB_MEMORY_LIMIT`
 /// says otherwise: appends need little, and a small pool keeps a growing load's memory flat.
 /// A package whose largest page is bigger gets three times that page (one value may be the
-/// whole page), and every column of the widest staging table adds
+/// whole page), and every column of the widest table a batch goes into adds
 /// [`STREAM_MEMORY_PER_COLUMN_MB`] (the appender pins a block per column).
 pub const STREAM_MEMORY_LIMIT_MB: u64 = 64;
-/// Buffer pool per column of the widest staging table of a package (MB).
+/// Buffer pool per column of the widest table a package writes (staging or in place; MB).
 pub const STREAM_MEMORY_PER_COLUMN_MB: u64 = 1;
 /// The buffer pool while a package with merges commits (MB): dedup, joins and deletes over
 /// the dataset are set operations that need room.

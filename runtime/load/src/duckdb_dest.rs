@@ -1,7 +1,8 @@
 //! The embedded DuckDB destination: a dataset is a DuckDB schema; a package is one
 //! transaction, opened when the package begins, and rows arrive through the Arrow appender.
-//! Tables that a package only appends to (`sql::appends_in_place`) take their rows straight
-//! into place; every other table's rows are gathered into one staging table per table
+//! Tables whose chain the package appends to, or replaces from scratch (`sql::InPlace`), take
+//! their rows straight into place (a replaced chain is emptied just before its first rows);
+//! every other table's rows are gathered into one staging table per table
 //! (numbered by position in the package, created inside the transaction) and move into place
 //! with the disposition's SQL from [`crate::sql`] at commit. Nothing is visible, and a crash
 //! leaves nothing, until the package commits with its `_dlt_loads` row and state; DuckDB writes
@@ -110,7 +111,6 @@ impl DuckDb {
     /// Open the package transaction, migrate, move the staged rows into place, record the
     /// package and commit.
     fn commit_package(&mut self, load_id: &str, commit: &Commit) -> Result<()> {
-        self.open_transaction()?;
         self.in_place.check(commit.schema)?;
         self.migrate(commit.schema)?;
         for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
@@ -142,15 +142,6 @@ impl DuckDb {
         Ok(())
     }
 
-    /// Open the package transaction unless it is open.
-    fn open_transaction(&mut self) -> Result<()> {
-        if !self.in_transaction {
-            self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
-            self.in_transaction = true;
-        }
-        Ok(())
-    }
-
     /// Make `dataset.table` ready to take a batch with `fields` in place, inside the package
     /// transaction. Returns its column count.
     fn prepare_in_place(
@@ -159,7 +150,6 @@ impl DuckDb {
         table: &Table,
         fields: &[&Column],
     ) -> Result<usize> {
-        self.open_transaction()?;
         let mut in_place = std::mem::take(&mut self.in_place);
         let prepared = in_place.prepare(
             schema,
@@ -585,7 +575,9 @@ impl Destination for DuckDb {
         self.load_id = Some(load_id.to_owned());
         self.staged.clear();
         self.in_place.clear();
-        self.open_transaction()
+        self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
+        self.in_transaction = true;
+        Ok(())
     }
 
     fn write_batch(&mut self, schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()> {

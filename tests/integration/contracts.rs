@@ -97,7 +97,7 @@ fn freeze_refuses_the_package_and_a_relaxed_contract_loads_it() {
         "in schema `c`",
         "table `t` column `b`",
         "contract on `columns` with mode `freeze`",
-        "offending record 1",
+        "offending record 2",
         r#""b":"new""#,
         "sluice pipeline c abort-packages",
     ] {
@@ -210,7 +210,7 @@ fn json_schema_gives_columns_and_validates_records() {
     let msg = err.to_string();
     assert!(
         msg.contains("resource `t` page 1")
-            && msg.contains("record 1")
+            && msg.contains("record 2 ")
             && msg.contains("`$.user.login`")
             && msg.contains("out of bounds"),
         "{msg}"
@@ -390,7 +390,7 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
         .expect_err("malformed");
     assert!(
         err.to_string().starts_with(
-            "normalize: resource `t` page 1: record 1 of the page is not valid JSON: line 2 column 10: trailing comma. \
+            "normalize: resource `t` page 1: record 2 of the page is not valid JSON: line 2 column 10: trailing comma. \
              Nothing of package"
         ),
         "{err}"
@@ -422,7 +422,7 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
         .expect_err("malformed");
     assert!(
         err.to_string()
-            .starts_with("normalize: resource `t` page 2: record 1 of the page is not valid JSON"),
+            .starts_with("normalize: resource `t` page 2: record 2 of the page is not valid JSON"),
         "{err}"
     );
     assert_eq!(f.area.count("select count(*) from ds.t"), 1);

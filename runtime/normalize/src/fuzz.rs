@@ -71,11 +71,11 @@ fn corpus_outcomes() {
     // malformed: the record, its line and column
     assert_eq!(
         err("malformed.ndjson"),
-        "record 1 of the page is not valid JSON: line 3 column 9: trailing comma"
+        "record 2 of the page is not valid JSON: line 3 column 9: trailing comma"
     );
     assert_eq!(
         err("invalid-utf8.ndjson"),
-        "record 1 of the page is not valid JSON: line 2: invalid UTF-8 at byte 13 of the line"
+        "record 2 of the page is not valid JSON: line 2: invalid UTF-8 at byte 13 of the line"
     );
     let e = err("two-objects-one-line.ndjson");
     assert!(e.contains("line 1 column 8: trailing characters"), "{e}");
@@ -211,7 +211,7 @@ fn nesting_bombs_and_huge_values() {
     let deep = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
     let e = run(deep.as_bytes(), RecordsFormat::Ndjson).unwrap_err();
     assert!(
-        e.contains("record 0") && e.contains("recursion limit"),
+        e.contains("record 1 ") && e.contains("recursion limit"),
         "{e}"
     );
     // 120 levels parse and flatten into one shortened column

@@ -43,14 +43,15 @@ pub use flatten::{Cell, RootId};
 pub use jsonschema::{JsonSchema, Verdict};
 pub use tables::{DEFAULT_DECIMAL, Discards, PreferredTypes, arrow_type, decimal_of};
 
-/// Errors of normalization. Every variant names its place.
+/// Errors of normalization. Every variant names its place. Positions are 0-based in the
+/// fields and counted from 1 in the messages, as pages are.
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
-    #[error("record {index} of the page is not valid JSON: {reason}")]
+    #[error("record {} of the page is not valid JSON: {reason}", .index + 1)]
     Json { index: usize, reason: String },
     #[error("the page is not valid JSON: {0}")]
     PageJson(String),
-    #[error("record {index} of table `{table}`: {reason}")]
+    #[error("record {} of table `{table}`: {reason}", .index + 1)]
     Record {
         table: String,
         index: usize,
@@ -63,10 +64,11 @@ pub enum NormalizeError {
         reason: String,
     },
     #[error(
-        "in schema `{schema}`: table `{table}`{}: contract on `{}` with mode `{mode}` is violated: {}; offending record {record}: {data}",
+        "in schema `{schema}`: table `{table}`{}: contract on `{}` with mode `{mode}` is violated: {}; offending record {}: {data}",
         column.as_ref().map(|c| format!(" column `{c}`")).unwrap_or_default(),
         entity.as_str(),
-        contract_reason(table, column.as_deref(), *entity)
+        contract_reason(table, column.as_deref(), *entity),
+        record + 1
     )]
     Contract {
         schema: String,
@@ -80,7 +82,8 @@ pub enum NormalizeError {
         data: String,
     },
     #[error(
-        "record {record} of the page fails the JSON Schema of resource `{resource}` at `{path}`: {reason}"
+        "record {} of the page fails the JSON Schema of resource `{resource}` at `{path}`: {reason}",
+        record + 1
     )]
     JsonSchema {
         resource: String,
@@ -838,7 +841,7 @@ impl Normalizer {
                         return Err(NormalizeError::Coerce {
                             table: row.table,
                             column,
-                            reason: format!("record {record}: {reason}"),
+                            reason: format!("record {}: {reason}", record + 1),
                         });
                     }
                     Err(tables::RowError::Shape(reason)) => {

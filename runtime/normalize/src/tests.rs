@@ -398,6 +398,6 @@ fn json_schema_is_columns_and_contract() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "record 1 of the page fails the JSON Schema of resource `t` at `$.id`: expected integer, got string"
+        "record 2 of the page fails the JSON Schema of resource `t` at `$.id`: expected integer, got string"
     );
 }

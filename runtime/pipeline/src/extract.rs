@@ -381,7 +381,7 @@ pub async fn extract_resource(
             for (i, r) in records.iter().enumerate() {
                 let keep = t
                     .keep(r, &root.hints.primary_key)
-                    .map_err(|e| page_err(seq, format!("record {i}: {e}")))?;
+                    .map_err(|e| page_err(seq, format!("record {}: {e}", i + 1)))?;
                 if keep {
                     serde_json::to_writer(&mut out, r).map_err(|e| page_err(seq, e.to_string()))?;
                     out.push(b'\n');

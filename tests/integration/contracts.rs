@@ -45,6 +45,25 @@ impl Files {
         )
     }
 
+    /// Pipeline `name` reading the file `file` into table `t`, with `config` lines added to
+    /// the connector's `[config]`.
+    fn file_toml(&self, name: &str, file: &std::path::Path, config: &str) -> String {
+        format!(
+            "name = \"{name}\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n{config}\n[grants]\nallow_read = [{d:?}]\n",
+            p = file.display().to_string(),
+            d = self.area.path().display().to_string(),
+        )
+    }
+
+    /// Run pipeline `toml` of the `files` connector into this area's database.
+    fn run_file(&self, toml: &str) -> Result<RunSummary, PipelineError> {
+        self.area.run_to(
+            toml,
+            ("files", sluice_bundled::FILES.bytes),
+            &format!("duckdb:{}", self.area.db().display()),
+        )
+    }
+
     fn ok(&self, records: Value, top: &str, resource: &str) -> RunSummary {
         self.load(records, top, resource, None)
             .unwrap_or_else(|e| panic!("load: {e}"))
@@ -375,19 +394,8 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
     // NDJSON reaches the host as bytes: the error names resource, page, record, line, column
     let file = f.area.path().join("bad.ndjson");
     std::fs::write(&file, "{\"id\": 2}\n{\"id\": 3,}\n").expect("write");
-    let toml = format!(
-        "name = \"c\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n[grants]\nallow_read = [{d:?}]\n",
-        p = file.display().to_string(),
-        d = f.area.path().display().to_string(),
-    );
-    let err = f
-        .area
-        .run_to(
-            &toml,
-            ("files", sluice_bundled::FILES.bytes),
-            &format!("duckdb:{}", f.area.db().display()),
-        )
-        .expect_err("malformed");
+    let toml = f.file_toml("c", &file, "");
+    let err = f.run_file(&toml).expect_err("malformed");
     assert!(
         err.to_string().starts_with(
             "normalize: resource `t` page 1: record 2 of the page is not valid JSON: line 2 column 10: trailing comma. \
@@ -411,14 +419,8 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
         .chain(["{\"id\": 20}".to_owned(), "{\"id\": 21,}".to_owned()])
         .collect();
     std::fs::write(&file, lines.join("\n")).expect("write");
-    let paged = toml.replace("table = \"t\"\n", "table = \"t\"\npage_size = 5\n");
     let err = f
-        .area
-        .run_to(
-            &paged,
-            ("files", sluice_bundled::FILES.bytes),
-            &format!("duckdb:{}", f.area.db().display()),
-        )
+        .run_file(&f.file_toml("c", &file, "page_size = 5"))
         .expect_err("malformed");
     assert!(
         err.to_string()
@@ -442,6 +444,62 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
     );
 }
 
+/// A run of one resource loads while it extracts. When the load fails (a bad line on page
+/// 2 of 40), the extraction stops within a few pages instead of reading the rest: the pages
+/// written so far are sealed as a pending package (whole, so `abort-packages` or a fixed
+/// contract can deal with it) and the error names the page.
+#[test]
+fn a_load_that_fails_while_extracting_stops_the_extraction() {
+    let f = Files::new();
+    let file = f.area.path().join("long.ndjson");
+    let lines: Vec<String> = (0..200)
+        .map(|i| {
+            if i == 7 {
+                "{\"id\": 7,}".to_owned()
+            } else {
+                format!("{{\"id\": {i}}}")
+            }
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let toml = f.file_toml("c", &file, "page_size = 5");
+    let err = f.run_file(&toml).expect_err("malformed");
+    assert!(
+        err.to_string()
+            .starts_with("normalize: resource `t` page 2: record 3 of the page is not valid JSON"),
+        "{err}"
+    );
+    let packages = f.area.path().join("pipelines/c/packages");
+    let sealed: Vec<std::path::PathBuf> = std::fs::read_dir(&packages)
+        .expect("packages")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("manifest.json").exists())
+        .collect();
+    assert_eq!(sealed.len(), 1, "one pending package: {sealed:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sealed[0].join("manifest.json")).expect("manifest"))
+            .expect("manifest JSON");
+    let pages = manifest["pages"].as_array().expect("pages").len();
+    // page 2 failed; the feed holds two pages and the writer one more before it notices
+    assert!((2..=8).contains(&pages), "{pages} of 40 pages extracted");
+    assert_eq!(
+        f.area.count(
+            "select count(*) from information_schema.tables where table_schema = 'ds' and table_name = 't'"
+        ),
+        0,
+        "nothing was committed"
+    );
+    // set aside, the next run of a fixed file loads every line once
+    sluice_pipeline::abort_packages(&f.area.path().join("pipelines"), "c").expect("set aside");
+    std::fs::write(
+        &file,
+        lines.join("\n").replace("{\"id\": 7,}", "{\"id\": 7}"),
+    )
+    .expect("write");
+    f.run_file(&toml).expect("fixed");
+    assert_eq!(f.area.count("select count(distinct id) from ds.t"), 200);
+}
+
 /// The `files` connector ends an NDJSON page at `page_size` records or once it holds
 /// `page_bytes`, whichever comes first; every record loads either way.
 #[test]
@@ -459,19 +517,7 @@ fn files_pages_end_at_a_record_count_or_a_byte_size() {
     assert_eq!(lines.len(), 2_000_000);
     std::fs::write(&file, lines).expect("write");
     let pages = |config: &str| {
-        let toml = format!(
-            "name = \"p\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n{config}\n[grants]\nallow_read = [{d:?}]\n",
-            p = file.display().to_string(),
-            d = f.area.path().display().to_string(),
-        );
-        let s = f
-            .area
-            .run_to(
-                &toml,
-                ("files", sluice_bundled::FILES.bytes),
-                &format!("duckdb:{}", f.area.db().display()),
-            )
-            .expect("run");
+        let s = f.run_file(&f.file_toml("p", &file, config)).expect("run");
         assert_eq!(s.tables["t"], 200, "{config}");
         s.normalize_paths.fast_pages + s.normalize_paths.general_pages
     };

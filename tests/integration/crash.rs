@@ -207,16 +207,16 @@ fn sigkill_at_every_stage_loads_each_package_once_on_postgres() {
     crash_everywhere(dest, q, true);
 }
 
-/// A load killed while it stages or appends leaves nothing in the database: staging tables
-/// and in-place rows live inside the package transaction the kill abandoned. Setting the
-/// package aside also drops staging tables an older Sluice left outside a transaction, and
-/// the next run loads.
+/// A load killed after its package was sealed, with every row staged or appended, leaves
+/// nothing in the database: staging tables and in-place rows live inside the package
+/// transaction the kill abandoned. Setting the package aside also drops staging tables an
+/// older Sluice left outside a transaction, and the next run loads.
 #[test]
 fn abort_packages_sets_aside_a_killed_load_and_drops_its_staging() {
     for merge in [false, true] {
         let area = Area::new();
         let dest = format!("duckdb:{}", area.db().display());
-        run_killed(&area, &dest, merge, "load.mid_staging");
+        run_killed(&area, &dest, merge, "load.before_commit");
         let tables = || {
             area.count(
                 "select count(*) from information_schema.tables where table_schema in ('gh', 'gh_staging') and table_name like 'events%'",
@@ -250,6 +250,77 @@ fn abort_packages_sets_aside_a_killed_load_and_drops_its_staging() {
         assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
         assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
     }
+}
+
+/// A run of one resource loads while it extracts. Killed mid-append, before the extraction
+/// sealed its package, it leaves no table and no package: only the unsealed package folder,
+/// which the next run drops before it extracts and loads every row once.
+#[test]
+fn a_load_killed_while_it_extracts_leaves_no_rows_and_no_package() {
+    for merge in [false, true] {
+        let area = Area::new();
+        let dest = format!("duckdb:{}", area.db().display());
+        run_killed(&area, &dest, merge, "load.mid_staging");
+        assert_eq!(
+            area.count(
+                "select count(*) from information_schema.tables where table_schema in ('gh', 'gh_staging') and table_name like 'events%'"
+            ),
+            0,
+            "merge {merge}: a killed live load leaves no tables"
+        );
+        let names: Vec<String> = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
+            .expect("packages")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        // the kill came while the extraction still wrote the package: the load was live
+        assert!(
+            names.len() == 1 && names[0].starts_with(".tmp-"),
+            "merge {merge}: {names:?}"
+        );
+        let summary = area
+            .run_to(
+                &pipeline_toml(merge),
+                ("synthetic", sluice_bundled::SYNTHETIC.bytes),
+                &dest,
+            )
+            .expect("the next run");
+        assert_eq!(summary.pending_packages_loaded, 0);
+        assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
+        assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
+        let left = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
+            .expect("packages")
+            .count();
+        assert_eq!(left, 0, "merge {merge}: the unsealed package was dropped");
+    }
+    // with `load_while_extracting = false` the package is sealed before its load starts, so
+    // the same kill leaves it pending, and the next run loads it without extracting again
+    let area = Area::new();
+    let dest = format!("duckdb:{}", area.db().display());
+    let sealed_first = format!(
+        "{}[limits]\nload_while_extracting = false\n",
+        pipeline_toml(false)
+    );
+    run_toml_killed(&area, &dest, &sealed_first, "load.mid_staging");
+    let names: Vec<String> = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
+        .expect("packages")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert!(
+        names.len() == 1 && !names[0].starts_with('.'),
+        "a sealed, pending package: {names:?}"
+    );
+    let summary = area
+        .run_to(
+            &sealed_first,
+            ("synthetic", sluice_bundled::SYNTHETIC.bytes),
+            &dest,
+        )
+        .expect("the next run");
+    assert_eq!(summary.pending_packages_loaded, 1);
+    assert_eq!(
+        area.count("select count(*) from gh.events"),
+        ROWS as i64 * 2
+    );
 }
 
 /// A replace load killed after it emptied its tables in place and appended its first rows:

@@ -10,7 +10,7 @@ use crate::support::Area;
 const REST: (&str, &[u8]) = ("rest_api", sluice_bundled::REST_API.bytes);
 
 fn shipped(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::support::manifest_dir()
         .join("../pipelines")
         .join(rel)
 }

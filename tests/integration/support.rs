@@ -236,9 +236,17 @@ pub fn files_pipeline(name: &str, file: &Path, table: &str) -> String {
     )
 }
 
+/// This crate's folder, as cargo tells the running test: a test binary reused from a build
+/// in another checkout (a shared target dir) still reads this checkout's files.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The shared conformance folder beside the repository.
 pub fn conformance_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
+    let d = manifest_dir().join("../../shared/conformance");
     assert!(
         d.join("cases").is_dir(),
         "conformance cases not found at `{}` (shared/ must sit beside the repository)",

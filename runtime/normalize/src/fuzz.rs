@@ -14,10 +14,17 @@ use sluice_schema::Schema;
 
 use super::*;
 
-fn corpus(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The corpus folder, as cargo tells the running test (a binary reused from a build in
+/// another checkout through a shared target dir still reads this checkout's corpus).
+fn corpus_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("corpus")
-        .join(name);
+}
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = corpus_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -179,7 +186,7 @@ fn corpus_outcomes() {
 
 #[test]
 fn every_corpus_file_normalizes_or_fails_cleanly() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let dir = corpus_dir();
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

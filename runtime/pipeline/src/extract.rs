@@ -14,7 +14,7 @@ use serde_json::Value;
 use sluice_host::{Connector, Page, RecordsFormat, Sandbox, Window};
 
 use crate::incremental::Tracker;
-use crate::load::Loader;
+use crate::load::{Feed, LiveMsg, Loader};
 use crate::package::{PackageManifest, Packages, PageEntry, write_synced};
 use crate::state::LocalState;
 use crate::{PipelineError, PlannedResource, Progress, io_err};
@@ -70,11 +70,56 @@ fn as_json_array(page: &Page) -> Result<Vec<u8>, String> {
 }
 
 struct OpenPackage {
-    load_id: String,
+    /// the manifest so far (its pages are listed at the seal)
+    manifest: PackageManifest,
     tmp: PathBuf,
     pages: Vec<PageEntry>,
     rows: u64,
     bytes: u64,
+    /// the live load of this package (see [`Sink::Live`])
+    live: Option<LiveFeed>,
+}
+
+/// Where sealed or written pages go.
+pub enum Sink<'a> {
+    /// each package is loaded once sealed: several resources extract interleaved, and their
+    /// pages load in plan order, so the schema does not depend on the interleaving
+    Sealed(Loader<'a>),
+    /// each page goes to a loader thread as soon as it is on disk (one resource: arrival
+    /// order is page order), so normalizing and loading overlap the extraction
+    Live(std::sync::mpsc::Sender<LivePackage>),
+}
+
+/// A package handed to the loader thread as it opens.
+pub struct LivePackage {
+    /// the manifest without pages
+    pub header: PackageManifest,
+    pub pages: std::sync::mpsc::Receiver<LiveMsg>,
+    /// the load's outcome: committed, given up (false) or failed
+    pub done: std::sync::mpsc::Sender<Result<bool, PipelineError>>,
+}
+
+/// The extraction's end of a live load.
+struct LiveFeed {
+    /// closed when the load failed (its error waits in `done`) or to give the package up
+    pages: Option<std::sync::mpsc::SyncSender<LiveMsg>>,
+    done: std::sync::mpsc::Receiver<Result<bool, PipelineError>>,
+}
+
+impl LiveFeed {
+    /// The load's outcome, once its feed is closed or sealed.
+    fn outcome(self) -> Result<bool, PipelineError> {
+        drop(self.pages);
+        self.done.recv().unwrap_or(Ok(false))
+    }
+}
+
+/// Serve live packages until the extraction ends: the loader thread of a live run.
+pub fn serve_live(mut loader: Loader<'_>, packages: std::sync::mpsc::Receiver<LivePackage>) {
+    for p in packages {
+        let outcome = loader.load_feed(&p.header, Feed::Live(p.pages));
+        let _ = p.done.send(outcome);
+    }
 }
 
 /// Writes pages into packages, sealing and loading one whenever the package limits are
@@ -87,8 +132,10 @@ pub struct Writer<'a> {
     max_rows: Option<u64>,
     max_bytes: Option<u64>,
     open: Option<OpenPackage>,
-    pub loader: Loader<'a>,
+    sink: Sink<'a>,
     pub packages_loaded: usize,
+    /// time the extraction waited on loads: sealed packages', and a live load's full feed
+    pub waited: std::time::Duration,
 }
 
 impl<'a> Writer<'a> {
@@ -98,7 +145,7 @@ impl<'a> Writer<'a> {
         version: &str,
         resources: Vec<PlannedResource>,
         limits: &crate::Limits,
-        loader: Loader<'a>,
+        sink: Sink<'a>,
     ) -> Self {
         Writer {
             packages,
@@ -108,9 +155,46 @@ impl<'a> Writer<'a> {
             max_rows: limits.package_rows,
             max_bytes: limits.package_mb.map(|m| m << 20),
             open: None,
-            loader,
+            sink,
             packages_loaded: 0,
+            waited: std::time::Duration::ZERO,
         }
+    }
+
+    /// Start a package (and its live load).
+    fn open_package(&self) -> Result<OpenPackage, PipelineError> {
+        let load_id = crate::new_load_id_after(self.packages)?;
+        let tmp = self.packages.begin(&load_id)?;
+        let mut resources = self.resources.clone();
+        for r in &mut resources {
+            r.continues_run = self.packages_loaded > 0;
+        }
+        let manifest = PackageManifest::new(&load_id, &self.source, &self.version, resources);
+        let live = match &self.sink {
+            Sink::Sealed(_) => None,
+            Sink::Live(loader) => {
+                let (pages, feed) = std::sync::mpsc::sync_channel(2);
+                let (done_tx, done) = std::sync::mpsc::channel();
+                let sent = loader.send(LivePackage {
+                    header: manifest.clone(),
+                    pages: feed,
+                    done: done_tx,
+                });
+                // a loader thread that is gone leaves its feed closed: the seal reports it
+                Some(LiveFeed {
+                    pages: sent.is_ok().then_some(pages),
+                    done,
+                })
+            }
+        };
+        Ok(OpenPackage {
+            manifest,
+            tmp,
+            pages: Vec::new(),
+            rows: 0,
+            bytes: 0,
+            live,
+        })
     }
 
     fn write(
@@ -121,15 +205,7 @@ impl<'a> Writer<'a> {
         rows: Option<u64>,
     ) -> Result<(), PipelineError> {
         if self.open.is_none() {
-            let load_id = crate::new_load_id_after(self.packages)?;
-            let tmp = self.packages.begin(&load_id)?;
-            self.open = Some(OpenPackage {
-                load_id,
-                tmp,
-                pages: Vec::new(),
-                rows: 0,
-                bytes: 0,
-            });
+            self.open = Some(self.open_package()?);
         }
         let Some(open) = self.open.as_mut() else {
             return Ok(());
@@ -142,14 +218,30 @@ impl<'a> Writer<'a> {
         std::fs::create_dir_all(&rdir).map_err(|e| io_err(&rdir, e))?;
         let file = format!("{resource}/{seq:08}.{ext}");
         write_synced(&open.tmp.join(&file), &page.records)?;
-        open.pages.push(PageEntry {
+        let entry = PageEntry {
             resource: resource.to_owned(),
             seq,
             file,
             format: ext.to_owned(),
             bytes: page.records.len() as u64,
             checkpoint: page.checkpoint.clone(),
-        });
+        };
+        let failed = match open.live.as_mut().and_then(|l| l.pages.as_ref()) {
+            Some(feed) => {
+                // a full feed blocks: the loader is behind (counted as waiting, not extracting)
+                let sent = std::time::Instant::now();
+                let failed = feed
+                    .send(LiveMsg::Page {
+                        entry: entry.clone(),
+                        bytes: page.records.clone(),
+                    })
+                    .is_err();
+                self.waited += sent.elapsed();
+                failed
+            }
+            None => open.live.is_some(),
+        };
+        open.pages.push(entry);
         open.bytes += page.records.len() as u64;
         open.rows += match (rows, self.max_rows) {
             (Some(n), _) => n,
@@ -158,7 +250,9 @@ impl<'a> Writer<'a> {
         };
         let full = self.max_rows.is_some_and(|m| open.rows >= m)
             || self.max_bytes.is_some_and(|m| open.bytes >= m);
-        if full {
+        // a live load that failed ends the package here: sealed with the pages written so
+        // far (a whole package, its state that of its last page), the load's error reported
+        if full || failed {
             self.seal(false)?;
         }
         Ok(())
@@ -167,6 +261,13 @@ impl<'a> Writer<'a> {
     /// Seal the open package and load it. With `at_end` and nothing open, a package is still
     /// made when the run must change the destination without pages (a `replace` resource).
     pub fn seal(&mut self, at_end: bool) -> Result<(), PipelineError> {
+        let started = std::time::Instant::now();
+        let result = self.seal_open(at_end);
+        self.waited += started.elapsed();
+        result
+    }
+
+    fn seal_open(&mut self, at_end: bool) -> Result<(), PipelineError> {
         let open = match self.open.take() {
             Some(o) => o,
             None => {
@@ -179,23 +280,10 @@ impl<'a> Writer<'a> {
                 if !needs_load {
                     return Ok(());
                 }
-                let load_id = crate::new_load_id_after(self.packages)?;
-                let tmp = self.packages.begin(&load_id)?;
-                OpenPackage {
-                    load_id,
-                    tmp,
-                    pages: Vec::new(),
-                    rows: 0,
-                    bytes: 0,
-                }
+                self.open_package()?
             }
         };
-        let mut resources = self.resources.clone();
-        for r in &mut resources {
-            r.continues_run = self.packages_loaded > 0;
-        }
-        let mut manifest =
-            PackageManifest::new(&open.load_id, &self.source, &self.version, resources);
+        let mut manifest = open.manifest;
         let mut pages = open.pages;
         // plan order, then page order: the same schema whatever the extraction interleaving
         pages.sort_by_key(|e| {
@@ -205,9 +293,33 @@ impl<'a> Writer<'a> {
             )
         });
         manifest.pages = pages;
-        let pkg = self.packages.commit(&open.tmp, &manifest)?;
+        let pkg = match self.packages.commit(&open.tmp, &manifest) {
+            Ok(pkg) => pkg,
+            Err(e) => {
+                if let Some(live) = open.live {
+                    // given up: the load rolls back
+                    let _ = live.outcome();
+                }
+                return Err(e);
+            }
+        };
         sluice_load::failpoint("package.after_seal");
-        self.loader.load(&pkg)?;
+        match (&mut self.sink, open.live) {
+            (Sink::Sealed(loader), _) => loader.load(&pkg)?,
+            (Sink::Live(_), Some(mut live)) => {
+                if let Some(feed) = live.pages.take() {
+                    // a feed closed by a failed load keeps its error in `done`
+                    let _ = feed.send(LiveMsg::Sealed(pkg));
+                }
+                if !live.outcome()? {
+                    return Err(PipelineError::Config {
+                        pipeline: self.source.clone(),
+                        reason: "the loader thread stopped before the package was loaded".into(),
+                    });
+                }
+            }
+            (Sink::Live(_), None) => {}
+        }
         self.packages_loaded += 1;
         if !at_end {
             sluice_load::failpoint("extract.after_checkpoint_package");
@@ -218,6 +330,10 @@ impl<'a> Writer<'a> {
     /// Drop the open package after a failed extraction (committed packages stay committed).
     pub fn discard(&mut self) {
         if let Some(open) = self.open.take() {
+            if let Some(live) = open.live {
+                // closing the feed without a seal rolls the live load back
+                let _ = live.outcome();
+            }
             self.packages.discard(&open.tmp);
         }
     }

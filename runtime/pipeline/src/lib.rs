@@ -373,14 +373,6 @@ pub async fn run(
         contracts: &contracts,
         fast_path: spec.schema.fast_path,
     };
-    let writer = std::cell::RefCell::new(extract::Writer::new(
-        &packages,
-        &source.name,
-        &source.version,
-        resources.clone(),
-        &spec.limits,
-        loader,
-    ));
     let job = extract::Job {
         pipeline: &pipeline,
         connector: &connector,
@@ -396,36 +388,63 @@ pub async fn run(
         progress: &*progress,
     };
     let budget = Duration::from_secs(spec.limits.run_timeout_secs.max(1));
-    let extracted =
-        match tokio::time::timeout(budget, extract_all(&job, &writer, spec.limits.concurrency))
-            .await
-        {
-            Ok(r) => r,
-            // a host call blocked past the budget (the page loop checks the deadline itself)
-            Err(_) => Err(extract::run_time_exceeded(&job)),
+    let finish = |mut writer: extract::Writer<'_>, extracted: Result<_, PipelineError>| {
+        let result = match extracted.and_then(|r| writer.seal(true).map(|()| r)) {
+            Ok(r) => Ok((r, writer.waited)),
+            Err(e) => {
+                writer.discard();
+                Err(e)
+            }
         };
-    let mut writer = writer.into_inner();
-    let requests = match extracted.and_then(|r| writer.seal(true).map(|()| r)) {
-        Ok(r) => r,
-        Err(e) => {
-            writer.discard();
-            return Err(e);
-        }
+        drop(writer);
+        result
     };
-    drop(writer);
+    let new_writer = |sink| {
+        std::cell::RefCell::new(extract::Writer::new(
+            &packages,
+            &source.name,
+            &source.version,
+            resources.clone(),
+            &spec.limits,
+            sink,
+        ))
+    };
+    let (requests, waited) = if spec.limits.load_while_extracting && loads_live(&resources) {
+        // one resource: a loader thread normalizes and loads each page while the extraction
+        // goes on (this thread blocks on it; the runtime's workers drive the I/O)
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let server = scope.spawn(move || extract::serve_live(loader, rx));
+            let writer = new_writer(extract::Sink::Live(tx));
+            let extracted = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(extract_within(
+                    &job,
+                    &writer,
+                    budget,
+                    spec.limits.concurrency,
+                ))
+            });
+            let result = finish(writer.into_inner(), extracted);
+            if let Err(panic) = server.join() {
+                std::panic::resume_unwind(panic);
+            }
+            result
+        })?
+    } else {
+        let writer = new_writer(extract::Sink::Sealed(loader));
+        let extracted = extract_within(&job, &writer, budget, spec.limits.concurrency).await;
+        finish(writer.into_inner(), extracted)?
+    };
     summary.http_requests = requests.values().map(|m| m.requests).sum();
     summary.http = requests
         .into_iter()
         .filter(|(_, m)| *m != sluice_host::HttpMetrics::default())
         .collect();
-    let total = t.elapsed().as_millis();
-    let inner: u128 = ["normalize", "load"]
-        .iter()
-        .filter_map(|k| summary.stage_ms.get(*k))
-        .sum();
-    summary
-        .stage_ms
-        .insert("extract".into(), total.saturating_sub(inner));
+    // extraction time without the waits on loads (a live load overlaps the rest)
+    summary.stage_ms.insert(
+        "extract".into(),
+        t.elapsed().saturating_sub(waited).as_millis(),
+    );
     summary
         .stage_ms
         .sort_by(|a, _, b, _| stage_rank(a).cmp(&stage_rank(b)));
@@ -920,6 +939,29 @@ fn stage_rank(stage: &str) -> usize {
         .iter()
         .position(|s| *s == stage)
         .unwrap_or(3)
+}
+
+/// `extract_all` under the run's time budget.
+async fn extract_within(
+    job: &extract::Job<'_>,
+    writer: &std::cell::RefCell<extract::Writer<'_>>,
+    budget: Duration,
+    concurrency: usize,
+) -> Result<IndexMap<String, sluice_host::HttpMetrics>, PipelineError> {
+    match tokio::time::timeout(budget, extract_all(job, writer, concurrency)).await {
+        Ok(r) => r,
+        // a host call blocked past the budget (the page loop checks the deadline itself)
+        Err(_) => Err(extract::run_time_exceeded(job)),
+    }
+}
+
+/// Whether a run loads while it extracts: it has one resource (the pages of several load in
+/// plan order once sealed) and runs on a multi-threaded runtime (the extraction blocks this
+/// thread while the loader thread works).
+fn loads_live(resources: &[PlannedResource]) -> bool {
+    resources.len() == 1
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 async fn extract_all(

@@ -1,6 +1,13 @@
 //! Normalize and load one package inside one destination transaction.
+//!
+//! A package's pages come either from its files once it is sealed ([`Feed::Sealed`]: pending
+//! packages, and runs of several resources, whose pages load in plan order) or from the
+//! extraction as it writes them ([`Feed::Live`]: a run of one resource, where arrival order is
+//! page order). A live package commits only after the extraction sealed it, so a crash before
+//! the seal leaves nothing in the destination and an unsealed package that the next run drops.
 
-use std::time::Instant;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use serde_json::Value;
@@ -8,7 +15,7 @@ use sluice_load::{Commit, Destination};
 use sluice_normalize::{Normalizer, RecordsFormat};
 use sluice_schema::{Schema, WriteDisposition};
 
-use crate::package::{Packages, Pending};
+use crate::package::{PackageManifest, Packages, PageEntry, Pending};
 use crate::state::LocalState;
 use crate::{PipelineError, Progress, RunSummary, io_err};
 
@@ -30,14 +37,43 @@ pub struct Loader<'a> {
     pub fast_path: bool,
 }
 
+/// Where a package's pages come from.
+pub enum Feed<'f> {
+    /// a sealed package: its pages are read from its files, in manifest order
+    Sealed(&'f Pending),
+    /// pages as the extraction writes them, ending with [`LiveMsg::Sealed`]; a feed that
+    /// closes without it was given up (the extraction failed) and is rolled back
+    Live(Receiver<LiveMsg>),
+}
+
+/// What the extraction hands a live load.
+pub enum LiveMsg {
+    /// a page, already on disk in the open package
+    Page { entry: PageEntry, bytes: Vec<u8> },
+    /// the extraction sealed the package: its manifest lists every page sent
+    Sealed(Pending),
+}
+
 impl Loader<'_> {
     /// Normalize `pending` and load it; on success the package is removed and local schema
     /// and state mirror what was committed.
     pub fn load(&mut self, pending: &Pending) -> Result<(), PipelineError> {
+        self.load_feed(&pending.manifest, Feed::Sealed(pending))
+            .map(|_| ())
+    }
+
+    /// Load the package described by `header` (its manifest without pages) from `feed`.
+    /// Returns whether it was committed (a live feed given up is rolled back instead).
+    pub fn load_feed(
+        &mut self,
+        header: &PackageManifest,
+        feed: Feed<'_>,
+    ) -> Result<bool, PipelineError> {
         let db_path = self.dest.describe();
         load_package(
             self.packages,
-            pending,
+            header,
+            feed,
             &self.component,
             self.schema,
             self.dest,
@@ -59,12 +95,42 @@ struct PageBatches {
     batches: Vec<(String, RecordBatch)>,
     /// rows normalized so far in the package
     rows: u64,
+    /// the page's size in bytes
+    bytes: u64,
+}
+
+/// The next page of a feed, or its end (with the sealed package, unless given up).
+enum Next {
+    Page(PageEntry, Vec<u8>),
+    End(Option<Pending>),
+}
+
+impl Feed<'_> {
+    fn next(&mut self, pos: &mut usize) -> Result<Next, PipelineError> {
+        match self {
+            Feed::Sealed(p) => {
+                let Some(entry) = p.manifest.pages.get(*pos) else {
+                    return Ok(Next::End(Some((*p).clone())));
+                };
+                *pos += 1;
+                let path = p.dir.join(&entry.file);
+                let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+                Ok(Next::Page(entry.clone(), bytes))
+            }
+            Feed::Live(rx) => Ok(match rx.recv() {
+                Ok(LiveMsg::Page { entry, bytes }) => Next::Page(entry, bytes),
+                Ok(LiveMsg::Sealed(p)) => Next::End(Some(p)),
+                Err(_) => Next::End(None),
+            }),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn load_package(
     packages: &Packages,
-    pending: &Pending,
+    m: &PackageManifest,
+    mut feed: Feed<'_>,
     component: &str,
     schema: &mut Schema,
     dest: &mut dyn Destination,
@@ -75,34 +141,44 @@ fn load_package(
     progress: &dyn Progress,
     contracts: &crate::contracts::Contracts,
     fast_path: bool,
-) -> Result<(), PipelineError> {
-    let load_id = &pending.load_id;
+) -> Result<bool, PipelineError> {
+    let load_id = &m.load_id;
     let lerr = |source| PipelineError::Load {
         load_id: load_id.clone(),
         destination: db_path.to_owned(),
         source,
     };
-    if dest.is_loaded(load_id).map_err(lerr)? {
+    if let Feed::Sealed(pending) = &feed
+        && dest.is_loaded(load_id).map_err(lerr)?
+    {
         // committed before a crash removed the package: nothing to apply twice
-        return packages.finish(pending);
+        packages.finish(pending)?;
+        return Ok(true);
     }
-    let t = Instant::now();
-    // time spent handing batches to the destination, counted as load, not normalize
-    let mut staging = std::time::Duration::ZERO;
-    progress.stage("normalize", &format!("package {load_id}"));
-    let m = &pending.manifest;
+    let live = matches!(feed, Feed::Live(_));
+    // time spent in the destination (appends, then the commit) and normalizing
+    let mut loading = Duration::ZERO;
+    let mut normalizing = Duration::ZERO;
+    if live {
+        progress.stage("load", &format!("package {load_id}, while extracting"));
+    } else {
+        progress.stage("normalize", &format!("package {load_id}"));
+    }
     let mut work = schema.clone();
     let mut normalizer = Normalizer::new(load_id, m.salt, dest.max_identifier_len());
     normalizer.set_fast_path(fast_path);
     dest.begin(load_id).map_err(lerr)?;
-    let largest = m
-        .pages
-        .iter()
-        .filter_map(|p| std::fs::metadata(pending.dir.join(&p.file)).ok())
-        .map(|meta| meta.len())
-        .max()
-        .unwrap_or(0);
-    dest.expect_largest_page(largest).map_err(lerr)?;
+    let mut largest = 0;
+    if let Feed::Sealed(pending) = &feed {
+        largest = m
+            .pages
+            .iter()
+            .filter_map(|p| std::fs::metadata(pending.dir.join(&p.file)).ok())
+            .map(|meta| meta.len())
+            .max()
+            .unwrap_or(0);
+        dest.expect_largest_page(largest).map_err(lerr)?;
+    }
     let mut checkpoints: Vec<(String, Value)> = Vec::new();
     // the package's resources under the pipeline file's current contracts, once
     let hints: Vec<sluice_normalize::ResourceTable> = m
@@ -127,10 +203,15 @@ fn load_package(
     // appends (this thread): batches go through a channel of two pages, in order.
     let (tx, rx) = std::sync::mpsc::sync_channel::<PageBatches>(2);
     let (normalized, written) = std::thread::scope(|scope| {
-        let producer = scope.spawn(|| -> Result<(), PipelineError> {
+        let producer = scope.spawn(|| -> Result<Option<Pending>, PipelineError> {
             // owned here, so the channel closes when normalizing ends
             let tx = tx;
-            for page in &m.pages {
+            let mut pos = 0;
+            loop {
+                let (page, bytes) = match feed.next(&mut pos)? {
+                    Next::Page(page, bytes) => (page, bytes),
+                    Next::End(sealed) => return Ok(sealed),
+                };
                 let Some((r, rt)) = m
                     .resources
                     .iter()
@@ -142,8 +223,7 @@ fn load_package(
                 if r.hints.write_disposition == WriteDisposition::Skip {
                     continue;
                 }
-                let path = pending.dir.join(&page.file);
-                let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+                let n = Instant::now();
                 let fmt = if page.format == "ndjson" {
                     RecordsFormat::Ndjson
                 } else {
@@ -175,30 +255,36 @@ fn load_package(
                     schema: (!batches.is_empty()).then(|| std::sync::Arc::new(work.clone())),
                     batches,
                     rows: normalizer.row_counts().values().sum(),
+                    bytes: bytes.len() as u64,
                 };
+                normalizing += n.elapsed();
                 if tx.send(out).is_err() {
                     // the destination failed: its error is the one reported
-                    break;
+                    return Ok(None);
                 }
             }
-            Ok(())
         });
         let mut written = Ok(());
         for page in rx.iter() {
-            if let Some(schema) = &page.schema {
+            let w = Instant::now();
+            if page.bytes > largest {
+                // a live feed learns its page sizes as they come
+                largest = page.bytes;
+                written = dest.expect_largest_page(largest).map_err(lerr);
+            }
+            if let Some(schema) = page.schema.as_ref().filter(|_| written.is_ok()) {
                 for (table, batch) in &page.batches {
                     let Some(t) = schema.tables.get(table) else {
                         continue;
                     };
-                    let w = Instant::now();
                     written = dest.write_batch(schema, t, batch).map_err(lerr);
-                    staging += w.elapsed();
                     if written.is_err() {
                         break;
                     }
                     sluice_load::failpoint("load.mid_staging");
                 }
             }
+            loading += w.elapsed();
             if written.is_err() {
                 break;
             }
@@ -211,15 +297,21 @@ fn load_package(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (normalized, written)
     });
-    if let Err(e) = normalized.and(written) {
-        let _ = dest.rollback();
-        return Err(e);
-    }
-    *summary.stage_ms.entry("normalize".into()).or_default() +=
-        t.elapsed().saturating_sub(staging).as_millis();
-    let t = Instant::now()
-        .checked_sub(staging)
-        .unwrap_or_else(Instant::now);
+    let sealed = match normalized.and_then(|sealed| written.map(|()| sealed)) {
+        Ok(Some(sealed)) => sealed,
+        Ok(None) => {
+            // the extraction gave the package up: nothing of it stays
+            let _ = dest.rollback();
+            return Ok(false);
+        }
+        Err(e) => {
+            let _ = dest.rollback();
+            return Err(e);
+        }
+    };
+    let m = &sealed.manifest;
+    *summary.stage_ms.entry("normalize".into()).or_default() += normalizing.as_millis();
+    let t = Instant::now();
     progress.stage("load", &format!("package {load_id}"));
     // every resource's chain, in plan order (replace chains empty even without new rows)
     let mut roots: Vec<String> = Vec::new();
@@ -271,8 +363,8 @@ fn load_package(
     local.save(&work, new_state)?;
     *schema = work;
     sluice_load::failpoint("load.after_local_save");
-    packages.finish(pending)?;
-    *summary.stage_ms.entry("load".into()).or_default() += t.elapsed().as_millis();
+    packages.finish(&sealed)?;
+    *summary.stage_ms.entry("load".into()).or_default() += (loading + t.elapsed()).as_millis();
     for (t, n) in normalizer.row_counts() {
         *summary.tables.entry(t.clone()).or_default() += n;
     }
@@ -300,5 +392,5 @@ fn load_package(
         }
     }
     summary.load_ids.push(load_id.clone());
-    Ok(())
+    Ok(true)
 }

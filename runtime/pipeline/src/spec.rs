@@ -235,6 +235,9 @@ pub struct Limits {
     pub package_rows: Option<u64>,
     /// seal and load a package every this many MiB of pages
     pub package_mb: Option<u64>,
+    /// a run of one resource normalizes and loads each page while it extracts (false: each
+    /// package loads once sealed, after its extraction)
+    pub load_while_extracting: bool,
     /// largest resource state (checkpoint) a connector may commit, KiB
     pub max_state_kb: u64,
     /// log lines one connector instance may write (then one warning, and the rest dropped)
@@ -260,6 +263,7 @@ impl Default for Limits {
             max_page_mb: 256,
             package_rows: None,
             package_mb: None,
+            load_while_extracting: true,
             max_state_kb: 1024,
             max_log_lines: 10_000,
             max_log_lines_per_sec: 1_000,

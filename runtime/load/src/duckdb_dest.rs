@@ -80,6 +80,11 @@ pub struct DuckDb {
     stream_memory_mb: u64,
     /// its floor for this package: the base or three times the largest page (MB)
     page_memory_mb: u64,
+    /// the buffer pool DuckDB has now (MB; `SET memory_limit` flushes DuckDB's allocator, so
+    /// it is only sent when the size changes)
+    memory_limit_mb: Option<u64>,
+    /// whether this package was told of its largest page yet
+    page_sized: bool,
 }
 
 fn sql_err(context: &str) -> impl FnOnce(duckdb::Error) -> LoadError + '_ {
@@ -191,13 +196,15 @@ impl DuckDb {
 
     /// Size DuckDB's buffer pool (MB), unless `SLUICE_DUCKDB_MEMORY_LIMIT` fixed it.
     fn set_memory_limit(&mut self, mb: u64) -> Result<()> {
-        if self.fixed_memory_limit.is_some() {
+        if self.fixed_memory_limit.is_some() || self.memory_limit_mb == Some(mb) {
             return Ok(());
         }
         self.exec(
             "sizing the buffer pool",
             &format!("SET memory_limit = '{mb}MB'"),
-        )
+        )?;
+        self.memory_limit_mb = Some(mb);
+        Ok(())
     }
 
     /// Open (or create) the database at `path` for `dataset`.
@@ -221,6 +228,9 @@ impl DuckDb {
             destination: format!("duckdb `{path}` (memory_limit `{limit}`)"),
             source: e.into(),
         })?;
+        let memory_limit_mb = fixed_memory_limit
+            .is_none()
+            .then_some(STREAM_MEMORY_LIMIT_MB);
         Ok(DuckDb {
             conn,
             path: path.to_owned(),
@@ -235,6 +245,8 @@ impl DuckDb {
             fixed_memory_limit,
             stream_memory_mb: STREAM_MEMORY_LIMIT_MB,
             page_memory_mb: STREAM_MEMORY_LIMIT_MB,
+            memory_limit_mb,
+            page_sized: false,
         })
     }
 
@@ -554,9 +566,19 @@ impl Destination for DuckDb {
 
     fn expect_largest_page(&mut self, bytes: u64) -> Result<()> {
         let mb = STREAM_MEMORY_LIMIT_MB.max((bytes.saturating_mul(3)) >> 20);
+        if self.page_sized {
+            // a live package learns of a larger page: grow by the difference, keeping what
+            // its widest table added
+            if mb <= self.page_memory_mb {
+                return Ok(());
+            }
+            self.stream_memory_mb += mb - self.page_memory_mb;
+        } else {
+            self.page_sized = true;
+            self.stream_memory_mb = mb;
+        }
         self.page_memory_mb = mb;
-        self.stream_memory_mb = mb;
-        self.set_memory_limit(mb)
+        self.set_memory_limit(self.stream_memory_mb)
     }
 
     fn replaces(&mut self, roots: &[String]) {
@@ -575,6 +597,7 @@ impl Destination for DuckDb {
         self.load_id = Some(load_id.to_owned());
         self.staged.clear();
         self.in_place.clear();
+        self.page_sized = false;
         self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
         self.in_transaction = true;
         Ok(())
@@ -691,5 +714,79 @@ impl Destination for DuckDb {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::Int64Array;
+    use sluice_schema::WriteDisposition;
+
+    use super::*;
+
+    /// DuckDB's buffer pool as it reports it.
+    fn pool(db: &DuckDb) -> String {
+        db.conn
+            .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
+            .expect("setting")
+    }
+
+    /// What DuckDB reports for `mb` megabytes (it prints MiB).
+    fn reported(db: &DuckDb, mb: u64) -> String {
+        db.conn
+            .execute_batch(&format!("SET memory_limit = '{mb}MB'"))
+            .expect("set");
+        pool(db)
+    }
+
+    #[test]
+    fn the_buffer_pool_grows_with_a_live_package_and_is_sized_once_per_change() {
+        let dir = std::env::temp_dir().join(format!(
+            "sluice-pool-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("x.duckdb");
+        let mut db = DuckDb::open(&path.to_string_lossy(), "ds").expect("open");
+        let mut schema = Schema::new("s");
+        let mut t = Table {
+            name: "t".into(),
+            write_disposition: Some(WriteDisposition::Append),
+            ..Default::default()
+        };
+        for c in ["a", "b", "c"] {
+            t.columns
+                .insert(c.into(), Column::data(c, DataType::Bigint));
+        }
+        schema.tables.insert("t".into(), t.clone());
+        let col = |n: i64| Arc::new(Int64Array::from(vec![n])) as arrow_array::ArrayRef;
+        let batch = RecordBatch::try_from_iter([("a", col(1)), ("b", col(2)), ("c", col(3))])
+            .expect("batch");
+
+        db.begin("1.1").expect("begin");
+        db.expect_largest_page(1 << 20).expect("small page");
+        assert_eq!(db.memory_limit_mb, Some(STREAM_MEMORY_LIMIT_MB));
+        db.write_batch(&schema, &t, &batch).expect("append");
+        // the appender's allowance: 1 MB per column and one more
+        let widened = STREAM_MEMORY_LIMIT_MB + 4 * STREAM_MEMORY_PER_COLUMN_MB;
+        assert_eq!(db.memory_limit_mb, Some(widened));
+        // a page no larger than the first changes nothing
+        db.expect_largest_page(1 << 20).expect("same page");
+        assert_eq!(db.memory_limit_mb, Some(widened));
+        // a live package's larger page (3 × 40 MiB = 120 MB) grows the pool by the difference
+        // and keeps the table's allowance
+        db.expect_largest_page(40 << 20).expect("larger page");
+        assert_eq!(
+            db.memory_limit_mb,
+            Some(120 + 4 * STREAM_MEMORY_PER_COLUMN_MB)
+        );
+        let now = pool(&db);
+        assert_eq!(now, reported(&db, 124), "DuckDB has the size Sluice tracks");
+        db.rollback().expect("rollback");
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

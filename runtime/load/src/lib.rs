@@ -96,8 +96,9 @@ pub trait Destination: Send {
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>>;
     /// Start applying package `load_id`.
     fn begin(&mut self, load_id: &str) -> Result<()>;
-    /// The size of the package's largest page file, before its batches come: a destination
-    /// that bounds its memory leaves room for one value that big.
+    /// The size of the package's largest page file, before its batches come (a live package,
+    /// whose pages are still being extracted, tells each page larger than those before): a
+    /// destination that bounds its memory leaves room for one value that big.
     fn expect_largest_page(&mut self, bytes: u64) -> Result<()> {
         let _ = bytes;
         Ok(())

@@ -526,7 +526,9 @@ def report(args, e2e, mem, cold, dests, elapsed, argv, norm=None, date=None, lan
                 f"| {e['kind']} | {e['n']:,} | {e['mb']:.0f} | {tool} | {r['wall']:.2f} | {r['rows_s']:,.0f} | "
                 f"{r['mb_s']:.1f} | {r['rss']:.0f} | {ratio} |"
             )
-    lines += ["", "Sluice stages (median seconds):", ""]
+    lines += ["", "Sluice stages (median seconds; each is the time that stage was busy, and they overlap: a "
+              "run of one resource normalizes and loads each page while it extracts, so the wall time is "
+              "about the load plus start-up):", ""]
     for e in e2e:
         st = e["res"]["sluice"]["stages"]
         lines.append(f"- {e['kind']}: extract {st['extract']:.2f}, normalize {st['normalize']:.2f}, load {st['load']:.2f}")

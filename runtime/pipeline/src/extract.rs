@@ -95,22 +95,24 @@ pub struct LivePackage {
     /// the manifest without pages
     pub header: PackageManifest,
     pub pages: std::sync::mpsc::Receiver<LiveMsg>,
-    /// the load's outcome: committed, given up (false) or failed
-    pub done: std::sync::mpsc::Sender<Result<bool, PipelineError>>,
+    /// the load's outcome: committed (or rolled back, when the extraction gave up) or failed
+    pub done: std::sync::mpsc::Sender<Result<(), PipelineError>>,
 }
 
 /// The extraction's end of a live load.
 struct LiveFeed {
     /// closed when the load failed (its error waits in `done`) or to give the package up
     pages: Option<std::sync::mpsc::SyncSender<LiveMsg>>,
-    done: std::sync::mpsc::Receiver<Result<bool, PipelineError>>,
+    done: std::sync::mpsc::Receiver<Result<(), PipelineError>>,
 }
 
 impl LiveFeed {
     /// The load's outcome, once its feed is closed or sealed.
-    fn outcome(self) -> Result<bool, PipelineError> {
+    fn outcome(self) -> Result<(), PipelineError> {
         drop(self.pages);
-        self.done.recv().unwrap_or(Ok(false))
+        // the loader thread leaves `done` unanswered only by panicking, and the run's thread
+        // scope re-raises that panic
+        self.done.recv().unwrap_or(Ok(()))
     }
 }
 
@@ -304,21 +306,19 @@ impl<'a> Writer<'a> {
             }
         };
         sluice_load::failpoint("package.after_seal");
-        match (&mut self.sink, open.live) {
-            (Sink::Sealed(loader), _) => loader.load(&pkg)?,
-            (Sink::Live(_), Some(mut live)) => {
+        match open.live {
+            Some(mut live) => {
                 if let Some(feed) = live.pages.take() {
                     // a feed closed by a failed load keeps its error in `done`
                     let _ = feed.send(LiveMsg::Sealed(pkg));
                 }
-                if !live.outcome()? {
-                    return Err(PipelineError::Config {
-                        pipeline: self.source.clone(),
-                        reason: "the loader thread stopped before the package was loaded".into(),
-                    });
+                live.outcome()?;
+            }
+            None => {
+                if let Sink::Sealed(loader) = &mut self.sink {
+                    loader.load(&pkg)?;
                 }
             }
-            (Sink::Live(_), None) => {}
         }
         self.packages_loaded += 1;
         if !at_end {

@@ -59,16 +59,15 @@ impl Loader<'_> {
     /// and state mirror what was committed.
     pub fn load(&mut self, pending: &Pending) -> Result<(), PipelineError> {
         self.load_feed(&pending.manifest, Feed::Sealed(pending))
-            .map(|_| ())
     }
 
-    /// Load the package described by `header` (its manifest without pages) from `feed`.
-    /// Returns whether it was committed (a live feed given up is rolled back instead).
+    /// Load the package described by `header` (its manifest without pages) from `feed`: it
+    /// is committed, or rolled back when a live feed was given up.
     pub fn load_feed(
         &mut self,
         header: &PackageManifest,
         feed: Feed<'_>,
-    ) -> Result<bool, PipelineError> {
+    ) -> Result<(), PipelineError> {
         let db_path = self.dest.describe();
         load_package(
             self.packages,
@@ -141,7 +140,7 @@ fn load_package(
     progress: &dyn Progress,
     contracts: &crate::contracts::Contracts,
     fast_path: bool,
-) -> Result<bool, PipelineError> {
+) -> Result<(), PipelineError> {
     let load_id = &m.load_id;
     let lerr = |source| PipelineError::Load {
         load_id: load_id.clone(),
@@ -152,8 +151,7 @@ fn load_package(
         && dest.is_loaded(load_id).map_err(lerr)?
     {
         // committed before a crash removed the package: nothing to apply twice
-        packages.finish(pending)?;
-        return Ok(true);
+        return packages.finish(pending);
     }
     let live = matches!(feed, Feed::Live(_));
     // time spent in the destination (appends, then the commit) and normalizing
@@ -302,7 +300,7 @@ fn load_package(
         Ok(None) => {
             // the extraction gave the package up: nothing of it stays
             let _ = dest.rollback();
-            return Ok(false);
+            return Ok(());
         }
         Err(e) => {
             let _ = dest.rollback();
@@ -392,5 +390,5 @@ fn load_package(
         }
     }
     summary.load_ids.push(load_id.clone());
-    Ok(true)
+    Ok(())
 }

@@ -269,13 +269,16 @@ impl DuckDb {
         self.conn.execute_batch(sql).map_err(sql_err(context))
     }
 
+    /// The columns of `dataset.table` (none when it does not exist). `duckdb_columns()`, not
+    /// `information_schema.columns`: the view cost 1–19 ms a call here, several times a
+    /// package, the table function well under 1 ms.
     fn existing_columns(&self, table: &str) -> Result<Vec<String>> {
         let context = format!("reading the columns of table `{table}`");
         let mut stmt = self
             .conn
-            .prepare(
-                "select column_name from information_schema.columns \
-                 where table_schema = ? and table_name = ? order by ordinal_position",
+            .prepare_cached(
+                "select column_name from duckdb_columns() where database_name = current_database() \
+                 and schema_name = ? and table_name = ? order by column_index",
             )
             .map_err(sql_err(&context))?;
         stmt.query_map([&self.dataset, table], |r| r.get::<_, String>(0))
@@ -346,7 +349,10 @@ impl DuckDb {
     fn staging_tables(&self) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
-            .prepare("select table_name from information_schema.tables where table_schema = ?")
+            .prepare_cached(
+                "select table_name from duckdb_tables() \
+                 where database_name = current_database() and schema_name = ?",
+            )
             .map_err(sql_err("listing staging tables"))?;
         stmt.query_map([&self.staging], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())

@@ -78,6 +78,23 @@ fn run_killed(area: &Area, dest: &str, merge: bool, point: &str) {
     run_toml_killed(area, dest, &pipeline_toml(merge), point);
 }
 
+/// Run pipeline `toml` of the `synthetic` connector to completion into `dest`.
+fn run_synthetic(
+    area: &Area,
+    dest: &str,
+    toml: &str,
+) -> Result<sluice_pipeline::RunSummary, sluice_pipeline::PipelineError> {
+    area.run_to(toml, ("synthetic", sluice_bundled::SYNTHETIC.bytes), dest)
+}
+
+/// The entries of the crash pipeline's packages folder (unsealed ones start with `.`).
+fn package_names(area: &Area) -> Vec<String> {
+    std::fs::read_dir(area.path().join("pipelines/crash/packages"))
+        .expect("packages")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect()
+}
+
 /// The child: runs the pipeline once — killed by its failpoint, or by the parent. Only
 /// meaningful when started by [`child`]; ignored in a normal test run.
 #[test]
@@ -86,7 +103,7 @@ fn crash_child() {
     let area = Area::at(std::env::var("CRASH_AREA").expect("CRASH_AREA").into());
     let dest = std::env::var("CRASH_DEST").expect("CRASH_DEST");
     let toml = std::env::var("CRASH_TOML").expect("CRASH_TOML");
-    let r = area.run_to(&toml, ("synthetic", sluice_bundled::SYNTHETIC.bytes), &dest);
+    let r = run_synthetic(&area, &dest, &toml);
     if std::env::var_os("SLUICE_FAILPOINT").is_some() {
         panic!("the failpoint did not fire; the run returned {r:?}");
     }
@@ -162,19 +179,12 @@ fn crash_everywhere(dest: impl Fn(&Area) -> String, q: impl Fn(&Area, &str) -> i
         let area = Area::new();
         let d = dest(&area);
         run_killed(&area, &d, merge, point);
-        let s = area
-            .run_to(
-                &pipeline_toml(merge),
-                ("synthetic", sluice_bundled::SYNTHETIC.bytes),
-                &d,
-            )
+        let s = run_synthetic(&area, &d, &pipeline_toml(merge))
             .unwrap_or_else(|e| panic!("recovery run after `{point}`: {e}"));
         assert!(!s.load_ids.is_empty());
         assert_exactly_once(point, merge, &|sql| q(&area, sql));
         // nothing is left waiting
-        let left = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
-            .expect("packages")
-            .count();
+        let left = package_names(&area).len();
         assert_eq!(left, 0, "{point}: packages left behind");
     }
 }
@@ -223,9 +233,8 @@ fn abort_packages_sets_aside_a_killed_load_and_drops_its_staging() {
             )
         };
         assert_eq!(tables(), 0, "merge {merge}: a killed load leaves no tables");
-        let pending: Vec<String> = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
-            .expect("packages")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        let pending: Vec<String> = package_names(&area)
+            .into_iter()
             .filter(|n| !n.starts_with('.'))
             .collect();
         assert_eq!(pending.len(), 1, "{pending:?}");
@@ -241,12 +250,7 @@ fn abort_packages_sets_aside_a_killed_load_and_drops_its_staging() {
             .expect("abort-packages");
         assert_eq!(ids, pending);
         assert_eq!(tables(), 0, "staging of the aborted package is dropped");
-        area.run_to(
-            &pipeline_toml(merge),
-            ("synthetic", sluice_bundled::SYNTHETIC.bytes),
-            &dest,
-        )
-        .expect("the next run");
+        run_synthetic(&area, &dest, &pipeline_toml(merge)).expect("the next run");
         assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
         assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
     }
@@ -268,28 +272,17 @@ fn a_load_killed_while_it_extracts_leaves_no_rows_and_no_package() {
             0,
             "merge {merge}: a killed live load leaves no tables"
         );
-        let names: Vec<String> = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
-            .expect("packages")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect();
+        let names = package_names(&area);
         // the kill came while the extraction still wrote the package: the load was live
         assert!(
             names.len() == 1 && names[0].starts_with(".tmp-"),
             "merge {merge}: {names:?}"
         );
-        let summary = area
-            .run_to(
-                &pipeline_toml(merge),
-                ("synthetic", sluice_bundled::SYNTHETIC.bytes),
-                &dest,
-            )
-            .expect("the next run");
+        let summary = run_synthetic(&area, &dest, &pipeline_toml(merge)).expect("the next run");
         assert_eq!(summary.pending_packages_loaded, 0);
         assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
         assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
-        let left = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
-            .expect("packages")
-            .count();
+        let left = package_names(&area).len();
         assert_eq!(left, 0, "merge {merge}: the unsealed package was dropped");
     }
     // with `load_while_extracting = false` the package is sealed before its load starts, so
@@ -301,21 +294,12 @@ fn a_load_killed_while_it_extracts_leaves_no_rows_and_no_package() {
         pipeline_toml(false)
     );
     run_toml_killed(&area, &dest, &sealed_first, "load.mid_staging");
-    let names: Vec<String> = std::fs::read_dir(area.path().join("pipelines/crash/packages"))
-        .expect("packages")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
+    let names = package_names(&area);
     assert!(
         names.len() == 1 && !names[0].starts_with('.'),
         "a sealed, pending package: {names:?}"
     );
-    let summary = area
-        .run_to(
-            &sealed_first,
-            ("synthetic", sluice_bundled::SYNTHETIC.bytes),
-            &dest,
-        )
-        .expect("the next run");
+    let summary = run_synthetic(&area, &dest, &sealed_first).expect("the next run");
     assert_eq!(summary.pending_packages_loaded, 1);
     assert_eq!(
         area.count("select count(*) from gh.events"),
@@ -331,8 +315,7 @@ fn a_killed_replace_keeps_the_rows_it_was_replacing() {
     let area = Area::new();
     let dest = format!("duckdb:{}", area.db().display());
     let toml = pipeline_toml(false) + "[resources.events]\nwrite_disposition = \"replace\"\n";
-    let synthetic = ("synthetic", sluice_bundled::SYNTHETIC.bytes);
-    let first = area.run_to(&toml, synthetic, &dest).expect("first run");
+    let first = run_synthetic(&area, &dest, &toml).expect("first run");
     let rows_of = |load: &str| {
         area.count(&format!(
             "select count(*) from gh.events where _dlt_load_id = '{load}'"
@@ -347,7 +330,7 @@ fn a_killed_replace_keeps_the_rows_it_was_replacing() {
         "the old rows stay"
     );
     assert_eq!(area.count("select count(*) from gh._dlt_loads"), 1);
-    let next = area.run_to(&toml, synthetic, &dest).expect("recovery run");
+    let next = run_synthetic(&area, &dest, &toml).expect("recovery run");
     let last = next.load_ids.last().expect("a load");
     assert_eq!(area.count("select count(*) from gh.events"), ROWS as i64);
     assert_eq!(rows_of(last), ROWS as i64, "replaced by the last load");

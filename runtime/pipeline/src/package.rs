@@ -64,6 +64,20 @@ pub struct Pending {
 /// The packages folder of a pipeline.
 pub struct Packages {
     root: PathBuf,
+    /// removals of loaded packages' folders still running; joined on drop
+    removing: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Packages {
+    fn drop(&mut self) {
+        let removing = match self.removing.get_mut() {
+            Ok(r) => std::mem::take(r),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        for handle in removing {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Packages {
@@ -80,7 +94,10 @@ impl Packages {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
-        Ok(Packages { root })
+        Ok(Packages {
+            root,
+            removing: Default::default(),
+        })
     }
 
     /// Start writing a package.
@@ -148,7 +165,28 @@ impl Packages {
         std::fs::rename(&pending.dir, &done).map_err(|e| io_err(&pending.dir, e))?;
         sync_dir(&self.root);
         sluice_load::failpoint("package.mid_finish");
-        std::fs::remove_dir_all(&done).map_err(|e| io_err(&done, e))
+        // the package is loaded and marked done: its pages go on another thread, so the
+        // run's summary (or the next package's load) does not wait on unlinking them; they
+        // are gone before `Packages` is dropped, and the next open removes a leftover
+        let remove = |dir: PathBuf| {
+            move || {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!("could not remove loaded package {}: {e}", dir.display());
+                }
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("sluice-rm-package".into())
+            .spawn(remove(done.clone()));
+        match (spawned, self.removing.lock()) {
+            (Ok(handle), Ok(mut removing)) => removing.push(handle),
+            (Ok(handle), Err(_)) => {
+                let _ = handle.join();
+            }
+            // no thread to spare: remove it here
+            (Err(_), _) => remove(done)(),
+        }
+        Ok(())
     }
 
     /// Move every pending package to `aborted/` (kept for inspection, never loaded).

@@ -152,30 +152,33 @@ def end_to_end(kind, n, runs, tmp):
     res = {}
     checks = {}
     tools = ["sluice", "dlt-parquet", "dlt-default", "read_json"]
-    for tool in tools:
-        walls, rsss, stages = [], [], []
-        for i in range(runs):
+    walls = {t: [] for t in tools}
+    rsss = {t: [] for t in tools}
+    stages = []
+    # the tools take turns, run after run, so that the machine's drift falls on all alike
+    for i in range(runs):
+        for tool in tools:
             d = Path(tempfile.mkdtemp(dir=tmp))
             db = d / "out.duckdb"
             log(f"{kind} {n}: {tool} run {i + 1}/{runs}")
             if tool == "sluice":
                 secs, rss, summary = sluice_load(path, kind, f"duckdb:{db}", workdir=d)
                 stages.append(summary["stage_ms"])
-            elif tool == "read_json":
-                secs, rss = peer("read_json", path, kind, str(db))
             else:
                 secs, rss = peer(tool, path, kind, str(db))
-            walls.append(secs)
-            rsss.append(rss)
+            walls[tool].append(secs)
+            rsss[tool].append(rss)
             if i == 0 and tool in ("sluice", "dlt-parquet", "dlt-default"):
                 checks[tool] = tables(str(db), "bench")
             shutil.rmtree(d, ignore_errors=True)
+    for tool in tools:
+        wall = median(walls[tool])
         res[tool] = {
-            "wall": median(walls),
-            "rss": median(rsss),
-            "rows_s": n / median(walls),
-            "mb_s": mb / median(walls),
-            "stages": {k: median([s.get(k, 0) for s in stages]) / 1000 for k in ("extract", "normalize", "load")} if stages else None,
+            "wall": wall,
+            "rss": median(rsss[tool]),
+            "rows_s": n / wall,
+            "mb_s": mb / wall,
+            "stages": {k: median([s.get(k, 0) for s in stages]) / 1000 for k in ("extract", "normalize", "load")} if tool == "sluice" else None,
         }
     same = checks["sluice"] == checks["dlt-parquet"] == checks["dlt-default"]
     return {"kind": kind, "n": n, "mb": mb, "res": res, "same": same, "tables": checks}
@@ -504,7 +507,7 @@ def report(args, e2e, mem, cold, dests, elapsed, argv, norm=None, date=None, lan
         f"- machine: {machine()}",
         f"- date: {now}; total bench time {elapsed / 60:.1f} min",
         "- command: `" + " ".join(["just bench", *argv]) + "` (= `" + " ".join(["python3 bench/bench.py", *argv]) + "`)",
-        f"- runs: median of {args.runs} runs per figure; peak RSS from `wait4()` of each process",
+        f"- runs: median of {args.runs} runs per figure (end to end, the tools take turns run after run); peak RSS from `wait4()` of each process",
         "- dlt: latest from PyPI (`dlt[duckdb,parquet]`) in `~/.cache/sluice/bench-venv`, "
         "`pipeline.run(records, table_name=…)` into DuckDB with `loader_file_format=\"parquet\"` "
         "(its best documented configuration) and with its default (`insert_values`)",

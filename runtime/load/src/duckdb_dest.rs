@@ -102,8 +102,9 @@ fn sql_err(context: &str) -> impl FnOnce(duckdb::Error) -> LoadError + '_ {
 /// `SLUICE_DUCKDB_STORAGE_VERSION` names another (`v1.0.0` for readers older than DuckDB 1.3,
 /// `latest`). DuckDB 1.5 still writes 1.0's format by default, which analyses every text
 /// segment for dictionary and FSST encoding separately; 1.3's combined DICT_FSST encoding
-/// loaded GitHub-like data 5–12% faster (interleaved runs) into a file of the same size, and DuckDB 2.0 writes
-/// newer formats by default. Existing files keep the format they were created with.
+/// loaded GitHub-like data 5–12% faster (interleaved runs) into a file of the same size, and
+/// DuckDB 2.0 writes newer formats by default. Existing files keep the format they were
+/// created with.
 pub const STORAGE_VERSION: &str = "v1.3.0";
 
 /// Open the database file. DuckDB names a file's catalog after its stem, so a dataset named

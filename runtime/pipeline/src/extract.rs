@@ -15,7 +15,7 @@ use sluice_host::{Connector, Page, RecordsFormat, Sandbox, Window};
 
 use crate::incremental::Tracker;
 use crate::load::{Feed, LiveMsg, Loader};
-use crate::package::{PackageManifest, Packages, PageEntry, write_synced};
+use crate::package::{PackageManifest, Packages, PageEntry, write_page};
 use crate::state::LocalState;
 use crate::{PipelineError, PlannedResource, Progress, io_err};
 
@@ -219,7 +219,7 @@ impl<'a> Writer<'a> {
         let rdir = open.tmp.join(resource);
         std::fs::create_dir_all(&rdir).map_err(|e| io_err(&rdir, e))?;
         let file = format!("{resource}/{seq:08}.{ext}");
-        write_synced(&open.tmp.join(&file), &page.records)?;
+        write_page(&open.tmp.join(&file), &page.records)?;
         let entry = PageEntry {
             resource: resource.to_owned(),
             seq,

@@ -114,6 +114,21 @@ impl Packages {
 
     /// Seal a package: write its manifest and make it visible.
     pub fn commit(&self, tmp: &Path, manifest: &PackageManifest) -> Result<Pending, PipelineError> {
+        // the pages were written without syncing (an unsealed package is dropped whole after
+        // a crash): make them and their folders durable before the manifest makes them a package
+        let mut dirs = std::collections::BTreeSet::new();
+        for page in &manifest.pages {
+            let path = tmp.join(&page.file);
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_err(&path, e))?;
+            if let Some(dir) = path.parent() {
+                dirs.insert(dir.to_path_buf());
+            }
+        }
+        for dir in &dirs {
+            sync_dir(dir);
+        }
         let mpath = tmp.join("manifest.json");
         let text = serde_json::to_vec_pretty(manifest).map_err(|e| io_err(&mpath, e))?;
         write_synced(&mpath, &text)?;
@@ -202,6 +217,13 @@ impl Packages {
         sync_dir(&self.root);
         Ok(ids)
     }
+}
+
+/// Write a page of an unsealed package, unsynced: until the package is sealed
+/// ([`Packages::commit`] syncs its pages) a crash drops the whole package, so syncing each page
+/// as it is written would only make the extraction wait on the disk.
+pub fn write_page(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    std::fs::write(path, bytes).map_err(|e| io_err(path, e))
 }
 
 /// Write a file atomically: a synced temporary file renamed over `path`, so a crash leaves

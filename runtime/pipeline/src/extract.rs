@@ -199,11 +199,13 @@ impl<'a> Writer<'a> {
         })
     }
 
+    /// Write `page` into the open package (opening one if needed) and hand it to a live load:
+    /// the page is consumed, so its buffer moves to the loader instead of being copied.
     fn write(
         &mut self,
         resource: &str,
         seq: u64,
-        page: &Page,
+        page: Page,
         rows: Option<u64>,
     ) -> Result<(), PipelineError> {
         if self.open.is_none() {
@@ -228,6 +230,12 @@ impl<'a> Writer<'a> {
             bytes: page.records.len() as u64,
             checkpoint: page.checkpoint.clone(),
         };
+        open.bytes += page.records.len() as u64;
+        open.rows += match (rows, self.max_rows) {
+            (Some(n), _) => n,
+            (None, Some(_)) => count_records(&page),
+            (None, None) => 0,
+        };
         let failed = match open.live.as_mut().and_then(|l| l.pages.as_ref()) {
             Some(feed) => {
                 // a full feed blocks: the loader is behind (counted as waiting, not extracting)
@@ -235,7 +243,7 @@ impl<'a> Writer<'a> {
                 let failed = feed
                     .send(LiveMsg::Page {
                         entry: entry.clone(),
-                        bytes: page.records.clone(),
+                        bytes: page.records,
                     })
                     .is_err();
                 self.waited += sent.elapsed();
@@ -244,12 +252,6 @@ impl<'a> Writer<'a> {
             None => open.live.is_some(),
         };
         open.pages.push(entry);
-        open.bytes += page.records.len() as u64;
-        open.rows += match (rows, self.max_rows) {
-            (Some(n), _) => n,
-            (None, Some(_)) => count_records(page),
-            (None, None) => 0,
-        };
         let full = self.max_rows.is_some_and(|m| open.rows >= m)
             || self.max_bytes.is_some_and(|m| open.bytes >= m);
         // a live load that failed ends the package here: sealed with the pages written so
@@ -516,16 +518,21 @@ pub async fn extract_resource(
         }
         last_checkpoint.clone_from(&page.checkpoint);
         bytes += page.records.len() as u64;
-        writer.borrow_mut().write(&root.name, seq, &page, rows)?;
+        // the transformers' input, read before the page moves into the package
+        let parent = if children.is_empty() || page.records.is_empty() {
+            None
+        } else {
+            Some(as_json_array(&page).map_err(|reason| page_err(seq, reason))?)
+        };
+        writer.borrow_mut().write(&root.name, seq, page, rows)?;
         seq += 1;
         if seq == 2 {
             sluice_load::failpoint("extract.mid_stream");
         }
         job.progress.page(&root.name, seq, bytes);
-        if children.is_empty() || page.records.is_empty() {
+        let Some(parent) = parent else {
             continue;
-        }
-        let parent = as_json_array(&page).map_err(|reason| page_err(seq - 1, reason))?;
+        };
         for (ci, child) in children.iter().enumerate() {
             let cstate = job.local.resource_state(job.source, &child.name);
             let cext = inst
@@ -543,12 +550,12 @@ pub async fn extract_resource(
                 let cpage = inst.next(&cext).await;
                 forward_logs(&mut inst, job.progress);
                 let Some(cpage) = cpage? else { break };
+                let len = cpage.records.len() as u64;
                 writer
                     .borrow_mut()
-                    .write(&child.name, child_seq[ci], &cpage, None)?;
+                    .write(&child.name, child_seq[ci], cpage, None)?;
                 child_seq[ci] += 1;
-                job.progress
-                    .page(&child.name, child_seq[ci], cpage.records.len() as u64);
+                job.progress.page(&child.name, child_seq[ci], len);
             }
             inst.close(cext).await;
         }

@@ -365,8 +365,10 @@ def report_languages(lg):
         ]
     lines += [
         "",
-        "The Rust figure is bound by the host writing pages to disk, not by the guest. Normalize and load "
-        "are the same whatever the language: pages cross as one JSON buffer.",
+        "The Rust figure is bound by the guest generating and serializing the records (`perf record`: most "
+        "samples of the extraction are in the component's code; the host writes page files unsynced and "
+        "syncs them once, at the seal). Normalize and load are the same whatever the language: pages cross "
+        "as one JSON buffer.",
     ]
     return lines
 

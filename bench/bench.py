@@ -490,9 +490,9 @@ def report_normalize(norm):
         "the key walk and slot writes into Arrow builders (~16%), copying and comparing bytes (string "
         "values into Arrow buffers, raw keys against the per-chunk key maps; ~10%), dlt's shake-128 "
         "nested-row ids (~5%, eight at a time with AVX-512; ~30% one at a time), then allocation. The "
-        "first chunk of the first page goes the general path (it makes the tables). 2 threads are "
+        "first 32 records of the first page go the general path (they make the tables). 2 threads are "
         "limited by what stays serial per page: concatenating the chunks into one batch per table, "
-        "the general-path chunk, and page-at-a-time handoff. The figures move ±15% run to run on "
+        "the general-path records, and page-at-a-time handoff. The figures move ±15% run to run on "
         "this shared 2-core machine.",
     ]
     return lines

@@ -37,12 +37,24 @@ type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 /// Records per unit of parallel work (fixed, so chunking never depends on the thread count).
 /// Tests use chunks of 3 so that small generated pages have many.
 pub(crate) const CHUNK: usize = if cfg!(test) { 3 } else { 512 };
+/// Records the general path takes from the one a chunk bailed at (the first of a new table,
+/// or one with a new column or type): enough for the columns of records like it, few enough
+/// that a page's first records do not wait on the slow path (a whole chunk of deeply nested
+/// records took 0.17 s there).
+pub(crate) const PROBE: usize = if cfg!(test) { 2 } else { 32 };
 /// Nesting deeper than this leaves the fast path (the general parser refuses beyond 128).
 const MAX_DEPTH: usize = 100;
 
 /// Why a chunk (or a page) left the fast path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bail(pub &'static str);
+
+/// A chunk that left the fast path: at which record of the page, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BailAt {
+    pub record: usize,
+    pub bail: Bail,
+}
 
 /// What the fast path needs to know, fixed for a page.
 pub(crate) struct Spec<'a> {
@@ -79,7 +91,8 @@ pub(crate) struct Page<'t> {
 }
 
 enum Records<'t> {
-    Lines(Vec<&'t [u8]>),
+    /// each non-blank line with its line number (from 1)
+    Lines(Vec<(usize, &'t [u8])>),
     Tape {
         tape: &'t [Node<'t>],
         starts: Vec<usize>,
@@ -97,12 +110,15 @@ pub(crate) fn with_page<R>(
     match format {
         RecordsFormat::Ndjson => {
             // the lines `parse_page` reads (whitespace-only lines skipped), found with memchr
-            let mut lines: Vec<&[u8]> = Vec::new();
+            let mut lines: Vec<(usize, &[u8])> = Vec::new();
             let mut start = 0;
-            for end in memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]) {
+            for (n, end) in memchr::memchr_iter(b'\n', bytes)
+                .chain([bytes.len()])
+                .enumerate()
+            {
                 let line = &bytes[start..end];
                 if !line.iter().all(u8::is_ascii_whitespace) {
-                    lines.push(line);
+                    lines.push((n + 1, line));
                 }
                 start = end + 1;
             }
@@ -148,58 +164,70 @@ impl Page<'_> {
         }
     }
 
-    /// Number of chunks.
-    pub fn chunks(&self) -> usize {
-        self.len().div_ceil(CHUNK)
+    /// The NDJSON lines of records `range` with their line numbers; `None` for an array page.
+    pub fn lines(&self, range: std::ops::Range<usize>) -> Option<&[(usize, &[u8])]> {
+        match &self.records {
+            Records::Lines(lines) => lines.get(range),
+            Records::Tape { .. } => None,
+        }
     }
 
-    /// The records of chunk `c`, as positions in the page.
-    pub fn chunk_range(&self, c: usize) -> std::ops::Range<usize> {
-        c * CHUNK..((c + 1) * CHUNK).min(self.len())
+    /// Chunks of [`CHUNK`] records from record `from`, at most `window` of them.
+    pub fn chunks_from(&self, from: usize, window: usize) -> Vec<std::ops::Range<usize>> {
+        (from..self.len())
+            .step_by(CHUNK)
+            .take(window)
+            .map(|start| start..(start + CHUNK).min(self.len()))
+            .collect()
     }
 
-    /// Normalize chunks `range` in parallel, each on its own; results in chunk order.
+    /// Normalize the record `ranges` in parallel, each on its own; results in order. A range
+    /// that bails says at which record (its first when the bail came after the last record).
     pub fn run(
         &self,
         spec: &Spec<'_>,
-        range: std::ops::Range<usize>,
-    ) -> Vec<Result<FastChunk, Bail>> {
-        range
-            .into_par_iter()
-            .map(|c| {
-                let records = self.chunk_range(c);
-                let ids = root_ids(spec, c, records.len());
+        ranges: &[std::ops::Range<usize>],
+    ) -> Vec<Result<FastChunk, BailAt>> {
+        ranges
+            .par_iter()
+            .map(|records| {
+                let at = |i: usize| move |bail| BailAt { record: i, bail };
+                let ids = root_ids(spec, records.start, records.len());
                 let mut w = Worker::new(spec);
                 match &self.records {
                     Records::Lines(lines) => {
                         let mut scratch = Vec::new();
                         let mut buffers = simd_json::Buffers::default();
-                        for (line, id) in lines[records].iter().zip(&ids) {
+                        for ((i, (_, line)), id) in
+                            records.clone().zip(&lines[records.clone()]).zip(&ids)
+                        {
                             if needs_general_parser(line) {
-                                return Err(Bail("control character or lone surrogate"));
+                                return Err(at(i)(Bail("control character or lone surrogate")));
                             }
                             scratch.clear();
                             scratch.extend_from_slice(line);
                             let tape = simd_json::to_tape_with_buffers(&mut scratch, &mut buffers)
-                                .map_err(|_| Bail("not valid JSON"))?;
-                            w.record(&tape.0, 0, id)?;
+                                .map_err(|_| at(i)(Bail("not valid JSON")))?;
+                            w.record(&tape.0, 0, id).map_err(at(i))?;
                         }
                     }
                     Records::Tape { tape, starts } => {
-                        for (start, id) in starts[records].iter().zip(&ids) {
-                            w.record(tape, *start, id)?;
+                        for ((i, start), id) in
+                            records.clone().zip(&starts[records.clone()]).zip(&ids)
+                        {
+                            w.record(tape, *start, id).map_err(at(i))?;
                         }
                     }
                 }
-                w.finish()
+                w.finish().map_err(at(records.start))
             })
             .collect()
     }
 }
 
-/// The root ids of chunk `c`'s `n` records.
-fn root_ids(spec: &Spec<'_>, c: usize, n: usize) -> Vec<IdText> {
-    salted_row_ids(&spec.salt, spec.page_seq, (c * CHUNK) as u64, n)
+/// The root ids of the `n` records from record `first` of the page.
+fn root_ids(spec: &Spec<'_>, first: usize, n: usize) -> Vec<IdText> {
+    salted_row_ids(&spec.salt, spec.page_seq, first as u64, n)
 }
 
 fn id_str(id: &IdText) -> Result<&str, Bail> {

@@ -275,10 +275,13 @@ fn pages_that_fit_the_schema_take_the_fast_path() {
     let page = |from: i64| (from..from + 700).map(record).collect::<Vec<_>>();
     for format in [RecordsFormat::Ndjson, RecordsFormat::JsonArray] {
         let mut pages = vec![page_bytes(&page(0), format), page_bytes(&page(700), format)];
-        // a new column sends its chunk of 512 records to the general path; the next chunk
-        // and the next page fit again
+        // a new column sends its record and the next few to the general path (the records
+        // of its chunk before it stay on the fast path); the rest and the next page fit again.
+        // With chunks of 3: record 4 bails in chunk 3..6 (3 fast, 4..6 general), record 8 in
+        // chunk 6..9 (6..8 fast, 8 general: the probe ends with its chunk)
         let mut with_new = page(1400);
-        with_new[3]["fresh"] = json!(1);
+        with_new[4]["fresh"] = json!(1);
+        with_new[8]["other"] = json!("x");
         pages.push(page_bytes(&with_new, format));
         pages.push(page_bytes(&page(2100), format));
         let resource = ResourceTable::new("t", "t");
@@ -286,14 +289,15 @@ fn pages_that_fit_the_schema_take_the_fast_path() {
         let (fast, stats) = run_pages(&pages, format, &resource, true, 2);
         assert_same(&fast, &general);
         assert_eq!((stats.fast_pages, stats.general_pages), (2, 2), "{stats:?}");
-        // the first chunk of the first page makes the columns, the first of the third adds one
-        let general = 2 * crate::fast::CHUNK as u64;
+        // the first records of the first page make the columns (PROBE = 2 in tests)
+        assert_eq!(crate::fast::PROBE, 2);
+        let general = 2 + 2 + 1;
         assert_eq!(
             (stats.general_records, stats.fast_records),
             (general, 2800 - general),
             "{stats:?}"
         );
-        assert_eq!(stats.reasons.get("new column"), Some(&2), "{stats:?}");
+        assert_eq!(stats.reasons.get("new column"), Some(&3), "{stats:?}");
         // the fast pages' rows are really there (a list under a list item with the same key
         // is no collision)
         let Ok(second) = &fast.pages[1] else {

@@ -149,25 +149,37 @@ pub fn parse_page(bytes: &[u8], format: RecordsFormat) -> Result<Vec<Value>, Nor
             lines
                 .into_par_iter()
                 .enumerate()
-                .map(|(i, (line_no, line))| {
-                    if let Err(e) = std::str::from_utf8(line) {
-                        return Err(NormalizeError::Json {
-                            index: i,
-                            reason: format!(
-                                "line {}: invalid UTF-8 at byte {} of the line",
-                                line_no + 1,
-                                e.valid_up_to()
-                            ),
-                        });
-                    }
-                    serde_json::from_slice(line).map_err(|e| NormalizeError::Json {
-                        index: i,
-                        reason: json_error(&e, line_no + 1),
-                    })
-                })
+                .map(|(i, (line_no, line))| parse_line(i, line_no + 1, line))
                 .collect()
         }
     }
+}
+
+/// Parse record `index` of an NDJSON page, line `line_no` (from 1).
+fn parse_line(index: usize, line_no: usize, line: &[u8]) -> Result<Value, NormalizeError> {
+    if let Err(e) = std::str::from_utf8(line) {
+        return Err(NormalizeError::Json {
+            index,
+            reason: format!(
+                "line {line_no}: invalid UTF-8 at byte {} of the line",
+                e.valid_up_to()
+            ),
+        });
+    }
+    serde_json::from_slice(line).map_err(|e| NormalizeError::Json {
+        index,
+        reason: json_error(&e, line_no),
+    })
+}
+
+/// Parse the NDJSON `lines` (with their line numbers) of records from `first` on; the first
+/// error in line order is reported, as by [`parse_page`].
+fn parse_lines(first: usize, lines: &[(usize, &[u8])]) -> Result<Vec<Value>, NormalizeError> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, (line_no, line))| parse_line(first + i, *line_no, line))
+        .collect()
 }
 
 /// A parse error as `line L column C: what`.
@@ -464,15 +476,14 @@ impl Normalizer {
             RootId::KeyHash(keys) => Some(keys.as_slice()),
             _ => None,
         };
-        // the page as `parse_page` reads it, made at the first chunk that needs it: a page
-        // that does not parse fails before any chunk is kept, as on the general path
+        // an array page as `parse_page` reads it, made at the first bail that needs it: a
+        // page that does not parse fails before any of it is kept, as on the general path
+        // (NDJSON lines parse one by one, so a bad line fails where the fast path meets it)
         let mut parsed: Option<Vec<Value>> = None;
         let mut kept: Vec<fast::FastChunk> = Vec::new();
         let mut general = false;
         let mut next = 0;
-        let chunks = page.chunks();
-        while next < chunks {
-            let range = next..next.saturating_add(window).min(chunks);
+        while next < page.len() {
             let spec = fast::Spec {
                 schema,
                 root: &root,
@@ -485,37 +496,53 @@ impl Normalizer {
                 tables_evolve: contract.tables == ContractMode::Evolve,
                 key_hash,
             };
+            let ranges = page.chunks_from(next, window);
             let mut bail = None;
-            for (c, result) in range.clone().zip(page.run(&spec, range.clone())) {
+            for (range, result) in ranges.iter().zip(page.run(&spec, &ranges)) {
                 match result {
                     Ok(chunk) => kept.push(chunk),
                     Err(b) => {
-                        bail = Some((c, b));
+                        bail = Some((range.clone(), b));
                         break;
                     }
                 }
             }
-            let Some((c, fast::Bail(reason))) = bail else {
-                next = range.end;
+            let Some((range, fast::BailAt { record, bail })) = bail else {
+                next = ranges.last().map_or(page.len(), |r| r.end);
                 continue;
             };
-            *self.paths.reasons.entry(reason.to_owned()).or_default() += 1;
+            *self.paths.reasons.entry(bail.0.to_owned()).or_default() += 1;
             general = true;
             window = 2 * rayon::current_num_threads().max(1);
-            if parsed.is_none() {
-                parsed = Some(parse_page(bytes, format)?);
+            // the chunk's records before the one that bailed went through once: again, kept
+            let mut slow = record..(record + fast::PROBE).min(range.end);
+            if record > range.start {
+                match page.run(&spec, &[range.start..record]).pop() {
+                    Some(Ok(chunk)) => kept.push(chunk),
+                    _ => slow = range.start..slow.end,
+                }
             }
+            // the record that bailed and a few after it take the general path, which adds
+            // the columns and types they bring
+            let records = match page.lines(slow.clone()) {
+                Some(lines) => parse_lines(slow.start, lines)?,
+                None => {
+                    if parsed.is_none() {
+                        parsed = Some(parse_page(bytes, format)?);
+                    }
+                    parsed
+                        .as_mut()
+                        .and_then(|p| p.get_mut(slow.clone()))
+                        .ok_or_else(|| NormalizeError::Internal("records outside the page".into()))?
+                        .iter_mut()
+                        .map(Value::take)
+                        .collect()
+                }
+            };
             self.keep_fast(schema, std::mem::take(&mut kept))?;
-            let records: Vec<Value> = parsed
-                .as_mut()
-                .and_then(|p| p.get_mut(page.chunk_range(c)))
-                .ok_or_else(|| NormalizeError::Internal("chunk outside the page".into()))?
-                .iter_mut()
-                .map(Value::take)
-                .collect();
             self.paths.general_records += records.len() as u64;
-            self.add_records(schema, resource, page_seq, c * fast::CHUNK, records)?;
-            next = c + 1;
+            self.add_records(schema, resource, page_seq, slow.start, records)?;
+            next = slow.end;
         }
         self.keep_fast(schema, kept)?;
         if general {

@@ -517,7 +517,8 @@ impl Normalizer {
             // the chunk's records before the one that bailed went through once: again, kept
             let mut slow = record..(record + fast::PROBE).min(range.end);
             if record > range.start {
-                match page.run(&spec, &[range.start..record]).pop() {
+                let before = range.start..record;
+                match page.run(&spec, std::slice::from_ref(&before)).pop() {
                     Some(Ok(chunk)) => kept.push(chunk),
                     _ => slow = range.start..slow.end,
                 }

@@ -498,6 +498,27 @@ def report_normalize(norm):
     return lines
 
 
+def report_targets(e2e, mem, cold):
+    """The issue's targets against this run's figures (what limits each: the last section)."""
+    by = {e["kind"]: e["res"] for e in e2e}
+    verdict = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    lines = ["## Targets", "", "| target | this run | |", "|---|---|---|"]
+    if "github" in by:
+        r = by["github"]
+        x = r["dlt-parquet"]["wall"] / r["sluice"]["wall"]
+        lines.append(f"| ≥ 30× dlt-parquet end to end, GitHub-like | {x:.1f}× | {verdict(x >= 30)} |")
+    ratios = {k: r["sluice"]["mb_s"] / r["read_json"]["mb_s"] for k, r in by.items()}
+    if ratios:
+        shown = ", ".join(f"{k} {v:.2f}×" for k, v in ratios.items())
+        lines.append(f"| ≥ DuckDB `read_json` MB/s while producing child tables | {shown} | "
+                     f"{verdict(min(ratios.values()) >= 1)} |")
+    (small, (_, s_rss)), (large, (_, l_rss)) = sorted(mem.items())
+    lines.append(f"| peak RSS {large:,} / {small:,} records ≤ 1.3× | {l_rss / s_rss:.2f}× | {verdict(l_rss / s_rss <= 1.3)} |")
+    lines.append(f"| peak RSS < 300 MB at {large:,} records | {l_rss:.0f} MB | {verdict(l_rss < 300)} |")
+    lines.append(f"| precompiled connector cold start < 10 ms | {cold:.2f} ms | {verdict(cold < 10)} |")
+    return lines + [""]
+
+
 def report(args, e2e, mem, cold, dests, elapsed, argv, norm=None, date=None, langs=None):
     now = date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -516,6 +537,7 @@ def report(args, e2e, mem, cold, dests, elapsed, argv, norm=None, date=None, lan
         "- DuckDB `read_json`: `create table … as select * from read_json(file)` — the native ceiling "
         "(one flat table; no child tables)",
         "",
+        *report_targets(e2e, mem, cold),
         "## End to end: NDJSON file → DuckDB",
         "",
         "`sluice load FILE --table T` (the `files` connector as a wasm component → normalize → DuckDB), each run in a fresh data directory seeded with the compiled `files` component, as every run after a user's first (the first compiles it, ~0.1 s once).",

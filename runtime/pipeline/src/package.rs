@@ -70,11 +70,11 @@ pub struct Packages {
 
 impl Drop for Packages {
     fn drop(&mut self) {
-        let removing = match self.removing.get_mut() {
-            Ok(r) => std::mem::take(r),
-            Err(poisoned) => std::mem::take(poisoned.into_inner()),
-        };
-        for handle in removing {
+        let removing = self
+            .removing
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for handle in std::mem::take(removing) {
             let _ = handle.join();
         }
     }
@@ -193,14 +193,24 @@ impl Packages {
         let spawned = std::thread::Builder::new()
             .name("sluice-rm-package".into())
             .spawn(remove(done.clone()));
-        match (spawned, self.removing.lock()) {
-            (Ok(handle), Ok(mut removing)) => removing.push(handle),
-            (Ok(handle), Err(_)) => {
-                let _ = handle.join();
-            }
+        let Ok(handle) = spawned else {
             // no thread to spare: remove it here
-            (Err(_), _) => remove(done)(),
+            remove(done)();
+            return Ok(());
+        };
+        let mut removing = self
+            .removing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // removals that ended are joined here, so a run of many packages does not keep them
+        let (ended, running) = std::mem::take(&mut *removing)
+            .into_iter()
+            .partition::<Vec<_>, _>(|h| h.is_finished());
+        for h in ended {
+            let _ = h.join();
         }
+        *removing = running;
+        removing.push(handle);
         Ok(())
     }
 

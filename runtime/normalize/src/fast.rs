@@ -108,24 +108,10 @@ pub(crate) fn with_page<R>(
     f: impl FnOnce(&Page<'_>) -> R,
 ) -> Result<R, Bail> {
     match format {
-        RecordsFormat::Ndjson => {
-            // the lines `parse_page` reads (whitespace-only lines skipped), found with memchr
-            let mut lines: Vec<(usize, &[u8])> = Vec::new();
-            let mut start = 0;
-            for (n, end) in memchr::memchr_iter(b'\n', bytes)
-                .chain([bytes.len()])
-                .enumerate()
-            {
-                let line = &bytes[start..end];
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    lines.push((n + 1, line));
-                }
-                start = end + 1;
-            }
-            Ok(f(&Page {
-                records: Records::Lines(lines),
-            }))
-        }
+        RecordsFormat::Ndjson => Ok(f(&Page {
+            // the lines `parse_page` reads
+            records: Records::Lines(crate::ndjson_lines(bytes)),
+        })),
         RecordsFormat::JsonArray => {
             if bytes.iter().any(|b| *b < 0x20) && !whitespace_only_between(bytes)
                 || has_lone_surrogate(bytes)

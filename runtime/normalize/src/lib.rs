@@ -141,18 +141,31 @@ pub fn parse_page(bytes: &[u8], format: RecordsFormat) -> Result<Vec<Value>, Nor
         }
         RecordsFormat::Ndjson => {
             // lines parse in parallel; the first error (in line order) is reported
-            let lines: Vec<(usize, &[u8])> = bytes
-                .split(|b| *b == b'\n')
-                .enumerate()
-                .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-                .collect();
-            lines
+            ndjson_lines(bytes)
                 .into_par_iter()
                 .enumerate()
-                .map(|(i, (line_no, line))| parse_line(i, line_no + 1, line))
+                .map(|(i, (line_no, line))| parse_line(i, line_no, line))
                 .collect()
         }
     }
+}
+
+/// The records of an NDJSON page: every line that is not blank, with its line number (from
+/// 1). Both paths read a page's records through this.
+pub(crate) fn ndjson_lines(bytes: &[u8]) -> Vec<(usize, &[u8])> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for (n, end) in memchr::memchr_iter(b'\n', bytes)
+        .chain([bytes.len()])
+        .enumerate()
+    {
+        let line = &bytes[start..end];
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            lines.push((n + 1, line));
+        }
+        start = end + 1;
+    }
+    lines
 }
 
 /// Parse record `index` of an NDJSON page, line `line_no` (from 1).

@@ -12,6 +12,35 @@ use sluice_scaffold::{COMPONENTIZE_JS, COMPONENTIZE_PY};
 /// SDK examples built for the tests, in each of Python and JavaScript.
 const EXAMPLES: [&str; 3] = ["hello", "synthetic", "probe"];
 
+/// Components the Rust SDK cannot express (several memories, a table bomb, thousands of core
+/// instances), written in the component text format under `tests/hostile/` and assembled
+/// here; each `X.wat` becomes `SLUICE_WAT_X`.
+fn hostile_components(manifest: &Path, out: &Path) {
+    let dir = manifest.join("hostile");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wat"))
+        .collect();
+    entries.sort();
+    for wat in entries {
+        let bytes = wat::parse_file(&wat).unwrap_or_else(|e| panic!("{}: {e}", wat.display()));
+        let stem = wat
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = out.join(format!("{stem}.wasm"));
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        println!(
+            "cargo:rustc-env=SLUICE_WAT_{}={}",
+            stem.to_uppercase(),
+            path.display()
+        );
+    }
+}
+
 fn main() {
     println!("cargo:rerun-if-env-changed=DUCKDB_LIB_DIR");
     if let Ok(dir) = std::env::var("DUCKDB_LIB_DIR") {
@@ -25,6 +54,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SLUICE_PY_VENV");
     println!("cargo:rerun-if-env-changed=SLUICE_JS_TOOLS");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this"));
+    hostile_components(&manifest, &out);
     let py = componentize_py(&out);
     let js = componentize_js(&out);
     // six builds, about a minute of CPU: run them side by side

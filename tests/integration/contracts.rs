@@ -33,9 +33,8 @@ impl Files {
         let file = self.area.path().join(format!("records_{n}.json"));
         std::fs::write(&file, records.to_string()).expect("write records");
         let toml = format!(
-            "name = \"c\"\ndataset = \"ds\"\n{top}\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n[grants]\nallow_read = [{d:?}]\n[resources.t]\n{resource}\n",
+            "name = \"c\"\ndataset = \"ds\"\n{top}\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n[grants]\nallow_read_files = [{p:?}]\n[resources.t]\n{resource}\n",
             p = file.display().to_string(),
-            d = self.area.path().display().to_string(),
         );
         self.area.run_with(
             &toml,
@@ -49,9 +48,8 @@ impl Files {
     /// the connector's `[config]`.
     fn file_toml(&self, name: &str, file: &std::path::Path, config: &str) -> String {
         format!(
-            "name = \"{name}\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n{config}\n[grants]\nallow_read = [{d:?}]\n",
+            "name = \"{name}\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"t\"\n{config}\n[grants]\nallow_read_files = [{p:?}]\n",
             p = file.display().to_string(),
-            d = self.area.path().display().to_string(),
         )
     }
 

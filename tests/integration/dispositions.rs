@@ -46,9 +46,8 @@ impl Bench {
         let file = self.area.path().join(format!("{name}_{n}.json"));
         std::fs::write(&file, records.to_string()).expect("write records");
         let toml = format!(
-            "name = \"{name}\"\ndataset = \"ds\"\n{top}\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"{table}\"\n[grants]\nallow_read = [{d:?}]\n[resources.{table}]\n{hints}\n",
+            "name = \"{name}\"\ndataset = \"ds\"\n{top}\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"{table}\"\n[grants]\nallow_read_files = [{p:?}]\n[resources.{table}]\n{hints}\n",
             p = file.display().to_string(),
-            d = self.area.path().display().to_string(),
         );
         self.area
             .run_to(

@@ -191,7 +191,8 @@ fn a_package_that_failed_to_load_is_completed_before_new_data_is_extracted() {
         .collect();
     assert_eq!(pending.len(), 1);
     // the cause is cleared (as a transient failure would be); new data arrives meanwhile
-    let page = pending[0].path().join("events/00000000.ndjson");
+    // page files are named by the resource's index, never by its (connector-chosen) name
+    let page = pending[0].path().join("r0000/00000000.ndjson");
     std::fs::write(&page, "{\"id\": 1}\n{\"id\": 2}\n").expect("repair");
     std::fs::write(&file, "{\"id\": 3}\n").expect("new data");
     let s = area.run(&toml, c).expect("second run");

@@ -478,17 +478,6 @@ fn redirects_and_ip_literals_off_the_allow_list_are_denied() {
     intact(&area);
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Run in a child process by `memory_returns_to_its_baseline_after_memory_bombs`, alone, so
 /// its resident memory is its own: one bomb to warm up, then five more.
 #[test]
@@ -497,32 +486,16 @@ fn memory_child() {
     let area = Area::new();
     let bomb = "[limits]\nmemory_mb = 256\n";
     probe(&area, "memory", bomb);
-    let baseline = rss_kib();
+    let baseline = crate::support::status_kib("VmRSS");
     for _ in 0..5 {
         probe(&area, "memory", bomb);
     }
-    println!("RSS_KIB {baseline} {}", rss_kib());
+    println!("RSS_KIB {baseline} {}", crate::support::status_kib("VmRSS"));
 }
 
 #[test]
 fn memory_returns_to_its_baseline_after_memory_bombs() {
-    let exe = std::env::current_exe().expect("test binary");
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "sandbox::memory_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .output()
-        .expect("child runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = crate::support::child_test_output("sandbox::memory_child");
     let line = stdout
         .lines()
         .find_map(|l| l.split("RSS_KIB ").nth(1))

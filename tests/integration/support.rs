@@ -120,6 +120,45 @@ impl Area {
     }
 }
 
+/// This test binary running the ignored test `name` alone (`--exact`, `--nocapture`), for
+/// tests that need a process of their own: its memory, a SIGKILL, a concurrent worker.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    c.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env_remove("SLUICE_FAILPOINT");
+    c
+}
+
+/// Run the ignored test `name` in a child process to success; its standard output.
+pub fn child_test_output(name: &str) -> String {
+    let out = child_test(name).output().expect("child runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
+pub fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// A progress sink keeping the connector's log lines.
 #[derive(Default)]
 pub struct Logs(pub std::sync::Mutex<Vec<(String, String)>>);
@@ -226,13 +265,12 @@ pub fn canon(conn: &duckdb::Connection, schema: &str) -> Value {
     Value::Object(out)
 }
 
-/// A pipeline file that loads `file` into `table` with the `files` connector.
+/// A pipeline file that loads `file` into `table` with the `files` connector, granted that
+/// file alone (as `sluice load` grants it).
 pub fn files_pipeline(name: &str, file: &Path, table: &str) -> String {
-    let dir = file.parent().expect("parent");
     format!(
-        "name = \"{name}\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"{table}\"\n[grants]\nallow_read = [{d:?}]\n",
+        "name = \"{name}\"\n[connector]\nname = \"files\"\n[config]\npaths = [{p:?}]\ntable = \"{table}\"\n[grants]\nallow_read_files = [{p:?}]\n",
         p = file.display().to_string(),
-        d = dir.display().to_string(),
     )
 }
 

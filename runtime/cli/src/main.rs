@@ -228,11 +228,27 @@ fn main() {
     let code = match real_main(cli) {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("error: {}", error_chain(&err));
-            1
+            eprintln!("error: {}", printable(&error_chain(&err)));
+            // another run of the pipeline holds the destination: nothing was done, try later
+            let busy = err.chain().any(|c| {
+                matches!(
+                    c.downcast_ref(),
+                    Some(sluice_pipeline::PipelineError::Busy { .. })
+                )
+            });
+            if busy { 3 } else { 1 }
         }
     };
     std::process::exit(code);
+}
+
+/// Text for the terminal: every control character escaped but line breaks (the host escapes
+/// those too in what a connector wrote), so no error can paint or rewrite the user's screen.
+fn printable(text: &str) -> String {
+    text.split('\n')
+        .map(sluice_host::hygiene::escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The error and its causes, each cause once: library errors already quote their source in
@@ -436,7 +452,9 @@ fn real_main(cli: Cli) -> Result<()> {
             if let Some(e) = &i.spec_error {
                 println!("resources: not described for this config ({e}); pass --config");
             } else {
-                println!("resources:");
+                println!(
+                    "resources (validated: names, tables, parents, hints, cursor paths and config schema):"
+                );
             }
             for r in &i.resources {
                 println!(
@@ -477,8 +495,8 @@ struct LoadHints {
     initial_value: Option<String>,
 }
 
-/// `sluice load FILE --table NAME` as a pipeline: the `files` connector, granted the file's
-/// directory read-only.
+/// `sluice load FILE --table NAME` as a pipeline: the `files` connector, granted that one
+/// file read-only (not its directory).
 fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Result<PipelineSpec> {
     let abs = file
         .canonicalize()
@@ -486,7 +504,6 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
     if !abs.is_file() {
         bail!("`{}` is not a file", file.display());
     }
-    let dir = abs.parent().context("the file has no parent directory")?;
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let list = |v: &[String]| {
         format!(
@@ -495,11 +512,10 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
         )
     };
     let mut text = format!(
-        "name = {name}\n[connector]\nname = \"files\"\n[config]\npaths = [{path}]\ntable = {table}\n[grants]\nallow_read = [{dir}]\n[resources.{res}]\nwrite_disposition = {wd}\n",
+        "name = {name}\n[connector]\nname = \"files\"\n[config]\npaths = [{path}]\ntable = {table}\n[grants]\nallow_read_files = [{path}]\n[resources.{res}]\nwrite_disposition = {wd}\n",
         name = q(common.pipeline.as_deref().unwrap_or("sluice_load")),
         path = q(&abs.to_string_lossy()),
         table = q(table),
-        dir = q(&dir.to_string_lossy()),
         res = q(table),
         wd = q(&hints.write_disposition),
     );

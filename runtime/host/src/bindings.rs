@@ -42,7 +42,8 @@ impl log::Host for State {
                 return;
             }
         }
-        let mut message = self.policy.redact(&message);
+        // redacted, then escaped: no terminal control or fake line reaches the user
+        let mut message = crate::hygiene::escape_controls(&self.policy.redact(&message));
         if message.len() > MAX_LOG_BYTES {
             let mut cut = MAX_LOG_BYTES;
             while !message.is_char_boundary(cut) {

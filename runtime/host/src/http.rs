@@ -1,7 +1,8 @@
-//! The `http` import: buffered requests through [`Policy`], with redirects re-checked,
-//! secrets injected, retries with backoff for idempotent requests, timeouts and size caps.
+//! The `http` import: buffered requests through [`Policy`]: method, headers and URL checked;
+//! redirects followed here, each hop checked in full and given only the secrets granted for
+//! its origin; secrets the server echoes masked before the guest sees the response; retries
+//! with backoff for idempotent requests; a capped timeout; size caps on body and headers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -9,22 +10,6 @@ use url::Url;
 use crate::State;
 use crate::bindings::sluice::connector::http::{HttpError, Request, Response};
 use crate::policy::{Policy, SecretGrant, SecretPlacement};
-
-/// A client that follows redirects only to allowed destinations.
-pub fn client(policy: &Arc<Policy>) -> reqwest::Result<reqwest::Client> {
-    let p = policy.clone();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 10 {
-                return attempt.error("too many redirects");
-            }
-            match p.check_static(attempt.url()) {
-                Ok(()) => attempt.follow(),
-                Err(why) => attempt.error(format!("redirect denied: {why}")),
-            }
-        }))
-        .build()
-}
 
 fn idempotent(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS")
@@ -88,49 +73,84 @@ fn rand_jitter(max: u64) -> u64 {
     if max == 0 { 0 } else { nanos % max }
 }
 
-pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpError> {
-    let policy = state.policy.clone();
-    let mut url = Url::parse(&req.url).map_err(|e| {
-        HttpError::Denied(format!("invalid url `{}`: {e}", policy.redact(&req.url)))
+/// A checked request, ready to send (and re-send on a retry).
+struct Checked {
+    method: reqwest::Method,
+    url: Url,
+    /// the guest's headers, without secrets
+    headers: reqwest::header::HeaderMap,
+    body: Option<Vec<u8>>,
+    /// secrets the guest named (and that have a value on this run)
+    secrets: Vec<String>,
+    timeout: Duration,
+}
+
+/// Check what the guest asked for: URL on the allow-list, an allowed method, no header the
+/// host owns, header bytes within the cap.
+fn check_request(policy: &Policy, req: Request) -> Result<Checked, HttpError> {
+    let url = Url::parse(&req.url).map_err(|e| {
+        HttpError::Denied(format!(
+            "invalid url `{}`: {e}",
+            shown_url(policy, &req.url)
+        ))
     })?;
-    if let Err(why) = policy.check(&url).await {
-        // a name that does not resolve is a network failure, not a policy decision
-        if why.starts_with(crate::policy::UNRESOLVED) {
-            return Err(HttpError::Transport(why));
-        }
-        state.metrics.denied += 1;
-        tracing::warn!(connector = %state.connector, "http denied: {why}");
-        return Err(HttpError::Denied(why));
-    }
-    let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| HttpError::Denied(format!("invalid method `{}`", req.method)))?;
+    policy.check_static(&url).map_err(HttpError::Denied)?;
+    let method = crate::policy::check_method(&req.method).map_err(HttpError::Denied)?;
     let mut headers = reqwest::header::HeaderMap::new();
     for (k, v) in &req.headers {
-        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| HttpError::Denied(format!("invalid header name `{k}`")))?;
-        let value = reqwest::header::HeaderValue::from_str(v)
-            .map_err(|_| HttpError::Denied(format!("invalid value for header `{k}`")))?;
-        headers.insert(name, value);
-    }
-    for name in &req.secrets {
-        if policy.absent_secrets.contains(name) {
-            continue;
+        if !crate::policy::header_allowed(k) {
+            return Err(HttpError::Denied(format!(
+                "header `{}` is set by the host only",
+                crate::hygiene::shown(k, 64)
+            )));
         }
-        let grant = policy.secret_for(name, &url).map_err(HttpError::Denied)?;
-        let token = match &grant.placement {
-            SecretPlacement::OAuth2 { .. } => Some(
-                oauth2_token(&policy, &state.client, grant, &mut state.metrics.requests)
-                    .await
-                    .map_err(HttpError::Denied)?,
-            ),
-            _ => None,
-        };
-        grant
-            .apply(&mut headers, &mut url, token.as_deref())
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+            HttpError::Denied(format!(
+                "invalid header name `{}`",
+                crate::hygiene::shown(k, 64)
+            ))
+        })?;
+        let value = reqwest::header::HeaderValue::from_str(v)
+            .map_err(|_| HttpError::Denied(format!("invalid value for header `{name}`")))?;
+        headers.append(name, value);
+    }
+    if crate::transport::header_bytes(&headers) > policy.max_header_bytes {
+        return Err(HttpError::Denied(format!(
+            "request headers exceed {} bytes (limits.http_max_header_kb)",
+            policy.max_header_bytes
+        )));
+    }
+    let cap = policy.timeout_ms.max(1);
+    let timeout = req.timeout_ms.map_or(cap, |t| u64::from(t).clamp(1, cap));
+    Ok(Checked {
+        method,
+        url,
+        headers,
+        body: req.body,
+        secrets: req
+            .secrets
+            .into_iter()
+            .filter(|n| !policy.absent_secrets.contains(n))
+            .collect(),
+        timeout: Duration::from_millis(timeout),
+    })
+}
+
+/// A URL as it may appear in an error: secrets redacted, the query left out, escaped.
+fn shown_url(policy: &Policy, url: &str) -> String {
+    crate::hygiene::shown(&policy.redact(url), 200)
+}
+
+pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpError> {
+    let policy = state.policy.clone();
+    let checked = check_request(&policy, req)?;
+    // secrets named for a host they are not granted for refuse the request up front
+    for name in &checked.secrets {
+        policy
+            .secret_for(name, &checked.url)
             .map_err(HttpError::Denied)?;
     }
-    let timeout = Duration::from_millis(req.timeout_ms.map(u64::from).unwrap_or(policy.timeout_ms));
-    let attempts = if idempotent(method.as_str()) {
+    let attempts = if idempotent(checked.method.as_str()) {
         policy.max_attempts.max(1)
     } else {
         1
@@ -144,36 +164,11 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
         if attempt > 0 {
             state.metrics.retries += 1;
         }
-        policy.pace(&url).await;
-        state.metrics.requests += 1;
-        let mut rb = state
-            .client
-            .request(method.clone(), url.clone())
-            .headers(headers.clone())
-            .timeout(timeout);
-        if let Some(body) = &req.body {
-            rb = rb.body(body.clone());
-        }
-        let resp = match rb.send().await {
+        let resp = match send_following(state, &checked).await {
             Ok(r) => r,
-            Err(e) => {
-                // reqwest keeps the reason (e.g. our redirect refusal) in the source chain
-                let mut chain = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(cause) = source {
-                    chain.push_str(&format!(": {cause}"));
-                    source = cause.source();
-                }
-                let msg = policy.redact(&chain.replace(url.as_str(), &redacted_url(&url)));
-                if msg.contains("redirect denied") {
-                    state.metrics.denied += 1;
-                    return Err(HttpError::Denied(msg));
-                }
-                last_err = if e.is_timeout() {
-                    HttpError::Timeout
-                } else {
-                    HttpError::Transport(msg)
-                };
+            Err(Failure::Final(e)) => return Err(e),
+            Err(Failure::Retryable(e)) => {
+                last_err = e;
                 let wait = backoff(attempt);
                 if !fits(wait) {
                     break;
@@ -189,43 +184,199 @@ pub async fn fetch(state: &mut State, req: Request) -> Result<Response, HttpErro
             last_err = HttpError::RateLimited(Some(wait.as_millis() as u64));
             continue;
         }
-        if let Some(len) = resp.content_length()
-            && len > policy.max_body_bytes
-        {
-            return Err(HttpError::TooLarge(len));
-        }
-        let resp_headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut body = Vec::new();
-        let mut resp = resp;
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() as u64 > policy.max_body_bytes {
-                        return Err(HttpError::TooLarge(body.len() as u64));
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return Err(HttpError::Transport(policy.redact(&e.to_string()))),
-            }
-        }
-        state.metrics.bytes += body.len() as u64;
-        return Ok(Response {
-            status,
-            headers: resp_headers,
-            body,
-        });
+        return read_response(state, resp).await;
     }
     Err(last_err)
+}
+
+/// Why a send failed: for good, or worth another attempt.
+enum Failure {
+    Final(HttpError),
+    Retryable(HttpError),
+}
+
+/// Most redirects one request follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// Send `req`, following redirects: each hop's URL passes the full check (allow-list here,
+/// addresses in the resolver), and each hop carries only the named secrets granted for its
+/// origin — a secret the guest named for `api.example.com` never follows a redirect to
+/// another scheme, host or port, in any placement (header, query, basic, OAuth2).
+async fn send_following(state: &mut State, req: &Checked) -> Result<reqwest::Response, Failure> {
+    let policy = state.policy.clone();
+    let (mut method, mut url, mut body) = (req.method.clone(), req.url.clone(), req.body.clone());
+    for hop in 0..=MAX_REDIRECTS {
+        let mut headers = req.headers.clone();
+        let mut sent_url = url.clone();
+        for name in &req.secrets {
+            let Ok(grant) = policy.secret_for(name, &url) else {
+                continue; // a hop to another origin: this secret stays behind
+            };
+            let token = match &grant.placement {
+                SecretPlacement::OAuth2 { .. } => Some(
+                    oauth2_token(
+                        &policy,
+                        &state.token_client,
+                        grant,
+                        &mut state.metrics.requests,
+                    )
+                    .await
+                    .map_err(|e| Failure::Final(HttpError::Denied(e)))?,
+                ),
+                _ => None,
+            };
+            grant
+                .apply(&mut headers, &mut sent_url, token.as_deref())
+                .map_err(|e| Failure::Final(HttpError::Denied(e)))?;
+        }
+        policy.pace(&url).await;
+        state.metrics.requests += 1;
+        let mut rb = state
+            .client
+            .request(method.clone(), sent_url.clone())
+            .headers(headers)
+            .timeout(req.timeout);
+        if let Some(b) = &body {
+            rb = rb.body(b.clone());
+        }
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| send_error(state, &sent_url, &e))?;
+        let Some(next) = redirect_target(&resp, &url) else {
+            return Ok(resp);
+        };
+        if hop == MAX_REDIRECTS {
+            break;
+        }
+        let next = next.map_err(|e| Failure::Final(HttpError::Denied(e)))?;
+        if let Err(why) = policy.check_static(&next) {
+            state.metrics.denied += 1;
+            return Err(Failure::Final(HttpError::Denied(format!(
+                "redirect denied: {why}"
+            ))));
+        }
+        if let Some(name) = secret_in_url(&policy, &next) {
+            state.metrics.denied += 1;
+            return Err(Failure::Final(HttpError::Denied(format!(
+                "redirect denied: the server put secret `{name}` into a redirect to `{}`, which it is not granted for",
+                next.host_str().unwrap_or_default()
+            ))));
+        }
+        let status = resp.status().as_u16();
+        if status == 303 || (matches!(status, 301 | 302) && method == reqwest::Method::POST) {
+            method = reqwest::Method::GET;
+            body = None;
+        }
+        url = next;
+    }
+    Err(Failure::Final(HttpError::Denied(format!(
+        "more than {MAX_REDIRECTS} redirects"
+    ))))
+}
+
+/// The `Location` of a redirect response, resolved against the request's URL.
+fn redirect_target(resp: &reqwest::Response, base: &Url) -> Option<Result<Url, String>> {
+    if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let loc = resp.headers().get(reqwest::header::LOCATION)?;
+    Some(
+        loc.to_str()
+            .ok()
+            .and_then(|l| base.join(l).ok())
+            .ok_or_else(|| "redirect to an invalid location".to_owned()),
+    )
+}
+
+/// A secret (in any form) inside a URL whose origin it is not granted for.
+fn secret_in_url(policy: &Policy, url: &Url) -> Option<String> {
+    policy
+        .secrets
+        .iter()
+        .filter(|s| policy.secret_for(&s.name, url).is_err())
+        .find(|s| Policy::carries(s, url.as_str()))
+        .map(|s| s.name.clone())
+}
+
+/// A send error in words, with secrets and the query redacted; refusals by the resolver
+/// (non-public addresses) are denials, timeouts and connection failures retryable.
+fn send_error(state: &mut State, url: &Url, e: &reqwest::Error) -> Failure {
+    let policy = &state.policy;
+    if let Some(why) = crate::transport::refusal(e) {
+        state.metrics.denied += 1;
+        tracing::warn!(connector = %state.connector, "http denied: {why}");
+        return Failure::Final(HttpError::Denied(why));
+    }
+    let msg = crate::transport::chain(e).replace(url.as_str(), &redacted_url(url));
+    let msg = crate::hygiene::escape_controls(&policy.redact(&msg));
+    if e.is_timeout() {
+        Failure::Retryable(HttpError::Timeout)
+    } else {
+        Failure::Retryable(HttpError::Transport(msg))
+    }
+}
+
+/// Read a response whole, within the body and header caps, with secret forms masked in its
+/// headers and body.
+async fn read_response(
+    state: &mut State,
+    mut resp: reqwest::Response,
+) -> Result<Response, HttpError> {
+    let policy = state.policy.clone();
+    let header_bytes = crate::transport::header_bytes(resp.headers());
+    if header_bytes > policy.max_header_bytes {
+        return Err(HttpError::Transport(format!(
+            "response headers of {header_bytes} bytes exceed {} bytes (limits.http_max_header_kb)",
+            policy.max_header_bytes
+        )));
+    }
+    if let Some(len) = resp.content_length()
+        && len > policy.max_body_bytes
+    {
+        return Err(HttpError::TooLarge(len));
+    }
+    let forms = policy.secret_forms();
+    let resp_headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            let mut v = v.as_bytes().to_vec();
+            crate::policy::mask(&mut v, &forms);
+            (k.to_string(), String::from_utf8_lossy(&v).into_owned())
+        })
+        .collect();
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() as u64 > policy.max_body_bytes {
+                    return Err(HttpError::TooLarge(body.len() as u64));
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(HttpError::Transport(crate::hygiene::escape_controls(
+                    &policy.redact(&crate::transport::chain(&e)),
+                )));
+            }
+        }
+    }
+    let masked = crate::policy::mask(&mut body, &forms);
+    if masked > 0 {
+        tracing::warn!(
+            connector = %state.connector,
+            "masked {masked} echoed secret value(s) in a response before the connector saw it"
+        );
+    }
+    state.metrics.bytes += body.len() as u64;
+    Ok(Response {
+        status,
+        headers: resp_headers,
+        body,
+    })
 }
 
 /// The access token of an OAuth2 client-credentials grant: the cached one while it is valid,

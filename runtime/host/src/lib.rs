@@ -17,9 +17,13 @@
 //! ```
 
 mod bindings;
+mod budget;
+pub mod declared;
 mod http;
+pub mod hygiene;
 mod log_gate;
 mod policy;
+mod transport;
 mod wasi_http;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +33,7 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 use wasmtime::component::{Component, Linker, ResourceAny};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub use bindings::types::{
@@ -121,6 +125,16 @@ pub enum HostError {
     },
     #[error("component cache `{path}`: {reason}")]
     Cache { path: String, reason: String },
+    #[error(
+        "connector `{connector}` declared an invalid {field} `{value}`: it {rule}; nothing was extracted"
+    )]
+    Declared {
+        connector: String,
+        field: String,
+        /// the value escaped and cut to a readable length
+        value: String,
+        rule: String,
+    },
 }
 
 /// Who is at fault, in words.
@@ -150,8 +164,8 @@ pub struct Sandbox {
     pub memory_bytes: usize,
     /// deadline of each call into the guest (default 30 s)
     pub call_timeout: Duration,
-    /// directories granted read-only, visible at the same absolute path
-    pub read_dirs: Vec<PathBuf>,
+    /// directories granted read-only
+    pub read_dirs: Vec<ReadDir>,
     /// network policy for `http`
     pub policy: Arc<Policy>,
     /// log lines an instance may write; later ones are dropped after one warning
@@ -159,6 +173,8 @@ pub struct Sandbox {
     /// log lines per second an instance may write (bursts up to one second's worth); lines
     /// over it are dropped and counted in a warning
     pub max_log_lines_per_sec: u32,
+    /// `wasi:http` requests one instance may have awaiting their response at once; more wait
+    pub max_http_in_flight: usize,
 }
 
 impl Default for Sandbox {
@@ -170,7 +186,26 @@ impl Default for Sandbox {
             policy: Arc::new(Policy::deny_all()),
             max_log_lines: 10_000,
             max_log_lines_per_sec: 1_000,
+            max_http_in_flight: 16,
         }
+    }
+}
+
+/// A directory granted read-only: `host` is opened, and the guest sees it at `guest`. Usually
+/// both are the same absolute path; a grant of single files opens a private folder of links
+/// to them at the path of their real directory, so the guest sees those files and nothing
+/// else beside them.
+#[derive(Clone, Debug)]
+pub struct ReadDir {
+    pub host: PathBuf,
+    pub guest: String,
+}
+
+impl ReadDir {
+    /// `dir`, seen by the guest at its own path.
+    pub fn same(dir: PathBuf) -> ReadDir {
+        let guest = dir.to_string_lossy().into_owned();
+        ReadDir { host: dir, guest }
     }
 }
 
@@ -193,9 +228,11 @@ pub struct HttpMetrics {
 pub(crate) struct State {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    budget: budget::StoreBudget,
     pub(crate) policy: Arc<Policy>,
     pub(crate) client: reqwest::Client,
+    /// for OAuth2 token requests to the endpoint the pipeline file names
+    pub(crate) token_client: reqwest::Client,
     pub(crate) connector: String,
     pub(crate) logs: Vec<LogLine>,
     /// the log limits and what they let through
@@ -400,24 +437,24 @@ impl Connector {
         // tokio's blocking pool and back for every read (they are local and short)
         wasi.allow_blocking_current_thread(true);
         for dir in &sandbox.read_dirs {
-            let guest = dir.to_string_lossy().into_owned();
-            wasi.preopened_dir(dir, &guest, FsPerms::ReadOnly)
+            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
                 .map_err(|e| HostError::Grant {
                     connector: self.name.clone(),
-                    dir: guest.clone(),
+                    dir: dir.guest.clone(),
                     reason: format!("{e:#}"),
                 })?;
         }
-        let client = http::client(&sandbox.policy).map_err(|e| HostError::Engine(e.to_string()))?;
+        let client = transport::checked_client(&sandbox.policy)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        let token_client =
+            transport::trusted_client().map_err(|e| HostError::Engine(e.to_string()))?;
         let state = State {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(sandbox.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            budget: budget::StoreBudget::new(sandbox.memory_bytes),
             policy: sandbox.policy.clone(),
             client: client.clone(),
+            token_client: token_client.clone(),
             connector: self.name.clone(),
             logs: Vec::new(),
             log_gate: log_gate::LogGate::new(
@@ -427,22 +464,39 @@ impl Connector {
             ),
             metrics: HttpMetrics::default(),
             http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
-            hooks: wasi_http::PolicyHooks {
-                policy: sandbox.policy.clone(),
+            hooks: wasi_http::PolicyHooks::new(
+                sandbox.policy.clone(),
                 client,
-                connector: self.name.clone(),
-                requests: Default::default(),
-                denied: Default::default(),
-            },
+                token_client,
+                &self.name,
+                sandbox.max_http_in_flight,
+            ),
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.budget);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(deadline_ticks(sandbox.call_timeout));
-        let guest =
-            bindings::Connector::instantiate_async(&mut store, &self.component, &self.linker)
-                .await
-                .map_err(|e| classify(&self.name, None, "instantiate", &sandbox, e))?;
+        // start functions run guest code: the epoch stops it, this stops a blocked host call.
+        // The instance is made before its exports are typed, so a component's start functions
+        // always run under the store's budget and deadline, whatever it exports.
+        let instantiating = async {
+            let instance = self
+                .linker
+                .instantiate_async(&mut store, &self.component)
+                .await?;
+            bindings::Connector::new(&mut store, &instance)
+        };
+        let guest = match tokio::time::timeout(host_call_limit(&sandbox), instantiating).await {
+            Ok(r) => r.map_err(|e| classify(&self.name, None, "instantiate", &sandbox, e))?,
+            Err(_) => {
+                return Err(HostError::Timeout {
+                    connector: self.name.clone(),
+                    resource: None,
+                    phase: "instantiate",
+                    limit_ms: sandbox.call_timeout.as_millis() as u64,
+                });
+            }
+        };
         Ok(Instance {
             name: self.name.clone(),
             store,
@@ -456,6 +510,12 @@ fn deadline_ticks(d: Duration) -> u64 {
     (d.as_millis() as u64 / TICK_MS).max(1)
 }
 
+/// How long a call may take in host time: the guest deadline plus a grace of a few ticks, so
+/// the epoch trap (which names the call) normally fires first.
+fn host_call_limit(sandbox: &Sandbox) -> Duration {
+    sandbox.call_timeout + Duration::from_millis(50 * TICK_MS)
+}
+
 fn classify(
     connector: &str,
     resource: Option<&str>,
@@ -464,6 +524,17 @@ fn classify(
     err: wasmtime::Error,
 ) -> HostError {
     let resource = resource.map(str::to_owned);
+    if err
+        .chain()
+        .any(|c| c.downcast_ref::<budget::OverBudget>().is_some())
+    {
+        return HostError::Memory {
+            connector: connector.to_owned(),
+            resource,
+            phase,
+            limit_mb: (sandbox.memory_bytes >> 20) as u64,
+        };
+    }
     if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return HostError::Timeout {
             connector: connector.to_owned(),
@@ -477,23 +548,15 @@ fn classify(
             connector: connector.to_owned(),
             resource,
             phase,
-            reason: sandbox.policy.redact(&reason),
+            reason: hygiene::escape_controls(&sandbox.policy.redact(&reason)),
         };
     }
     let reason = format!("{err:#}");
-    if reason.contains("memory") && (reason.contains("grow") || reason.contains("limit")) {
-        return HostError::Memory {
-            connector: connector.to_owned(),
-            resource,
-            phase,
-            limit_mb: (sandbox.memory_bytes >> 20) as u64,
-        };
-    }
     HostError::Trap {
         connector: connector.to_owned(),
         resource,
         phase,
-        reason: sandbox.policy.redact(&reason),
+        reason: hygiene::escape_controls(&sandbox.policy.redact(&reason)),
     }
 }
 
@@ -541,7 +604,7 @@ impl Instance {
             connector: self.name.clone(),
             resource: resource.map(str::to_owned),
             kind: e.kind,
-            message: self.sandbox.policy.redact(&e.message),
+            message: hygiene::escape_controls(&self.sandbox.policy.redact(&e.message)),
             retryable: e.retryable,
         }
     }
@@ -557,7 +620,7 @@ impl Instance {
     {
         self.arm();
         // epoch deadlines stop guest code; this stops a call blocked in a host function
-        let limit = self.sandbox.call_timeout + Duration::from_millis(50 * TICK_MS);
+        let limit = host_call_limit(&self.sandbox);
         let out = tokio::time::timeout(limit, f(self)).await;
         match out {
             Ok(Ok(v)) => Ok(v),
@@ -571,7 +634,8 @@ impl Instance {
         }
     }
 
-    /// The connector's spec for `config` (JSON).
+    /// The connector's spec for `config` (JSON), after checking everything it declares
+    /// ([`declared::check_spec`]).
     pub async fn spec(&mut self, config: &str) -> Result<SourceSpec> {
         let config = config.to_owned();
         let r = self
@@ -582,7 +646,14 @@ impl Instance {
                     .await
             })
             .await?;
-        r.map_err(|e| self.connector_error(None, e))
+        let spec = r.map_err(|e| self.connector_error(None, e))?;
+        declared::check_spec(&spec).map_err(|r| HostError::Declared {
+            connector: self.name.clone(),
+            field: r.field,
+            value: r.value,
+            rule: r.rule,
+        })?;
+        Ok(spec)
     }
 
     /// Open an extraction of `resource`.
@@ -635,9 +706,14 @@ impl Instance {
         r.map_err(|e| self.connector_error(Some(&ext.resource), e))
     }
 
-    /// Release an extraction.
-    pub async fn close(&mut self, ext: Extraction) {
-        let _ = ext.handle.resource_drop_async(&mut self.store).await;
+    /// Release an extraction. The guest's destructor runs under the call deadline like every
+    /// other call; a destructor that traps or loops fails the run.
+    pub async fn close(&mut self, ext: Extraction) -> Result<()> {
+        let handle = ext.handle;
+        self.guarded(Some(&ext.resource), "close", async |me: &mut Self| {
+            handle.resource_drop_async(&mut me.store).await
+        })
+        .await
     }
 
     /// Log lines written since the last call.
@@ -653,6 +729,7 @@ impl Instance {
         let mut m = d.metrics.clone();
         m.requests += d.hooks.requests.load(std::sync::atomic::Ordering::Relaxed);
         m.denied += d.hooks.denied.load(std::sync::atomic::Ordering::Relaxed);
+        m.bytes += d.hooks.bytes.load(std::sync::atomic::Ordering::Relaxed);
         m
     }
 }

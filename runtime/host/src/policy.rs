@@ -1,7 +1,8 @@
-//! The one policy every outgoing request passes: allow-list, private addresses, secrets,
-//! redaction.
+//! The one policy every outgoing request passes: allow-list (scheme, host, port, path prefix
+//! on segment boundaries), methods and headers the guest may set, private addresses, secrets
+//! and their redaction.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::Url;
 
@@ -110,8 +111,11 @@ pub struct Policy {
     /// optional secrets the pipeline declares but that have no value on this run: requests
     /// naming them go without
     pub absent_secrets: Vec<String>,
-    /// per-request timeout default, ms
+    /// a request's timeout, ms: the default, and the cap on what a guest asks for
+    /// (`limits.http_timeout_secs`)
     pub timeout_ms: u64,
+    /// largest header section of a request or response, bytes (`limits.http_max_header_kb`)
+    pub max_header_bytes: usize,
     /// largest response body, bytes
     pub max_body_bytes: u64,
     /// attempts for idempotent requests on 429, 5xx and connection errors
@@ -134,6 +138,7 @@ impl Policy {
     pub fn deny_all() -> Policy {
         Policy {
             timeout_ms: 60_000,
+            max_header_bytes: 64 << 10,
             max_body_bytes: 64 << 20,
             max_attempts: 5,
             retry_budget_ms: 300_000,
@@ -160,31 +165,47 @@ impl Policy {
         Ok(p)
     }
 
-    /// Check a URL against the allow-list and, when the host is a name, the addresses it
-    /// resolves to. Returns the reason when denied.
-    pub async fn check(&self, url: &Url) -> Result<(), String> {
-        self.check_static(url)?;
-        let host = url.host_str().unwrap_or_default();
-        if host.parse::<IpAddr>().is_ok() || self.allow_private {
-            return Ok(());
-        }
-        let port = url.port_or_known_default().unwrap_or(0);
-        let addrs = tokio::net::lookup_host((host, port))
+    /// The addresses `host` resolves to, refused when one is not public (unless the pipeline
+    /// allows private addresses). The transport connects only to what this returns, so the
+    /// address that was checked is the address that is reached (no DNS rebinding).
+    pub async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<std::net::SocketAddr>, String> {
+        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
             .await
-            .map_err(|e| format!("{UNRESOLVED} `{host}`: {e}"))?;
-        for a in addrs {
-            if is_private(a.ip()) {
-                return Err(format!(
-                    "host `{host}` resolves to the non-public address `{}` (grant it by IP or allow private addresses)",
-                    a.ip()
-                ));
-            }
+            .map_err(|e| format!("{UNRESOLVED} `{host}`: {e}"))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(format!("{UNRESOLVED} `{host}`: no addresses"));
         }
-        Ok(())
+        if !self.allow_private
+            && let Some(a) = addrs.iter().find(|a| is_private(a.ip()))
+        {
+            return Err(format!(
+                "host `{host}` resolves to the non-public address `{}` (grant it by IP or allow private addresses)",
+                a.ip()
+            ));
+        }
+        Ok(addrs)
     }
 
-    /// The allow-list part of [`Policy::check`], without resolving names.
+    /// Check a URL against the allow-list: scheme, host, port and path prefix (whole
+    /// segments: `/v1` admits `/v1/x`, not `/v10`). The URL is already normalized (`..`
+    /// resolved) by parsing, and that normalized form is what is sent; a segment that
+    /// decodes to a traversal (`..%2f`) is refused. Names are resolved and checked when the
+    /// transport connects ([`Policy::resolve`]).
     pub fn check_static(&self, url: &Url) -> Result<(), String> {
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("URLs with credentials (user:password@) are refused".into());
+        }
+        if let Some(seg) = url
+            .path_segments()
+            .and_then(|mut s| s.find(|x| encoded_traversal(x)))
+        {
+            return Err(format!("path segment `{seg}` decodes to a path traversal"));
+        }
         let host = url
             .host_str()
             .unwrap_or_default()
@@ -196,10 +217,22 @@ impl Policy {
             a.scheme == url.scheme()
                 && a.host.trim_start_matches('[').trim_end_matches(']') == host
                 && a.port == port
-                && url.path().starts_with(&a.path_prefix)
+                && under_prefix(url.path(), &a.path_prefix)
         });
         if ok {
-            Ok(())
+            return Ok(());
+        }
+        let host_ok = self.allowed.iter().any(|a| {
+            a.scheme == url.scheme()
+                && a.host.trim_start_matches('[').trim_end_matches(']') == host
+                && a.port == port
+        });
+        if host_ok {
+            Err(format!(
+                "path `{}` of `{}://{host}:{port}` is outside the path prefixes the pipeline's allow-list grants",
+                url.path(),
+                url.scheme()
+            ))
         } else {
             Err(format!(
                 "host `{}://{host}:{port}` is not on the pipeline's allow-list",
@@ -263,45 +296,214 @@ impl Policy {
         }
     }
 
-    /// `text` with every secret value (and the forms the host sends it in) replaced by `***`.
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for s in &self.secrets {
-            if !s.value.is_empty() {
-                if let SecretPlacement::Basic { username } = &s.placement {
-                    let encoded = basic_auth(username, &s.value);
-                    out = out.replace(encoded.trim_start_matches("Basic "), "***");
-                }
-                out = out.replace(&s.value, "***");
+    /// Every form in which a secret (or a token learnt during the run) may appear: the value,
+    /// percent-encoded (path and form encodings), base64 (standard and URL-safe, with and
+    /// without padding), and HTTP basic's `user:password` in base64. Longest first.
+    pub fn secret_forms(&self) -> Vec<String> {
+        let mut values: Vec<(String, Option<String>)> = self
+            .secrets
+            .iter()
+            .filter(|s| !s.value.is_empty())
+            .map(|s| {
+                let user = match &s.placement {
+                    SecretPlacement::Basic { username } => Some(username.clone()),
+                    _ => None,
+                };
+                (s.value.clone(), user)
+            })
+            .collect();
+        if let Ok(l) = self.learnt.lock() {
+            values.extend(l.iter().map(|v| (v.clone(), None)));
+        }
+        let mut forms = Vec::new();
+        for (value, user) in values {
+            forms.extend(encodings(&value));
+            if let Some(user) = user {
+                forms.extend(encodings(&format!("{user}:{value}")).into_iter().skip(1));
             }
         }
-        if let Ok(l) = self.learnt.lock() {
-            for v in l.iter() {
-                out = out.replace(v, "***");
+        forms.retain(|f| !f.is_empty());
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        forms
+    }
+
+    /// Whether `text` holds `grant`'s value in any of its forms.
+    pub fn carries(grant: &SecretGrant, text: &str) -> bool {
+        !grant.value.is_empty()
+            && encodings(&grant.value).iter().any(|f| {
+                f.len() >= MIN_MASKED_BYTES.min(grant.value.len()) && text.contains(f.as_str())
+            })
+    }
+
+    /// `text` with every secret in every form ([`Policy::secret_forms`]) replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for f in self.secret_forms() {
+            if out.contains(&f) {
+                out = out.replace(&f, "***");
             }
         }
         out
     }
 }
 
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
+/// A secret's forms: itself, percent-encoded, base64.
+fn encodings(value: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose as b64;
+    let path: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+    let pct = percent_all(value);
+    vec![
+        value.to_owned(),
+        path.clone(),
+        path.replace('+', "%20"),
+        pct,
+        b64::STANDARD.encode(value),
+        b64::STANDARD_NO_PAD.encode(value),
+        b64::URL_SAFE.encode(value),
+        b64::URL_SAFE_NO_PAD.encode(value),
+    ]
+}
+
+/// Percent-encoding of everything but unreserved characters (RFC 3986).
+fn percent_all(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
     }
+    out
 }
+
+/// Shortest secret form masked in response bodies: shorter ones would mask ordinary text.
+pub const MIN_MASKED_BYTES: usize = 6;
+
+/// Mask every occurrence of `forms` in `buf` with as many `*` (same length, so a
+/// `Content-Length` stays true). Returns how many were masked.
+pub fn mask(buf: &mut [u8], forms: &[String]) -> usize {
+    let mut n = 0;
+    for f in forms.iter().map(String::as_bytes) {
+        if f.len() < MIN_MASKED_BYTES || f.len() > buf.len() {
+            continue;
+        }
+        let mut i = 0;
+        while i + f.len() <= buf.len() {
+            if buf[i..i + f.len()] == *f {
+                buf[i..i + f.len()].fill(b'*');
+                n += 1;
+                i += f.len();
+            } else {
+                i += 1;
+            }
+        }
+    }
+    n
+}
+
+/// `path` is `prefix` or below it, on a segment boundary.
+fn under_prefix(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.is_empty() || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// A path segment that is a traversal once a server percent-decodes it (`..%2f`, `%2e%2e%5c`).
+fn encoded_traversal(segment: &str) -> bool {
+    if !segment.contains('%') {
+        return false;
+    }
+    let decoded: Vec<u8> =
+        url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned().into_bytes())
+            .unwrap_or_default();
+    let decoded = String::from_utf8_lossy(&decoded);
+    decoded
+        .split(['/', '\\'])
+        .any(|part| part == ".." || part == ".")
+}
+
+/// Methods a connector may use. TRACE and CONNECT are refused (they echo or tunnel).
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The method a connector asked for, if it is one it may use.
+pub fn check_method(method: &str) -> Result<http::Method, String> {
+    let upper = method.to_ascii_uppercase();
+    if !METHODS.contains(&upper.as_str()) {
+        return Err(format!(
+            "method `{}` is not allowed (allowed: {})",
+            crate::hygiene::shown(method, 32),
+            METHODS.join(", ")
+        ));
+    }
+    http::Method::from_bytes(upper.as_bytes()).map_err(|_| format!("invalid method `{upper}`"))
+}
+
+/// Headers only the host sets: framing, routing and proxy headers.
+pub const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "content-length",
+    "expect",
+    "http2-settings",
+    "proxy-connection",
+];
+
+/// Whether a connector may set header `name` (case-insensitive; every `proxy-*` is refused).
+pub fn header_allowed(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !(FORBIDDEN_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-"))
+}
+
+/// Whether `ip` is loopback, private, link-local, shared, reserved, multicast or otherwise
+/// not a public unicast address (IPv4-mapped, -compatible and NAT64 forms included).
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => private_v4(v4),
+        IpAddr::V6(v6) => private_v6(v6),
+    }
+}
+
+fn private_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    a == 0                                   // 0.0.0.0/8 "this network"
+        || a == 10                           // 10/8
+        || (a == 100 && (b & 0xc0) == 64)    // 100.64/10 shared (CGNAT)
+        || a == 127                          // 127/8 loopback
+        || (a == 169 && b == 254)            // 169.254/16 link-local (cloud metadata)
+        || (a == 172 && (b & 0xf0) == 16)    // 172.16/12
+        || (a == 192 && b == 0 && c == 0)    // 192.0.0/24 IETF protocol assignments
+        || (a == 192 && b == 168)            // 192.168/16
+        || (a == 198 && (b & 0xfe) == 18)    // 198.18/15 benchmarking
+        || a >= 224 // 224/4 multicast, 240/4 reserved, broadcast
+}
+
+fn private_v6(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return private_v4(v4); // ::ffff:a.b.c.d
+    }
+    if s[..6] == [0; 6] {
+        // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
+        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+        return v6.is_unspecified() || v6.is_loopback() || private_v4(v4);
+    }
+    (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4]) // 64:ff9b::/96 NAT64
+        || (s[0] & 0xfe00) == 0xfc00 // fc00::/7 unique local
+        || (s[0] & 0xffc0) == 0xfe80 // fe80::/10 link-local
+        || (s[0] & 0xffc0) == 0xfec0 // fec0::/10 site-local
+        || (s[0] & 0xff00) == 0xff00 // ff00::/8 multicast
+}
+
+#[cfg(test)]
+mod tests;

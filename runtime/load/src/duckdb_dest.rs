@@ -546,10 +546,10 @@ impl Destination for DuckDb {
             .map_err(sql_err("reading _dlt_version"))
     }
 
-    fn stored_state(&mut self, pipeline: &str) -> Result<Option<(i64, String)>> {
+    fn stored_state(&mut self, pipeline: &str) -> Result<Option<crate::StoredState>> {
         self.ensure_system_tables()?;
         let sql = format!(
-            "select s.version, s.state from {ds}.{state} s join {ds}.{loads} l on l.load_id = s._dlt_load_id \
+            "select s.version, s.state, s._dlt_load_id from {ds}.{state} s join {ds}.{loads} l on l.load_id = s._dlt_load_id \
              where s.pipeline_name = ? and l.status = 0 order by s._dlt_load_id desc limit 1",
             ds = quote(&self.dataset),
             state = quote(STATE_TABLE),
@@ -561,7 +561,11 @@ impl Destination for DuckDb {
             .map_err(sql_err("reading _dlt_pipeline_state"))?;
         let mut rows = stmt
             .query_map([pipeline], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                Ok(crate::StoredState {
+                    version: r.get::<_, i64>(0)?,
+                    state: r.get::<_, String>(1)?,
+                    load_id: r.get::<_, String>(2)?,
+                })
             })
             .map_err(sql_err("reading _dlt_pipeline_state"))?;
         rows.next()

@@ -174,7 +174,7 @@ impl Destination for Filesystem {
         Ok(best.map(|(_, s)| s))
     }
 
-    fn stored_state(&mut self, pipeline: &str) -> Result<Option<(i64, String)>> {
+    fn stored_state(&mut self, pipeline: &str) -> Result<Option<crate::StoredState>> {
         let committed = self.committed_loads();
         let mut best: Option<(String, i64, String)> = None;
         for f in self.jsonl_files(STATE_TABLE) {
@@ -194,7 +194,11 @@ impl Destination for Filesystem {
                 }
             }
         }
-        Ok(best.map(|(_, v, s)| (v, s)))
+        Ok(best.map(|(load_id, version, state)| crate::StoredState {
+            version,
+            state,
+            load_id,
+        }))
     }
 
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {

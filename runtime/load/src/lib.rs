@@ -7,6 +7,7 @@
 
 mod duckdb_dest;
 mod filesystem;
+pub mod lease;
 mod postgres;
 pub mod sql;
 
@@ -64,6 +65,16 @@ pub struct StateRow {
     pub version_hash: String,
 }
 
+/// The newest committed `_dlt_pipeline_state` row of a pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredState {
+    pub version: i64,
+    /// as dlt stores it: base64 of zlib of JSON
+    pub state: String,
+    /// the package that committed it: the state's identity for compare-and-swap
+    pub load_id: String,
+}
+
 /// What a package commits besides its rows.
 pub struct Commit<'a> {
     /// the schema after normalizing the package; the dataset is migrated to it
@@ -89,9 +100,8 @@ pub trait Destination: Send {
     fn load_count(&mut self) -> Result<i64>;
     /// The newest schema stored in `_dlt_version` under `schema_name`.
     fn stored_schema(&mut self, schema_name: &str) -> Result<Option<String>>;
-    /// The newest committed `_dlt_pipeline_state` row of `pipeline`: `(version, state)` with
-    /// the state as dlt stores it (base64 of zlib of JSON).
-    fn stored_state(&mut self, pipeline: &str) -> Result<Option<(i64, String)>>;
+    /// The newest committed `_dlt_pipeline_state` row of `pipeline`.
+    fn stored_state(&mut self, pipeline: &str) -> Result<Option<StoredState>>;
     /// Every table of the dataset with its row count, system tables included.
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>>;
     /// Start applying package `load_id`.

@@ -133,20 +133,37 @@ pub struct Postgres {
     _conn: std::thread::JoinHandle<()>,
 }
 
-fn wait<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn wait<F: std::future::Future>(f: F) -> F::Output {
     futures_executor::block_on(f)
 }
 
 impl Postgres {
     /// Connect to `url` for `dataset`. The password is the URL's or `PGPASSWORD`.
     pub fn connect(url: &PgUrl, dataset: &str) -> Result<Postgres> {
+        Self::connect_as(url, dataset, "sluice", false)
+    }
+
+    /// A session that holds a pipeline lease ([`crate::lease`]): named after its holder, and
+    /// with server-side keepalives, so the server ends it (and releases the lease) within
+    /// about a minute of the holder's machine vanishing.
+    pub(crate) fn connect_lease_session(url: &PgUrl, app_name: &str) -> Result<Postgres> {
+        Self::connect_as(url, "-", app_name, true)
+    }
+
+    fn connect_as(url: &PgUrl, dataset: &str, app_name: &str, lease: bool) -> Result<Postgres> {
         let mut config = tokio_postgres::Config::new();
         config
             .user(&url.user)
             .host(&url.host)
             .port(url.port)
             .dbname(&url.database)
-            .application_name("sluice");
+            .application_name(app_name);
+        if lease {
+            config
+                .options("-c tcp_keepalives_idle=20 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3")
+                .keepalives(true)
+                .keepalives_idle(std::time::Duration::from_secs(20));
+        }
         let password = url
             .password
             .clone()
@@ -227,14 +244,33 @@ impl Postgres {
         Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
     }
 
+    /// Create the dataset, its system tables and its staging schema when missing. Workers and
+    /// pipelines sharing the dataset may do this at the same moment, and concurrent `CREATE
+    /// … IF NOT EXISTS` still collide in PostgreSQL's catalog (`pg_namespace_nspname_index`):
+    /// a transaction-scoped advisory lock per dataset puts them one after another.
     fn ensure_system_tables(&mut self) -> Result<()> {
         if self.system_ready {
             return Ok(());
         }
-        self.exec(
-            "creating system tables",
-            &sql::system_tables_ddl(&self.dataset),
-        )?;
+        let key = format!("sluice-ddl:{}", self.dataset);
+        let ddl = format!(
+            "{} CREATE SCHEMA IF NOT EXISTS {};",
+            sql::system_tables_ddl(&self.dataset),
+            quote(&self.staging)
+        );
+        let result = self.exec("creating system tables", "BEGIN").and_then(|()| {
+            wait(self.client.query_one(
+                "select pg_advisory_xact_lock(hashtextextended($1, 0))",
+                &[&key],
+            ))
+            .map_err(|e| LoadError::sql("locking the dataset for its creation", e))?;
+            self.exec("creating system tables", &ddl)?;
+            self.exec("creating system tables", "COMMIT")
+        });
+        if result.is_err() {
+            let _ = self.exec("rolling back", "ROLLBACK");
+        }
+        result?;
         self.system_ready = true;
         Ok(())
     }
@@ -411,11 +447,11 @@ impl Destination for Postgres {
         Ok(rows.first().map(|r| r.get::<_, String>(0)))
     }
 
-    fn stored_state(&mut self, pipeline: &str) -> Result<Option<(i64, String)>> {
+    fn stored_state(&mut self, pipeline: &str) -> Result<Option<crate::StoredState>> {
         self.ensure_system_tables()?;
         let rows = wait(self.client.query(
             &format!(
-                "select s.version, s.state from {ds}.{state} s join {ds}.{loads} l on l.load_id = s._dlt_load_id \
+                "select s.version, s.state, s._dlt_load_id from {ds}.{state} s join {ds}.{loads} l on l.load_id = s._dlt_load_id \
                  where s.pipeline_name = $1 and l.status = 0 order by s._dlt_load_id desc limit 1",
                 ds = quote(&self.dataset),
                 state = quote(STATE_TABLE),
@@ -424,9 +460,11 @@ impl Destination for Postgres {
             &[&pipeline],
         ))
         .map_err(|e| LoadError::sql("reading _dlt_pipeline_state", e))?;
-        Ok(rows
-            .first()
-            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))))
+        Ok(rows.first().map(|r| crate::StoredState {
+            version: r.get::<_, i64>(0),
+            state: r.get::<_, String>(1),
+            load_id: r.get::<_, String>(2),
+        }))
     }
 
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {

@@ -26,6 +26,7 @@ mod coerce;
 mod fast;
 mod flatten;
 mod jsonschema;
+mod shape;
 mod tables;
 
 use arrow_array::RecordBatch;
@@ -41,7 +42,7 @@ pub use coerce::{Typed, is_iso_timestamp, parse_timestamp};
 pub use fast::Bail;
 pub use flatten::{Cell, RootId};
 pub use jsonschema::{JsonSchema, Verdict};
-pub use tables::{DEFAULT_DECIMAL, Discards, PreferredTypes, arrow_type, decimal_of};
+pub use tables::{DEFAULT_DECIMAL, Discards, PreferredTypes, SchemaCaps, arrow_type, decimal_of};
 
 /// Errors of normalization. Every variant names its place. Positions are 0-based in the
 /// fields and counted from 1 in the messages, as pages are.
@@ -91,6 +92,8 @@ pub enum NormalizeError {
         path: String,
         reason: String,
     },
+    #[error("record {} of the page: {reason}", .index + 1)]
+    Limit { index: usize, reason: String },
     #[error("schema settings: {0}")]
     Settings(String),
     #[error("internal normalizer error: {0}")]
@@ -368,6 +371,7 @@ pub struct Normalizer {
     ready: Vec<(String, RecordBatch)>,
     paths: PathStats,
     fast_path: bool,
+    caps: tables::SchemaCaps,
 }
 
 /// How many pages took the fast path, and why the others did not.
@@ -414,7 +418,13 @@ impl Normalizer {
             ready: Vec::new(),
             paths: PathStats::default(),
             fast_path: true,
+            caps: tables::SchemaCaps::default(),
         }
+    }
+
+    /// How far this normalizer may grow the schema (defaults: [`SchemaCaps::default`]).
+    pub fn set_caps(&mut self, caps: tables::SchemaCaps) {
+        self.caps = caps;
     }
 
     /// Whether [`Self::add_page_bytes`] may use the fast path (on by default).
@@ -772,11 +782,14 @@ impl Normalizer {
                 load_id: &self.load_id,
             };
             let salt = self.salt;
+            let caps = self.caps;
             records
                 .into_par_iter()
                 .enumerate()
                 .map(|(i, mut record)| {
                     let i = first + i;
+                    shape::check_shape(&record, caps.max_depth, caps.max_key_bytes)
+                        .map_err(|reason| NormalizeError::Limit { index: i, reason })?;
                     if let Some(v) = validator {
                         match v.validate(&mut record, contract.columns, contract.data_type) {
                             Verdict::Valid => {}
@@ -817,6 +830,7 @@ impl Normalizer {
                 .detections
                 .iter()
                 .any(|d| d == "iso_timestamp"),
+            caps: self.caps,
         };
         let mut discarded_ids: Vec<String> = Vec::new();
         for (record, rows) in flat.into_iter().enumerate() {
@@ -888,6 +902,12 @@ impl Normalizer {
                     Err(tables::RowError::Shape(reason)) => {
                         return Err(NormalizeError::Record {
                             table: row.table,
+                            index: record,
+                            reason,
+                        });
+                    }
+                    Err(tables::RowError::Limit(reason)) => {
+                        return Err(NormalizeError::Limit {
                             index: record,
                             reason,
                         });

@@ -39,6 +39,34 @@ pub struct RowRules<'a> {
     pub preferred: &'a PreferredTypes,
     /// dlt's `iso_timestamp` detection is on
     pub detect_timestamps: bool,
+    /// how far the schema may grow
+    pub caps: SchemaCaps,
+}
+
+/// How far data may grow a schema: a connector (or a hostile API) cannot create a million
+/// columns or tables in the user's database. A row that would pass a cap fails its page, or
+/// is dropped when the contract for that entity discards (`discard_row` / `discard_value`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemaCaps {
+    /// columns of one table (`limits.max_columns`; PostgreSQL's own limit is 1,600)
+    pub max_columns: usize,
+    /// data tables of one schema, nested tables included (`limits.max_tables`)
+    pub max_tables: usize,
+    /// levels objects and lists may nest in a record (`limits.max_nesting_depth`)
+    pub max_depth: usize,
+    /// bytes of one key, before the destination shortens it (`limits.max_identifier_bytes`)
+    pub max_key_bytes: usize,
+}
+
+impl Default for SchemaCaps {
+    fn default() -> Self {
+        SchemaCaps {
+            max_columns: 1_600,
+            max_tables: 1_000,
+            max_depth: 64,
+            max_key_bytes: 1_024,
+        }
+    }
 }
 
 /// What became of a row.
@@ -124,6 +152,26 @@ pub fn apply_row(
             row.parent.as_deref().unwrap_or("(root)"),
         )));
     }
+    if existing.is_none() {
+        let tables = schema
+            .tables
+            .keys()
+            .filter(|t| !t.starts_with("_dlt"))
+            .count();
+        if tables >= rules.caps.max_tables {
+            if matches!(
+                contract.tables,
+                ContractMode::DiscardRow | ContractMode::DiscardValue
+            ) {
+                discards.entry(row.table.clone()).or_default().rows += 1;
+                return Ok(Applied::Discarded);
+            }
+            return Err(RowError::Limit(format!(
+                "a new table `{}` would take schema `{}` past {} tables (limits.max_tables)",
+                row.table, schema.name, rules.caps.max_tables
+            )));
+        }
+    }
     if is_new && contract.tables != ContractMode::Evolve {
         if contract.tables == ContractMode::Freeze {
             return Err(violation(None, ContractEntity::Tables, contract.tables));
@@ -138,6 +186,7 @@ pub fn apply_row(
     };
     let mut actions = Vec::with_capacity(row.cells.len());
     let mut dropped: Vec<String> = Vec::new();
+    let mut columns = existing.map_or(0, |t| t.columns.len());
     for (idx, (name, cell)) in row.cells.iter().enumerate() {
         let complete = existing
             .and_then(|t| t.columns.get(name))
@@ -231,9 +280,25 @@ pub fn apply_row(
                         needs_variant = true;
                     }
                 }
-                if needs_variant {
+                let known = existing.is_some_and(|t| t.columns.contains_key(name));
+                if !system && !known && !needs_variant && columns >= rules.caps.max_columns {
+                    match contract.columns {
+                        ContractMode::DiscardRow => Err(RowError::Discard),
+                        ContractMode::DiscardValue => {
+                            dropped.push(name.clone());
+                            Ok(())
+                        }
+                        _ => Err(RowError::Limit(format!(
+                            "column `{name}` would take table `{}` past {} columns (limits.max_columns)",
+                            row.table, rules.caps.max_columns
+                        ))),
+                    }
+                } else if needs_variant {
                     variant_of(name, cell, &mut actions)
                 } else if system || columns_mode == ContractMode::Evolve {
+                    if !known {
+                        columns += 1;
+                    }
                     actions.push(Action::New(new_column(name, t, ps), idx));
                     Ok(())
                 } else {
@@ -375,6 +440,8 @@ pub enum RowError {
     Discard,
     /// the record cannot be shaped into tables
     Shape(String),
+    /// the row would take the schema past a cap ([`SchemaCaps`])
+    Limit(String),
     Internal(String),
 }
 

@@ -135,6 +135,8 @@ pub struct Writer<'a> {
     max_bytes: Option<u64>,
     open: Option<OpenPackage>,
     sink: Sink<'a>,
+    /// the newest committed state, stamped into each package as it opens
+    head: crate::load::StateHead,
     pub packages_loaded: usize,
     /// time the extraction waited on loads: sealed packages', and a live load's full feed
     pub waited: std::time::Duration,
@@ -148,6 +150,7 @@ impl<'a> Writer<'a> {
         resources: Vec<PlannedResource>,
         limits: &crate::Limits,
         sink: Sink<'a>,
+        head: crate::load::StateHead,
     ) -> Self {
         Writer {
             packages,
@@ -158,6 +161,7 @@ impl<'a> Writer<'a> {
             max_bytes: limits.package_mb.map(|m| m << 20),
             open: None,
             sink,
+            head,
             packages_loaded: 0,
             waited: std::time::Duration::ZERO,
         }
@@ -171,7 +175,10 @@ impl<'a> Writer<'a> {
         for r in &mut resources {
             r.continues_run = self.packages_loaded > 0;
         }
-        let manifest = PackageManifest::new(&load_id, &self.source, &self.version, resources);
+        let mut manifest = PackageManifest::new(&load_id, &self.source, &self.version, resources);
+        manifest.extracted_from = Some(crate::package::StateBase {
+            state_load_id: self.head.lock().ok().and_then(|h| h.clone()),
+        });
         let live = match &self.sink {
             Sink::Sealed(_) => None,
             Sink::Live(loader) => {
@@ -218,9 +225,15 @@ impl<'a> Writer<'a> {
             RecordsFormat::JsonArray => "json",
             RecordsFormat::Ndjson => "ndjson",
         };
-        let rdir = open.tmp.join(resource);
+        // named by the resource's index, never by its (connector-chosen) name
+        let index = self
+            .resources
+            .iter()
+            .position(|r| r.name == resource)
+            .unwrap_or(self.resources.len());
+        let rdir = open.tmp.join(format!("r{index:04}"));
         std::fs::create_dir_all(&rdir).map_err(|e| io_err(&rdir, e))?;
-        let file = format!("{resource}/{seq:08}.{ext}");
+        let file = format!("r{index:04}/{seq:08}.{ext}");
         write_page(&open.tmp.join(&file), &page.records)?;
         let entry = PageEntry {
             resource: resource.to_owned(),
@@ -375,6 +388,46 @@ fn merge_checkpoint(base: &Option<Value>, tracker: Option<(&Tracker, &str)>) -> 
     Some(st.to_string())
 }
 
+/// The checks every page passes, of a root resource or a dependent one: the run's deadline,
+/// the page size limit, and the state checkpoint's size and syntax. Returns the checkpoint
+/// as JSON.
+fn admit_page(
+    job: &Job<'_>,
+    resource: &str,
+    seq: u64,
+    page: &Page,
+) -> Result<Option<Value>, PipelineError> {
+    let page_err = |reason: String| PipelineError::Page {
+        connector: job.connector.name.clone(),
+        resource: resource.to_owned(),
+        page: seq + 1,
+        reason,
+    };
+    if std::time::Instant::now() > job.deadline {
+        return Err(run_time_exceeded(job));
+    }
+    if page.records.len() as u64 > job.max_page {
+        return Err(page_err(format!(
+            "page of {} bytes exceeds the page size limit of {} MiB (limits.max_page_mb)",
+            page.records.len(),
+            job.max_page >> 20
+        )));
+    }
+    let Some(cp) = &page.checkpoint else {
+        return Ok(None);
+    };
+    if cp.len() as u64 > job.max_state {
+        return Err(page_err(format!(
+            "state checkpoint of {} bytes exceeds the state size limit of {} KiB (limits.max_state_kb)",
+            cp.len(),
+            job.max_state >> 10
+        )));
+    }
+    serde_json::from_str(cp)
+        .map(Some)
+        .map_err(|e| page_err(format!("state checkpoint is not valid JSON: {e}")))
+}
+
 /// The error of a run past its time budget.
 pub fn run_time_exceeded(job: &Job<'_>) -> PipelineError {
     PipelineError::Config {
@@ -457,7 +510,7 @@ pub async fn extract_resource(
         reason,
     };
     loop {
-        // checked between pages: a connector that never yields would starve a timer
+        // checked between pages too: a connector that never yields would starve a timer
         if std::time::Instant::now() > job.deadline {
             return Err(run_time_exceeded(job));
         }
@@ -465,31 +518,8 @@ pub async fn extract_resource(
         forward_logs(&mut inst, job.progress);
         let page = page?;
         let Some(mut page) = page else { break };
-        if page.records.len() as u64 > job.max_page {
-            return Err(page_err(
-                seq,
-                format!(
-                    "page of {} bytes exceeds the page size limit of {} MiB",
-                    page.records.len(),
-                    job.max_page >> 20
-                ),
-            ));
-        }
-        if let Some(cp) = &page.checkpoint {
-            if cp.len() as u64 > job.max_state {
-                return Err(page_err(
-                    seq,
-                    format!(
-                        "state checkpoint of {} bytes exceeds the state size limit of {} KiB (limits.max_state_kb)",
-                        cp.len(),
-                        job.max_state >> 10
-                    ),
-                ));
-            }
-            state_so_far =
-                Some(serde_json::from_str(cp).map_err(|e| {
-                    page_err(seq, format!("state checkpoint is not valid JSON: {e}"))
-                })?);
+        if let Some(cp) = admit_page(job, &root.name, seq, &page)? {
+            state_so_far = Some(cp);
         }
         let mut rows = None;
         if let (Some(t), Some(spec)) = (tracker.as_mut(), &root.incremental) {
@@ -547,9 +577,14 @@ pub async fn extract_resource(
             forward_logs(&mut inst, job.progress);
             let cext = cext?;
             loop {
+                // a dependent resource is held to every limit a root one is
+                if std::time::Instant::now() > job.deadline {
+                    return Err(run_time_exceeded(job));
+                }
                 let cpage = inst.next(&cext).await;
                 forward_logs(&mut inst, job.progress);
                 let Some(cpage) = cpage? else { break };
+                admit_page(job, &child.name, child_seq[ci], &cpage)?;
                 let len = cpage.records.len() as u64;
                 writer
                     .borrow_mut()
@@ -557,7 +592,7 @@ pub async fn extract_resource(
                 child_seq[ci] += 1;
                 job.progress.page(&child.name, child_seq[ci], len);
             }
-            inst.close(cext).await;
+            inst.close(cext).await?;
         }
     }
     if let Some(t) = &tracker
@@ -569,7 +604,9 @@ pub async fn extract_resource(
             crate::incremental::MAX_BOUNDARY_HASHES
         );
     }
-    inst.close(ext).await;
+    let closed = inst.close(ext).await;
+    forward_logs(&mut inst, job.progress);
+    closed?;
     Ok(inst.http_metrics())
 }
 

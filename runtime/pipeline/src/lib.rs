@@ -12,7 +12,9 @@
 
 mod contracts;
 mod extract;
+mod grants;
 mod incremental;
+mod lease;
 mod load;
 mod manage;
 mod package;
@@ -79,6 +81,26 @@ pub enum PipelineError {
     },
     #[error("working directory `{path}`: {reason}")]
     Io { path: String, reason: String },
+    #[error(
+        "package `{load_id}` was extracted from the pipeline's state of load {} but another worker has committed newer state (load {}) since: its rows are covered by that run's extraction, so it is set aside, never loaded",
+        extracted_from.as_deref().unwrap_or("none"),
+        newest.as_deref().unwrap_or("none")
+    )]
+    Overtaken {
+        load_id: String,
+        extracted_from: Option<String>,
+        newest: Option<String>,
+    },
+    #[error(
+        "pipeline `{pipeline}` is already running on {destination} ({holder}); this worker waited {waited_secs} s (limits.lease_wait_secs) and stops without loading anything. Let that run finish, or raise limits.lease_wait_secs to wait for it; a worker that dies releases the destination with its process"
+    )]
+    Busy {
+        pipeline: String,
+        destination: String,
+        /// who holds the lease: host, pid, start time
+        holder: String,
+        waited_secs: u64,
+    },
 }
 
 pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> PipelineError {
@@ -132,6 +154,9 @@ pub struct RunSummary {
     pub schema_update: SchemaUpdate,
     pub schema_version: u64,
     pub pending_packages_loaded: usize,
+    /// pending packages set aside because another worker committed newer state since they
+    /// were extracted: `<pipelines_dir>/<pipeline>/aborted/<load_id>/REASON.txt` says why
+    pub packages_set_aside: Vec<String>,
     pub duration_ms: u128,
     pub stage_ms: IndexMap<String, u128>,
     pub http_requests: u64,
@@ -251,6 +276,12 @@ pub async fn run(
     let pipeline = spec.name.clone();
     let dataset = spec.dataset_name();
     let workdir = opts.pipelines_dir.join(&pipeline);
+    // one run of this pipeline at a time on its destination, from here to the end
+    let _lease = lease::acquire(
+        &lease::Target::of(spec, &dataset),
+        Duration::from_secs(spec.limits.lease_wait_secs),
+        &*progress,
+    )?;
     let packages = package::Packages::open(&workdir)?;
 
     let host = Host::new(&opts.cache_dir)?;
@@ -267,7 +298,7 @@ pub async fn run(
             ),
         });
     }
-    let sandbox = sandbox_for(spec)?;
+    let sandbox = sandbox_for(spec, &opts.pipelines_dir, &workdir)?;
     let config_json = toml_to_json(&spec.config).to_string();
 
     let mut dest = open_destination(spec)?;
@@ -291,6 +322,7 @@ pub async fn run(
         schema_update: SchemaUpdate::default(),
         schema_version: schema.version,
         pending_packages_loaded: 0,
+        packages_set_aside: Vec::new(),
         duration_ms: 0,
         stage_ms: IndexMap::new(),
         http_requests: 0,
@@ -309,6 +341,15 @@ pub async fn run(
         // pending packages were made by the same connector unless the pipeline changed it
         progress.stage("load", &format!("pending package {}", p.load_id));
     }
+    let head: load::StateHead = Arc::new(std::sync::Mutex::new(
+        dest.stored_state(&pipeline)
+            .map_err(|source| PipelineError::Load {
+                load_id: "-".into(),
+                destination: db_path.clone(),
+                source,
+            })?
+            .map(|s| s.load_id),
+    ));
     for p in &pending {
         let mut loader = load::Loader {
             packages: &packages,
@@ -320,10 +361,20 @@ pub async fn run(
             summary: &mut summary,
             progress: &*progress,
             contracts: &contracts,
-            fast_path: spec.schema.fast_path,
+            normalize: load::NormalizeSettings::of(spec),
+            head: head.clone(),
         };
-        loader.load(p)?;
-        summary.pending_packages_loaded += 1;
+        match loader.load(p) {
+            Ok(()) => summary.pending_packages_loaded += 1,
+            Err(e @ PipelineError::Overtaken { .. }) => {
+                let reason = e.to_string();
+                let to = packages.set_aside(p, &reason)?;
+                tracing::warn!("{reason} ({})", to.display());
+                progress.log("warn", &reason);
+                summary.packages_set_aside.push(p.load_id.clone());
+            }
+            Err(e) => return Err(e),
+        }
     }
 
     // 2. plan
@@ -371,7 +422,8 @@ pub async fn run(
         summary: &mut summary,
         progress: &*progress,
         contracts: &contracts,
-        fast_path: spec.schema.fast_path,
+        normalize: load::NormalizeSettings::of(spec),
+        head: head.clone(),
     };
     let job = extract::Job {
         pipeline: &pipeline,
@@ -407,6 +459,7 @@ pub async fn run(
             resources.clone(),
             &spec.limits,
             sink,
+            head.clone(),
         ))
     };
     let (requests, waited) = if spec.limits.load_while_extracting && loads_live(&resources) {
@@ -468,7 +521,11 @@ pub async fn run(
     Ok(summary)
 }
 
-fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
+fn sandbox_for(
+    spec: &PipelineSpec,
+    pipelines_dir: &Path,
+    workdir: &Path,
+) -> Result<Sandbox, PipelineError> {
     let mut policy =
         Policy::allow(&spec.grants.allow_hosts).map_err(|reason| PipelineError::Config {
             pipeline: spec.name.clone(),
@@ -476,6 +533,9 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
         })?;
     policy.allow_private = spec.grants.allow_private_addresses;
     policy.retry_budget_ms = spec.limits.http_retry_budget_secs.saturating_mul(1000);
+    policy.timeout_ms = spec.limits.http_timeout_secs.max(1).saturating_mul(1000);
+    policy.max_header_bytes = spec.limits.http_max_header_kb.max(1) << 10;
+    policy.max_body_bytes = spec.limits.http_max_body_mb.max(1) << 20;
     for (host, rate) in &spec.limits.http_rate_per_second {
         if !(rate.is_finite() && *rate > 0.0) {
             return Err(PipelineError::Config {
@@ -513,14 +573,7 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
             placement,
         });
     }
-    let mut read_dirs = Vec::new();
-    for d in &spec.grants.allow_read {
-        let canon = d.canonicalize().map_err(|e| PipelineError::Config {
-            pipeline: spec.name.clone(),
-            reason: format!("granted directory `{}`: {e}", d.display()),
-        })?;
-        read_dirs.push(canon);
-    }
+    let read_dirs = grants::read_dirs(spec, pipelines_dir, workdir)?;
     Ok(Sandbox {
         memory_bytes: (spec.limits.memory_mb << 20) as usize,
         max_log_lines: spec.limits.max_log_lines,
@@ -528,6 +581,7 @@ fn sandbox_for(spec: &PipelineSpec) -> Result<Sandbox, PipelineError> {
         call_timeout: Duration::from_secs(spec.limits.call_timeout_secs.max(1)),
         read_dirs,
         policy: Arc::new(policy),
+        max_http_in_flight: spec.limits.http_in_flight.max(1),
     })
 }
 

@@ -33,8 +33,37 @@ pub struct Loader<'a> {
     pub progress: &'a dyn Progress,
     /// the pipeline file's current data contracts (they apply to pending packages too)
     pub contracts: &'a crate::contracts::Contracts,
-    /// normalize pages that fit the schema on the fast path (`[schema] fast_path`)
+    /// how pages are normalized
+    pub normalize: NormalizeSettings,
+    /// the load id of the pipeline's newest committed state, as this run knows it
+    pub head: StateHead,
+}
+
+/// The load id of the newest committed state of the pipeline (`None`: none yet), shared by
+/// the run's loaders (which move it on each commit that writes state) and its writer (which
+/// stamps it into each package it opens as [`crate::package::StateBase`]).
+pub type StateHead = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+/// How the pages of a package are normalized: the fast path for pages that fit the schema
+/// (`[schema] fast_path`) and how far they may grow it (`limits.max_columns`, `max_tables`).
+#[derive(Clone, Copy, Debug)]
+pub struct NormalizeSettings {
     pub fast_path: bool,
+    pub caps: sluice_normalize::SchemaCaps,
+}
+
+impl NormalizeSettings {
+    pub fn of(spec: &crate::PipelineSpec) -> NormalizeSettings {
+        NormalizeSettings {
+            fast_path: spec.schema.fast_path,
+            caps: sluice_normalize::SchemaCaps {
+                max_columns: spec.limits.max_columns.max(1),
+                max_tables: spec.limits.max_tables.max(1),
+                max_depth: spec.limits.max_nesting_depth.max(1),
+                max_key_bytes: spec.limits.max_identifier_bytes.max(1),
+            },
+        }
+    }
 }
 
 /// Where a package's pages come from.
@@ -82,8 +111,49 @@ impl Loader<'_> {
             self.summary,
             self.progress,
             self.contracts,
-            self.fast_path,
+            &PackageOptions {
+                normalize: self.normalize,
+                head: &self.head,
+            },
         )
+    }
+}
+
+/// What a package's load takes besides the run's context.
+struct PackageOptions<'h> {
+    normalize: NormalizeSettings,
+    head: &'h StateHead,
+}
+
+/// Why a package may not load.
+enum Overtaken {
+    Load(sluice_load::LoadError),
+    /// another worker committed newer state: the load id of the newest
+    By(Option<String>),
+}
+
+/// Compare-and-swap: a package that carries state loads only while the state it was
+/// extracted from is still the destination's newest for the pipeline. Runs under the
+/// pipeline's lease, so nothing commits between this check and the package's commit.
+fn check_base(
+    m: &PackageManifest,
+    dest: &mut dyn sluice_load::Destination,
+    pipeline: &str,
+) -> Result<(), Overtaken> {
+    let Some(base) = &m.extracted_from else {
+        return Ok(());
+    };
+    if !m.carries_state() {
+        return Ok(());
+    }
+    let newest = dest
+        .stored_state(pipeline)
+        .map_err(Overtaken::Load)?
+        .map(|s| s.load_id);
+    if newest == base.state_load_id {
+        Ok(())
+    } else {
+        Err(Overtaken::By(newest))
     }
 }
 
@@ -139,8 +209,9 @@ fn load_package(
     summary: &mut RunSummary,
     progress: &dyn Progress,
     contracts: &crate::contracts::Contracts,
-    fast_path: bool,
+    options: &PackageOptions<'_>,
 ) -> Result<(), PipelineError> {
+    let settings = options.normalize;
     let load_id = &m.load_id;
     let lerr = |source| PipelineError::Load {
         load_id: load_id.clone(),
@@ -153,6 +224,19 @@ fn load_package(
         // committed before a crash removed the package: nothing to apply twice
         return packages.finish(pending);
     }
+    if let Feed::Sealed(_) = &feed {
+        check_base(m, &mut *dest, pipeline).map_err(|e| match e {
+            Overtaken::Load(source) => lerr(source),
+            Overtaken::By(newest) => PipelineError::Overtaken {
+                load_id: load_id.clone(),
+                extracted_from: m
+                    .extracted_from
+                    .as_ref()
+                    .and_then(|b| b.state_load_id.clone()),
+                newest,
+            },
+        })?;
+    }
     let live = matches!(feed, Feed::Live(_));
     // time spent in the destination (appends, then the commit) and normalizing
     let mut loading = Duration::ZERO;
@@ -164,7 +248,8 @@ fn load_package(
     }
     let mut work = schema.clone();
     let mut normalizer = Normalizer::new(load_id, m.salt, dest.max_identifier_len());
-    normalizer.set_fast_path(fast_path);
+    normalizer.set_fast_path(settings.fast_path);
+    normalizer.set_caps(settings.caps);
     dest.begin(load_id).map_err(lerr)?;
     let mut largest = 0;
     if let Feed::Sealed(pending) = &feed {
@@ -358,6 +443,11 @@ fn load_package(
         return Err(lerr(e));
     }
     sluice_load::failpoint("load.after_db_commit");
+    if state_row.is_some()
+        && let Ok(mut head) = options.head.lock()
+    {
+        *head = Some(load_id.clone());
+    }
     local.save(&work, new_state)?;
     *schema = work;
     sluice_load::failpoint("load.after_local_save");

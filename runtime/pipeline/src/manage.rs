@@ -59,6 +59,24 @@ fn recall(pipelines_dir: &Path, name: &str) -> Result<Remembered, PipelineError>
     serde_json::from_slice(&text).map_err(|e| io_err(&path, e))
 }
 
+/// The pipeline's lease on `destination`, without waiting: a command that changes the
+/// destination or the local state never runs beside a run of the pipeline.
+fn lease_for(
+    name: &str,
+    destination: &str,
+    dataset: &str,
+) -> Result<sluice_load::lease::Lease, PipelineError> {
+    crate::lease::acquire(
+        &crate::lease::Target {
+            pipeline: name,
+            destination,
+            dataset,
+        },
+        std::time::Duration::ZERO,
+        &crate::Quiet,
+    )
+}
+
 /// The remembered destination of pipeline `name` and its local state.
 fn open_recalled(
     pipelines_dir: &Path,
@@ -91,11 +109,15 @@ pub(crate) fn sync_local(
         local.reset();
     }
     let schema = restore_schema(dest, local, pipeline, &where_)?;
-    if let Some((version, text)) = dest.stored_state(pipeline).map_err(err)?
-        && let Some(remote) = state::decompress_state(&text)
-        && local.restore(version, remote)
+    if let Some(stored) = dest.stored_state(pipeline).map_err(err)?
+        && let Some(remote) = state::decompress_state(&stored.state)
+        && local.restore(stored.version, remote)
     {
-        tracing::info!(pipeline, version, "state restored from the destination");
+        tracing::info!(
+            pipeline,
+            version = stored.version,
+            "state restored from the destination"
+        );
     }
     Ok(schema)
 }
@@ -132,6 +154,8 @@ pub fn drop_resources(
             pending.len()
         )));
     }
+    let r = recall(pipelines_dir, name)?;
+    let _lease = lease_for(name, &r.destination, &r.dataset)?;
     let (mut dest, mut local) = open_recalled(pipelines_dir, name)?;
     let schema = sync_local(&mut *dest, &mut local, name)?;
     let known: Vec<String> = schema
@@ -237,6 +261,15 @@ pub fn sync(
     target: Option<(&str, &str)>,
 ) -> Result<(u64, i64), PipelineError> {
     let workdir = pipelines_dir.join(name);
+    let remembered = match target {
+        Some((destination, dataset)) => (destination.to_owned(), dataset.to_owned()),
+        None => {
+            let r = recall(pipelines_dir, name)?;
+            (r.destination, r.dataset)
+        }
+    };
+    // not while a run of the pipeline changes the destination
+    let _lease = lease_for(name, &remembered.0, &remembered.1)?;
     let (mut dest, mut local) = match target {
         Some((destination, dataset)) => {
             let dest = open_named(name, destination, dataset, None)?;

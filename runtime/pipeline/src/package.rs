@@ -32,6 +32,25 @@ pub struct PackageManifest {
     pub pages: Vec<PageEntry>,
     /// random per package; makes root row ids unique yet reproducible on resume
     pub salt: [u8; 16],
+    /// the destination state this package was extracted from (absent in packages of older
+    /// versions): a package carrying state loads only while that is still the newest
+    #[serde(default)]
+    pub extracted_from: Option<StateBase>,
+}
+
+/// The destination state a package was extracted from: the load id of the newest committed
+/// `_dlt_pipeline_state` row of the pipeline then (`None`: there was none).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateBase {
+    pub state_load_id: Option<String>,
+}
+
+impl PackageManifest {
+    /// Whether loading this package changes the pipeline's state (a page carries a
+    /// checkpoint): such a package is compare-and-swapped against the destination's state.
+    pub fn carries_state(&self) -> bool {
+        self.pages.iter().any(|p| p.checkpoint.is_some())
+    }
 }
 
 impl PackageManifest {
@@ -48,6 +67,7 @@ impl PackageManifest {
             resources,
             pages: Vec::new(),
             salt: rand::random(),
+            extracted_from: None,
         }
     }
 }
@@ -212,6 +232,18 @@ impl Packages {
         *removing = running;
         removing.push(handle);
         Ok(())
+    }
+
+    /// Move one pending package to `aborted/` with the reason beside it (`REASON.txt`).
+    pub fn set_aside(&self, pending: &Pending, reason: &str) -> Result<PathBuf, PipelineError> {
+        let aborted = self.root.parent().unwrap_or(&self.root).join("aborted");
+        std::fs::create_dir_all(&aborted).map_err(|e| io_err(&aborted, e))?;
+        let why = pending.dir.join("REASON.txt");
+        std::fs::write(&why, reason).map_err(|e| io_err(&why, e))?;
+        let to = aborted.join(&pending.load_id);
+        std::fs::rename(&pending.dir, &to).map_err(|e| io_err(&to, e))?;
+        sync_dir(&self.root);
+        Ok(to)
     }
 
     /// Move every pending package to `aborted/` (kept for inspection, never loaded).

@@ -63,6 +63,9 @@ use crate::PipelineError;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
+    /// the pipeline file this was read from (no grant may expose it)
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
     pub name: String,
     pub dataset: Option<String>,
     #[serde(default = "default_destination")]
@@ -214,8 +217,13 @@ pub struct ConnectorSpec {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
+    /// directories, read-only, seen at their absolute path
     #[serde(default)]
     pub allow_read: Vec<PathBuf>,
+    /// single files, read-only, seen at their absolute path with nothing else of their
+    /// directory (what `sluice load FILE` grants)
+    #[serde(default)]
+    pub allow_read_files: Vec<PathBuf>,
     #[serde(default)]
     pub allow_hosts: Vec<String>,
     #[serde(default)]
@@ -252,6 +260,25 @@ pub struct Limits {
     /// requests per second per host (`"api.github.com" = 5`, or `"host:port"`), shared by all
     /// resources; none by default
     pub http_rate_per_second: BTreeMap<String, f64>,
+    /// one HTTP request's timeout, seconds: the default and the cap on what a connector asks
+    pub http_timeout_secs: u64,
+    /// largest header section of a request or response, KiB
+    pub http_max_header_kb: usize,
+    /// largest response body (and request body over `wasi:http`), MiB
+    pub http_max_body_mb: u64,
+    /// `wasi:http` requests one connector instance may have awaiting a response at once
+    pub http_in_flight: usize,
+    /// most columns one table may have (PostgreSQL's own limit is 1,600)
+    pub max_columns: usize,
+    /// most data tables (nested ones included) one schema may have
+    pub max_tables: usize,
+    /// deepest nesting of objects and lists in a record that may create columns
+    pub max_nesting_depth: usize,
+    /// longest key in such a record, bytes (the destination then shortens names to its limit)
+    pub max_identifier_bytes: usize,
+    /// how long a run waits for another run of the same pipeline on the same destination
+    /// to end, seconds (0: stop at once with a message naming the holder)
+    pub lease_wait_secs: u64,
 }
 
 impl Default for Limits {
@@ -270,6 +297,15 @@ impl Default for Limits {
             run_timeout_secs: 6 * 3600,
             http_retry_budget_secs: 300,
             http_rate_per_second: BTreeMap::new(),
+            http_timeout_secs: 60,
+            http_max_header_kb: 64,
+            http_max_body_mb: 64,
+            http_in_flight: 16,
+            max_columns: 1_600,
+            max_tables: 1_000,
+            max_nesting_depth: 64,
+            max_identifier_bytes: 1_024,
+            lease_wait_secs: 0,
         }
     }
 }
@@ -333,10 +369,13 @@ impl PipelineSpec {
             reason: e.to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, sets, base).map_err(|reason| PipelineError::Spec {
-            path: path.display().to_string(),
-            reason,
-        })
+        let mut spec =
+            Self::from_toml(&text, sets, base).map_err(|reason| PipelineError::Spec {
+                path: path.display().to_string(),
+                reason,
+            })?;
+        spec.file = Some(path.to_owned());
+        Ok(spec)
     }
 
     /// Parse pipeline TOML, apply overrides, resolve paths against `base`.
@@ -356,6 +395,7 @@ impl PipelineSpec {
             }
         };
         spec.grants.allow_read = spec.grants.allow_read.iter().map(abs).collect();
+        spec.grants.allow_read_files = spec.grants.allow_read_files.iter().map(abs).collect();
         spec.connector.path = spec.connector.path.as_ref().map(abs);
         spec.schema.import = spec.schema.import.as_ref().map(abs);
         spec.schema.export = spec.schema.export.as_ref().map(abs);

@@ -2,11 +2,17 @@
 //! "repeat": N}` with `try` one of `file`, `env`, `http`, `loop`, `next_loop`, `memory`, `spec_loop`,
 //! `stack`, `panic`, `socket`, `nesting`, `bad_utf8`, `bad_json`, `big_state`, `log_flood`,
 //! `tiny_pages`, `echo_log`, `big_page`, `claimed_page`, `forged_handle`, `stale_handle`,
-//! `forged_extraction`, `dropped_extraction`; each attempt that is refused ends the
+//! `forged_extraction`, `dropped_extraction`, `ansi`, `close_loop`, `http_body`; each attempt
+//! that is refused ends the
 //! extraction with an error carrying the host's reason, an attempt that succeeds yields a
 //! record saying so (which tests reject).
 //!
-//! The last four misuse handles: they call WASI with a handle the host never issued or has
+//! `declare` makes `spec` declare something hostile (`dotdot`, `abs`, `empty`, `slash`,
+//! `long`, `many`, `cycle`, `table_dotdot`, `column_ansi`, `cursor_nul`, `bad_schema`,
+//! `orphan`); `child` adds a dependent resource `child` of `probe` that tries `big_page` or
+//! `big_state`. `http` takes `method`, `headers` ([[name, value], …]) and `secrets`.
+//!
+//! The handle attempts misuse handles: they call WASI with a handle the host never issued or has
 //! already dropped, or return from `open` an extraction handle that does not exist. They
 //! need `unsafe` and the raw bindings, so this probe exports its `source` by hand rather
 //! than through `sluice_sdk::export!`.
@@ -29,10 +35,23 @@ impl Source for Probe {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
         }
-        Ok(SourceSpec::new("sandbox_probe", "0.1.0").resource(ResourceSpec::new("probe")))
+        if let Some(d) = config["declare"].as_str() {
+            return Ok(declare(d));
+        }
+        let mut spec =
+            SourceSpec::new("sandbox_probe", "0.1.0").resource(ResourceSpec::new("probe"));
+        if config["child"].is_string() {
+            let mut child = ResourceSpec::new("child");
+            child.parent = Some("probe".into());
+            spec = spec.resource(child);
+        }
+        Ok(spec)
     }
 
     fn open(open: Open) -> Result<Box<dyn Resource>, Error> {
+        if open.resource == "child" {
+            return child(&open);
+        }
         let attempt = open.config["try"].as_str().unwrap_or("none");
         let outcome = match attempt {
             "file" => match std::fs::read("/etc/passwd") {
@@ -51,9 +70,41 @@ impl Source for Probe {
                 }
                 json!({"escaped": "env", "vars": vars})
             }
+            "ansi" => {
+                sluice_sdk::log::warn("ok\x1b[2J\x1b[31m\rerror: fake line\nsecond\u{202e}");
+                return Err(error(
+                    ErrorKind::Data,
+                    "bad\x1b]0;pwned\x07\r\nerror: the run succeeded",
+                ));
+            }
+            "close_loop" => return Ok(Box::new(CloseLoop)),
+            "http_body" => {
+                let url = open.config["url"].as_str().unwrap_or("http://example.com/");
+                let mut req = http::get(url);
+                req.secrets = vec!["token".into()];
+                let r = http::fetch(&req)
+                    .map_err(|e| error(ErrorKind::External, format!("http failed: {e:?}")))?;
+                let headers: Vec<String> =
+                    r.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                json!({"body": String::from_utf8_lossy(&r.body), "headers": headers})
+            }
             "http" => {
                 let url = open.config["url"].as_str().unwrap_or("http://example.com/");
                 let mut req = http::get(url);
+                if let Some(m) = open.config["method"].as_str() {
+                    req.method = m.into();
+                }
+                req.timeout_ms = open.config["timeout_ms"].as_u64().map(|t| t as u32);
+                req.headers = open.config["headers"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|h| {
+                                Some((h[0].as_str()?.to_owned(), h[1].as_str()?.to_owned()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 // secrets by name: the host fills them in; the probe never sees a value
                 req.secrets = open.config["secrets"]
                     .as_array()
@@ -195,6 +246,116 @@ impl Source for Probe {
             _ => json!({"ok": true}),
         };
         Ok(Box::new(Pages::from(vec![Page::json(&json!([outcome]))])))
+    }
+}
+
+/// A hostile declaration, by name.
+fn declare(what: &str) -> SourceSpec {
+    let spec = SourceSpec::new("sandbox_probe", "0.1.0");
+    let named = |n: &str| spec.clone().resource(ResourceSpec::new(n));
+    match what {
+        "dotdot" => named("../../x"),
+        "abs" => named("/abs/x"),
+        "empty" => named(""),
+        "slash" => named("a/b"),
+        "long" => named(&"n".repeat(10 * 1024)),
+        "many" => {
+            let mut s = spec;
+            s.resources = (0..100_000)
+                .map(|i| ResourceSpec::new(&format!("r{i}")))
+                .collect();
+            s
+        }
+        "cycle" => {
+            let mut a = ResourceSpec::new("a");
+            a.parent = Some("b".into());
+            let mut b = ResourceSpec::new("b");
+            b.parent = Some("a".into());
+            spec.resource(a).resource(b)
+        }
+        "orphan" => {
+            let mut a = ResourceSpec::new("a");
+            a.parent = Some("nobody".into());
+            spec.resource(a)
+        }
+        "table_dotdot" => {
+            let mut r = ResourceSpec::new("probe");
+            r.table_name = Some("../../etc".into());
+            spec.resource(r)
+        }
+        "column_ansi" => {
+            let mut r = ResourceSpec::new("probe");
+            r.columns.push(sluice_sdk::ColumnHint {
+                name: "id\x1b[31m".into(),
+                data_type: None,
+                nullable: None,
+                primary_key: false,
+                merge_key: false,
+                unique: false,
+                dedup_sort: None,
+                hard_delete: false,
+                precision: None,
+                scale: None,
+                timezone: None,
+            });
+            spec.resource(r)
+        }
+        "cursor_nul" => {
+            let mut r = ResourceSpec::new("probe");
+            r.incremental = Some(sluice_sdk::Incremental {
+                cursor_path: "id\0".into(),
+                initial_value: None,
+                end_value: None,
+                last_value_func: sluice_sdk::LastValueFunc::Max,
+                lag: None,
+                on_cursor_missing: sluice_sdk::OnCursorMissing::Raise,
+            });
+            spec.resource(r)
+        }
+        "bad_schema" => {
+            let mut s = named("probe");
+            s.config_schema = "{not json".into();
+            s
+        }
+        _ => named("probe"),
+    }
+}
+
+/// The dependent resource `child`: the attempt in `config.child`.
+fn child(open: &Open) -> Result<Box<dyn Resource>, Error> {
+    let page = match open.config["child"].as_str().unwrap_or("none") {
+        "big_page" => {
+            let mut page = Vec::with_capacity(3 << 20);
+            let mut i = 0u64;
+            while page.len() < 3 << 20 {
+                page.extend_from_slice(format!("{{\"id\": {i}}}\n").as_bytes());
+                i += 1;
+            }
+            Page::ndjson(page)
+        }
+        "big_state" => {
+            Page::json(&json!([{"id": 1}])).with_checkpoint(&json!({ "blob": "x".repeat(2 << 20) }))
+        }
+        _ => Page::json(&json!([{"id": 1}])),
+    };
+    Ok(Box::new(Pages::from(vec![page])))
+}
+
+/// An extraction whose destructor never returns: `close` must be held to the call deadline.
+struct CloseLoop;
+
+impl Resource for CloseLoop {
+    fn next_page(&mut self) -> Result<Option<Page>, Error> {
+        Ok(None)
+    }
+}
+
+impl Drop for CloseLoop {
+    fn drop(&mut self) {
+        let mut n = 0u64;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
     }
 }
 

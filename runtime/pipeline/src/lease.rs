@@ -1,0 +1,108 @@
+//! One run of a pipeline at a time per destination: the run takes the destination's lease
+//! ([`sluice_load::lease`]) before anything else — before its packages folder is opened,
+//! before the state sync, before a pending package is loaded — and holds it to the end. A
+//! second worker waits up to `limits.lease_wait_secs`, then stops with a message naming the
+//! pipeline, the destination and the holder. A holder that dies releases the lease with its
+//! process (PostgreSQL: with its session).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sluice_load::lease::{self, Attempt, Holder, Lease};
+
+use crate::{PipelineError, PipelineSpec, Progress, duckdb_path};
+
+/// How often a waiting worker tries again.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// Where a lease is taken: pipeline, destination and dataset.
+pub(crate) struct Target<'a> {
+    pub pipeline: &'a str,
+    pub destination: &'a str,
+    pub dataset: &'a str,
+}
+
+impl<'a> Target<'a> {
+    pub fn of(spec: &'a PipelineSpec, dataset: &'a str) -> Target<'a> {
+        Target {
+            pipeline: &spec.name,
+            destination: &spec.destination,
+            dataset,
+        }
+    }
+}
+
+/// Take the lease of the target's pipeline on its destination, waiting up to `wait`.
+pub(crate) fn acquire(
+    spec: &Target<'_>,
+    wait: Duration,
+    progress: &dyn Progress,
+) -> Result<Lease, PipelineError> {
+    let me = Holder::this_process();
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match attempt(spec, &me)? {
+            Attempt::Held(l) => return Ok(l),
+            Attempt::Busy(holder) => {
+                let holder = holder.map_or_else(|| "holder unknown".to_owned(), |h| h.describe());
+                if started.elapsed() >= wait {
+                    return Err(PipelineError::Busy {
+                        pipeline: spec.pipeline.to_owned(),
+                        destination: shown_destination(spec.destination),
+                        holder,
+                        waited_secs: started.elapsed().as_secs(),
+                    });
+                }
+                if !told {
+                    progress.stage(
+                        "lease",
+                        &format!("waiting for the run of `{}` by {holder}", spec.pipeline),
+                    );
+                    told = true;
+                }
+                std::thread::sleep(RETRY);
+            }
+        }
+    }
+}
+
+/// One attempt on the lease the destination kind uses.
+fn attempt(spec: &Target<'_>, me: &Holder) -> Result<Attempt, PipelineError> {
+    let dest = spec.destination;
+    let err = |source| PipelineError::Load {
+        load_id: "-".into(),
+        destination: shown_destination(dest),
+        source,
+    };
+    if let Some(path) = duckdb_path(dest, spec.pipeline) {
+        let file = lease::duckdb_lease_path(Path::new(&path), spec.pipeline);
+        return lease::try_file(&file, me).map_err(err);
+    }
+    if dest.starts_with("postgres://") || dest.starts_with("postgresql://") {
+        let url = sluice_load::PgUrl::parse(dest).map_err(|e| PipelineError::Config {
+            pipeline: spec.pipeline.to_owned(),
+            reason: format!("destination: {e}"),
+        })?;
+        return lease::try_postgres(&url, spec.dataset, spec.pipeline, me).map_err(err);
+    }
+    if let Some(rest) = dest.strip_prefix("file://") {
+        let dir = rest.split_once('?').map_or(rest, |(d, _)| d);
+        let file = lease::filesystem_lease_path(&Path::new(dir).join(spec.dataset), spec.pipeline);
+        return lease::try_file(&file, me).map_err(err);
+    }
+    Err(PipelineError::Config {
+        pipeline: spec.pipeline.to_owned(),
+        reason: format!(
+            "destination `{}` is not supported; use `duckdb`, `duckdb:PATH`, `postgres://user@host:port/db` or `file:///dir`",
+            shown_destination(dest)
+        ),
+    })
+}
+
+/// A destination as it may be shown: no password.
+fn shown_destination(dest: &str) -> String {
+    sluice_load::PgUrl::parse(dest)
+        .map(|u| u.redacted())
+        .unwrap_or_else(|_| dest.to_owned())
+}

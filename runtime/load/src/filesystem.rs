@@ -390,6 +390,38 @@ impl Destination for Filesystem {
         Ok(())
     }
 
+    /// A load killed between its renames and its `_dlt_loads` marker left files in the table
+    /// folders that a plain glob would read: once the package is set aside they are removed
+    /// (with its staging folder, manifest, state and version files). A committed load is
+    /// never touched.
+    fn discard(&mut self, load_id: &str) -> Result<()> {
+        if self
+            .root
+            .join(LOADS_TABLE)
+            .join(format!("{load_id}.jsonl"))
+            .exists()
+        {
+            return Ok(());
+        }
+        let _ = fs::remove_dir_all(self.staging(load_id));
+        let prefix = format!("{load_id}.");
+        let dirs = fs::read_dir(&self.root).map_err(io("listing the dataset"))?;
+        for dir in dirs.filter_map(|e| e.ok()).map(|e| e.path()) {
+            if !dir.is_dir() || dir.file_name().is_some_and(|n| n == ".staging") {
+                continue;
+            }
+            for f in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                // `<load_id>.<n>.<ext>`, `<load_id>.jsonl`, `<version>.<load_id>.jsonl`
+                if name.starts_with(&prefix) || name.contains(&format!(".{prefix}")) {
+                    fs::remove_file(f.path())
+                        .map_err(io(format!("removing `{}`", f.path().display())))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn supports_merge(&self) -> bool {
         false
     }

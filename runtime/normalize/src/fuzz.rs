@@ -41,8 +41,18 @@ fn run(
     bytes: &[u8],
     format: RecordsFormat,
 ) -> Result<(Schema, Vec<(String, RecordBatch)>), String> {
+    run_capped(bytes, format, crate::SchemaCaps::default())
+}
+
+/// [`run`] with other schema caps.
+fn run_capped(
+    bytes: &[u8],
+    format: RecordsFormat,
+    caps: crate::SchemaCaps,
+) -> Result<(Schema, Vec<(String, RecordBatch)>), String> {
     let mut schema = Schema::new("s");
     let mut n = Normalizer::new("1.0", [7; 16], 64);
+    n.set_caps(caps);
     let records = parse_page(bytes, format).map_err(|e| e.to_string())?;
     n.add_page(&mut schema, &ResourceTable::new("t", "t"), 0, records)
         .map_err(|e| e.to_string())?;
@@ -221,9 +231,16 @@ fn nesting_bombs_and_huge_values() {
         e.contains("record 1 ") && e.contains("recursion limit"),
         "{e}"
     );
-    // 120 levels parse and flatten into one shortened column
+    // 120 levels parse; the default cap refuses them, naming its setting
     let ok = format!("{}1{}", "{\"a\":".repeat(120), "}".repeat(120));
-    let (schema, _) = run(ok.as_bytes(), RecordsFormat::Ndjson).unwrap();
+    let e = run(ok.as_bytes(), RecordsFormat::Ndjson).unwrap_err();
+    assert!(e.contains("limits.max_nesting_depth"), "{e}");
+    // under a raised cap they flatten into one shortened column
+    let raised = crate::SchemaCaps {
+        max_depth: 128,
+        ..crate::SchemaCaps::default()
+    };
+    let (schema, _) = run_capped(ok.as_bytes(), RecordsFormat::Ndjson, raised).unwrap();
     assert!(
         schema.tables["t"]
             .columns

@@ -368,6 +368,13 @@ pub async fn run(
             Ok(()) => summary.pending_packages_loaded += 1,
             Err(e @ PipelineError::Overtaken { .. }) => {
                 let reason = e.to_string();
+                // what an interrupted attempt at it left in the destination goes too
+                dest.discard(&p.load_id)
+                    .map_err(|source| PipelineError::Load {
+                        load_id: p.load_id.clone(),
+                        destination: db_path.clone(),
+                        source,
+                    })?;
                 let to = packages.set_aside(p, &reason)?;
                 tracing::warn!("{reason} ({})", to.display());
                 progress.log("warn", &reason);

@@ -230,6 +230,8 @@ pub fn drop_resources(
 /// Move every pending package of the pipeline to `aborted/`, and drop what interrupted
 /// attempts at them left in the destination's staging; returns their load ids.
 pub fn abort_packages(pipelines_dir: &Path, name: &str) -> Result<Vec<String>, PipelineError> {
+    let r = recall(pipelines_dir, name)?;
+    let _lease = lease_for(name, &r.destination, &r.dataset)?;
     let (mut dest, _) = open_recalled(pipelines_dir, name)?;
     let ids = Packages::open(&pipelines_dir.join(name))?.abort_all()?;
     let where_ = dest.describe();

@@ -31,6 +31,9 @@ use sluice_schema::{LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE, Writ
 
 use crate::{Commit, Destination, LoadError, Result};
 
+/// The file in a staging folder naming the pipeline whose load it is.
+const OWNER: &str = ".pipeline";
+
 /// How table files are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FileFormat {
@@ -52,6 +55,10 @@ impl FileFormat {
 pub struct Filesystem {
     root: PathBuf,
     format: FileFormat,
+    /// the pipeline whose packages this instance loads: written into each staging folder
+    /// (`.staging/<load_id>/.pipeline`), so a later run of the pipeline can tell its own
+    /// interrupted loads ([`Destination::recover`])
+    pipeline: String,
     load_id: Option<String>,
     /// (table, file name) written to staging in this package
     files: Vec<(String, String, usize)>,
@@ -63,8 +70,14 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LoadError {
 }
 
 impl Filesystem {
-    /// The dataset `dataset` under directory `dir` (created when missing).
-    pub fn open(dir: &Path, dataset: &str, format: FileFormat) -> Result<Filesystem> {
+    /// The dataset `dataset` under directory `dir` (created when missing), loaded by
+    /// `pipeline`.
+    pub fn open(
+        dir: &Path,
+        dataset: &str,
+        format: FileFormat,
+        pipeline: &str,
+    ) -> Result<Filesystem> {
         let root = dir.join(dataset);
         fs::create_dir_all(&root).map_err(|e| LoadError::Open {
             destination: format!("file://{}", dir.display()),
@@ -73,6 +86,7 @@ impl Filesystem {
         Ok(Filesystem {
             root,
             format,
+            pipeline: pipeline.to_owned(),
             load_id: None,
             files: Vec::new(),
         })
@@ -249,6 +263,7 @@ impl Destination for Filesystem {
         // a half-written staging folder of an earlier attempt is rewritten from scratch
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(io("creating the staging folder"))?;
+        fs::write(dir.join(OWNER), &self.pipeline).map_err(io("creating the staging folder"))?;
         self.load_id = Some(load_id.to_owned());
         self.files.clear();
         Ok(())
@@ -388,6 +403,30 @@ impl Destination for Filesystem {
             self.files.clear();
         }
         Ok(())
+    }
+
+    /// Loads of this pipeline that began and never committed — a holder killed mid-commit
+    /// whose worker may never come back — are discarded ([`Destination::discard`]): their
+    /// half-renamed files would otherwise stay visible to a plain glob. Runs under the
+    /// pipeline's lease, so none of them is in progress.
+    fn recover(&mut self) -> Result<Vec<String>> {
+        let committed = self.committed_loads();
+        let mut ids = Vec::new();
+        for e in fs::read_dir(self.root.join(".staging"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let owner = fs::read_to_string(e.path().join(OWNER)).unwrap_or_default();
+            if owner == self.pipeline && !committed.contains(&id) {
+                ids.push(id);
+            }
+        }
+        for id in &ids {
+            self.discard(id)?;
+        }
+        Ok(ids)
     }
 
     /// A load killed between its renames and its `_dlt_loads` marker left files in the table

@@ -136,6 +136,13 @@ pub trait Destination: Send {
         let _ = load_id;
         Ok(())
     }
+    /// Discard what loads of this destination's pipeline that never committed left outside a
+    /// transaction (a holder that died mid-commit); their load ids. Called under the
+    /// pipeline's lease, before anything else is loaded. SQL destinations roll such loads
+    /// back themselves.
+    fn recover(&mut self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Whether merge dispositions can be applied (SQL destinations).
     fn supports_merge(&self) -> bool {
         true

@@ -245,7 +245,7 @@ fn open_named(
             )));
         }
         return Ok(Box::new(
-            Filesystem::open(Path::new(dir), dataset, format).map_err(err)?,
+            Filesystem::open(Path::new(dir), dataset, format, pipeline).map_err(err)?,
         ));
     }
     Err(config(format!(
@@ -302,6 +302,17 @@ pub async fn run(
     let config_json = toml_to_json(&spec.config).to_string();
 
     let mut dest = open_destination(spec)?;
+    // under the lease: what a dead holder of this pipeline left half-done goes first
+    for id in dest.recover().map_err(|source| PipelineError::Load {
+        load_id: "-".into(),
+        destination: dest.describe(),
+        source,
+    })? {
+        tracing::warn!(
+            pipeline,
+            "discarded the interrupted load {id} of a run that died"
+        );
+    }
     manage::remember(&workdir, spec)?;
     let db_path = dest.describe();
     let mut local = state::LocalState::load(&workdir)?;

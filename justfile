@@ -11,8 +11,9 @@ build:
 connectors:
     cd connectors && cargo build --release --target wasm32-wasip2 --target-dir "$SLUICE_WASM_TARGET_DIR"
 
-# run every test (doc, unit, then the one integration binary), then the demo as a smoke test
-test:
+# lint both workspaces, run every test (doc, unit, then the one integration binary), then the
+# demo as a smoke test
+test: lint
     cargo test --workspace --doc
     cargo test --workspace --lib --bins
     cargo test --workspace --test integration
@@ -30,9 +31,12 @@ bench *ARGS:
     cargo build --release -p sluice-normalize --example normalize_bench
     python3 bench/bench.py {{ARGS}}
 
+# fmt and clippy on the host workspace and on the guest (connectors/) workspace
 lint:
     cargo fmt --all --check
+    cd connectors && cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cd connectors && cargo clippy --workspace --all-targets --target wasm32-wasip2 --target-dir "$SLUICE_WASM_TARGET_DIR" -- -D warnings
 
 fmt:
     cargo fmt --all

@@ -18,6 +18,7 @@ mod http;
 mod incremental;
 mod languages;
 mod pipeline;
+mod plan;
 mod ready_pipelines;
 mod rest_api;
 mod sandbox;

@@ -37,6 +37,15 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Show what a run of a pipeline file would do — connector and digest, grants, secrets
+    /// by name, destination, resources with disposition, keys and cursor — without
+    /// extracting or loading anything (= `run --dry-run`)
+    Plan {
+        /// the pipeline file (TOML)
+        pipeline_file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Load a local JSON or NDJSON file into a table (the `df.to_sql()` of Sluice)
     Load {
         /// a JSON array or NDJSON file
@@ -184,6 +193,9 @@ struct Common {
     /// no progress display
     #[arg(long, short)]
     quiet: bool,
+    /// show what would run (`sluice plan`) instead of running
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn data_dir() -> PathBuf {
@@ -275,6 +287,14 @@ fn real_main(cli: Cli) -> Result<()> {
             common,
         } => {
             let spec = PipelineSpec::from_file(&pipeline_file, &common.sets)?;
+            execute(spec, common)
+        }
+        Command::Plan {
+            pipeline_file,
+            mut common,
+        } => {
+            let spec = PipelineSpec::from_file(&pipeline_file, &common.sets)?;
+            common.dry_run = true;
             execute(spec, common)
         }
         Command::Load {
@@ -610,6 +630,18 @@ fn execute(mut spec: PipelineSpec, common: Common) -> Result<()> {
         spec,
     };
     let pipeline = opts.spec.name.clone();
+    if common.dry_run {
+        let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        let plan = rt
+            .block_on(sluice_pipeline::plan(&opts))
+            .with_context(|| format!("pipeline `{pipeline}` cannot run"))?;
+        if common.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            println!("{}", plan_view::render(&plan));
+        }
+        return Ok(());
+    }
     let bar = if common.quiet || common.json {
         ProgressBar::hidden()
     } else {
@@ -738,6 +770,8 @@ fn print_summary(s: &RunSummary) {
         );
     }
 }
+
+mod plan_view;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! the `_dlt_loads` row commit in one transaction, and a package whose load id is already in
 //! `_dlt_loads` is never applied twice. Migrations only add tables and columns.
 
+mod config;
 mod duckdb_dest;
 mod filesystem;
 pub mod lease;
@@ -14,6 +15,7 @@ pub mod sql;
 use arrow_array::RecordBatch;
 use sluice_schema::{Schema, Table};
 
+pub use config::DestinationConfig;
 pub use duckdb_dest::DuckDb;
 pub use filesystem::{FileFormat, Filesystem};
 pub use postgres::{PgUrl, Postgres};

@@ -25,7 +25,7 @@ use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, Staged, quote};
 use crate::{Commit, Destination, LoadError, Result};
 
 /// A parsed `postgres://user[:password]@host[:port]/database` URL.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct PgUrl {
     pub user: String,
     password: Option<String>,

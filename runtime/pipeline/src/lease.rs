@@ -5,12 +5,11 @@
 //! pipeline, the destination and the holder. A holder that dies releases the lease with its
 //! process (PostgreSQL: with its session).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sluice_load::lease::{self, Attempt, Holder, Lease};
+use sluice_load::lease::{Attempt, Holder, Lease};
 
-use crate::{PipelineError, PipelineSpec, Progress, duckdb_path};
+use crate::{PipelineError, PipelineSpec, Progress};
 
 /// How often a waiting worker tries again.
 const RETRY: Duration = Duration::from_millis(250);
@@ -69,35 +68,14 @@ pub(crate) fn acquire(
 
 /// One attempt on the lease the destination kind uses.
 fn attempt(spec: &Target<'_>, me: &Holder) -> Result<Attempt, PipelineError> {
-    let dest = spec.destination;
-    let err = |source| PipelineError::Load {
-        load_id: "-".into(),
-        destination: shown_destination(dest),
-        source,
-    };
-    if let Some(path) = duckdb_path(dest, spec.pipeline) {
-        let file = lease::duckdb_lease_path(Path::new(&path), spec.pipeline);
-        return lease::try_file(&file, me).map_err(err);
-    }
-    if dest.starts_with("postgres://") || dest.starts_with("postgresql://") {
-        let url = sluice_load::PgUrl::parse(dest).map_err(|e| PipelineError::Config {
-            pipeline: spec.pipeline.to_owned(),
-            reason: format!("destination: {e}"),
-        })?;
-        return lease::try_postgres(&url, spec.dataset, spec.pipeline, me).map_err(err);
-    }
-    if let Some(rest) = dest.strip_prefix("file://") {
-        let dir = rest.split_once('?').map_or(rest, |(d, _)| d);
-        let file = lease::filesystem_lease_path(&Path::new(dir).join(spec.dataset), spec.pipeline);
-        return lease::try_file(&file, me).map_err(err);
-    }
-    Err(PipelineError::Config {
-        pipeline: spec.pipeline.to_owned(),
-        reason: format!(
-            "destination `{}` is not supported; use `duckdb`, `duckdb:PATH`, `postgres://user@host:port/db` or `file:///dir`",
-            shown_destination(dest)
-        ),
-    })
+    let config = crate::destination_config(spec.pipeline, spec.destination)?;
+    config
+        .try_lease(spec.dataset, spec.pipeline, me)
+        .map_err(|source| PipelineError::Load {
+            load_id: "-".into(),
+            destination: config.describe(),
+            source,
+        })
 }
 
 /// A destination as it may be shown: no password.

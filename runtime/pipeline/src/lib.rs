@@ -18,6 +18,7 @@ mod lease;
 mod load;
 mod manage;
 mod package;
+mod plan;
 mod spec;
 mod state;
 
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use sluice_host::{Host, HostError, Policy, Sandbox, SourceSpec, WriteDisposition};
-use sluice_load::{Destination, DuckDb, FileFormat, Filesystem, LoadError, PgUrl, Postgres};
+use sluice_load::{Destination, DestinationConfig, LoadError};
 use sluice_normalize::{ColumnHint, NormalizeError, ResourceTable, Scd2Options};
 use sluice_schema::{Schema, SchemaUpdate};
 
@@ -38,6 +39,7 @@ pub use manage::{
     sync,
 };
 pub use package::{PackageManifest, PageEntry};
+pub use plan::{Plan, PlannedSecret, plan};
 pub use spec::{
     ColumnOverride, ConnectorSpec, Grants, Limits, Notifications, PipelineSpec, ResourceOverride,
     SchemaOptions, SecretSpec, apply_set, toml_to_json,
@@ -176,11 +178,10 @@ pub struct RunSummary {
 
 /// The DuckDB file a destination string names.
 pub fn duckdb_path(destination: &str, pipeline: &str) -> Option<String> {
-    match destination.split_once(':') {
-        None if destination == "duckdb" => Some(format!("{pipeline}.duckdb")),
-        Some(("duckdb", path)) if !path.is_empty() => Some(path.to_owned()),
-        _ => None,
-    }
+    DestinationConfig::parse(destination, pipeline)
+        .ok()?
+        .duckdb_file()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// Open the destination a pipeline names: `duckdb`, `duckdb:PATH`, `postgres://…`,
@@ -194,64 +195,40 @@ pub fn open_destination(spec: &PipelineSpec) -> Result<Box<dyn Destination>, Pip
     )
 }
 
+/// The destination `dest` parsed for `pipeline`, errors naming the pipeline.
+pub(crate) fn destination_config(
+    pipeline: &str,
+    dest: &str,
+) -> Result<DestinationConfig, PipelineError> {
+    DestinationConfig::parse(dest, pipeline).map_err(|reason| PipelineError::Config {
+        pipeline: pipeline.to_owned(),
+        reason,
+    })
+}
+
 fn open_named(
     pipeline: &str,
     dest: &str,
     dataset: &str,
     replace_strategy: Option<&str>,
 ) -> Result<Box<dyn Destination>, PipelineError> {
-    let config = |reason: String| PipelineError::Config {
-        pipeline: pipeline.to_owned(),
-        reason,
-    };
     let replace = match replace_strategy {
         None => sluice_load::ReplaceStrategy::default(),
-        Some(s) => sluice_load::ReplaceStrategy::parse(s).ok_or_else(|| {
-            config(format!(
+        Some(s) => sluice_load::ReplaceStrategy::parse(s).ok_or_else(|| PipelineError::Config {
+            pipeline: pipeline.to_owned(),
+            reason: format!(
                 "replace_strategy `{s}` is not one of truncate-and-insert, insert-from-staging"
-            ))
+            ),
         })?,
     };
-    let err = |source| PipelineError::Load {
-        load_id: "-".into(),
-        destination: dest.split('@').next_back().unwrap_or_default().to_owned(),
-        source,
-    };
-    if let Some(path) = duckdb_path(dest, pipeline) {
-        let mut db = DuckDb::open(&path, dataset).map_err(err)?;
-        db.set_replace_strategy(replace);
-        return Ok(Box::new(db));
-    }
-    if dest.starts_with("postgres://") || dest.starts_with("postgresql://") {
-        let url = PgUrl::parse(dest).map_err(|e| config(format!("destination: {e}")))?;
-        let mut pg = Postgres::connect(&url, dataset).map_err(err)?;
-        pg.set_replace_strategy(replace);
-        return Ok(Box::new(pg));
-    }
-    if let Some(rest) = dest.strip_prefix("file://") {
-        let (dir, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let format = match query {
-            "" | "format=parquet" => FileFormat::Parquet,
-            "format=jsonl" => FileFormat::Jsonl,
-            other => {
-                return Err(config(format!(
-                    "destination `{dest}`: unknown option `{other}` (use ?format=parquet or ?format=jsonl)"
-                )));
-            }
-        };
-        if dir.is_empty() {
-            return Err(config(format!(
-                "destination `{dest}` names no directory (file:///path/to/dir)"
-            )));
-        }
-        return Ok(Box::new(
-            Filesystem::open(Path::new(dir), dataset, format, pipeline).map_err(err)?,
-        ));
-    }
-    Err(config(format!(
-        "destination `{dest}` is not supported; use `duckdb`, `duckdb:PATH`, \
-         `postgres://user@host:port/db` or `file:///dir`"
-    )))
+    let config = destination_config(pipeline, dest)?;
+    config
+        .build(dataset, pipeline, replace)
+        .map_err(|source| PipelineError::Load {
+            load_id: "-".into(),
+            destination: config.describe(),
+            source,
+        })
 }
 
 /// The tables of a pipeline's dataset with their row counts.
@@ -287,17 +264,7 @@ pub async fn run(
     let host = Host::new(&opts.cache_dir)?;
     let (cname, bytes) = &opts.component;
     let connector = host.load(cname, bytes)?;
-    if let Some(pin) = &spec.connector.digest
-        && !pin.eq_ignore_ascii_case(&connector.digest)
-    {
-        return Err(PipelineError::Config {
-            pipeline,
-            reason: format!(
-                "connector `{cname}` has digest `{}` but the pipeline pins `{pin}`",
-                connector.digest
-            ),
-        });
-    }
+    check_pin(spec, cname, &connector.digest)?;
     let sandbox = sandbox_for(spec, &opts.pipelines_dir, &workdir)?;
     let config_json = toml_to_json(&spec.config).to_string();
 
@@ -537,6 +504,19 @@ pub async fn run(
     let text = serde_json::to_vec_pretty(&summary).map_err(|e| io_err(&trace, e))?;
     package::write_synced(&trace, &text)?;
     Ok(summary)
+}
+
+/// A pipeline that pins its connector's digest refuses any other component.
+fn check_pin(spec: &PipelineSpec, connector: &str, digest: &str) -> Result<(), PipelineError> {
+    match &spec.connector.digest {
+        Some(pin) if !pin.eq_ignore_ascii_case(digest) => Err(PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason: format!(
+                "connector `{connector}` has digest `{digest}` but the pipeline pins `{pin}`"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn sandbox_for(

@@ -33,6 +33,16 @@ impl WriteDisposition {
             _ => return None,
         })
     }
+
+    /// The name [`WriteDisposition::parse`] takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Append => "append",
+            Self::Replace => "replace",
+            Self::Merge => "merge",
+            Self::Skip => "skip",
+        }
+    }
 }
 
 /// How a merge table takes new rows (dlt's `x-merge-strategy`).

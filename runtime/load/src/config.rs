@@ -1,0 +1,161 @@
+//! Where a pipeline loads, as a typed value: parsed once from the destination string of a
+//! pipeline file or the command line, shown without credentials, and built into a
+//! [`Destination`]. The lease ([`crate::lease`]) takes its place from the same value.
+
+use std::path::{Path, PathBuf};
+
+use crate::{
+    Destination, DuckDb, FileFormat, Filesystem, LoadError, PgUrl, Postgres, ReplaceStrategy,
+};
+
+/// A destination: `duckdb`, `duckdb:PATH`, `postgres://…`, `file:///dir[?format=…]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DestinationConfig {
+    DuckDb { path: PathBuf },
+    Postgres(PgUrl),
+    Filesystem { dir: PathBuf, format: FileFormat },
+}
+
+impl DestinationConfig {
+    /// Parse `text` for pipeline `pipeline` (`duckdb` alone is `./<pipeline>.duckdb`).
+    pub fn parse(text: &str, pipeline: &str) -> Result<DestinationConfig, String> {
+        if text == "duckdb" {
+            return Ok(DestinationConfig::DuckDb {
+                path: PathBuf::from(format!("{pipeline}.duckdb")),
+            });
+        }
+        if let Some(path) = text.strip_prefix("duckdb:")
+            && !path.is_empty()
+        {
+            return Ok(DestinationConfig::DuckDb { path: path.into() });
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return PgUrl::parse(text)
+                .map(DestinationConfig::Postgres)
+                .map_err(|e| format!("destination: {e}"));
+        }
+        if let Some(rest) = text.strip_prefix("file://") {
+            let (dir, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let format = match query {
+                "" | "format=parquet" => FileFormat::Parquet,
+                "format=jsonl" => FileFormat::Jsonl,
+                other => {
+                    return Err(format!(
+                        "destination `{text}`: unknown option `{other}` (use ?format=parquet or ?format=jsonl)"
+                    ));
+                }
+            };
+            if dir.is_empty() {
+                return Err(format!(
+                    "destination `{text}` names no directory (file:///path/to/dir)"
+                ));
+            }
+            return Ok(DestinationConfig::Filesystem {
+                dir: dir.into(),
+                format,
+            });
+        }
+        Err(format!(
+            "destination `{}` is not supported; use `duckdb`, `duckdb:PATH`, \
+             `postgres://user@host:port/db` or `file:///dir`",
+            PgUrl::parse(text).map_or_else(|_| text.to_owned(), |u| u.redacted())
+        ))
+    }
+
+    /// The destination as it may be shown: no password.
+    pub fn describe(&self) -> String {
+        match self {
+            DestinationConfig::DuckDb { path } => format!("duckdb:{}", path.display()),
+            DestinationConfig::Postgres(url) => url.redacted(),
+            DestinationConfig::Filesystem { dir, format } => match format {
+                FileFormat::Parquet => format!("file://{}", dir.display()),
+                FileFormat::Jsonl => format!("file://{}?format=jsonl", dir.display()),
+            },
+        }
+    }
+
+    /// The DuckDB file, when it is one.
+    pub fn duckdb_file(&self) -> Option<&Path> {
+        match self {
+            DestinationConfig::DuckDb { path } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Open `dataset` of this destination for `pipeline`.
+    pub fn build(
+        &self,
+        dataset: &str,
+        pipeline: &str,
+        replace: ReplaceStrategy,
+    ) -> Result<Box<dyn Destination>, LoadError> {
+        Ok(match self {
+            DestinationConfig::DuckDb { path } => {
+                let mut db = DuckDb::open(&path.to_string_lossy(), dataset)?;
+                db.set_replace_strategy(replace);
+                Box::new(db)
+            }
+            DestinationConfig::Postgres(url) => {
+                let mut pg = Postgres::connect(url, dataset)?;
+                pg.set_replace_strategy(replace);
+                Box::new(pg)
+            }
+            DestinationConfig::Filesystem { dir, format } => {
+                Box::new(Filesystem::open(dir, dataset, *format, pipeline)?)
+            }
+        })
+    }
+
+    /// Try once to take `pipeline`'s lease on this destination ([`crate::lease`]).
+    pub fn try_lease(
+        &self,
+        dataset: &str,
+        pipeline: &str,
+        holder: &crate::lease::Holder,
+    ) -> crate::Result<crate::lease::Attempt> {
+        use crate::lease;
+        match self {
+            DestinationConfig::DuckDb { path } => {
+                lease::try_file(&lease::duckdb_lease_path(path, pipeline), holder)
+            }
+            DestinationConfig::Postgres(url) => lease::try_postgres(url, dataset, pipeline, holder),
+            DestinationConfig::Filesystem { dir, .. } => lease::try_file(
+                &lease::filesystem_lease_path(&dir.join(dataset), pipeline),
+                holder,
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_destination_form_parses_and_shows_no_password() {
+        let d = |t: &str| DestinationConfig::parse(t, "p");
+        assert_eq!(
+            d("duckdb").expect("duckdb"),
+            DestinationConfig::DuckDb {
+                path: "p.duckdb".into()
+            }
+        );
+        assert_eq!(
+            d("duckdb:/x/y.db").expect("path").describe(),
+            "duckdb:/x/y.db"
+        );
+        let pg = d("postgres://u:secret@h:5433/db").expect("pg");
+        assert!(!pg.describe().contains("secret"), "{}", pg.describe());
+        assert_eq!(
+            d("file:///out?format=jsonl").expect("files"),
+            DestinationConfig::Filesystem {
+                dir: "/out".into(),
+                format: FileFormat::Jsonl
+            }
+        );
+        assert!(d("file:///out?format=csv").is_err());
+        assert!(d("file://").is_err());
+        let e = d("mysql://u:secret@h/db").expect_err("unsupported");
+        assert!(e.contains("not supported"), "{e}");
+    }
+}

@@ -1,0 +1,145 @@
+//! `sluice plan` and `sluice run --dry-run`: what a run would do, checked as a run checks it —
+//! the connector and its digest, what it declares, grants, secrets by name, destination,
+//! resources with disposition, keys and cursor — without taking the lease, opening the
+//! destination or extracting anything. The values come from the same functions a run uses,
+//! so an error here is the error the run would stop with.
+
+use serde::Serialize;
+use sluice_host::Host;
+use sluice_load::DestinationConfig;
+
+use crate::{PipelineError, PlannedResource, RunOptions, SecretSpec};
+
+/// What a run of a pipeline would do.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub pipeline: String,
+    pub dataset: String,
+    /// without credentials
+    pub destination: String,
+    pub connector: String,
+    pub component_digest: String,
+    /// the source the connector declares for this configuration, and its version
+    pub source: String,
+    pub version: String,
+    /// directories and files the connector may read (read-only)
+    pub read: Vec<String>,
+    pub allow_hosts: Vec<String>,
+    pub allow_private_addresses: bool,
+    /// secrets by name: where they go and how; never a value
+    pub secrets: Vec<PlannedSecret>,
+    pub resources: Vec<PlannedResource>,
+    pub memory_mb: u64,
+    pub call_timeout_secs: u64,
+    pub run_timeout_secs: u64,
+}
+
+/// A secret as a plan shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedSecret {
+    pub name: String,
+    pub host: String,
+    pub scheme: String,
+    /// `env VAR`, `env VAR (optional)` or `inline value`
+    pub from: String,
+}
+
+/// Plan a run of `opts` (its component, pipeline file and overrides).
+pub async fn plan(opts: &RunOptions) -> Result<Plan, PipelineError> {
+    let spec = &opts.spec;
+    let dataset = spec.dataset_name();
+    let destination = crate::destination_config(&spec.name, &spec.destination)?;
+    let host = Host::new(&opts.cache_dir)?;
+    let (cname, bytes) = &opts.component;
+    let connector = host.load(cname, bytes)?;
+    crate::check_pin(spec, cname, &connector.digest)?;
+    let workdir = opts.pipelines_dir.join(&spec.name);
+    let sandbox = crate::sandbox_for(spec, &opts.pipelines_dir, &workdir)?;
+    let contracts = crate::contracts::Contracts::from_spec(spec, opts.schema_contract)?;
+    let mut instance = connector.instantiate(sandbox.clone()).await?;
+    let source = instance
+        .spec(&crate::toml_to_json(&spec.config).to_string())
+        .await?;
+    let resources = crate::plan_resources(spec, &source, &contracts)?;
+    check_merge_support(&spec.name, &destination, &resources)?;
+    Ok(Plan {
+        pipeline: spec.name.clone(),
+        dataset,
+        destination: destination.describe(),
+        connector: cname.clone(),
+        component_digest: connector.digest.clone(),
+        source: source.name,
+        version: source.version,
+        read: sandbox.read_dirs.iter().map(read_grant).collect(),
+        allow_hosts: spec.grants.allow_hosts.clone(),
+        allow_private_addresses: spec.grants.allow_private_addresses,
+        secrets: spec
+            .secrets
+            .iter()
+            .map(|(name, s)| planned_secret(name, s))
+            .collect(),
+        resources,
+        memory_mb: spec.limits.memory_mb,
+        call_timeout_secs: spec.limits.call_timeout_secs,
+        run_timeout_secs: spec.limits.run_timeout_secs,
+    })
+}
+
+/// A read grant in words: a directory, or the files of a single-file grant.
+fn read_grant(dir: &sluice_host::ReadDir) -> String {
+    if dir.host.to_string_lossy() == dir.guest {
+        return format!("{}/", dir.guest);
+    }
+    let files: Vec<String> = std::fs::read_dir(&dir.host)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| format!("{}/{}", dir.guest, e.file_name().to_string_lossy()))
+        .collect();
+    files.join(", ")
+}
+
+fn planned_secret(name: &str, s: &SecretSpec) -> PlannedSecret {
+    let from = match (&s.env, &s.value) {
+        (Some(var), _) if s.optional => format!("env {var} (optional)"),
+        (Some(var), _) => format!("env {var}"),
+        _ => "inline value".to_owned(),
+    };
+    let scheme = s.scheme.clone().unwrap_or_else(|| "api_key".into());
+    let placed = match (&s.header, &s.query) {
+        (Some(h), _) => format!("{scheme}, header {h}"),
+        (_, Some(q)) => format!("{scheme}, query {q}"),
+        _ => scheme,
+    };
+    PlannedSecret {
+        name: name.to_owned(),
+        host: s.host.clone(),
+        scheme: placed,
+        from,
+    }
+}
+
+/// Merge needs a SQL destination: refused while planning, before anything is extracted.
+pub(crate) fn check_merge_support(
+    pipeline: &str,
+    destination: &DestinationConfig,
+    resources: &[PlannedResource],
+) -> Result<(), PipelineError> {
+    if !matches!(destination, DestinationConfig::Filesystem { .. }) {
+        return Ok(());
+    }
+    match resources
+        .iter()
+        .find(|r| r.hints.write_disposition == sluice_schema::WriteDisposition::Merge)
+    {
+        Some(r) => Err(PipelineError::Config {
+            pipeline: pipeline.to_owned(),
+            reason: format!(
+                "resource `{}`: merge needs a SQL destination (duckdb or postgres); {} takes append and replace",
+                r.name,
+                destination.describe()
+            ),
+        }),
+        None => Ok(()),
+    }
+}

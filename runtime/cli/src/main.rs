@@ -516,60 +516,93 @@ struct LoadHints {
 }
 
 /// `sluice load FILE --table NAME` as a pipeline: the `files` connector, granted that one
-/// file read-only (not its directory).
+/// file read-only (not its directory). Built as a value, never as TOML text, so no name or
+/// path needs quoting; `--set` applies to it as to a file.
 fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Result<PipelineSpec> {
+    use toml::Value as V;
     let abs = file
         .canonicalize()
         .with_context(|| format!("reading `{}`", file.display()))?;
     if !abs.is_file() {
         bail!("`{}` is not a file", file.display());
     }
-    let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
-    let list = |v: &[String]| {
-        format!(
-            "[{}]",
-            v.iter().map(|s| q(s.trim())).collect::<Vec<_>>().join(", ")
-        )
-    };
-    let mut text = format!(
-        "name = {name}\n[connector]\nname = \"files\"\n[config]\npaths = [{path}]\ntable = {table}\n[grants]\nallow_read_files = [{path}]\n[resources.{res}]\nwrite_disposition = {wd}\n",
-        name = q(common.pipeline.as_deref().unwrap_or("sluice_load")),
-        path = q(&abs.to_string_lossy()),
-        table = q(table),
-        res = q(table),
-        wd = q(&hints.write_disposition),
+    let path = V::String(abs.to_string_lossy().into_owned());
+    let strings =
+        |v: &[String]| V::Array(v.iter().map(|s| V::String(s.trim().to_owned())).collect());
+    let mut resource = toml::Table::new();
+    resource.insert(
+        "write_disposition".into(),
+        V::String(hints.write_disposition.clone()),
     );
     if let Some(m) = &hints.merge_strategy {
-        text.push_str(&format!("merge_strategy = {}\n", q(m)));
+        resource.insert("merge_strategy".into(), V::String(m.clone()));
     }
     if !hints.primary_key.is_empty() {
-        text.push_str(&format!("primary_key = {}\n", list(&hints.primary_key)));
+        resource.insert("primary_key".into(), strings(&hints.primary_key));
     }
     if !hints.merge_key.is_empty() {
-        text.push_str(&format!("merge_key = {}\n", list(&hints.merge_key)));
+        resource.insert("merge_key".into(), strings(&hints.merge_key));
     }
-    if let Some(path) = &hints.incremental {
-        text.push_str(&format!(
-            "[resources.{}.incremental]\ncursor_path = {}\n",
-            q(table),
-            q(path)
-        ));
+    if let Some(cursor) = &hints.incremental {
+        let mut inc = toml::Table::new();
+        inc.insert("cursor_path".into(), V::String(cursor.clone()));
         if let Some(v) = &hints.initial_value {
-            let value: serde_json::Value = serde_json::from_str(v)
-                .with_context(|| format!("--initial-value `{v}` is not JSON (quote strings)"))?;
-            let scalar = match &value {
-                serde_json::Value::String(s) => toml::Value::String(s.clone()),
-                serde_json::Value::Number(n) => match n.as_i64() {
-                    Some(i) => toml::Value::Integer(i),
-                    None => toml::Value::Float(n.as_f64().unwrap_or(0.0)),
-                },
-                _ => bail!("--initial-value `{v}`: a cursor starts at a number or a string"),
-            };
-            text.push_str(&format!("initial_value = {scalar}\n"));
+            inc.insert("initial_value".into(), initial_value(v)?);
         }
+        resource.insert("incremental".into(), V::Table(inc));
     }
-    PipelineSpec::from_toml(&text, &common.sets, Path::new("."))
+    let spec = toml::toml! {
+        [connector]
+        name = "files"
+    };
+    let mut spec = V::Table(spec);
+    let top = spec.as_table_mut().context("a pipeline is a table")?;
+    top.insert(
+        "name".into(),
+        V::String(
+            common
+                .pipeline
+                .clone()
+                .unwrap_or_else(|| "sluice_load".into()),
+        ),
+    );
+    top.insert(
+        "config".into(),
+        V::Table(toml::Table::from_iter([
+            ("paths".to_owned(), V::Array(vec![path.clone()])),
+            ("table".to_owned(), V::String(table.to_owned())),
+        ])),
+    );
+    top.insert(
+        "grants".into(),
+        V::Table(toml::Table::from_iter([(
+            "allow_read_files".to_owned(),
+            V::Array(vec![path]),
+        )])),
+    );
+    top.insert(
+        "resources".into(),
+        V::Table(toml::Table::from_iter([(
+            table.to_owned(),
+            V::Table(resource),
+        )])),
+    );
+    PipelineSpec::from_value(spec, &common.sets, Path::new("."))
         .map_err(|e| anyhow::anyhow!("building the load pipeline: {e}"))
+}
+
+/// `--initial-value` (JSON) as a cursor start: a number or a string.
+fn initial_value(v: &str) -> Result<toml::Value> {
+    let value: serde_json::Value = serde_json::from_str(v)
+        .with_context(|| format!("--initial-value `{v}` is not JSON (quote strings)"))?;
+    Ok(match &value {
+        serde_json::Value::String(s) => toml::Value::String(s.clone()),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        _ => bail!("--initial-value `{v}`: a cursor starts at a number or a string"),
+    })
 }
 
 fn execute(mut spec: PipelineSpec, common: Common) -> Result<()> {

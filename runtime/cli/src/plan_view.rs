@@ -44,8 +44,8 @@ pub fn render(p: &Plan) -> String {
             h.table,
             h.write_disposition.as_str()
         );
-        if let Some(m) = &h.merge_strategy {
-            line.push_str(&format!(" ({m})"));
+        if let Some(m) = h.merge_strategy {
+            line.push_str(&format!(" ({})", m.as_str()));
         }
         if !h.primary_key.is_empty() {
             line.push_str(&format!(", primary key {}", h.primary_key.join(", ")));

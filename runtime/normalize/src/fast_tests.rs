@@ -254,7 +254,7 @@ proptest! {
         resource.schema_contract = contract;
         if let Some(strategy) = merge {
             resource.write_disposition = sluice_schema::WriteDisposition::Merge;
-            resource.merge_strategy = Some(strategy.into());
+            resource.merge_strategy = sluice_schema::MergeStrategy::parse(strategy);
             resource.primary_key = vec!["id".into()];
         }
         let (general, _) = run_pages(&bytes, format, &resource, false, 1);

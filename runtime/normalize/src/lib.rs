@@ -34,8 +34,8 @@ use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::Value;
 use sluice_schema::{
-    Column, ContractEntity, ContractMode, DataType, Schema, SchemaContract, SchemaUpdate, Table,
-    WriteDisposition,
+    Column, ContractEntity, ContractMode, DataType, MergeStrategy, Schema, SchemaContract,
+    SchemaUpdate, Table, WriteDisposition,
 };
 
 pub use coerce::{Typed, is_iso_timestamp, parse_timestamp};
@@ -258,7 +258,7 @@ pub struct ResourceTable {
     /// root table name as given (normalized here)
     pub table: String,
     pub write_disposition: WriteDisposition,
-    pub merge_strategy: Option<String>,
+    pub merge_strategy: Option<MergeStrategy>,
     pub primary_key: Vec<String>,
     pub merge_key: Vec<String>,
     pub columns: Vec<ColumnHint>,
@@ -329,25 +329,27 @@ impl ResourceTable {
 
     fn is_scd2(&self) -> bool {
         self.write_disposition == WriteDisposition::Merge
-            && self.merge_strategy.as_deref() == Some("scd2")
+            && self.merge_strategy == Some(MergeStrategy::Scd2)
     }
 
     fn root_id(&self) -> RootId {
-        match (self.write_disposition, self.merge_strategy.as_deref()) {
-            (WriteDisposition::Merge, Some("upsert" | "insert-only")) => RootId::KeyHash(
-                self.primary_key
-                    .iter()
-                    .map(|k| sluice_schema::normalize_path(k, usize::MAX))
-                    .collect(),
-            ),
-            (WriteDisposition::Merge, Some("scd2")) => RootId::RowHash,
+        match (self.write_disposition, self.merge_strategy) {
+            (WriteDisposition::Merge, Some(MergeStrategy::Upsert | MergeStrategy::InsertOnly)) => {
+                RootId::KeyHash(
+                    self.primary_key
+                        .iter()
+                        .map(|k| sluice_schema::normalize_path(k, usize::MAX))
+                        .collect(),
+                )
+            }
+            (WriteDisposition::Merge, Some(MergeStrategy::Scd2)) => RootId::RowHash,
             _ => RootId::Given,
         }
     }
 
     fn root_key(&self) -> bool {
         self.write_disposition == WriteDisposition::Merge
-            && !matches!(self.merge_strategy.as_deref(), Some("scd2"))
+            && self.merge_strategy != Some(MergeStrategy::Scd2)
     }
 }
 
@@ -621,7 +623,7 @@ impl Normalizer {
         });
         table.write_disposition = Some(resource.write_disposition);
         table.resource = Some(resource.resource.clone());
-        table.merge_strategy = resource.merge_strategy.clone();
+        table.merge_strategy = resource.merge_strategy.map(|m| m.as_str().to_owned());
         table.deduplicated = resource.deduplicated;
         table.boundary_timestamp = resource.scd2.boundary_timestamp.clone();
         if resource.is_scd2() {

@@ -27,23 +27,39 @@ pub struct IncrementalSpec {
     /// a stateless backfill `[initial_value, end_value)`: state is left untouched
     pub end_value: Option<Value>,
     /// `max` (default) or `min`
-    #[serde(default = "max")]
-    pub last_value_func: String,
+    #[serde(default)]
+    pub last_value_func: LastValueFunc,
     /// re-read this much behind the last value: seconds for timestamps, units for numbers
     pub lag: Option<f64>,
     /// `raise` (default), `include` or `exclude`
-    #[serde(default = "raise")]
-    pub on_cursor_missing: String,
+    #[serde(default)]
+    pub on_cursor_missing: OnCursorMissing,
     /// dedup key columns of the boundary; the resource's primary key, else the whole row
     pub primary_key: Option<Vec<String>>,
 }
 
-fn max() -> String {
-    "max".into()
+/// Which end of the cursor range moves forward.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LastValueFunc {
+    /// cursor values grow: keep rows at or after the last maximum
+    #[default]
+    Max,
+    /// cursor values shrink: keep rows at or before the last minimum
+    Min,
 }
 
-fn raise() -> String {
-    "raise".into()
+/// What happens to a record without a value at the cursor path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCursorMissing {
+    /// fail the extraction, naming the record
+    #[default]
+    Raise,
+    /// keep the record
+    Include,
+    /// drop the record
+    Exclude,
 }
 
 impl IncrementalSpec {
@@ -53,9 +69,9 @@ impl IncrementalSpec {
             cursor_path: path.to_owned(),
             initial_value: None,
             end_value: None,
-            last_value_func: max(),
+            last_value_func: LastValueFunc::Max,
             lag: None,
-            on_cursor_missing: raise(),
+            on_cursor_missing: OnCursorMissing::Raise,
             primary_key: None,
         }
     }
@@ -65,21 +81,6 @@ impl IncrementalSpec {
         if self.cursor_path.trim().is_empty() {
             return Err("incremental.cursor_path is empty".into());
         }
-        if !matches!(self.last_value_func.as_str(), "max" | "min") {
-            return Err(format!(
-                "incremental.last_value_func is `max` or `min`, not `{}`",
-                self.last_value_func
-            ));
-        }
-        if !matches!(
-            self.on_cursor_missing.as_str(),
-            "raise" | "include" | "exclude"
-        ) {
-            return Err(format!(
-                "incremental.on_cursor_missing is `raise`, `include` or `exclude`, not `{}`",
-                self.on_cursor_missing
-            ));
-        }
         for v in [&self.initial_value, &self.end_value].into_iter().flatten() {
             Cursor::of(v).map_err(|e| format!("incremental value {v}: {e}"))?;
         }
@@ -87,7 +88,7 @@ impl IncrementalSpec {
     }
 
     fn is_min(&self) -> bool {
-        self.last_value_func == "min"
+        self.last_value_func == LastValueFunc::Min
     }
 }
 
@@ -305,16 +306,16 @@ impl Tracker {
     /// problem; the caller adds resource, page and record index.
     pub fn keep(&mut self, record: &Value, pk: &[String]) -> Result<bool, String> {
         let Some(raw) = at_path(record, &self.spec.cursor_path).filter(|v| !v.is_null()) else {
-            return match self.spec.on_cursor_missing.as_str() {
-                "include" => {
+            return match self.spec.on_cursor_missing {
+                OnCursorMissing::Include => {
                     self.kept += 1;
                     Ok(true)
                 }
-                "exclude" => {
+                OnCursorMissing::Exclude => {
                     self.filtered += 1;
                     Ok(false)
                 }
-                _ => Err(format!(
+                OnCursorMissing::Raise => Err(format!(
                     "the record has no value at cursor path `{}` (set incremental.on_cursor_missing to `include` or `exclude`)",
                     self.spec.cursor_path
                 )),
@@ -486,7 +487,7 @@ mod tests {
     #[test]
     fn min_func_lag_and_missing_cursors() {
         let mut spec = IncrementalSpec::on("meta.c");
-        spec.last_value_func = "min".into();
+        spec.last_value_func = LastValueFunc::Min;
         spec.initial_value = Some(json!(10));
         let mut t = Tracker::new(spec.clone(), None).expect("tracker");
         let items = [
@@ -495,7 +496,7 @@ mod tests {
         ];
         assert_eq!(run(&mut t, &items), vec![2]);
         assert!(t.keep(&json!({"id": 3}), &[]).is_err());
-        spec.on_cursor_missing = "exclude".into();
+        spec.on_cursor_missing = OnCursorMissing::Exclude;
         let mut t = Tracker::new(spec.clone(), None).expect("tracker");
         assert_eq!(t.keep(&json!({"id": 3}), &[]), Ok(false));
         // lag re-reads behind the last value

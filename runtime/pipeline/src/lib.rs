@@ -33,7 +33,7 @@ use sluice_normalize::{ColumnHint, NormalizeError, ResourceTable, Scd2Options};
 use sluice_schema::{Schema, SchemaUpdate};
 
 pub use contracts::schema_change_message;
-pub use incremental::IncrementalSpec;
+pub use incremental::{IncrementalSpec, LastValueFunc, OnCursorMissing};
 pub use manage::{
     DropSummary, Inspection, Remembered, abort_packages, drop_resources, inspect, stored_schema,
     sync,
@@ -766,17 +766,15 @@ fn incremental_from_connector(
         initial_value: json(&i.initial_value, "initial value")?,
         end_value: json(&i.end_value, "end value")?,
         last_value_func: match i.last_value_func {
-            sluice_host::LastValueFunc::Max => "max",
-            sluice_host::LastValueFunc::Min => "min",
-        }
-        .into(),
+            sluice_host::LastValueFunc::Max => LastValueFunc::Max,
+            sluice_host::LastValueFunc::Min => LastValueFunc::Min,
+        },
         lag: i.lag,
         on_cursor_missing: match i.on_cursor_missing {
-            sluice_host::OnCursorMissing::Raise => "raise",
-            sluice_host::OnCursorMissing::Keep => "include",
-            sluice_host::OnCursorMissing::Drop => "exclude",
-        }
-        .into(),
+            sluice_host::OnCursorMissing::Raise => OnCursorMissing::Raise,
+            sluice_host::OnCursorMissing::Keep => OnCursorMissing::Include,
+            sluice_host::OnCursorMissing::Drop => OnCursorMissing::Exclude,
+        },
         primary_key: None,
     })
 }
@@ -879,29 +877,31 @@ fn plan_resources(
                 "unknown write_disposition `{wd}` (append, replace, merge, skip)"
             )));
         };
-        let merge_strategy = o.merge_strategy.clone().or_else(|| {
-            r.merge_strategy.map(|m| {
-                format!("{m:?}")
-                    .to_lowercase()
-                    .replace("deleteinsert", "delete-insert")
-                    .replace("insertonly", "insert-only")
-            })
-        });
+        use sluice_schema::MergeStrategy as M;
+        let merge_strategy = match &o.merge_strategy {
+            Some(m) => match M::parse(m) {
+                Some(parsed) => Some(parsed),
+                None if write_disposition == sluice_schema::WriteDisposition::Merge => {
+                    return Err(cfg(format!(
+                        "unknown merge_strategy `{m}` (delete-insert, upsert, insert-only, scd2)"
+                    )));
+                }
+                None => None,
+            },
+            None => r.merge_strategy.map(|m| match m {
+                sluice_host::MergeStrategy::DeleteInsert => M::DeleteInsert,
+                sluice_host::MergeStrategy::Upsert => M::Upsert,
+                sluice_host::MergeStrategy::InsertOnly => M::InsertOnly,
+                sluice_host::MergeStrategy::Scd2 => M::Scd2,
+            }),
+        };
         let primary_key = o
             .primary_key
             .clone()
             .unwrap_or_else(|| r.primary_key.clone());
         let merge_key = o.merge_key.clone().unwrap_or_else(|| r.merge_key.clone());
         if write_disposition == sluice_schema::WriteDisposition::Merge {
-            let strategy = match merge_strategy.as_deref() {
-                None => sluice_schema::MergeStrategy::DeleteInsert,
-                Some(m) => sluice_schema::MergeStrategy::parse(m).ok_or_else(|| {
-                    cfg(format!(
-                        "unknown merge_strategy `{m}` (delete-insert, upsert, insert-only, scd2)"
-                    ))
-                })?,
-            };
-            use sluice_schema::MergeStrategy as M;
+            let strategy = merge_strategy.unwrap_or_default();
             if matches!(strategy, M::Upsert | M::InsertOnly) && primary_key.is_empty() {
                 return Err(cfg(format!(
                     "merge strategy `{}` needs a primary_key",

@@ -380,7 +380,17 @@ impl PipelineSpec {
 
     /// Parse pipeline TOML, apply overrides, resolve paths against `base`.
     pub fn from_toml(text: &str, sets: &[String], base: &Path) -> Result<PipelineSpec, String> {
-        let mut value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+        let value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::from_value(value, sets, base)
+    }
+
+    /// A pipeline built as a value (`sluice load`), with overrides applied and paths resolved
+    /// against `base`: the same checks as a file, without a text round trip.
+    pub fn from_value(
+        mut value: toml::Value,
+        sets: &[String],
+        base: &Path,
+    ) -> Result<PipelineSpec, String> {
         for set in sets {
             apply_set(&mut value, set)?;
         }

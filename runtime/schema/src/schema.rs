@@ -46,7 +46,8 @@ impl WriteDisposition {
 }
 
 /// How a merge table takes new rows (dlt's `x-merge-strategy`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MergeStrategy {
     #[default]
     DeleteInsert,

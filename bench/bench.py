@@ -602,6 +602,7 @@ def report(args, e2e, mem, cold, dests, elapsed, argv, norm=None, date=None, lan
     lines += report_normalize(norm)
     lines += report_languages(langs)
     lines += ["", "## What limits each figure", "", Path(ROOT / "bench" / "limits.md").read_text().strip(), ""]
+    lines += ["## Design notes behind the figures", "", Path(ROOT / "bench" / "design-notes.md").read_text().strip(), ""]
     Path(args.out).write_text("\n".join(lines))
     log(f"wrote {args.out}")
 

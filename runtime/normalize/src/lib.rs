@@ -33,6 +33,7 @@ use arrow_array::RecordBatch;
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::Value;
+pub use sluice_schema::ColumnHint;
 use sluice_schema::{
     Column, ContractEntity, ContractMode, DataType, MergeStrategy, Schema, SchemaContract,
     SchemaUpdate, Table, WriteDisposition,
@@ -220,22 +221,6 @@ pub struct Collisions {
     pub rows: u64,
     /// the colliding column or nested-table names (first 20)
     pub columns: Vec<String>,
-}
-
-/// A column hint of a resource, as given by the connector or the pipeline.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct ColumnHint {
-    pub name: String,
-    pub data_type: Option<DataType>,
-    pub nullable: Option<bool>,
-    pub primary_key: bool,
-    pub merge_key: bool,
-    pub unique: bool,
-    pub dedup_sort: Option<String>,
-    pub hard_delete: bool,
-    pub precision: Option<u32>,
-    pub scale: Option<u32>,
-    pub timezone: Option<bool>,
 }
 
 /// scd2 options of a resource (dlt's `validity_column_names`, `active_record_timestamp`,
@@ -678,8 +663,8 @@ impl Normalizer {
             col.merge_key |= hint.merge_key;
             col.unique |= hint.unique;
             col.hard_delete |= hint.hard_delete;
-            if hint.dedup_sort.is_some() {
-                col.dedup_sort = hint.dedup_sort.clone();
+            if let Some(order) = hint.dedup_sort {
+                col.dedup_sort = Some(order.as_str().to_owned());
             }
             col.precision = hint.precision.or(col.precision);
             col.scale = hint.scale.or(col.scale);

@@ -41,8 +41,8 @@ pub use manage::{
 pub use package::{PackageManifest, PageEntry};
 pub use plan::{Plan, PlannedSecret, plan};
 pub use spec::{
-    ColumnOverride, ConnectorSpec, Grants, Limits, Notifications, PipelineSpec, ResourceOverride,
-    SchemaOptions, SecretSpec, apply_set, toml_to_json,
+    ConnectorSpec, Grants, Limits, Notifications, PipelineSpec, ResourceOverride, SchemaOptions,
+    SecretSpec, apply_set, toml_to_json,
 };
 
 /// Errors of a run; each names the stage and the place.
@@ -779,8 +779,10 @@ fn incremental_from_connector(
     })
 }
 
-/// A column hint as the normalizer takes it, checking names of types and sort orders.
-fn column_hint(name: &str, c: &ColumnOverride) -> Result<ColumnHint, String> {
+/// A column hint the connector declared (the contract's record), as the one hint type: the
+/// only place the WIT record is converted. Names of types and sort orders are checked here.
+fn hint_from_wit(c: &sluice_host::ColumnHint) -> Result<ColumnHint, String> {
+    let name = &c.name;
     let data_type = match &c.data_type {
         None => None,
         Some(t) => Some(
@@ -788,22 +790,21 @@ fn column_hint(name: &str, c: &ColumnOverride) -> Result<ColumnHint, String> {
                 .ok_or_else(|| format!("column `{name}`: unknown data_type `{t}`"))?,
         ),
     };
-    if let Some(d) = &c.dedup_sort
-        && d != "asc"
-        && d != "desc"
-    {
-        return Err(format!(
-            "column `{name}`: dedup_sort is `asc` or `desc`, not `{d}`"
-        ));
-    }
+    let dedup_sort =
+        match &c.dedup_sort {
+            None => None,
+            Some(d) => Some(sluice_schema::SortOrder::parse(d).ok_or_else(|| {
+                format!("column `{name}`: dedup_sort is `asc` or `desc`, not `{d}`")
+            })?),
+        };
     Ok(ColumnHint {
-        name: name.to_owned(),
+        name: name.clone(),
         data_type,
         nullable: c.nullable,
         primary_key: c.primary_key,
         merge_key: c.merge_key,
         unique: c.unique,
-        dedup_sort: c.dedup_sort.clone(),
+        dedup_sort,
         hard_delete: c.hard_delete,
         precision: c.precision,
         scale: c.scale,
@@ -912,30 +913,15 @@ fn plan_resources(
                 return Err(cfg("merge strategy `upsert` takes no merge_key".into()));
             }
         }
-        // the connector's hints first, then the pipeline file's, in one shape
-        let declared = r.columns.iter().map(|c| {
-            (
-                c.name.clone(),
-                ColumnOverride {
-                    data_type: c.data_type.clone(),
-                    nullable: c.nullable,
-                    primary_key: c.primary_key,
-                    merge_key: c.merge_key,
-                    unique: c.unique,
-                    dedup_sort: c.dedup_sort.clone(),
-                    hard_delete: c.hard_delete,
-                    precision: c.precision,
-                    scale: c.scale,
-                    timezone: c.timezone,
-                },
-            )
-        });
-        let overridden = o.columns.iter().map(|(n, c)| (n.clone(), c.clone()));
-        // a JSON Schema's columns first; the connector's and the pipeline file's hints on top
+        // a JSON Schema's columns first, then the connector's hints, then the pipeline file's
         let mut columns: Vec<ColumnHint> = contracts.json_hints(&r.name).to_vec();
-        for (name, c) in declared.chain(overridden) {
-            columns.push(column_hint(&name, &c).map_err(cfg)?);
+        for c in &r.columns {
+            columns.push(hint_from_wit(c).map_err(cfg)?);
         }
+        columns.extend(o.columns.iter().map(|(name, c)| ColumnHint {
+            name: name.clone(),
+            ..c.clone()
+        }));
         let incremental = match (&o.incremental, &r.incremental) {
             (Some(i), _) => Some(i.clone()),
             (None, Some(i)) => Some(incremental_from_connector(i).map_err(cfg)?),

@@ -329,35 +329,15 @@ pub struct ResourceOverride {
     pub active_record_timestamp: Option<String>,
     /// scd2: validity boundary instead of the load's creation time
     pub boundary_timestamp: Option<String>,
-    /// column hints by column name
+    /// column hints by column name (the name is the key)
     #[serde(default)]
-    pub columns: BTreeMap<String, ColumnOverride>,
+    pub columns: BTreeMap<String, sluice_schema::ColumnHint>,
     /// a host-side incremental cursor (overrides the connector's)
     pub incremental: Option<crate::IncrementalSpec>,
     /// the data contract of this resource's tables
     pub schema_contract: Option<SchemaContract>,
     /// a JSON Schema file: the resource's columns and, by default, its contract
     pub json_schema: Option<PathBuf>,
-}
-
-/// Hints for one column, in the pipeline file.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ColumnOverride {
-    pub data_type: Option<String>,
-    pub nullable: Option<bool>,
-    #[serde(default)]
-    pub primary_key: bool,
-    #[serde(default)]
-    pub merge_key: bool,
-    #[serde(default)]
-    pub unique: bool,
-    pub dedup_sort: Option<String>,
-    #[serde(default)]
-    pub hard_delete: bool,
-    pub precision: Option<u32>,
-    pub scale: Option<u32>,
-    pub timezone: Option<bool>,
 }
 
 impl PipelineSpec {

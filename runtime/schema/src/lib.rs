@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod contract;
+mod hint;
 mod ids;
 pub mod keccak_lanes;
 mod naming;
@@ -14,6 +15,7 @@ mod schema;
 mod types;
 
 pub use contract::{ContractEntity, ContractMode, SchemaContract};
+pub use hint::{ColumnHint, SortOrder};
 pub use ids::{
     ID_BYTES, IdText, child_row_id, child_row_ids_with, digest_id, salted_row_id, salted_row_ids,
     shake128,

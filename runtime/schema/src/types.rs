@@ -12,6 +12,7 @@ pub enum DataType {
     Timestamp,
     Bigint,
     Binary,
+    #[serde(alias = "complex")]
     Json,
     Decimal,
     Wei,

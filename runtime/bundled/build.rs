@@ -60,5 +60,8 @@ fn main() {
             name.to_uppercase(),
             path.display()
         );
+        // a component removed or replaced behind cargo's back (a cleaned or shared target
+        // dir) runs this script again, so the connectors are rebuilt rather than missing
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 }

@@ -14,8 +14,8 @@ use serde_json::Value;
 use sluice_host::{Connector, Page, RecordsFormat, Sandbox, Window};
 
 use crate::incremental::Tracker;
-use crate::load::{Feed, LiveMsg, Loader};
-use crate::package::{PackageManifest, Packages, PageEntry, write_page};
+use crate::package::{PackageManifest, Packages, PageEntry, StateHead, write_page};
+use crate::sink::PackageSink;
 use crate::state::LocalState;
 use crate::{PipelineError, PlannedResource, Progress, io_err};
 
@@ -76,52 +76,6 @@ struct OpenPackage {
     pages: Vec<PageEntry>,
     rows: u64,
     bytes: u64,
-    /// the live load of this package (see [`Sink::Live`])
-    live: Option<LiveFeed>,
-}
-
-/// Where sealed or written pages go.
-pub enum Sink<'a> {
-    /// each package is loaded once sealed: several resources extract interleaved, and their
-    /// pages load in plan order, so the schema does not depend on the interleaving
-    Sealed(Loader<'a>),
-    /// each page goes to a loader thread as soon as it is on disk (one resource: arrival
-    /// order is page order), so normalizing and loading overlap the extraction
-    Live(std::sync::mpsc::Sender<LivePackage>),
-}
-
-/// A package handed to the loader thread as it opens.
-pub struct LivePackage {
-    /// the manifest without pages
-    pub header: PackageManifest,
-    pub pages: std::sync::mpsc::Receiver<LiveMsg>,
-    /// the load's outcome: committed (or rolled back, when the extraction gave up) or failed
-    pub done: std::sync::mpsc::Sender<Result<(), PipelineError>>,
-}
-
-/// The extraction's end of a live load.
-struct LiveFeed {
-    /// closed when the load failed (its error waits in `done`) or to give the package up
-    pages: Option<std::sync::mpsc::SyncSender<LiveMsg>>,
-    done: std::sync::mpsc::Receiver<Result<(), PipelineError>>,
-}
-
-impl LiveFeed {
-    /// The load's outcome, once its feed is closed or sealed.
-    fn outcome(self) -> Result<(), PipelineError> {
-        drop(self.pages);
-        // the loader thread leaves `done` unanswered only by panicking, and the run's thread
-        // scope re-raises that panic
-        self.done.recv().unwrap_or(Ok(()))
-    }
-}
-
-/// Serve live packages until the extraction ends: the loader thread of a live run.
-pub fn serve_live(mut loader: Loader<'_>, packages: std::sync::mpsc::Receiver<LivePackage>) {
-    for p in packages {
-        let outcome = loader.load_feed(&p.header, Feed::Live(p.pages));
-        let _ = p.done.send(outcome);
-    }
 }
 
 /// Writes pages into packages, sealing and loading one whenever the package limits are
@@ -134,9 +88,10 @@ pub struct Writer<'a> {
     max_rows: Option<u64>,
     max_bytes: Option<u64>,
     open: Option<OpenPackage>,
-    sink: Sink<'a>,
+    /// where the packages go once opened, paged and sealed
+    sink: Box<dyn PackageSink + 'a>,
     /// the newest committed state, stamped into each package as it opens
-    head: crate::load::StateHead,
+    head: StateHead,
     pub packages_loaded: usize,
     /// time the extraction waited on loads: sealed packages', and a live load's full feed
     pub waited: std::time::Duration,
@@ -149,8 +104,8 @@ impl<'a> Writer<'a> {
         version: &str,
         resources: Vec<PlannedResource>,
         limits: &crate::Limits,
-        sink: Sink<'a>,
-        head: crate::load::StateHead,
+        sink: Box<dyn PackageSink + 'a>,
+        head: StateHead,
     ) -> Self {
         Writer {
             packages,
@@ -167,8 +122,8 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Start a package (and its live load).
-    fn open_package(&self) -> Result<OpenPackage, PipelineError> {
+    /// Start a package and tell the sink.
+    fn open_package(&mut self) -> Result<OpenPackage, PipelineError> {
         let load_id = crate::new_load_id_after(self.packages)?;
         let tmp = self.packages.begin(&load_id)?;
         let mut resources = self.resources.clone();
@@ -179,30 +134,13 @@ impl<'a> Writer<'a> {
         manifest.extracted_from = Some(crate::package::StateBase {
             state_load_id: self.head.lock().ok().and_then(|h| h.clone()),
         });
-        let live = match &self.sink {
-            Sink::Sealed(_) => None,
-            Sink::Live(loader) => {
-                let (pages, feed) = std::sync::mpsc::sync_channel(2);
-                let (done_tx, done) = std::sync::mpsc::channel();
-                let sent = loader.send(LivePackage {
-                    header: manifest.clone(),
-                    pages: feed,
-                    done: done_tx,
-                });
-                // a loader thread that is gone leaves its feed closed: the seal reports it
-                Some(LiveFeed {
-                    pages: sent.is_ok().then_some(pages),
-                    done,
-                })
-            }
-        };
+        self.sink.opened(&manifest);
         Ok(OpenPackage {
             manifest,
             tmp,
             pages: Vec::new(),
             rows: 0,
             bytes: 0,
-            live,
         })
     }
 
@@ -249,21 +187,10 @@ impl<'a> Writer<'a> {
             (None, Some(_)) => count_records(&page),
             (None, None) => 0,
         };
-        let failed = match open.live.as_mut().and_then(|l| l.pages.as_ref()) {
-            Some(feed) => {
-                // a full feed blocks: the loader is behind (counted as waiting, not extracting)
-                let sent = std::time::Instant::now();
-                let failed = feed
-                    .send(LiveMsg::Page {
-                        entry: entry.clone(),
-                        bytes: page.records,
-                    })
-                    .is_err();
-                self.waited += sent.elapsed();
-                failed
-            }
-            None => open.live.is_some(),
-        };
+        // a sink that is behind blocks here (counted as waiting, not extracting)
+        let sent = std::time::Instant::now();
+        let failed = !self.sink.page(&entry, page.records);
+        self.waited += sent.elapsed();
         open.pages.push(entry);
         let full = self.max_rows.is_some_and(|m| open.rows >= m)
             || self.max_bytes.is_some_and(|m| open.bytes >= m);
@@ -313,28 +240,12 @@ impl<'a> Writer<'a> {
         let pkg = match self.packages.commit(&open.tmp, &manifest) {
             Ok(pkg) => pkg,
             Err(e) => {
-                if let Some(live) = open.live {
-                    // given up: the load rolls back
-                    let _ = live.outcome();
-                }
+                self.sink.abandoned();
                 return Err(e);
             }
         };
         sluice_load::failpoint("package.after_seal");
-        match open.live {
-            Some(mut live) => {
-                if let Some(feed) = live.pages.take() {
-                    // a feed closed by a failed load keeps its error in `done`
-                    let _ = feed.send(LiveMsg::Sealed(pkg));
-                }
-                live.outcome()?;
-            }
-            None => {
-                if let Sink::Sealed(loader) = &mut self.sink {
-                    loader.load(&pkg)?;
-                }
-            }
-        }
+        self.sink.sealed(pkg)?;
         self.packages_loaded += 1;
         if !at_end {
             sluice_load::failpoint("extract.after_checkpoint_package");
@@ -345,10 +256,7 @@ impl<'a> Writer<'a> {
     /// Drop the open package after a failed extraction (committed packages stay committed).
     pub fn discard(&mut self) {
         if let Some(open) = self.open.take() {
-            if let Some(live) = open.live {
-                // closing the feed without a seal rolls the live load back
-                let _ = live.outcome();
-            }
+            self.sink.abandoned();
             self.packages.discard(&open.tmp);
         }
     }

@@ -15,10 +15,12 @@ mod extract;
 mod grants;
 mod incremental;
 mod lease;
+mod live;
 mod load;
 mod manage;
 mod package;
 mod plan;
+mod sink;
 mod spec;
 mod state;
 
@@ -450,10 +452,8 @@ pub async fn run(
     let (requests, waited) = if spec.limits.load_while_extracting && loads_live(&resources) {
         // one resource: a loader thread normalizes and loads each page while the extraction
         // goes on (this thread blocks on it; the runtime's workers drive the I/O)
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let server = scope.spawn(move || extract::serve_live(loader, rx));
-            let writer = new_writer(extract::Sink::Live(tx));
+        live::with_live_loader(loader, |sink| {
+            let writer = new_writer(sink::boxed(sink));
             let extracted = tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(extract_within(
                     &job,
@@ -462,14 +462,10 @@ pub async fn run(
                     spec.limits.concurrency,
                 ))
             });
-            let result = finish(writer.into_inner(), extracted);
-            if let Err(panic) = server.join() {
-                std::panic::resume_unwind(panic);
-            }
-            result
+            finish(writer.into_inner(), extracted)
         })?
     } else {
-        let writer = new_writer(extract::Sink::Sealed(loader));
+        let writer = new_writer(sink::boxed(sink::SealedSink { loader }));
         let extracted = extract_within(&job, &writer, budget, spec.limits.concurrency).await;
         finish(writer.into_inner(), extracted)?
     };

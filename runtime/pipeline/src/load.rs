@@ -39,10 +39,7 @@ pub struct Loader<'a> {
     pub head: StateHead,
 }
 
-/// The load id of the newest committed state of the pipeline (`None`: none yet), shared by
-/// the run's loaders (which move it on each commit that writes state) and its writer (which
-/// stamps it into each package it opens as [`crate::package::StateBase`]).
-pub type StateHead = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+pub use crate::package::StateHead;
 
 /// How the pages of a package are normalized: the fast path for pages that fit the schema
 /// (`[schema] fast_path`) and how far they may grow it (`limits.max_columns`, `max_tables`).
@@ -98,25 +95,44 @@ impl Loader<'_> {
         feed: Feed<'_>,
     ) -> Result<(), PipelineError> {
         let db_path = self.dest.describe();
-        load_package(
-            self.packages,
-            header,
+        load_package(PackageLoad {
+            packages: self.packages,
+            m: header,
             feed,
-            &self.component,
-            self.schema,
-            self.dest,
-            self.local,
-            &self.pipeline,
-            &db_path,
-            self.summary,
-            self.progress,
-            self.contracts,
-            &PackageOptions {
+            component: &self.component,
+            schema: self.schema,
+            dest: self.dest,
+            local: self.local,
+            pipeline: &self.pipeline,
+            db_path: &db_path,
+            summary: self.summary,
+            progress: self.progress,
+            contracts: self.contracts,
+            options: &PackageOptions {
                 normalize: self.normalize,
                 head: &self.head,
             },
-        )
+        })
     }
+}
+
+/// One package's load: the package, where its pages come from, and the run's context.
+struct PackageLoad<'p, 'f> {
+    packages: &'p Packages,
+    m: &'p PackageManifest,
+    feed: Feed<'f>,
+    /// `name@version sha256:digest` of the component, for `_dlt_loads`
+    component: &'p str,
+    schema: &'p mut Schema,
+    dest: &'p mut dyn Destination,
+    local: &'p mut LocalState,
+    pipeline: &'p str,
+    /// the destination as shown in errors
+    db_path: &'p str,
+    summary: &'p mut RunSummary,
+    progress: &'p dyn Progress,
+    contracts: &'p crate::contracts::Contracts,
+    options: &'p PackageOptions<'p>,
 }
 
 /// What a package's load takes besides the run's context.
@@ -195,22 +211,22 @@ impl Feed<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn load_package(
-    packages: &Packages,
-    m: &PackageManifest,
-    mut feed: Feed<'_>,
-    component: &str,
-    schema: &mut Schema,
-    dest: &mut dyn Destination,
-    local: &mut LocalState,
-    pipeline: &str,
-    db_path: &str,
-    summary: &mut RunSummary,
-    progress: &dyn Progress,
-    contracts: &crate::contracts::Contracts,
-    options: &PackageOptions<'_>,
-) -> Result<(), PipelineError> {
+fn load_package(job: PackageLoad<'_, '_>) -> Result<(), PipelineError> {
+    let PackageLoad {
+        packages,
+        m,
+        mut feed,
+        component,
+        schema,
+        dest,
+        local,
+        pipeline,
+        db_path,
+        summary,
+        progress,
+        contracts,
+        options,
+    } = job;
     let settings = options.normalize;
     let load_id = &m.load_id;
     let lerr = |source| PipelineError::Load {

@@ -38,6 +38,11 @@ pub struct PackageManifest {
     pub extracted_from: Option<StateBase>,
 }
 
+/// The load id of the newest committed state of the pipeline (`None`: none yet), shared by
+/// the run's loaders (which move it on each commit that writes state) and its writer (which
+/// stamps it into each package it opens as [`StateBase`]).
+pub type StateHead = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
 /// The destination state a package was extracted from: the load id of the newest committed
 /// `_dlt_pipeline_state` row of the pipeline then (`None`: there was none).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -426,6 +426,41 @@ fn an_overtaken_package_killed_mid_rename_leaves_no_files_on_the_filesystem() {
     });
 }
 
+#[test]
+fn connections_creating_one_dataset_at_the_same_instant_never_collide() {
+    // eight sessions released by a barrier create the same new dataset (schema, system
+    // tables, staging schema) — what workers of different pipelines sharing a dataset do on
+    // their first run; concurrent `CREATE … IF NOT EXISTS` can meet in PostgreSQL's catalog
+    // (`duplicate key value violates unique constraint`), which the dataset's creation lock
+    // prevents
+    let pg = crate::pg::PgServer::start();
+    let url = sluice_load::PgUrl::parse(&pg.url()).expect("url");
+    for round in 0..10 {
+        let dataset = format!("race{round}");
+        let barrier = std::sync::Barrier::new(8);
+        let errors: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut dest = sluice_load::Postgres::connect(&url, &dataset)
+                            .map_err(|e| e.to_string())?;
+                        barrier.wait();
+                        use sluice_load::Destination as _;
+                        dest.stored_state("p")
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().expect("thread").err())
+                .collect()
+        });
+        assert!(errors.is_empty(), "round {round}: {errors:?}");
+    }
+}
+
 // ---- the lease itself
 
 /// The child: takes the DuckDB lease of pipeline `cw` and holds it until killed.

@@ -74,6 +74,12 @@ impl DestinationConfig {
         }
     }
 
+    /// Whether merge dispositions can be applied here (SQL destinations; files take append
+    /// and replace).
+    pub fn supports_merge(&self) -> bool {
+        !matches!(self, DestinationConfig::Filesystem { .. })
+    }
+
     /// The DuckDB file, when it is one.
     pub fn duckdb_file(&self) -> Option<&Path> {
         match self {

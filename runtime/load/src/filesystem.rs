@@ -461,10 +461,6 @@ impl Destination for Filesystem {
         Ok(())
     }
 
-    fn supports_merge(&self) -> bool {
-        false
-    }
-
     fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()> {
         for t in tables {
             let dir = self.root.join(t);

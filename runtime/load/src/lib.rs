@@ -145,10 +145,6 @@ pub trait Destination: Send {
     fn recover(&mut self) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
-    /// Whether merge dispositions can be applied (SQL destinations).
-    fn supports_merge(&self) -> bool {
-        true
-    }
     /// The longest identifier the destination keeps (names are shortened to it).
     fn max_identifier_len(&self) -> usize {
         65536

@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use sluice_load::DestinationConfig;
 use sluice_load::lease::{Attempt, Holder, Lease};
 
 use crate::{PipelineError, PipelineSpec, Progress};
@@ -38,17 +39,18 @@ pub(crate) fn acquire(
     progress: &dyn Progress,
 ) -> Result<Lease, PipelineError> {
     let me = Holder::this_process();
+    let config = crate::destination_config(spec.pipeline, spec.destination)?;
     let started = Instant::now();
     let mut told = false;
     loop {
-        match attempt(spec, &me)? {
+        match attempt(&config, spec, &me)? {
             Attempt::Held(l) => return Ok(l),
             Attempt::Busy(holder) => {
                 let holder = holder.map_or_else(|| "holder unknown".to_owned(), |h| h.describe());
                 if started.elapsed() >= wait {
                     return Err(PipelineError::Busy {
                         pipeline: spec.pipeline.to_owned(),
-                        destination: shown_destination(spec.destination),
+                        destination: config.describe(),
                         holder,
                         waited_secs: started.elapsed().as_secs(),
                     });
@@ -67,8 +69,11 @@ pub(crate) fn acquire(
 }
 
 /// One attempt on the lease the destination kind uses.
-fn attempt(spec: &Target<'_>, me: &Holder) -> Result<Attempt, PipelineError> {
-    let config = crate::destination_config(spec.pipeline, spec.destination)?;
+fn attempt(
+    config: &DestinationConfig,
+    spec: &Target<'_>,
+    me: &Holder,
+) -> Result<Attempt, PipelineError> {
     config
         .try_lease(spec.dataset, spec.pipeline, me)
         .map_err(|source| PipelineError::Load {
@@ -76,11 +81,4 @@ fn attempt(spec: &Target<'_>, me: &Holder) -> Result<Attempt, PipelineError> {
             destination: config.describe(),
             source,
         })
-}
-
-/// A destination as it may be shown: no password.
-fn shown_destination(dest: &str) -> String {
-    sluice_load::PgUrl::parse(dest)
-        .map(|u| u.redacted())
-        .unwrap_or_else(|_| dest.to_owned())
 }

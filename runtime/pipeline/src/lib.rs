@@ -379,20 +379,11 @@ pub async fn run(
     }
     let resources = plan_resources(spec, &source, &contracts)?;
     drop(instance);
-    if !dest.supports_merge()
-        && let Some(r) = resources
-            .iter()
-            .find(|r| r.hints.write_disposition == sluice_schema::WriteDisposition::Merge)
-    {
-        return Err(PipelineError::Config {
-            pipeline,
-            reason: format!(
-                "resource `{}`: merge needs a SQL destination (duckdb or postgres); {} takes append and replace",
-                r.name,
-                dest.describe()
-            ),
-        });
-    }
+    plan::check_merge_support(
+        &pipeline,
+        &destination_config(&pipeline, &spec.destination)?,
+        &resources,
+    )?;
 
     // 3. extract into packages; each is normalized and loaded when sealed (at the package
     //    limits and at the end), in one destination transaction

@@ -125,7 +125,7 @@ pub(crate) fn check_merge_support(
     destination: &DestinationConfig,
     resources: &[PlannedResource],
 ) -> Result<(), PipelineError> {
-    if !matches!(destination, DestinationConfig::Filesystem { .. }) {
+    if destination.supports_merge() {
         return Ok(());
     }
     match resources

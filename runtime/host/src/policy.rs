@@ -89,7 +89,7 @@ impl SecretGrant {
     }
 }
 
-/// How [`Policy::check`]'s reason starts when the host name did not resolve (a transport
+/// How [`Policy::resolve`]'s reason starts when the host name did not resolve (a transport
 /// failure the caller may retry, not a refusal).
 pub const UNRESOLVED: &str = "cannot resolve";
 

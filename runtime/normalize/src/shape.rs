@@ -9,25 +9,27 @@ use serde_json::Value;
 pub fn check_shape(record: &Value, max_depth: usize, max_key_bytes: usize) -> Result<(), String> {
     let mut stack: Vec<(&Value, usize)> = vec![(record, 0)];
     while let Some((v, depth)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Object(m) => {
-                if let Some(k) = m.keys().find(|k| k.len() > max_key_bytes) {
-                    return Err(format!(
-                        "key `{}` is longer than {max_key_bytes} bytes (limits.max_identifier_bytes)",
-                        shown_key(k)
-                    ));
-                }
-                Box::new(m.values())
-            }
-            Value::Array(a) => Box::new(a.iter()),
-            _ => continue,
-        };
+        if let Value::Object(m) = v
+            && let Some(k) = m.keys().find(|k| k.len() > max_key_bytes)
+        {
+            return Err(format!(
+                "key `{}` is longer than {max_key_bytes} bytes (limits.max_identifier_bytes)",
+                shown_key(k)
+            ));
+        }
+        if !(v.is_object() || v.is_array()) {
+            continue;
+        }
         if depth + 1 > max_depth {
             return Err(format!(
                 "objects and lists nest deeper than {max_depth} levels (limits.max_nesting_depth)"
             ));
         }
-        stack.extend(children.map(|c| (c, depth + 1)));
+        match v {
+            Value::Object(m) => stack.extend(m.values().map(|c| (c, depth + 1))),
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
+            _ => {}
+        }
     }
     Ok(())
 }

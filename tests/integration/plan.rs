@@ -119,3 +119,43 @@ fn a_plan_fails_where_the_run_would_and_names_the_place() {
     );
     assert!(!area.path().join("out").exists());
 }
+
+/// Each plan links granted files into a folder of its own and removes it when dropped, so a
+/// second plan (`sluice plan`, or a worker waiting for the lease) never pulls the files from
+/// under a connector that is reading them.
+#[test]
+fn a_second_plan_leaves_the_files_of_the_first_in_place() {
+    let area = Area::new();
+    let data = area.path().join("data.jsonl");
+    std::fs::write(&data, "{\"id\": 1}\n").expect("write");
+    let toml = format!(
+        "name = \"pf\"\ndataset = \"pf\"\n[connector]\nname = \"files\"\n[config]\npaths = [{data:?}]\ntable = \"t\"\n[grants]\nallow_read_files = [{data:?}]\n"
+    );
+    let files = ("files", sluice_bundled::FILES.bytes);
+    let linked = |p: &sluice_pipeline::Plan| {
+        let granted = area.path().join("pipelines").join("pf").join("grants");
+        let mut found = Vec::new();
+        for plan_dir in std::fs::read_dir(&granted).expect("grants").flatten() {
+            for dir in std::fs::read_dir(plan_dir.path())
+                .expect("plan dir")
+                .flatten()
+            {
+                found.push(dir.path().join("data.jsonl"));
+            }
+        }
+        assert_eq!(p.read.len(), 1, "{:?}", p.read);
+        found
+    };
+    let first = plan(&area, &toml, files).expect("first plan");
+    let before = linked(&first);
+    assert_eq!(before.len(), 1, "{before:?}");
+    let second = plan(&area, &toml, files).expect("second plan");
+    assert!(before[0].exists(), "the first plan's file is gone");
+    assert_eq!(linked(&second).len(), 2);
+    drop(first);
+    assert!(
+        !before[0].exists(),
+        "a dropped plan leaves its links behind"
+    );
+    assert_eq!(linked(&second).len(), 1);
+}

@@ -132,6 +132,39 @@ fn endless_loops_in_open_and_next_hit_the_call_deadline() {
     }
 }
 
+/// The call deadline holds for a connector whose `Host` is gone (a plan keeps the loaded
+/// connector, not the host): the engine's epoch must keep advancing while a connector exists.
+#[test]
+fn a_connector_outliving_its_host_still_hits_the_call_deadline() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = sluice_host::Host::new(dir.path()).expect("host");
+    let connector = host
+        .load("sandbox_probe", sluice_bundled::SANDBOX_PROBE)
+        .expect("load");
+    drop(host);
+    let sandbox = sluice_host::Sandbox {
+        call_timeout: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let err = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let mut instance = connector.instantiate(sandbox).await?;
+            instance
+                .open("probe", r#"{"try": "loop"}"#, None, None, None)
+                .await
+                .map(drop)
+        })
+        .expect_err("an endless loop must hit the deadline");
+    assert!(
+        err.to_string()
+            .contains("open exceeded the 1000 ms time limit"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
 #[test]
 fn a_memory_bomb_hits_the_memory_cap() {
     let area = Area::new();

@@ -445,7 +445,7 @@ fn connections_creating_one_dataset_at_the_same_instant_never_collide() {
                         let mut dest = sluice_load::Postgres::connect(&url, &dataset)
                             .map_err(|e| e.to_string())?;
                         barrier.wait();
-                        use sluice_load::Destination as _;
+                        use sluice_load::Catalog as _;
                         dest.stored_state("p")
                             .map(|_| ())
                             .map_err(|e| e.to_string())

@@ -278,12 +278,19 @@ pub struct Host {
     engine: Engine,
     cache_dir: PathBuf,
     linker: Arc<Linker<State>>,
-    ticker_stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
 }
 
-impl Drop for Host {
+/// The thread that advances the engine's epoch every [`TICK_MS`]: call timeouts and run
+/// deadlines interrupt guests by it. The host and every connector it loaded hold it, so it
+/// runs as long as any of them can run a guest, and stops when the last is dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
     fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -320,7 +327,7 @@ impl Host {
             engine,
             cache_dir: cache_dir.to_owned(),
             linker: Arc::new(linker),
-            ticker_stop,
+            ticker: Arc::new(Ticker { stop: ticker_stop }),
         })
     }
 
@@ -385,6 +392,7 @@ impl Host {
             component,
             engine: self.engine.clone(),
             linker: self.linker.clone(),
+            _ticker: self.ticker.clone(),
         })
     }
 
@@ -427,6 +435,8 @@ pub struct Connector {
     component: Component,
     engine: Engine,
     linker: Arc<Linker<State>>,
+    /// keeps the epoch advancing while the connector exists (its timeouts depend on it)
+    _ticker: Arc<Ticker>,
 }
 
 impl Connector {

@@ -9,15 +9,16 @@
 //! a big transaction's full row groups out as they fill (optimistic writes), so its memory
 //! stays bounded by the buffer pool.
 
-use std::collections::HashMap;
-
 use arrow_array::RecordBatch;
 use arrow_schema::DataType as ArrowType;
-use duckdb::Connection;
-use sluice_schema::{Column, DataType, LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE};
+use duckdb::types::Value;
+use duckdb::{Connection, ToSql};
+use sluice_schema::{Column, DataType, Schema, Table};
 
-use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, Staged, quote};
-use crate::{Commit, Destination, LoadError, Result, StateRow};
+use crate::catalog;
+use crate::driver::{Cell, OpenPackage, Param, SqlDriver};
+use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, quote};
+use crate::{Admin, Catalog, Commit, LoadError, PackageTx, Result};
 
 /// DuckDB's type for a dlt column (dlt's duckdb type mapping). The row key `_dlt_id` is
 /// stored uncompressed: its values are random (or hashes), so dictionary encoding never
@@ -73,11 +74,8 @@ pub struct DuckDb {
     path: String,
     dataset: String,
     staging: String,
-    load_id: Option<String>,
-    /// table → its staging table (transaction-local)
-    staged: HashMap<String, Staged>,
-    /// the tables this package appends to in place
-    in_place: sql::InPlace,
+    /// the open package: staging tables (transaction-local) and in-place tables
+    package: OpenPackage,
     in_transaction: bool,
     system_ready: bool,
     replace_strategy: ReplaceStrategy,
@@ -131,85 +129,18 @@ fn open_file(path: &str, dataset: &str, storage_version: &str) -> duckdb::Result
 }
 
 impl DuckDb {
-    /// Open the package transaction, migrate, move the staged rows into place, record the
-    /// package and commit.
+    /// Commit the open package (the shared SQL), then fold the WAL into the database file
+    /// now, not during the next load.
     fn commit_package(&mut self, load_id: &str, commit: &Commit) -> Result<()> {
-        self.in_place.check(commit.schema)?;
-        self.migrate(commit.schema)?;
-        for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
-            self.widen_staging(&table.name, &all)?;
-        }
-        let staged = sql::staged_names(&self.staged);
-        let target = sql::Target {
-            dataset: &self.dataset,
-            staging: &self.staging,
-            load_id,
-            replace_strategy: self.replace_strategy,
+        let emptying = catalog::Emptying {
+            strategy: self.replace_strategy,
             truncate: false,
-            staged: &staged,
-            emptied: self.in_place.emptied(),
         };
-        for stmt in target.package_statements(commit)? {
-            self.exec(&stmt.context, &stmt.sql)?;
-            crate::failpoint("load.mid_merge_sql");
-        }
-        self.record_package(load_id, commit)?;
-        crate::failpoint("load.before_db_commit");
-        self.exec("committing the load", "COMMIT")?;
+        catalog::commit_package(self, load_id, commit, emptying)?;
         self.in_transaction = false;
-        // fold the WAL into the database file now, not during the next load
         self.exec("checkpointing", "CHECKPOINT")?;
-        self.load_id = None;
-        self.staged.clear();
-        self.in_place.clear();
+        self.package.clear();
         Ok(())
-    }
-
-    /// Make `dataset.table` ready to take a batch with `fields` in place, inside the package
-    /// transaction. Returns its column count.
-    fn prepare_in_place(
-        &mut self,
-        schema: &Schema,
-        table: &Table,
-        fields: &[&Column],
-    ) -> Result<usize> {
-        let mut in_place = std::mem::take(&mut self.in_place);
-        let prepared = in_place.prepare(
-            schema,
-            table,
-            fields,
-            &self.dataset,
-            |t| self.existing_columns(t),
-            duckdb_type,
-        );
-        self.in_place = in_place;
-        let (stmts, width) = prepared?;
-        for stmt in stmts {
-            self.exec(&stmt.context, &stmt.sql)?;
-        }
-        Ok(width)
-    }
-
-    /// Make the staging table of `table` ready to take a batch with `fields`. Returns its
-    /// column count.
-    fn prepare_staging(
-        &mut self,
-        load_id: &str,
-        table: &Table,
-        fields: &[&Column],
-    ) -> Result<usize> {
-        if !self.staged.contains_key(&table.name) {
-            let (st, ddl) =
-                Staged::create(&self.staging, &table.name, load_id, fields, duckdb_type);
-            self.exec(&format!("staging table `{}`", table.name), &ddl)?;
-            self.staged.insert(table.name.clone(), st);
-        } else {
-            self.widen_staging(&table.name, fields)?;
-        }
-        Ok(self
-            .staged
-            .get(&table.name)
-            .map_or(0, |st| st.columns.len()))
     }
 
     /// Size DuckDB's buffer pool (MB), unless `SLUICE_DUCKDB_MEMORY_LIMIT` fixed it.
@@ -263,9 +194,7 @@ impl DuckDb {
             path: path.to_owned(),
             staging: format!("{dataset}_staging"),
             dataset: dataset.to_owned(),
-            load_id: None,
-            staged: HashMap::new(),
-            in_place: sql::InPlace::default(),
+            package: OpenPackage::default(),
             in_transaction: false,
             system_ready: false,
             replace_strategy: ReplaceStrategy::default(),
@@ -290,176 +219,6 @@ impl DuckDb {
     /// The connection, for queries after loading.
     pub fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    fn exec(&self, context: &str, sql: &str) -> Result<()> {
-        self.conn.execute_batch(sql).map_err(sql_err(context))
-    }
-
-    /// The columns of `dataset.table` (none when it does not exist). `duckdb_columns()`, not
-    /// `information_schema.columns`: the view cost 1–19 ms a call here, several times a
-    /// package, the table function well under 1 ms.
-    fn existing_columns(&self, table: &str) -> Result<Vec<String>> {
-        let context = format!("reading the columns of table `{table}`");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "select column_name from duckdb_columns() where database_name = current_database() \
-                 and schema_name = ? and table_name = ? order by column_index",
-            )
-            .map_err(sql_err(&context))?;
-        stmt.query_map([&self.dataset, table], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(sql_err(&context))
-    }
-
-    fn ensure_system_tables(&mut self) -> Result<()> {
-        if self.system_ready {
-            return Ok(());
-        }
-        self.exec(
-            "creating system tables",
-            &sql::system_tables_ddl(&self.dataset),
-        )?;
-        self.system_ready = true;
-        Ok(())
-    }
-
-    /// CREATE TABLE / ADD COLUMN so the dataset holds every complete column of `schema`.
-    fn migrate(&self, schema: &Schema) -> Result<()> {
-        for stmt in sql::migration(
-            schema,
-            &self.dataset,
-            |t| self.existing_columns(t),
-            duckdb_type,
-        )? {
-            self.exec(&stmt.context, &stmt.sql)?;
-        }
-        Ok(())
-    }
-
-    /// Give the staging table of `table` every column in `wanted` it lacks.
-    fn widen_staging(&mut self, table: &str, wanted: &[&Column]) -> Result<()> {
-        let Some(st) = self.staged.get_mut(table) else {
-            return Ok(());
-        };
-        match sql::widen_ddl(
-            &self.staging,
-            &st.name,
-            &mut st.columns,
-            wanted,
-            duckdb_type,
-        ) {
-            Some(ddl) => self.exec(&format!("staging table `{table}`"), &ddl),
-            None => Ok(()),
-        }
-    }
-
-    /// Drop the staging tables of package `load_id` (a crashed attempt's leftovers).
-    fn drop_staging_of_load(&self, load_id: &str) -> Result<()> {
-        let tag = format!("__{}", load_id.replace('.', "_"));
-        for n in self.staging_tables()? {
-            if n.contains(&tag) {
-                self.exec(
-                    "dropping staging tables",
-                    &format!(
-                        "DROP TABLE IF EXISTS {}.{}",
-                        quote(&self.staging),
-                        quote(&n)
-                    ),
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    fn staging_tables(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "select table_name from duckdb_tables() \
-                 where database_name = current_database() and schema_name = ?",
-            )
-            .map_err(sql_err("listing staging tables"))?;
-        stmt.query_map([&self.staging], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(sql_err("listing staging tables"))
-    }
-
-    fn record_package(&self, load_id: &str, commit: &Commit) -> Result<()> {
-        let ds = quote(&self.dataset);
-        let schema = commit.schema;
-        let version_known: i64 = self
-            .conn
-            .query_row(
-                &format!(
-                    "select count(*) from {ds}.{} where version_hash = ? and schema_name = ?",
-                    quote(VERSION_TABLE)
-                ),
-                [&schema.version_hash, &schema.name],
-                |r| r.get(0),
-            )
-            .map_err(sql_err("reading _dlt_version"))?;
-        if version_known == 0 {
-            self.conn
-                .execute(
-                    &format!(
-                        "INSERT INTO {ds}.{} VALUES (?, ?, now(), ?, ?, ?)",
-                        quote(VERSION_TABLE)
-                    ),
-                    duckdb::params![
-                        schema.version as i64,
-                        schema.engine_version as i64,
-                        schema.name,
-                        schema.version_hash,
-                        schema.to_json()
-                    ],
-                )
-                .map_err(sql_err("writing _dlt_version"))?;
-        }
-        if let Some(st) = commit.state {
-            self.conn
-                .execute(
-                    &format!(
-                        "INSERT INTO {ds}.{} VALUES (?, ?, ?, ?, now(), ?, ?, ?)",
-                        quote(STATE_TABLE)
-                    ),
-                    duckdb::params![
-                        st.version,
-                        st.engine_version,
-                        st.pipeline_name,
-                        st.state,
-                        st.version_hash,
-                        load_id,
-                        state_row_id(load_id, st)
-                    ],
-                )
-                .map_err(sql_err("writing _dlt_pipeline_state"))?;
-        }
-        self.conn
-            .execute(
-                &format!(
-                    "INSERT INTO {ds}.{} VALUES (?, ?, 0, now(), ?, ?)",
-                    quote(LOADS_TABLE)
-                ),
-                duckdb::params![load_id, schema.name, schema.version_hash, commit.component],
-            )
-            .map_err(sql_err("writing _dlt_loads"))?;
-        Ok(())
-    }
-
-    fn drop_staging_of(&self, tables: &[String]) -> Result<()> {
-        let names = self.staging_tables()?;
-        for n in names
-            .iter()
-            .filter(|n| tables.iter().any(|t| n.starts_with(&format!("{t}__"))))
-        {
-            self.exec(
-                "dropping staging tables",
-                &format!("DROP TABLE IF EXISTS {}.{}", quote(&self.staging), quote(n)),
-            )?;
-        }
-        Ok(())
     }
 }
 
@@ -488,119 +247,144 @@ fn with_positions(
     RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), cols)
 }
 
-/// The `_dlt_id` of a state row: stable for a package and state version.
-pub(crate) fn state_row_id(load_id: &str, st: &StateRow) -> String {
-    sluice_schema::digest_id(format!("{load_id}{}", st.version_hash).as_bytes())
+/// Query parameters as DuckDB binds them.
+fn bound<'p>(params: &'p [Param<'_>]) -> Vec<&'p dyn ToSql> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => s as &dyn ToSql,
+            Param::OptText(s) => s as &dyn ToSql,
+            Param::Int(i) => i as &dyn ToSql,
+        })
+        .collect()
 }
 
-impl Destination for DuckDb {
+fn cell(v: Value) -> Cell {
+    match v {
+        Value::Null => Cell::Null,
+        Value::TinyInt(i) => Cell::Int(i.into()),
+        Value::SmallInt(i) => Cell::Int(i.into()),
+        Value::Int(i) => Cell::Int(i.into()),
+        Value::BigInt(i) => Cell::Int(i),
+        Value::HugeInt(i) => Cell::Int(i as i64),
+        Value::UTinyInt(i) => Cell::Int(i.into()),
+        Value::USmallInt(i) => Cell::Int(i.into()),
+        Value::UInt(i) => Cell::Int(i.into()),
+        Value::UBigInt(i) => Cell::Int(i as i64),
+        Value::Text(s) => Cell::Text(s),
+        other => Cell::Text(format!("{other:?}")),
+    }
+}
+
+impl SqlDriver for DuckDb {
+    fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    fn staging(&self) -> &str {
+        &self.staging
+    }
+
+    fn column_type(&self) -> fn(&Column) -> String {
+        duckdb_type
+    }
+
+    fn exec(&self, context: &str, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(sql_err(context))
+    }
+
+    fn execute(&self, context: &str, sql: &str, params: &[Param<'_>]) -> Result<()> {
+        self.conn
+            .execute(sql, bound(params).as_slice())
+            .map(drop)
+            .map_err(sql_err(context))
+    }
+
+    fn query(&self, context: &str, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(sql_err(context))?;
+        stmt.query_map(bound(params).as_slice(), |r| {
+            (0..r.as_ref().column_count())
+                .map(|i| r.get::<_, Value>(i).map(cell))
+                .collect()
+        })
+        .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(sql_err(context))
+    }
+
+    fn tables_of(&self, schema: &str) -> Result<Vec<String>> {
+        let context = format!("listing the tables of `{schema}`");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "select table_name from duckdb_tables() \
+                 where database_name = current_database() and schema_name = ? order by 1",
+            )
+            .map_err(sql_err(&context))?;
+        stmt.query_map([schema], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(sql_err(&context))
+    }
+
+    /// `duckdb_columns()`, not `information_schema.columns`: the view cost 1–19 ms a call
+    /// here, several times a package, the table function well under 1 ms.
+    fn columns_of(&self, schema: &str, table: &str) -> Result<Vec<String>> {
+        let context = format!("reading the columns of table `{table}`");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "select column_name from duckdb_columns() where database_name = current_database() \
+                 and schema_name = ? and table_name = ? order by column_index",
+            )
+            .map_err(sql_err(&context))?;
+        stmt.query_map([schema, table], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(sql_err(&context))
+    }
+
+    fn ensure_system_tables(&mut self) -> Result<()> {
+        if self.system_ready {
+            return Ok(());
+        }
+        self.exec(
+            "creating system tables",
+            &sql::system_tables_ddl(&self.dataset),
+        )?;
+        self.system_ready = true;
+        Ok(())
+    }
+
+    fn package(&mut self) -> &mut OpenPackage {
+        &mut self.package
+    }
+}
+
+impl Catalog for DuckDb {
     fn describe(&self) -> String {
         format!("duckdb:{}", self.path)
     }
 
     fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
-        self.ensure_system_tables()?;
-        let sql = format!(
-            "select count(*) from {}.{} where load_id = ?",
-            quote(&self.dataset),
-            quote(LOADS_TABLE)
-        );
-        let n: i64 = self
-            .conn
-            .query_row(&sql, [load_id], |r| r.get(0))
-            .map_err(sql_err("reading _dlt_loads"))?;
-        Ok(n > 0)
+        catalog::is_loaded(self, load_id)
     }
 
     fn load_count(&mut self) -> Result<i64> {
-        self.ensure_system_tables()?;
-        self.conn
-            .query_row(
-                &format!(
-                    "select count(*) from {}.{}",
-                    quote(&self.dataset),
-                    quote(LOADS_TABLE)
-                ),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(sql_err("reading _dlt_loads"))
+        catalog::load_count(self)
     }
 
     fn stored_schema(&mut self, schema_name: &str) -> Result<Option<String>> {
-        self.ensure_system_tables()?;
-        let sql = format!(
-            "select schema from {}.{} where schema_name = ? order by version desc, inserted_at desc limit 1",
-            quote(&self.dataset),
-            quote(VERSION_TABLE)
-        );
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(sql_err("reading _dlt_version"))?;
-        let mut rows = stmt
-            .query_map([schema_name], |r| r.get::<_, String>(0))
-            .map_err(sql_err("reading _dlt_version"))?;
-        rows.next()
-            .transpose()
-            .map_err(sql_err("reading _dlt_version"))
+        catalog::stored_schema(self, schema_name)
     }
 
     fn stored_state(&mut self, pipeline: &str) -> Result<Option<crate::StoredState>> {
-        self.ensure_system_tables()?;
-        let sql = format!(
-            "select s.version, s.state, s._dlt_load_id from {ds}.{state} s join {ds}.{loads} l on l.load_id = s._dlt_load_id \
-             where s.pipeline_name = ? and l.status = 0 order by s._dlt_load_id desc limit 1",
-            ds = quote(&self.dataset),
-            state = quote(STATE_TABLE),
-            loads = quote(LOADS_TABLE)
-        );
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(sql_err("reading _dlt_pipeline_state"))?;
-        let mut rows = stmt
-            .query_map([pipeline], |r| {
-                Ok(crate::StoredState {
-                    version: r.get::<_, i64>(0)?,
-                    state: r.get::<_, String>(1)?,
-                    load_id: r.get::<_, String>(2)?,
-                })
-            })
-            .map_err(sql_err("reading _dlt_pipeline_state"))?;
-        rows.next()
-            .transpose()
-            .map_err(sql_err("reading _dlt_pipeline_state"))
+        catalog::stored_state(self, pipeline)
     }
 
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self
-            .conn
-            .prepare("select table_name from information_schema.tables where table_schema = ? order by 1")
-            .map_err(sql_err("listing tables"))?;
-        let names = stmt
-            .query_map([&self.dataset], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(sql_err("listing tables"))?;
-        let mut out = Vec::new();
-        for n in names {
-            let c: i64 = self
-                .conn
-                .query_row(
-                    &format!(
-                        "select count(*) from {}.{}",
-                        quote(&self.dataset),
-                        quote(&n)
-                    ),
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(sql_err(&format!("counting rows of `{n}`")))?;
-            out.push((n, c));
-        }
-        Ok(out)
+        catalog::table_counts(self)
     }
+}
 
+impl PackageTx for DuckDb {
     fn expect_largest_page(&mut self, bytes: u64) -> Result<()> {
         let mb = STREAM_MEMORY_LIMIT_MB.max((bytes.saturating_mul(3)) >> 20);
         if self.page_sized {
@@ -619,7 +403,7 @@ impl Destination for DuckDb {
     }
 
     fn replaces(&mut self, roots: &[String]) {
-        self.in_place.replace(roots);
+        self.package.in_place.replace(roots);
     }
 
     fn begin(&mut self, load_id: &str) -> Result<()> {
@@ -630,10 +414,8 @@ impl Destination for DuckDb {
         )?;
         // staging lives inside the package transaction; what an attempt of an older Sluice
         // left outside one is discarded
-        self.drop_staging_of_load(load_id)?;
-        self.load_id = Some(load_id.to_owned());
-        self.staged.clear();
-        self.in_place.clear();
+        catalog::drop_staging_of_load(self, load_id)?;
+        self.package.begin(load_id);
         self.page_sized = false;
         self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
         self.in_transaction = true;
@@ -641,18 +423,18 @@ impl Destination for DuckDb {
     }
 
     fn write_batch(&mut self, schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()> {
-        let Some(load_id) = self.load_id.clone() else {
+        let Some(load_id) = self.package.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
         if batch.num_rows() == 0 {
             return Ok(());
         }
         let fields = sql::batch_columns(table, batch)?;
-        let in_place = self.in_place.takes(schema, &table.name);
+        let in_place = self.package.in_place.takes(schema, &table.name);
         let width = if in_place {
-            self.prepare_in_place(schema, table, &fields)?
+            catalog::prepare_in_place(self, schema, table, &fields)?
         } else {
-            self.prepare_staging(&load_id, table, &fields)?
+            catalog::prepare_staging(self, &load_id, table, &fields)?
         };
         let wanted = self.page_memory_mb + STREAM_MEMORY_PER_COLUMN_MB * (width as u64 + 1);
         if wanted > self.stream_memory_mb {
@@ -664,7 +446,7 @@ impl Destination for DuckDb {
             let context = format!("appending to table `{}`", table.name);
             (&self.dataset, &table.name, batch.clone(), context)
         } else {
-            let Some(st) = self.staged.get(&table.name) else {
+            let Some(st) = self.package.staged.get(&table.name) else {
                 return Err(LoadError::NotBegun);
             };
             let context = format!("staging table `{}`", table.name);
@@ -682,14 +464,19 @@ impl Destination for DuckDb {
                 .and_then(|_| app.flush())
                 .map_err(sql_err(&context))?;
         }
-        if let Some(st) = self.staged.get_mut(&table.name).filter(|_| !in_place) {
+        if let Some(st) = self
+            .package
+            .staged
+            .get_mut(&table.name)
+            .filter(|_| !in_place)
+        {
             st.rows += batch.num_rows();
         }
         Ok(())
     }
 
     fn commit(&mut self, commit: &Commit) -> Result<()> {
-        let Some(load_id) = self.load_id.clone() else {
+        let Some(load_id) = self.package.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
         let merges = commit.roots.iter().any(|r| {
@@ -719,38 +506,22 @@ impl Destination for DuckDb {
             self.in_transaction = false;
             self.exec("rolling back the load", "ROLLBACK")?;
         }
-        self.in_place.clear();
-        if let Some(id) = self.load_id.take() {
-            self.staged.clear();
-            self.drop_staging_of_load(&id)?;
+        self.package.in_place.clear();
+        if let Some(id) = self.package.load_id.take() {
+            self.package.staged.clear();
+            catalog::drop_staging_of_load(self, &id)?;
         }
         Ok(())
     }
+}
 
+impl Admin for DuckDb {
     fn discard(&mut self, load_id: &str) -> Result<()> {
-        self.drop_staging_of_load(load_id)
+        catalog::drop_staging_of_load(self, load_id)
     }
 
     fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()> {
-        self.ensure_system_tables()?;
-        self.exec("starting the drop transaction", "BEGIN TRANSACTION")?;
-        let result = (|| {
-            for t in tables {
-                self.exec(
-                    &format!("dropping table `{t}`"),
-                    &format!("DROP TABLE IF EXISTS {}.{}", quote(&self.dataset), quote(t)),
-                )?;
-            }
-            self.drop_staging_of(tables)?;
-            self.record_package(load_id, commit)
-        })();
-        match result {
-            Ok(()) => self.exec("committing the drop", "COMMIT"),
-            Err(e) => {
-                let _ = self.exec("rolling back the drop", "ROLLBACK");
-                Err(e)
-            }
-        }
+        catalog::drop_tables(self, load_id, tables, commit)
     }
 }
 

@@ -29,7 +29,7 @@ use arrow_schema::DataType as ArrowType;
 use serde_json::{Map, Value, json};
 use sluice_schema::{LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE, WriteDisposition};
 
-use crate::{Commit, Destination, LoadError, Result};
+use crate::{Commit, LoadError, PackageTx, Result};
 
 /// The file in a staging folder naming the pipeline whose load it is.
 const OWNER: &str = ".pipeline";
@@ -146,7 +146,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(io(&ctx))
 }
 
-impl Destination for Filesystem {
+impl crate::Catalog for Filesystem {
     fn describe(&self) -> String {
         format!(
             "file://{}",
@@ -257,7 +257,9 @@ impl Destination for Filesystem {
         }
         Ok(out)
     }
+}
 
+impl crate::PackageTx for Filesystem {
     fn begin(&mut self, load_id: &str) -> Result<()> {
         let dir = self.staging(load_id);
         // a half-written staging folder of an earlier attempt is rewritten from scratch
@@ -368,7 +370,7 @@ impl Destination for Filesystem {
                     "version": st.version, "engine_version": st.engine_version,
                     "pipeline_name": st.pipeline_name, "state": st.state, "created_at": now,
                     "version_hash": st.version_hash, "_dlt_load_id": load_id,
-                    "_dlt_id": crate::duckdb_dest::state_row_id(&load_id, st),
+                    "_dlt_id": crate::state_row_id(&load_id, st),
                 })],
             )?;
         }
@@ -404,7 +406,9 @@ impl Destination for Filesystem {
         }
         Ok(())
     }
+}
 
+impl crate::Admin for Filesystem {
     /// Loads of this pipeline that began and never committed — a holder killed mid-commit
     /// whose worker may never come back — are discarded ([`Destination::discard`]): their
     /// half-renamed files would otherwise stay visible to a plain glob. Runs under the

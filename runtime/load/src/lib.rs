@@ -5,7 +5,9 @@
 //! the `_dlt_loads` row commit in one transaction, and a package whose load id is already in
 //! `_dlt_loads` is never applied twice. Migrations only add tables and columns.
 
+mod catalog;
 mod config;
+mod driver;
 mod duckdb_dest;
 mod filesystem;
 pub mod lease;
@@ -92,8 +94,14 @@ pub struct Commit<'a> {
     pub component: Option<&'a str>,
 }
 
-/// The seam between the pipeline and a dataset: begin a package, stream batches, commit.
-pub trait Destination: Send {
+/// The seam between the pipeline and a dataset: what it holds ([`Catalog`]), one package
+/// applied in one transaction ([`PackageTx`]), and work beyond a package ([`Admin`]).
+pub trait Destination: Catalog + PackageTx + Admin + Send {}
+
+impl<T: Catalog + PackageTx + Admin + Send> Destination for T {}
+
+/// Reads of what a dataset holds.
+pub trait Catalog {
     /// Where the data goes, without credentials (for summaries and errors).
     fn describe(&self) -> String;
     /// Whether the package `load_id` is already committed.
@@ -106,6 +114,14 @@ pub trait Destination: Send {
     fn stored_state(&mut self, pipeline: &str) -> Result<Option<StoredState>>;
     /// Every table of the dataset with its row count, system tables included.
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>>;
+    /// The longest identifier the destination keeps (names are shortened to it).
+    fn max_identifier_len(&self) -> usize {
+        65536
+    }
+}
+
+/// One package, applied all or nothing: begin, stream batches, commit (or roll back).
+pub trait PackageTx {
     /// Start applying package `load_id`.
     fn begin(&mut self, load_id: &str) -> Result<()>;
     /// The size of the package's largest page file, before its batches come (a live package,
@@ -131,6 +147,10 @@ pub trait Destination: Send {
     fn commit(&mut self, commit: &Commit) -> Result<()>;
     /// Abandon the open package.
     fn rollback(&mut self) -> Result<()>;
+}
+
+/// Work on a dataset beyond one package: cleaning up after interrupted loads, dropping tables.
+pub trait Admin {
     /// Remove what an interrupted attempt at package `load_id` left outside a transaction
     /// (staging tables), once the package is set aside and will never be retried. Nothing
     /// committed is touched.
@@ -145,13 +165,14 @@ pub trait Destination: Send {
     fn recover(&mut self) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
-    /// The longest identifier the destination keeps (names are shortened to it).
-    fn max_identifier_len(&self) -> usize {
-        65536
-    }
     /// Drop `tables` (and their staging leftovers) in one transaction that also records
     /// `commit` (the schema without them, the state without their resources).
     fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()>;
+}
+
+/// The `_dlt_id` of a state row: stable for a package and state version.
+pub(crate) fn state_row_id(load_id: &str, st: &StateRow) -> String {
+    sluice_schema::digest_id(format!("{load_id}{}", st.version_hash).as_bytes())
 }
 
 /// The longest identifier PostgreSQL keeps.

@@ -5,9 +5,8 @@
 //!
 //! The connection runs on its own thread with its own small tokio runtime, so the destination
 //! is a plain blocking object that works from inside or outside an async context. The password
-//! comes from the URL or `PGPASSWORD` and never appears in [`Destination::describe`] or errors.
+//! comes from the URL or `PGPASSWORD` and never appears in [`Catalog::describe`] or errors.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use arrow_array::cast::AsArray;
@@ -18,11 +17,14 @@ use arrow_array::types::{
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType as ArrowType;
 use futures_util::SinkExt;
-use sluice_schema::{Column, DataType, LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE};
+use sluice_schema::{Column, DataType, Schema, Table};
 use tokio_postgres::Client;
+use tokio_postgres::types::{ToSql, Type};
 
-use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, Staged, quote};
-use crate::{Commit, Destination, LoadError, Result};
+use crate::catalog;
+use crate::driver::{Cell, OpenPackage, Param, SqlDriver};
+use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, quote};
+use crate::{Admin, Catalog, Commit, LoadError, PackageTx, Result};
 
 /// A parsed `postgres://user[:password]@host[:port]/database` URL.
 #[derive(Clone, PartialEq)]
@@ -123,11 +125,9 @@ pub struct Postgres {
     url: PgUrl,
     dataset: String,
     staging: String,
-    load_id: Option<String>,
-    /// table → its staging table, filled by COPY inside the package transaction
-    staged: HashMap<String, Staged>,
-    /// the tables this package appends to in place (COPY straight into them)
-    in_place: sql::InPlace,
+    /// the open package: staging tables filled by COPY inside the package transaction, and
+    /// the tables it COPYs straight into
+    package: OpenPackage,
     system_ready: bool,
     replace_strategy: ReplaceStrategy,
     _conn: std::thread::JoinHandle<()>,
@@ -211,9 +211,7 @@ impl Postgres {
             url: url.clone(),
             staging: format!("{dataset}_staging"),
             dataset: dataset.to_owned(),
-            load_id: None,
-            staged: HashMap::new(),
-            in_place: sql::InPlace::default(),
+            package: OpenPackage::default(),
             system_ready: false,
             replace_strategy: ReplaceStrategy::default(),
             _conn: conn,
@@ -229,12 +227,78 @@ impl Postgres {
     pub fn client(&self) -> &Client {
         &self.client
     }
+}
+
+/// Query parameters as tokio-postgres binds them.
+fn bound<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => s as &(dyn ToSql + Sync),
+            Param::OptText(s) => s as &(dyn ToSql + Sync),
+            Param::Int(i) => i as &(dyn ToSql + Sync),
+        })
+        .collect()
+}
+
+/// Column `i` of `row`: integers and text (the types the catalog queries return).
+fn cell(row: &tokio_postgres::Row, i: usize) -> std::result::Result<Cell, tokio_postgres::Error> {
+    let ty = row.columns()[i].type_();
+    let cell = match *ty {
+        Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(Cell::Int),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(i)?
+            .map(|v| Cell::Int(v.into())),
+        Type::INT2 => row
+            .try_get::<_, Option<i16>>(i)?
+            .map(|v| Cell::Int(v.into())),
+        _ => row.try_get::<_, Option<String>>(i)?.map(Cell::Text),
+    };
+    Ok(cell.unwrap_or(Cell::Null))
+}
+
+impl SqlDriver for Postgres {
+    fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    fn staging(&self) -> &str {
+        &self.staging
+    }
+
+    fn column_type(&self) -> fn(&Column) -> String {
+        postgres_type
+    }
 
     fn exec(&self, context: &str, sql: &str) -> Result<()> {
         wait(self.client.batch_execute(sql)).map_err(|e| LoadError::sql(context, e))
     }
 
-    fn existing_columns(&self, schema: &str, table: &str) -> Result<Vec<String>> {
+    fn execute(&self, context: &str, sql: &str, params: &[Param<'_>]) -> Result<()> {
+        wait(self.client.execute(sql, &bound(params)))
+            .map(drop)
+            .map_err(|e| LoadError::sql(context, e))
+    }
+
+    fn query(&self, context: &str, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>> {
+        let rows =
+            wait(self.client.query(sql, &bound(params))).map_err(|e| LoadError::sql(context, e))?;
+        rows.iter()
+            .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| LoadError::sql(context, e))
+    }
+
+    fn tables_of(&self, schema: &str) -> Result<Vec<String>> {
+        let rows = wait(self.client.query(
+            "select table_name::text from information_schema.tables where table_schema = $1 order by 1",
+            &[&schema],
+        ))
+        .map_err(|e| LoadError::sql(format!("listing the tables of `{schema}`"), e))?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    }
+
+    fn columns_of(&self, schema: &str, table: &str) -> Result<Vec<String>> {
         let rows = wait(self.client.query(
             "select column_name::text from information_schema.columns \
              where table_schema = $1 and table_name = $2 order by ordinal_position",
@@ -275,222 +339,42 @@ impl Postgres {
         Ok(())
     }
 
-    fn migrate(&self, schema: &Schema) -> Result<()> {
-        for stmt in sql::migration(
-            schema,
-            &self.dataset,
-            |t| self.existing_columns(&self.dataset, t),
-            postgres_type,
-        )? {
-            self.exec(&stmt.context, &stmt.sql)?;
-        }
-        Ok(())
-    }
-
-    /// Create the staging table of `table` for a batch with `fields`, or widen it.
-    fn prepare_staging(
-        &mut self,
-        load_id: &str,
-        table: &Table,
-        fields: &[&Column],
-        context: &str,
-    ) -> Result<()> {
-        if self.staged.contains_key(&table.name) {
-            return self.widen_staging(table, fields);
-        }
-        let (st, ddl) = Staged::create(&self.staging, &table.name, load_id, fields, postgres_type);
-        self.exec(context, &ddl)?;
-        self.staged.insert(table.name.clone(), st);
-        Ok(())
-    }
-
-    /// Give the staging table of `table` every column in `wanted` it lacks.
-    fn widen_staging(&mut self, table: &Table, wanted: &[&Column]) -> Result<()> {
-        let Some(st) = self.staged.get_mut(&table.name) else {
-            return Ok(());
-        };
-        match sql::widen_ddl(
-            &self.staging,
-            &st.name,
-            &mut st.columns,
-            wanted,
-            postgres_type,
-        ) {
-            Some(ddl) => self.exec(&format!("staging table `{}`", table.name), &ddl),
-            None => Ok(()),
-        }
-    }
-
-    fn record_package(&self, load_id: &str, commit: &Commit) -> Result<()> {
-        let ds = quote(&self.dataset);
-        let schema = commit.schema;
-        let known = wait(self.client.query_one(
-            &format!(
-                "select count(*) from {ds}.{} where version_hash = $1 and schema_name = $2",
-                quote(VERSION_TABLE)
-            ),
-            &[&schema.version_hash, &schema.name],
-        ))
-        .map_err(|e| LoadError::sql("reading _dlt_version", e))?
-        .get::<_, i64>(0);
-        if known == 0 {
-            wait(self.client.execute(
-                &format!(
-                    "INSERT INTO {ds}.{} VALUES ($1, $2, now(), $3, $4, $5)",
-                    quote(VERSION_TABLE)
-                ),
-                &[
-                    &(schema.version as i64),
-                    &(schema.engine_version as i64),
-                    &schema.name,
-                    &schema.version_hash,
-                    &schema.to_json(),
-                ],
-            ))
-            .map_err(|e| LoadError::sql("writing _dlt_version", e))?;
-        }
-        if let Some(st) = commit.state {
-            wait(self.client.execute(
-                &format!(
-                    "INSERT INTO {ds}.{} VALUES ($1, $2, $3, $4, now(), $5, $6, $7)",
-                    quote(STATE_TABLE)
-                ),
-                &[
-                    &st.version,
-                    &st.engine_version,
-                    &st.pipeline_name,
-                    &st.state,
-                    &st.version_hash,
-                    &load_id,
-                    &crate::duckdb_dest::state_row_id(load_id, st),
-                ],
-            ))
-            .map_err(|e| LoadError::sql("writing _dlt_pipeline_state", e))?;
-        }
-        wait(self.client.execute(
-            &format!(
-                "INSERT INTO {ds}.{} VALUES ($1, $2, 0, now(), $3, $4)",
-                quote(LOADS_TABLE)
-            ),
-            &[
-                &load_id,
-                &schema.name,
-                &schema.version_hash,
-                &commit.component,
-            ],
-        ))
-        .map_err(|e| LoadError::sql("writing _dlt_loads", e))?;
-        Ok(())
-    }
-
-    fn in_transaction(
-        &mut self,
-        context: &str,
-        f: impl FnOnce(&mut Self) -> Result<()>,
-    ) -> Result<()> {
-        self.exec(&format!("starting {context}"), "BEGIN")?;
-        match f(self) {
-            Ok(()) => self.exec(&format!("committing {context}"), "COMMIT"),
-            Err(e) => {
-                let _ = self.exec(&format!("rolling back {context}"), "ROLLBACK");
-                Err(e)
-            }
-        }
+    fn package(&mut self) -> &mut OpenPackage {
+        &mut self.package
     }
 }
 
-impl Destination for Postgres {
+impl Catalog for Postgres {
     fn describe(&self) -> String {
         self.url.redacted()
     }
 
     fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
-        self.ensure_system_tables()?;
-        let n: i64 = wait(self.client.query_one(
-            &format!(
-                "select count(*) from {}.{} where load_id = $1",
-                quote(&self.dataset),
-                quote(LOADS_TABLE)
-            ),
-            &[&load_id],
-        ))
-        .map_err(|e| LoadError::sql("reading _dlt_loads", e))?
-        .get(0);
-        Ok(n > 0)
+        catalog::is_loaded(self, load_id)
     }
 
     fn load_count(&mut self) -> Result<i64> {
-        self.ensure_system_tables()?;
-        Ok(wait(self.client.query_one(
-            &format!(
-                "select count(*) from {}.{}",
-                quote(&self.dataset),
-                quote(LOADS_TABLE)
-            ),
-            &[],
-        ))
-        .map_err(|e| LoadError::sql("reading _dlt_loads", e))?
-        .get(0))
+        catalog::load_count(self)
     }
 
     fn stored_schema(&mut self, schema_name: &str) -> Result<Option<String>> {
-        self.ensure_system_tables()?;
-        let rows = wait(self.client.query(
-            &format!(
-                "select schema from {}.{} where schema_name = $1 order by version desc, inserted_at desc limit 1",
-                quote(&self.dataset),
-                quote(VERSION_TABLE)
-            ),
-            &[&schema_name],
-        ))
-        .map_err(|e| LoadError::sql("reading _dlt_version", e))?;
-        Ok(rows.first().map(|r| r.get::<_, String>(0)))
+        catalog::stored_schema(self, schema_name)
     }
 
     fn stored_state(&mut self, pipeline: &str) -> Result<Option<crate::StoredState>> {
-        self.ensure_system_tables()?;
-        let rows = wait(self.client.query(
-            &format!(
-                "select s.version, s.state, s._dlt_load_id from {ds}.{state} s join {ds}.{loads} l on l.load_id = s._dlt_load_id \
-                 where s.pipeline_name = $1 and l.status = 0 order by s._dlt_load_id desc limit 1",
-                ds = quote(&self.dataset),
-                state = quote(STATE_TABLE),
-                loads = quote(LOADS_TABLE)
-            ),
-            &[&pipeline],
-        ))
-        .map_err(|e| LoadError::sql("reading _dlt_pipeline_state", e))?;
-        Ok(rows.first().map(|r| crate::StoredState {
-            version: r.get::<_, i64>(0),
-            state: r.get::<_, String>(1),
-            load_id: r.get::<_, String>(2),
-        }))
+        catalog::stored_state(self, pipeline)
     }
 
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {
-        let rows = wait(self.client.query(
-            "select table_name::text from information_schema.tables where table_schema = $1 order by 1",
-            &[&self.dataset],
-        ))
-        .map_err(|e| LoadError::sql("listing tables", e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let n: String = r.get(0);
-            let c: i64 = wait(self.client.query_one(
-                &format!(
-                    "select count(*) from {}.{}",
-                    quote(&self.dataset),
-                    quote(&n)
-                ),
-                &[],
-            ))
-            .map_err(|e| LoadError::sql(format!("counting rows of `{n}`"), e))?
-            .get(0);
-            out.push((n, c));
-        }
-        Ok(out)
+        catalog::table_counts(self)
     }
 
+    fn max_identifier_len(&self) -> usize {
+        crate::POSTGRES_MAX_IDENTIFIER
+    }
+}
+
+impl PackageTx for Postgres {
     fn begin(&mut self, load_id: &str) -> Result<()> {
         self.ensure_system_tables()?;
         self.exec(
@@ -500,14 +384,12 @@ impl Destination for Postgres {
                 quote(&self.staging)
             ),
         )?;
-        self.load_id = Some(load_id.to_owned());
-        self.staged.clear();
-        self.in_place.clear();
+        self.package.begin(load_id);
         Ok(())
     }
 
     fn write_batch(&mut self, schema: &Schema, table: &Table, batch: &RecordBatch) -> Result<()> {
-        let Some(load_id) = self.load_id.clone() else {
+        let Some(load_id) = self.package.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
         if batch.num_rows() == 0 {
@@ -515,31 +397,22 @@ impl Destination for Postgres {
         }
         let fields = sql::batch_columns(table, batch)?;
         let mut cols: Vec<String> = fields.iter().map(|c| quote(&c.name)).collect();
-        let (target, offset, context) = if self.in_place.takes(schema, &table.name) {
-            let mut in_place = std::mem::take(&mut self.in_place);
-            let prepared = in_place.prepare(
-                schema,
-                table,
-                &fields,
-                &self.dataset,
-                |t| self.existing_columns(&self.dataset, t),
-                postgres_type,
-            );
-            self.in_place = in_place;
-            for stmt in prepared?.0 {
-                self.exec(&stmt.context, &stmt.sql)?;
-            }
+        let (target, offset, context) = if self.package.in_place.takes(schema, &table.name) {
+            catalog::prepare_in_place(self, schema, table, &fields)?;
             let target = format!("{}.{}", quote(&self.dataset), quote(&table.name));
             (target, None, format!("appending to table `{}`", table.name))
         } else {
-            let context = format!("staging table `{}`", table.name);
-            self.prepare_staging(&load_id, table, &fields, &context)?;
-            let Some(Staged { name, rows, .. }) = self.staged.get(&table.name) else {
+            catalog::prepare_staging(self, &load_id, table, &fields)?;
+            let Some(st) = self.package.staged.get(&table.name) else {
                 return Err(LoadError::NotBegun);
             };
             cols.push(quote(ROW_COLUMN));
-            let target = format!("{}.{}", quote(&self.staging), quote(name));
-            (target, Some(*rows), context)
+            let target = format!("{}.{}", quote(&self.staging), quote(&st.name));
+            (
+                target,
+                Some(st.rows),
+                format!("staging table `{}`", table.name),
+            )
         };
         let data = encode_copy_text(batch, offset)
             .map_err(|e| LoadError::Plan(format!("{context}: {e}")))?;
@@ -551,84 +424,38 @@ impl Destination for Postgres {
             sink.finish().await
         })
         .map_err(|e| LoadError::sql(&context, e))?;
-        if let (Some(st), Some(_)) = (self.staged.get_mut(&table.name), offset) {
+        if let (Some(st), Some(_)) = (self.package.staged.get_mut(&table.name), offset) {
             st.rows += batch.num_rows();
         }
         Ok(())
     }
 
     fn commit(&mut self, commit: &Commit) -> Result<()> {
-        let Some(load_id) = self.load_id.clone() else {
+        let Some(load_id) = self.package.load_id.clone() else {
             return Err(LoadError::NotBegun);
         };
-        self.in_place.check(commit.schema)?;
-        self.migrate(commit.schema)?;
-        for (table, all) in sql::staged_tables(commit.schema, &self.staged)? {
-            self.widen_staging(table, &all)?;
-        }
-        let staged = sql::staged_names(&self.staged);
-        let target = sql::Target {
-            dataset: &self.dataset,
-            staging: &self.staging,
-            load_id: &load_id,
-            replace_strategy: self.replace_strategy,
+        let emptying = catalog::Emptying {
+            strategy: self.replace_strategy,
             truncate: true,
-            staged: &staged,
-            emptied: self.in_place.emptied(),
         };
-        for stmt in target.package_statements(commit)? {
-            self.exec(&stmt.context, &stmt.sql)?;
-            crate::failpoint("load.mid_merge_sql");
-        }
-        self.record_package(&load_id, commit)?;
-        crate::failpoint("load.before_db_commit");
-        self.exec("committing the load", "COMMIT")?;
-        self.load_id = None;
-        self.staged.clear();
-        self.in_place.clear();
+        catalog::commit_package(self, &load_id, commit, emptying)?;
+        self.package.clear();
         Ok(())
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.in_place.clear();
-        if self.load_id.take().is_some() {
-            self.staged.clear();
+        self.package.in_place.clear();
+        if self.package.load_id.take().is_some() {
+            self.package.staged.clear();
             self.exec("rolling back the load", "ROLLBACK")?;
         }
         Ok(())
     }
+}
 
-    fn max_identifier_len(&self) -> usize {
-        crate::POSTGRES_MAX_IDENTIFIER
-    }
-
+impl Admin for Postgres {
     fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()> {
-        self.ensure_system_tables()?;
-        let tables = tables.to_vec();
-        let load_id = load_id.to_owned();
-        self.in_transaction("the drop", |pg| {
-            for t in &tables {
-                pg.exec(
-                    &format!("dropping table `{t}`"),
-                    &format!("DROP TABLE IF EXISTS {}.{}", quote(&pg.dataset), quote(t)),
-                )?;
-            }
-            let leftovers = wait(pg.client.query(
-                "select table_name::text from information_schema.tables where table_schema = $1",
-                &[&pg.staging],
-            ))
-            .map_err(|e| LoadError::sql("listing staging tables", e))?;
-            for r in leftovers {
-                let n: String = r.get(0);
-                if tables.iter().any(|t| n.starts_with(&format!("{t}__"))) {
-                    pg.exec(
-                        "dropping staging tables",
-                        &format!("DROP TABLE IF EXISTS {}.{}", quote(&pg.staging), quote(&n)),
-                    )?;
-                }
-            }
-            pg.record_package(&load_id, commit)
-        })
+        catalog::drop_tables(self, load_id, tables, commit)
     }
 }
 

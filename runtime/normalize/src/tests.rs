@@ -1,7 +1,7 @@
 //! Normalizer checks against dlt's documented outputs (reference §1).
 
 use serde_json::json;
-use sluice_schema::{DataType, Schema};
+use sluice_schema::{ContractEntity, DataType, Schema, SchemaContract};
 
 use super::*;
 use indexmap::IndexMap;

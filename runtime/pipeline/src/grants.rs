@@ -3,7 +3,9 @@
 //! secrets) nor the pipelines folder (packages, state, other pipelines), nor lie inside it.
 //! Single files (`allow_read_files`, what `sluice load FILE` grants) are linked into a private
 //! folder opened at the path of their real directory, so the connector sees exactly those
-//! files at their real paths and nothing else beside them. Symlinks inside a granted
+//! files at their real paths and nothing else beside them. Each plan links into a folder of
+//! its own (`grants/<pid>-<random>/`, removed when the plan is dropped), so `sluice plan` or a
+//! waiting worker never touches the files a running connector reads. Symlinks inside a granted
 //! directory that point outside it are not followed (WASI resolves paths inside the opened
 //! directory only).
 
@@ -13,12 +15,39 @@ use sluice_host::ReadDir;
 
 use crate::{PipelineError, PipelineSpec, io_err};
 
+/// `path` with symlinks resolved, also when it does not exist yet (a first run plans before
+/// its pipelines folder is made): its nearest existing ancestor resolved, the rest appended.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return Some(missing.iter().rev().fold(real, |p, part| p.join(part)));
+        }
+        missing.push(at.file_name()?.to_owned());
+        at = match at.parent()? {
+            p if p.as_os_str().is_empty() => Path::new("."),
+            p => p,
+        };
+    }
+}
+
+/// Linked files of one plan; the folder goes when the plan does.
+#[derive(Debug)]
+pub(crate) struct Staged(PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The sandbox's read grants for `spec`, staging linked files under `workdir/grants/`.
 pub(crate) fn read_dirs(
     spec: &PipelineSpec,
     pipelines_dir: &Path,
     workdir: &Path,
-) -> Result<Vec<ReadDir>, PipelineError> {
+) -> Result<(Vec<ReadDir>, Option<Staged>), PipelineError> {
     let cfg = |reason| config(spec, reason);
     let private = Private::new(spec, pipelines_dir);
     let mut dirs = Vec::new();
@@ -35,10 +64,12 @@ pub(crate) fn read_dirs(
         private.check_dir(&canon).map_err(cfg)?;
         dirs.push(ReadDir::same(canon));
     }
-    if !spec.grants.allow_read_files.is_empty() {
-        dirs.extend(link_files(spec, &private, workdir)?);
+    if spec.grants.allow_read_files.is_empty() {
+        return Ok((dirs, None));
     }
-    Ok(dirs)
+    let (linked, staged) = link_files(spec, &private, workdir)?;
+    dirs.extend(linked);
+    Ok((dirs, Some(staged)))
 }
 
 fn config(spec: &PipelineSpec, reason: String) -> PipelineError {
@@ -58,7 +89,7 @@ impl Private {
     fn new(spec: &PipelineSpec, pipelines_dir: &Path) -> Private {
         Private {
             pipeline_file: spec.file.as_ref().and_then(|f| f.canonicalize().ok()),
-            pipelines_dir: pipelines_dir.canonicalize().ok(),
+            pipelines_dir: resolved(pipelines_dir),
         }
     }
 
@@ -104,20 +135,23 @@ impl Private {
     }
 }
 
-/// Link each granted file into `workdir/grants/<n>/` (one folder per real directory) and
-/// open that folder at the real directory's path. A hard link costs nothing; across file
-/// systems the file is copied.
+/// Link each granted file into `workdir/grants/<plan>/<n>/` (one folder per real
+/// directory) and open that folder at the real directory's path. A hard link costs nothing;
+/// across file systems the file is copied.
 fn link_files(
     spec: &PipelineSpec,
     private: &Private,
     workdir: &Path,
-) -> Result<Vec<ReadDir>, PipelineError> {
+) -> Result<(Vec<ReadDir>, Staged), PipelineError> {
     let cfg = |reason| config(spec, reason);
-    let root = workdir.join("grants");
-    // the links of an earlier run are stale (the files may have changed since)
-    if root.exists() {
-        std::fs::remove_dir_all(&root).map_err(|e| io_err(&root, e))?;
-    }
+    let grants = workdir.join("grants");
+    remove_dead(&grants);
+    let root = grants.join(format!(
+        "{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let staged = Staged(root.clone());
     let mut by_dir: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
     for f in &spec.grants.allow_read_files {
         let canon = f
@@ -135,19 +169,34 @@ fn link_files(
     }
     let mut dirs = Vec::new();
     for (n, (real, files)) in by_dir.into_iter().enumerate() {
-        let staged = root.join(n.to_string());
-        std::fs::create_dir_all(&staged).map_err(|e| io_err(&staged, e))?;
+        let folder = root.join(n.to_string());
+        std::fs::create_dir_all(&folder).map_err(|e| io_err(&folder, e))?;
         for f in files {
             let Some(name) = f.file_name() else { continue };
-            let to = staged.join(name);
+            let to = folder.join(name);
             if std::fs::hard_link(&f, &to).is_err() {
                 std::fs::copy(&f, &to).map_err(|e| io_err(&f, e))?;
             }
         }
         dirs.push(ReadDir {
-            host: staged,
+            host: folder,
             guest: real.to_string_lossy().into_owned(),
         });
     }
-    Ok(dirs)
+    Ok((dirs, staged))
+}
+
+/// Remove the linked files a killed process left (its folder names a process that is gone).
+fn remove_dead(grants: &Path) {
+    let Ok(entries) = std::fs::read_dir(grants) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let pid = name.to_string_lossy().split('-').next().map(str::to_owned);
+        let alive = pid.is_some_and(|p| Path::new("/proc").join(p).exists());
+        if !alive && Path::new("/proc/self").exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }

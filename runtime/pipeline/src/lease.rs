@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sluice_load::DestinationConfig;
 use sluice_load::lease::{Attempt, Holder, Lease};
 
-use crate::{PipelineError, PipelineSpec, Progress};
+use crate::{PipelineError, Progress};
 
 /// How often a waiting worker tries again.
 const RETRY: Duration = Duration::from_millis(250);
@@ -18,18 +18,8 @@ const RETRY: Duration = Duration::from_millis(250);
 /// Where a lease is taken: pipeline, destination and dataset.
 pub(crate) struct Target<'a> {
     pub pipeline: &'a str,
-    pub destination: &'a str,
+    pub destination: &'a DestinationConfig,
     pub dataset: &'a str,
-}
-
-impl<'a> Target<'a> {
-    pub fn of(spec: &'a PipelineSpec, dataset: &'a str) -> Target<'a> {
-        Target {
-            pipeline: &spec.name,
-            destination: &spec.destination,
-            dataset,
-        }
-    }
 }
 
 /// Take the lease of the target's pipeline on its destination, waiting up to `wait`.
@@ -39,11 +29,11 @@ pub(crate) fn acquire(
     progress: &dyn Progress,
 ) -> Result<Lease, PipelineError> {
     let me = Holder::this_process();
-    let config = crate::destination_config(spec.pipeline, spec.destination)?;
+    let config = spec.destination;
     let started = Instant::now();
     let mut told = false;
     loop {
-        match attempt(&config, spec, &me)? {
+        match attempt(config, spec, &me)? {
             Attempt::Held(l) => return Ok(l),
             Attempt::Busy(holder) => {
                 let holder = holder.map_or_else(|| "holder unknown".to_owned(), |h| h.describe());

@@ -69,7 +69,7 @@ fn lease_for(
     crate::lease::acquire(
         &crate::lease::Target {
             pipeline: name,
-            destination,
+            destination: &crate::destination_config(name, destination)?,
             dataset,
         },
         std::time::Duration::ZERO,

@@ -1,17 +1,22 @@
-//! `sluice plan` and `sluice run --dry-run`: what a run would do, checked as a run checks it —
-//! the connector and its digest, what it declares, grants, secrets by name, destination,
-//! resources with disposition, keys and cursor — without taking the lease, opening the
-//! destination or extracting anything. The values come from the same functions a run uses,
-//! so an error here is the error the run would stop with.
+//! The plan of a run: the pipeline file, the connector's declaration and the CLI overrides
+//! become one validated, typed value, built once — destination, replace strategy, sandbox
+//! (grants, secrets, limits), data contracts, and each resource with its disposition, keys and
+//! cursor. Every validation error is raised here, before a lease is taken, a destination
+//! opened or a page extracted. A run executes a `Plan` ([`crate::run_plan`]); `sluice plan`
+//! and `sluice run --dry-run` print one.
+
+use std::path::PathBuf;
 
 use serde::Serialize;
-use sluice_host::Host;
-use sluice_load::DestinationConfig;
+use sluice_host::{Connector, Host, Sandbox};
+use sluice_load::{DestinationConfig, ReplaceStrategy};
 
-use crate::{PipelineError, PlannedResource, RunOptions, SecretSpec};
+use crate::contracts::Contracts;
+use crate::{PipelineError, PipelineSpec, PlannedResource, RunOptions, SecretSpec};
 
-/// What a run of a pipeline would do.
-#[derive(Clone, Debug, Serialize)]
+/// What a run of a pipeline will do: the part shown to users (serialized by `sluice plan
+/// --json`) and the values the run executes.
+#[derive(Debug, Serialize)]
 pub struct Plan {
     pub pipeline: String,
     pub dataset: String,
@@ -32,6 +37,36 @@ pub struct Plan {
     pub memory_mb: u64,
     pub call_timeout_secs: u64,
     pub run_timeout_secs: u64,
+    #[serde(skip)]
+    pub(crate) run: Runnable,
+}
+
+/// The values a run executes (never shown: the sandbox holds secret values).
+pub(crate) struct Runnable {
+    pub spec: PipelineSpec,
+    /// `<pipelines_dir>/<name>/`: packages, schemas and local state
+    pub workdir: PathBuf,
+    pub destination: DestinationConfig,
+    pub replace: ReplaceStrategy,
+    pub connector: Connector,
+    pub sandbox: Sandbox,
+    pub contracts: Contracts,
+    /// the pipeline file's `[config]` as the JSON the connector takes
+    pub config_json: String,
+    /// where schema-change notifications go (`[notifications]`)
+    pub webhook: Option<String>,
+    /// the linked read grants, removed with the plan
+    _grants: Option<crate::grants::Staged>,
+}
+
+impl std::fmt::Debug for Runnable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runnable")
+            .field("workdir", &self.workdir)
+            .field("destination", &self.destination.describe())
+            .field("connector", &self.connector.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A secret as a plan shows it.
@@ -47,24 +82,36 @@ pub struct PlannedSecret {
 /// Plan a run of `opts` (its component, pipeline file and overrides).
 pub async fn plan(opts: &RunOptions) -> Result<Plan, PipelineError> {
     let spec = &opts.spec;
-    let dataset = spec.dataset_name();
     let destination = crate::destination_config(&spec.name, &spec.destination)?;
+    let replace = crate::destination::parse_replace(&spec.name, spec.replace_strategy.as_deref())?;
     let host = Host::new(&opts.cache_dir)?;
     let (cname, bytes) = &opts.component;
     let connector = host.load(cname, bytes)?;
-    crate::check_pin(spec, cname, &connector.digest)?;
+    crate::sandbox::check_pin(spec, cname, &connector.digest)?;
     let workdir = opts.pipelines_dir.join(&spec.name);
-    let sandbox = crate::sandbox_for(spec, &opts.pipelines_dir, &workdir)?;
-    let contracts = crate::contracts::Contracts::from_spec(spec, opts.schema_contract)?;
-    let mut instance = connector.instantiate(sandbox.clone()).await?;
-    let source = instance
-        .spec(&crate::toml_to_json(&spec.config).to_string())
+    let (sandbox, grants) = crate::sandbox::sandbox_for(spec, &opts.pipelines_dir, &workdir)?;
+    let contracts = Contracts::from_spec(spec, opts.schema_contract)?;
+    let webhook = crate::contracts::webhook_url(spec)?;
+    let config_json = crate::toml_to_json(&spec.config).to_string();
+    let source = connector
+        .instantiate(sandbox.clone())
+        .await?
+        .spec(&config_json)
         .await?;
-    let resources = crate::plan_resources(spec, &source, &contracts)?;
+    if source.resources.is_empty() {
+        return Err(PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason: format!(
+                "connector `{}` offers no resources for this configuration (is `[config]` missing?)",
+                source.name
+            ),
+        });
+    }
+    let resources = crate::resources::plan_resources(spec, &source, &contracts)?;
     check_merge_support(&spec.name, &destination, &resources)?;
     Ok(Plan {
         pipeline: spec.name.clone(),
-        dataset,
+        dataset: spec.dataset_name(),
         destination: destination.describe(),
         connector: cname.clone(),
         component_digest: connector.digest.clone(),
@@ -82,6 +129,18 @@ pub async fn plan(opts: &RunOptions) -> Result<Plan, PipelineError> {
         memory_mb: spec.limits.memory_mb,
         call_timeout_secs: spec.limits.call_timeout_secs,
         run_timeout_secs: spec.limits.run_timeout_secs,
+        run: Runnable {
+            spec: spec.clone(),
+            workdir,
+            destination,
+            replace,
+            connector,
+            sandbox,
+            contracts,
+            config_json,
+            webhook,
+            _grants: grants,
+        },
     })
 }
 

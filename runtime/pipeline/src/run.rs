@@ -1,0 +1,389 @@
+//! A run, in one straight line: plan → lease → open the destination (recovering what a dead
+//! run left) → sync schema and state → load pending packages → extract into a
+//! [`PackageSink`](crate::sink::PackageSink) that normalizes and loads each package → export,
+//! notify, write the trace. Each step is one function below; the values they share live in a
+//! [`Session`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use sluice_load::Destination;
+use sluice_schema::{Schema, SchemaUpdate};
+
+use crate::package::{Packages, Pending, StateHead};
+use crate::plan::Runnable;
+use crate::state::LocalState;
+use crate::{
+    PipelineError, Plan, PlannedResource, Progress, RunOptions, RunSummary, contracts, extract,
+    io_err, lease, live, load, manage, package, sink,
+};
+
+/// Run a pipeline: plan it, then execute the plan.
+pub async fn run(
+    opts: RunOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RunSummary, PipelineError> {
+    let started = Instant::now();
+    let plan = crate::plan(&opts).await?;
+    execute(plan, progress, started).await
+}
+
+/// Execute a plan: load pending packages, then extract, normalize and load new data.
+pub async fn run_plan(
+    plan: Plan,
+    progress: Arc<dyn Progress>,
+) -> Result<RunSummary, PipelineError> {
+    execute(plan, progress, Instant::now()).await
+}
+
+/// What the steps of a run share once the destination is open.
+struct Session {
+    dest: Box<dyn Destination>,
+    local: LocalState,
+    schema: Schema,
+    summary: RunSummary,
+    /// the load id of the newest committed state, as this run knows it
+    head: StateHead,
+}
+
+async fn execute(
+    plan: Plan,
+    progress: Arc<dyn Progress>,
+    started: Instant,
+) -> Result<RunSummary, PipelineError> {
+    let run = &plan.run;
+    let spec = &run.spec;
+    // one run of this pipeline at a time on its destination, from here to the end
+    let _lease = lease::acquire(
+        &lease::Target {
+            pipeline: &spec.name,
+            destination: &run.destination,
+            dataset: &plan.dataset,
+        },
+        Duration::from_secs(spec.limits.lease_wait_secs),
+        &*progress,
+    )?;
+    let packages = Packages::open(&run.workdir)?;
+    let mut session = open_session(&plan)?;
+    load_pending(run, &packages, &mut session, &*progress)?;
+    let t = Instant::now();
+    let waited = extract_and_load(&plan, &packages, &mut session, &progress).await?;
+    let summary = &mut session.summary;
+    // extraction time without the waits on loads (a live load overlaps the rest)
+    summary.stage_ms.insert(
+        "extract".into(),
+        t.elapsed().saturating_sub(waited).as_millis(),
+    );
+    summary
+        .stage_ms
+        .sort_by(|a, _, b, _| stage_rank(a).cmp(&stage_rank(b)));
+    summary.schema_version = session.schema.version;
+    finish(run, session, started).await
+}
+
+/// Open the destination under the lease: discard what a dead holder left half-done, remember
+/// the pipeline, bring local schema and state up to the destination's.
+fn open_session(plan: &Plan) -> Result<Session, PipelineError> {
+    let run = &plan.run;
+    let spec = &run.spec;
+    let load_err = |destination: String| {
+        move |source| PipelineError::Load {
+            load_id: "-".into(),
+            destination,
+            source,
+        }
+    };
+    let mut dest = run
+        .destination
+        .build(&plan.dataset, &spec.name, run.replace)
+        .map_err(load_err(plan.destination.clone()))?;
+    let where_ = dest.describe();
+    for id in dest.recover().map_err(load_err(where_.clone()))? {
+        tracing::warn!(
+            pipeline = spec.name,
+            "discarded the interrupted load {id} of a run that died"
+        );
+    }
+    manage::remember(&run.workdir, spec)?;
+    let mut local = LocalState::load(&run.workdir)?;
+    let mut schema = manage::sync_local(&mut *dest, &mut local, &spec.name)?;
+    let schema_imported = contracts::apply_schema_options(spec, &mut schema)?;
+    let head = dest
+        .stored_state(&spec.name)
+        .map_err(load_err(where_.clone()))?
+        .map(|s| s.load_id);
+    let summary = RunSummary {
+        pipeline: spec.name.clone(),
+        dataset: plan.dataset.clone(),
+        destination: where_,
+        connector: plan.connector.clone(),
+        connector_version: plan.version.clone(),
+        component_digest: plan.component_digest.clone(),
+        load_ids: Vec::new(),
+        tables: IndexMap::new(),
+        schema_update: SchemaUpdate::default(),
+        schema_version: schema.version,
+        pending_packages_loaded: 0,
+        packages_set_aside: Vec::new(),
+        duration_ms: 0,
+        stage_ms: IndexMap::new(),
+        http_requests: 0,
+        http: IndexMap::new(),
+        discarded: IndexMap::new(),
+        key_collisions: IndexMap::new(),
+        normalize_paths: Default::default(),
+        schema_imported,
+        notifications: Vec::new(),
+    };
+    Ok(Session {
+        dest,
+        local,
+        schema,
+        summary,
+        head: Arc::new(std::sync::Mutex::new(head)),
+    })
+}
+
+/// The loader of a package made by connector version `version`.
+fn loader<'a>(
+    run: &'a Runnable,
+    packages: &'a Packages,
+    session: &'a mut Session,
+    progress: &'a dyn Progress,
+    version: &str,
+) -> load::Loader<'a> {
+    load::Loader {
+        packages,
+        component: format!(
+            "{}@{version} sha256:{}",
+            run.connector.name, run.connector.digest
+        ),
+        schema: &mut session.schema,
+        dest: &mut *session.dest,
+        local: &mut session.local,
+        pipeline: run.spec.name.clone(),
+        summary: &mut session.summary,
+        progress,
+        contracts: &run.contracts,
+        normalize: load::NormalizeSettings::of(&run.spec),
+        head: session.head.clone(),
+    }
+}
+
+/// Finish what an earlier run left: load each pending package, or set it aside when another
+/// worker's newer state covers its rows.
+fn load_pending(
+    run: &Runnable,
+    packages: &Packages,
+    session: &mut Session,
+    progress: &dyn Progress,
+) -> Result<(), PipelineError> {
+    let pending = packages.pending()?;
+    if let Some(p) = pending.first() {
+        // pending packages were made by the same connector unless the pipeline changed it
+        progress.stage("load", &format!("pending package {}", p.load_id));
+    }
+    for p in &pending {
+        match loader(run, packages, session, progress, &p.connector_version).load(p) {
+            Ok(()) => session.summary.pending_packages_loaded += 1,
+            Err(e @ PipelineError::Overtaken { .. }) => {
+                set_aside(packages, session, progress, p, &e.to_string())?
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Set an overtaken package aside, with what an interrupted attempt at it left in the
+/// destination.
+fn set_aside(
+    packages: &Packages,
+    session: &mut Session,
+    progress: &dyn Progress,
+    p: &Pending,
+    reason: &str,
+) -> Result<(), PipelineError> {
+    session
+        .dest
+        .discard(&p.load_id)
+        .map_err(|source| PipelineError::Load {
+            load_id: p.load_id.clone(),
+            destination: session.summary.destination.clone(),
+            source,
+        })?;
+    let to = packages.set_aside(p, reason)?;
+    tracing::warn!("{reason} ({})", to.display());
+    progress.log("warn", reason);
+    session.summary.packages_set_aside.push(p.load_id.clone());
+    Ok(())
+}
+
+/// Extract into packages; each is normalized and loaded when sealed (at the package limits and
+/// at the end), in one destination transaction — or page by page on a loader thread when the
+/// run loads while it extracts. Returns the time the extraction waited on loads.
+async fn extract_and_load(
+    plan: &Plan,
+    packages: &Packages,
+    session: &mut Session,
+    progress: &Arc<dyn Progress>,
+) -> Result<Duration, PipelineError> {
+    let run = &plan.run;
+    let spec = &run.spec;
+    let resources = &plan.resources;
+    progress.stage("extract", &format!("{} resource(s)", resources.len()));
+    let committed = session.local.clone();
+    let head = session.head.clone();
+    let budget = Duration::from_secs(spec.limits.run_timeout_secs.max(1));
+    let job = extract::Job {
+        pipeline: &spec.name,
+        connector: &run.connector,
+        source: &plan.source,
+        sandbox: &run.sandbox,
+        config: &run.config_json,
+        local: &committed,
+        resources,
+        max_page: spec.limits.max_page_mb << 20,
+        max_state: spec.limits.max_state_kb << 10,
+        deadline: Instant::now() + budget,
+        run_timeout_secs: spec.limits.run_timeout_secs.max(1),
+        progress: &**progress,
+    };
+    let new_writer = |sink| {
+        std::cell::RefCell::new(extract::Writer::new(
+            packages,
+            &plan.source,
+            &plan.version,
+            resources.clone(),
+            &spec.limits,
+            sink,
+            head.clone(),
+        ))
+    };
+    let loader = loader(run, packages, session, &**progress, &plan.version);
+    let (requests, waited) = if spec.limits.load_while_extracting && loads_live(resources) {
+        // one resource: a loader thread normalizes and loads each page while the extraction
+        // goes on (this thread blocks on it; the runtime's workers drive the I/O)
+        live::with_live_loader(loader, |sink| {
+            let writer = new_writer(sink::boxed(sink));
+            let extracted = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(extract_within(
+                    &job,
+                    &writer,
+                    budget,
+                    spec.limits.concurrency,
+                ))
+            });
+            seal_or_discard(writer.into_inner(), extracted)
+        })?
+    } else {
+        let writer = new_writer(sink::boxed(sink::SealedSink { loader }));
+        let extracted = extract_within(&job, &writer, budget, spec.limits.concurrency).await;
+        seal_or_discard(writer.into_inner(), extracted)?
+    };
+    let summary = &mut session.summary;
+    summary.http_requests = requests.values().map(|m| m.requests).sum();
+    summary.http = requests
+        .into_iter()
+        .filter(|(_, m)| *m != sluice_host::HttpMetrics::default())
+        .collect();
+    Ok(waited)
+}
+
+/// Seal the last package of a finished extraction, or give it up after a failed one.
+fn seal_or_discard<R>(
+    mut writer: extract::Writer<'_>,
+    extracted: Result<R, PipelineError>,
+) -> Result<(R, Duration), PipelineError> {
+    match extracted.and_then(|r| writer.seal(true).map(|()| r)) {
+        Ok(r) => Ok((r, writer.waited)),
+        Err(e) => {
+            writer.discard();
+            Err(e)
+        }
+    }
+}
+
+/// After the loads: export the schema, notify of schema changes, write the trace.
+async fn finish(
+    run: &Runnable,
+    session: Session,
+    started: Instant,
+) -> Result<RunSummary, PipelineError> {
+    let mut summary = session.summary;
+    if let Some(dir) = &run.spec.schema.export {
+        contracts::export_schema(dir, &session.schema)?;
+    }
+    if let Some(url) = &run.webhook
+        && (!summary.schema_update.is_empty() || !summary.discarded.is_empty())
+    {
+        let outcome = contracts::notify(url, &contracts::schema_change_message(&summary)).await;
+        tracing::info!("{outcome}");
+        summary.notifications.push(outcome);
+    }
+    summary.duration_ms = started.elapsed().as_millis();
+    sluice_load::failpoint("run.before_trace");
+    // the machine-readable trace of the last run, beside the local state
+    let trace = run.workdir.join("trace.json");
+    let text = serde_json::to_vec_pretty(&summary).map_err(|e| io_err(&trace, e))?;
+    package::write_synced(&trace, &text)?;
+    Ok(summary)
+}
+
+fn stage_rank(stage: &str) -> usize {
+    ["extract", "normalize", "load"]
+        .iter()
+        .position(|s| *s == stage)
+        .unwrap_or(3)
+}
+
+/// `extract_all` under the run's time budget.
+async fn extract_within(
+    job: &extract::Job<'_>,
+    writer: &std::cell::RefCell<extract::Writer<'_>>,
+    budget: Duration,
+    concurrency: usize,
+) -> Result<IndexMap<String, sluice_host::HttpMetrics>, PipelineError> {
+    match tokio::time::timeout(budget, extract_all(job, writer, concurrency)).await {
+        Ok(r) => r,
+        // a host call blocked past the budget (the page loop checks the deadline itself)
+        Err(_) => Err(extract::run_time_exceeded(job)),
+    }
+}
+
+/// Whether a run loads while it extracts: it has one resource (the pages of several load in
+/// plan order once sealed) and runs on a multi-threaded runtime (the extraction blocks this
+/// thread while the loader thread works).
+fn loads_live(resources: &[PlannedResource]) -> bool {
+    resources.len() == 1
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+async fn extract_all(
+    job: &extract::Job<'_>,
+    writer: &std::cell::RefCell<extract::Writer<'_>>,
+    concurrency: usize,
+) -> Result<IndexMap<String, sluice_host::HttpMetrics>, PipelineError> {
+    // root resources extract concurrently (each in its own instance, interleaved on this
+    // task); dependents run inside their parent's extraction, page by page
+    let roots: Vec<&PlannedResource> = job
+        .resources
+        .iter()
+        .filter(|r| r.parent.is_none())
+        .collect();
+    let mut metrics = IndexMap::new();
+    for chunk in roots.chunks(concurrency.max(1)) {
+        let running = chunk
+            .iter()
+            .map(|root| extract::extract_resource(job, root, writer));
+        for (root, r) in chunk
+            .iter()
+            .zip(futures_util::future::join_all(running).await)
+        {
+            metrics.insert(root.name.clone(), r?);
+        }
+    }
+    Ok(metrics)
+}

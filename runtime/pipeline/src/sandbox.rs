@@ -1,0 +1,195 @@
+//! The sandbox a pipeline grants its connector: the HTTP policy (hosts, private addresses,
+//! rates, timeouts, caps), secrets with where the host places them, read grants and the
+//! store's limits; and the digest pin a pipeline may set.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_host::{Policy, Sandbox};
+
+use crate::{PipelineError, PipelineSpec, grants, spec};
+
+/// A pipeline that pins its connector's digest refuses any other component.
+pub(crate) fn check_pin(
+    spec: &PipelineSpec,
+    connector: &str,
+    digest: &str,
+) -> Result<(), PipelineError> {
+    match &spec.connector.digest {
+        Some(pin) if !pin.eq_ignore_ascii_case(digest) => Err(PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason: format!(
+                "connector `{connector}` has digest `{digest}` but the pipeline pins `{pin}`"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The sandbox of a run of `spec`, and the folder of its linked read grants (removed when
+/// the value is dropped: keep it as long as the sandbox is used).
+pub(crate) fn sandbox_for(
+    spec: &PipelineSpec,
+    pipelines_dir: &Path,
+    workdir: &Path,
+) -> Result<(Sandbox, Option<grants::Staged>), PipelineError> {
+    let mut policy = policy_for(spec)?;
+    grant_secrets(spec, &mut policy)?;
+    let (read_dirs, staged) = grants::read_dirs(spec, pipelines_dir, workdir)?;
+    let sandbox = Sandbox {
+        memory_bytes: (spec.limits.memory_mb << 20) as usize,
+        max_log_lines: spec.limits.max_log_lines,
+        max_log_lines_per_sec: spec.limits.max_log_lines_per_sec,
+        call_timeout: Duration::from_secs(spec.limits.call_timeout_secs.max(1)),
+        read_dirs,
+        policy: Arc::new(policy),
+        max_http_in_flight: spec.limits.http_in_flight.max(1),
+    };
+    Ok((sandbox, staged))
+}
+
+/// The HTTP policy of `spec`'s grants and limits, without secrets.
+fn policy_for(spec: &PipelineSpec) -> Result<Policy, PipelineError> {
+    let mut policy =
+        Policy::allow(&spec.grants.allow_hosts).map_err(|reason| PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason,
+        })?;
+    policy.allow_private = spec.grants.allow_private_addresses;
+    policy.retry_budget_ms = spec.limits.http_retry_budget_secs.saturating_mul(1000);
+    policy.timeout_ms = spec.limits.http_timeout_secs.max(1).saturating_mul(1000);
+    policy.max_header_bytes = spec.limits.http_max_header_kb.max(1) << 10;
+    policy.max_body_bytes = spec.limits.http_max_body_mb.max(1) << 20;
+    for (host, rate) in &spec.limits.http_rate_per_second {
+        if !(rate.is_finite() && *rate > 0.0) {
+            return Err(PipelineError::Config {
+                pipeline: spec.name.clone(),
+                reason: format!(
+                    "limits.http_rate_per_second `{host}`: {rate} is not a positive number"
+                ),
+            });
+        }
+        policy.rate_limits.push((host.clone(), *rate));
+    }
+    Ok(policy)
+}
+
+/// Each secret of `spec`, read from its source and placed for its host; an optional secret
+/// whose variable is unset is recorded as absent.
+fn grant_secrets(spec: &PipelineSpec, policy: &mut Policy) -> Result<(), PipelineError> {
+    for (name, s) in &spec.secrets {
+        let cfg = |reason: String| PipelineError::Config {
+            pipeline: spec.name.clone(),
+            reason: format!("secret `{name}`: {reason}"),
+        };
+        let value = match (&s.env, &s.value) {
+            (Some(var), None) if s.optional && std::env::var_os(var).is_none() => {
+                secret_placement(s).map_err(cfg)?;
+                tracing::info!("secret `{name}`: `{var}` is not set; requests go without it");
+                policy.absent_secrets.push(name.clone());
+                continue;
+            }
+            (Some(var), None) => std::env::var(var)
+                .map_err(|_| cfg(format!("environment variable `{var}` is not set")))?,
+            (None, Some(v)) => v.clone(),
+            _ => return Err(cfg("give exactly one of `env` or `value`".into())),
+        };
+        let placement = secret_placement(s).map_err(cfg)?;
+        Policy::allow(std::slice::from_ref(&s.host)).map_err(cfg)?;
+        policy.secrets.push(sluice_host::SecretGrant {
+            name: name.clone(),
+            value,
+            host: s.host.clone(),
+            placement,
+        });
+    }
+    Ok(())
+}
+
+/// How the host sends a secret, from its `scheme` and the fields that scheme takes.
+fn secret_placement(s: &spec::SecretSpec) -> Result<sluice_host::SecretPlacement, String> {
+    use sluice_host::SecretPlacement as P;
+    let scheme = s.scheme.as_deref().unwrap_or("api_key");
+    let unused = |fields: &[(&str, bool)]| -> Result<(), String> {
+        match fields.iter().find(|(_, set)| *set) {
+            Some((f, _)) => Err(format!("`{f}` does not apply to scheme `{scheme}`")),
+            None => Ok(()),
+        }
+    };
+    let oauth_fields = [
+        ("token_url", s.token_url.is_some()),
+        ("client_id", s.client_id.is_some()),
+        ("token_request", !s.token_request.is_empty()),
+    ];
+    match scheme {
+        "api_key" | "bearer" => {
+            unused(&[("username", s.username.is_some())])?;
+            unused(&oauth_fields)?;
+            let prefix = if scheme == "bearer" && s.prefix.is_empty() {
+                "Bearer ".to_owned()
+            } else {
+                s.prefix.clone()
+            };
+            match (&s.header, &s.query) {
+                (Some(h), None) => Ok(P::Header {
+                    name: h.clone(),
+                    prefix,
+                }),
+                (None, Some(q)) if scheme == "api_key" => Ok(P::Query { name: q.clone() }),
+                (None, None) if scheme == "bearer" => Ok(P::Header {
+                    name: "Authorization".into(),
+                    prefix,
+                }),
+                (None, None) => Err("give one of `header` or `query` (or a `scheme`)".into()),
+                _ if scheme == "bearer" => {
+                    Err("a bearer token goes in a header, not `query`".into())
+                }
+                _ => Err("give exactly one of `header` or `query`".into()),
+            }
+        }
+        "http_basic" => {
+            unused(&[
+                ("header", s.header.is_some()),
+                ("query", s.query.is_some()),
+                ("prefix", !s.prefix.is_empty()),
+            ])?;
+            unused(&oauth_fields)?;
+            let username = s
+                .username
+                .clone()
+                .ok_or("scheme `http_basic` needs `username` (the secret is the password)")?;
+            Ok(P::Basic { username })
+        }
+        "oauth2_client_credentials" => {
+            unused(&[
+                ("header", s.header.is_some()),
+                ("query", s.query.is_some()),
+                ("prefix", !s.prefix.is_empty()),
+                ("username", s.username.is_some()),
+            ])?;
+            let token_url = s
+                .token_url
+                .clone()
+                .ok_or("scheme `oauth2_client_credentials` needs `token_url`")?;
+            url::Url::parse(&token_url).map_err(|e| format!("token_url `{token_url}`: {e}"))?;
+            let client_id = s
+                .client_id
+                .clone()
+                .ok_or("scheme `oauth2_client_credentials` needs `client_id`")?;
+            Ok(P::OAuth2 {
+                token_url,
+                client_id,
+                extra: s
+                    .token_request
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                cache: Default::default(),
+            })
+        }
+        other => Err(format!(
+            "unknown scheme `{other}` (api_key, bearer, http_basic, oauth2_client_credentials)"
+        )),
+    }
+}

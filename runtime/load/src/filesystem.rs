@@ -57,7 +57,7 @@ pub struct Filesystem {
     format: FileFormat,
     /// the pipeline whose packages this instance loads: written into each staging folder
     /// (`.staging/<load_id>/.pipeline`), so a later run of the pipeline can tell its own
-    /// interrupted loads ([`Destination::recover`])
+    /// interrupted loads ([`crate::Admin::recover`])
     pipeline: String,
     load_id: Option<String>,
     /// (table, file name) written to staging in this package
@@ -410,7 +410,7 @@ impl crate::PackageTx for Filesystem {
 
 impl crate::Admin for Filesystem {
     /// Loads of this pipeline that began and never committed — a holder killed mid-commit
-    /// whose worker may never come back — are discarded ([`Destination::discard`]): their
+    /// whose worker may never come back — are discarded ([`crate::Admin::discard`]): their
     /// half-renamed files would otherwise stay visible to a plain glob. Runs under the
     /// pipeline's lease, so none of them is in progress.
     fn recover(&mut self) -> Result<Vec<String>> {

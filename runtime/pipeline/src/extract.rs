@@ -357,27 +357,7 @@ pub async fn extract_resource(
 ) -> Result<sluice_host::HttpMetrics, PipelineError> {
     let mut inst = job.connector.instantiate(job.sandbox.clone()).await?;
     let committed = job.local.resource_state(job.source, &root.name);
-    let mut tracker = match &root.incremental {
-        Some(spec) => {
-            let prior = committed
-                .as_deref()
-                .and_then(|s| serde_json::from_str::<Value>(s).ok())
-                .and_then(|v| {
-                    v.pointer("/incremental")
-                        .and_then(|i| i.get(&spec.cursor_path))
-                        .cloned()
-                });
-            Some(
-                Tracker::new(spec.clone(), prior.as_ref()).map_err(|reason| {
-                    PipelineError::Config {
-                        pipeline: job.source.to_owned(),
-                        reason: format!("resource `{}`: {reason}", root.name),
-                    }
-                })?,
-            )
-        }
-        None => None,
-    };
+    let mut tracker = tracker_for(job, root, committed.as_deref())?;
     let window = tracker.as_ref().map(|t| {
         let (start_value, end_value, last_value) = t.window();
         Window {
@@ -431,22 +411,7 @@ pub async fn extract_resource(
         }
         let mut rows = None;
         if let (Some(t), Some(spec)) = (tracker.as_mut(), &root.incremental) {
-            let records = records_of(&page).map_err(|e| page_err(seq, e))?;
-            let mut out = Vec::with_capacity(page.records.len());
-            let mut n = 0;
-            for (i, r) in records.iter().enumerate() {
-                let keep = t
-                    .keep(r, &root.hints.primary_key)
-                    .map_err(|e| page_err(seq, format!("record {}: {e}", i + 1)))?;
-                if keep {
-                    serde_json::to_writer(&mut out, r).map_err(|e| page_err(seq, e.to_string()))?;
-                    out.push(b'\n');
-                    n += 1;
-                }
-            }
-            page.records = out;
-            page.format = RecordsFormat::Ndjson;
-            rows = Some(n);
+            rows = Some(keep_new(&mut page, t, root).map_err(|e| page_err(seq, e))?);
             page.checkpoint = merge_checkpoint(&state_so_far, Some((t, &spec.cursor_path)));
         }
         // a page that adds no rows and no new state changes nothing: an empty incremental
@@ -468,39 +433,10 @@ pub async fn extract_resource(
             sluice_load::failpoint("extract.mid_stream");
         }
         job.progress.page(&root.name, seq, bytes);
-        let Some(parent) = parent else {
-            continue;
-        };
-        for (ci, child) in children.iter().enumerate() {
-            let cstate = job.local.resource_state(job.source, &child.name);
-            let cext = inst
-                .open(
-                    &child.name,
-                    job.config,
-                    cstate.as_deref(),
-                    None,
-                    Some(&parent),
-                )
-                .await;
-            forward_logs(&mut inst, job.progress);
-            let cext = cext?;
-            loop {
-                // a dependent resource is held to every limit a root one is
-                if std::time::Instant::now() > job.deadline {
-                    return Err(run_time_exceeded(job));
-                }
-                let cpage = inst.next(&cext).await;
-                forward_logs(&mut inst, job.progress);
-                let Some(cpage) = cpage? else { break };
-                admit_page(job, &child.name, child_seq[ci], &cpage)?;
-                let len = cpage.records.len() as u64;
-                writer
-                    .borrow_mut()
-                    .write(&child.name, child_seq[ci], cpage, None)?;
-                child_seq[ci] += 1;
-                job.progress.page(&child.name, child_seq[ci], len);
+        if let Some(parent) = parent {
+            for (child, seq) in children.iter().zip(&mut child_seq) {
+                extract_dependent(job, &mut inst, child, seq, &parent, writer).await?;
             }
-            inst.close(cext).await?;
         }
     }
     if let Some(t) = &tracker
@@ -516,6 +452,90 @@ pub async fn extract_resource(
     forward_logs(&mut inst, job.progress);
     closed?;
     Ok(inst.http_metrics())
+}
+
+/// The incremental tracker of `root`, resuming from the cursor in its committed state.
+fn tracker_for(
+    job: &Job<'_>,
+    root: &PlannedResource,
+    committed: Option<&str>,
+) -> Result<Option<Tracker>, PipelineError> {
+    let Some(spec) = &root.incremental else {
+        return Ok(None);
+    };
+    let prior = committed
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|v| {
+            v.pointer("/incremental")
+                .and_then(|i| i.get(&spec.cursor_path))
+                .cloned()
+        });
+    Tracker::new(spec.clone(), prior.as_ref())
+        .map(Some)
+        .map_err(|reason| PipelineError::Config {
+            pipeline: job.source.to_owned(),
+            reason: format!("resource `{}`: {reason}", root.name),
+        })
+}
+
+/// Keep the page's records the cursor has not seen (as NDJSON); returns how many.
+fn keep_new(page: &mut Page, t: &mut Tracker, root: &PlannedResource) -> Result<u64, String> {
+    let records = records_of(page)?;
+    let mut out = Vec::with_capacity(page.records.len());
+    let mut n = 0;
+    for (i, r) in records.iter().enumerate() {
+        let keep = t
+            .keep(r, &root.hints.primary_key)
+            .map_err(|e| format!("record {}: {e}", i + 1))?;
+        if keep {
+            serde_json::to_writer(&mut out, r).map_err(|e| e.to_string())?;
+            out.push(b'\n');
+            n += 1;
+        }
+    }
+    page.records = out;
+    page.format = RecordsFormat::Ndjson;
+    Ok(n)
+}
+
+/// Extract dependent resource `child` for one page of its parent's records (`parent`, a
+/// JSON array), in the parent's instance; `seq` counts the child's pages.
+async fn extract_dependent(
+    job: &Job<'_>,
+    inst: &mut sluice_host::Instance,
+    child: &PlannedResource,
+    seq: &mut u64,
+    parent: &[u8],
+    writer: &RefCell<Writer<'_>>,
+) -> Result<(), PipelineError> {
+    let cstate = job.local.resource_state(job.source, &child.name);
+    let cext = inst
+        .open(
+            &child.name,
+            job.config,
+            cstate.as_deref(),
+            None,
+            Some(parent),
+        )
+        .await;
+    forward_logs(inst, job.progress);
+    let cext = cext?;
+    loop {
+        // a dependent resource is held to every limit a root one is
+        if std::time::Instant::now() > job.deadline {
+            return Err(run_time_exceeded(job));
+        }
+        let cpage = inst.next(&cext).await;
+        forward_logs(inst, job.progress);
+        let Some(cpage) = cpage? else { break };
+        admit_page(job, &child.name, *seq, &cpage)?;
+        let len = cpage.records.len() as u64;
+        writer.borrow_mut().write(&child.name, *seq, cpage, None)?;
+        *seq += 1;
+        job.progress.page(&child.name, *seq, len);
+    }
+    inst.close(cext).await?;
+    Ok(())
 }
 
 /// Hand the connector's buffered log lines to the run's progress sink.

@@ -32,6 +32,14 @@ bench *ARGS:
     python3 bench/bench.py {{ARGS}}
 
 # fmt and clippy on the host workspace and on the guest (connectors/) workspace
+# Sluice against dlt (from PyPI) on generated nested JSON and identifiers; a development check,
+# not part of CI. `just differential --seed 7 --cases 2000`.
+differential *ARGS:
+    cargo build --release -p sluice-cli
+    cargo build --release -p sluice-schema --example naming
+    -python3 scripts/differential/naming.py
+    python3 scripts/differential/run.py {{ARGS}}
+
 lint:
     cargo fmt --all --check
     cd connectors && cargo fmt --all --check

@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::Value;
-use sluice_schema::{ContractEntity, ContractMode, Schema, SchemaUpdate};
+use sluice_schema::{ContractEntity, ContractMode, Schema, SchemaContract, SchemaUpdate};
 
 use crate::evolve::{self, Applied, RowError, RowRules};
 use crate::flatten::{self, FlatRow};
@@ -43,8 +43,16 @@ impl Normalizer {
             return self.refuse_root(schema, resource, first, &records);
         }
         let root = self.ensure_root_table(schema, resource);
+        let contract = resource.effective_contract(schema, &root);
         self.compile_settings(schema, resource)?;
-        let flat = self.flatten(schema, resource, &root, page_seq, first, records);
+        let flat = self.flatten(
+            schema,
+            resource,
+            (&root, contract),
+            page_seq,
+            first,
+            records,
+        );
         let preferred = self
             .preferred
             .as_ref()
@@ -53,7 +61,7 @@ impl Normalizer {
         let rules = RowRules {
             resource: &resource.resource,
             max_identifier_len: self.max_identifier_len,
-            contract: resource.effective_contract(schema, &root),
+            contract,
             preferred,
             detect_timestamps: schema
                 .settings
@@ -143,17 +151,17 @@ impl Normalizer {
         Ok(())
     }
 
-    /// Check and flatten each record, in parallel; results in record order.
+    /// Check and flatten each record, in parallel, into `root` (whose contract is
+    /// `contract`); results in record order.
     fn flatten(
         &self,
         schema: &Schema,
         resource: &ResourceTable,
-        root: &str,
+        (root, contract): (&str, SchemaContract),
         page_seq: u64,
         first: usize,
         records: Vec<Value>,
     ) -> FlatRecords {
-        let contract = resource.effective_contract(schema, root);
         let validator = self.json_schemas.get(&resource.resource);
         let root_id = resource.root_id();
         let spec = flatten::FlattenSpec {

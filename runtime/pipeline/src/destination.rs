@@ -36,6 +36,8 @@ pub(crate) fn destination_config(
     })
 }
 
+/// Open destination `dest` for `dataset` of `pipeline`, emptying tables for `replace` by
+/// `replace_strategy`.
 pub(crate) fn open_named(
     pipeline: &str,
     dest: &str,

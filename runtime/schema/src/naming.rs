@@ -145,12 +145,13 @@ fn collapse_underscores(s: &str) -> String {
     out
 }
 
-/// Normalize a path (dlt `normalize_path`): split on `__`, normalize every non-empty fragment,
-/// rejoin with `__`, then shorten to `max_len`.
+/// Normalize a path (dlt `normalize_path`): split on `__`, normalize every fragment that is
+/// not blank (dlt's `break_path` drops fragments that are empty after `strip()`), rejoin
+/// with `__`, then shorten to `max_len`.
 pub fn normalize_path(path: &str, max_len: usize) -> String {
     let fragments: Vec<String> = path
         .split(PATH_SEPARATOR)
-        .filter(|f| !f.is_empty())
+        .filter(|f| !f.trim().is_empty())
         .map(normalize_identifier)
         .collect();
     let joined = if fragments.is_empty() {

@@ -31,15 +31,20 @@ bench *ARGS:
     cargo build --release -p sluice-normalize --example normalize_bench
     python3 bench/bench.py {{ARGS}}
 
-# fmt and clippy on the host workspace and on the guest (connectors/) workspace
 # Sluice against dlt (from PyPI) on generated nested JSON and identifiers; a development check,
-# not part of CI. `just differential --seed 7 --cases 2000`.
+# not part of CI. `just differential --seed 7 --cases 2000`; `--avoid-documented` draws only
+# cases none of the README's deliberate differences explains.
 differential *ARGS:
     cargo build --release -p sluice-cli
     cargo build --release -p sluice-schema --example naming
-    -python3 scripts/differential/naming.py
+    python3 scripts/differential/naming.py
     python3 scripts/differential/run.py {{ARGS}}
 
+# record dlt's output (from PyPI) for every case in tests/conformance/cases, so CI holds it
+conformance-fixtures *NAMES:
+    python3 scripts/differential/fixtures.py {{NAMES}}
+
+# fmt and clippy on the host workspace and on the guest (connectors/) workspace
 lint:
     cargo fmt --all --check
     cd connectors && cargo fmt --all --check

@@ -67,6 +67,12 @@ def case(rng):
     return out
 
 
-def cases(seed, n):
+def cases(seed, n, keep=lambda c: True):
+    """`n` cases from `seed`; with `keep`, cases it rejects are drawn again."""
     rng = random.Random(seed)
-    return [case(rng) for _ in range(n)]
+    out = []
+    while len(out) < n:
+        c = case(rng)
+        if keep(c):
+            out.append(c)
+    return out

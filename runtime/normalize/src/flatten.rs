@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use sluice_schema::{
     DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, DataType, Schema, child_row_id,
-    make_path, normalize_identifier,
+    make_path,
 };
 
 /// A scalar value as read from JSON, before it meets a column type.
@@ -51,6 +51,8 @@ pub enum RootId {
 /// What flattening needs to know, fixed for a page.
 pub struct FlattenSpec<'a> {
     pub schema: &'a Schema,
+    /// the schema's names, for keys whose dlt name differs from Sluice's earlier one
+    pub known: crate::keys::LazyNames,
     pub root_table: &'a str,
     pub max_nesting: u32,
     pub root_id: &'a RootId,
@@ -102,7 +104,6 @@ pub fn flatten_record(
         spec.root_table,
         record,
         spec.max_nesting,
-        &mut Vec::new(),
         &mut Flat {
             cells: &mut cells,
             lists: &mut lists,
@@ -156,42 +157,53 @@ struct Flat<'a> {
     collisions: &'a mut Vec<String>,
 }
 
-/// Flatten a dict into `cells`; lists go to `lists` with their path. Two keys that normalize
-/// to the same name: the later value wins (as in dlt) and the name is recorded.
+/// Flatten a dict into `cells`; lists go to `lists` with their path. In dlt's order: a
+/// dict's own keys first, then its nested dicts, the last one met first (dlt 1.31 keeps them
+/// on a stack). Two keys that land on one name: the one written later wins (as in dlt) and
+/// the name is recorded.
 fn flatten_dict(
     spec: &FlattenSpec<'_>,
     table: &str,
     dict: serde_json::Map<String, Value>,
     level: u32,
-    path: &mut Vec<String>,
     out: &mut Flat<'_>,
 ) {
-    for (key, value) in dict {
-        let norm = normalize_identifier(&key);
-        path.push(norm);
-        let column = make_path(
-            &path.iter().map(String::as_str).collect::<Vec<_>>(),
-            spec.max_identifier_len,
-        );
-        match value {
-            Value::Object(inner) if level > 0 && !spec.is_json_column(table, &column) => {
-                flatten_dict(spec, table, inner, level - 1, path, out);
-            }
-            Value::Array(items) if level > 0 && !spec.is_json_column(table, &column) => {
-                if let Some(slot) = out.lists.iter_mut().find(|(p, _)| p == path) {
-                    out.collisions.push(column);
-                    slot.1 = items;
-                } else if !items.is_empty() {
-                    out.lists.push((path.clone(), items));
+    let mut stack = vec![(dict, level, Vec::<String>::new())];
+    while let Some((dict, level, base)) = stack.pop() {
+        for (key, value) in dict {
+            let norm = crate::keys::key_name(
+                spec.schema,
+                &spec.known,
+                table,
+                &base,
+                &key,
+                spec.max_identifier_len,
+            );
+            let mut path = base.clone();
+            path.push(norm);
+            let column = make_path(
+                &path.iter().map(String::as_str).collect::<Vec<_>>(),
+                spec.max_identifier_len,
+            );
+            match value {
+                Value::Object(inner) if level > 0 && !spec.is_json_column(table, &column) => {
+                    stack.push((inner, level - 1, path));
                 }
-            }
-            other => {
-                if out.cells.insert(column.clone(), to_cell(other)).is_some() {
-                    out.collisions.push(column);
+                Value::Array(items) if level > 0 && !spec.is_json_column(table, &column) => {
+                    if let Some(slot) = out.lists.iter_mut().find(|(p, _)| *p == path) {
+                        out.collisions.push(column);
+                        slot.1 = items;
+                    } else if !items.is_empty() {
+                        out.lists.push((path, items));
+                    }
+                }
+                other => {
+                    if out.cells.insert(column.clone(), to_cell(other)).is_some() {
+                        out.collisions.push(column);
+                    }
                 }
             }
         }
-        path.pop();
     }
 }
 
@@ -219,7 +231,6 @@ fn unnest_list(
                     table,
                     dict,
                     level,
-                    &mut Vec::new(),
                     &mut Flat {
                         cells: &mut cells,
                         lists: &mut lists,

@@ -104,9 +104,10 @@ fn corpus_outcomes() {
     n.add_page(&mut schema, &ResourceTable::new("t", "t"), 0, recs)
         .unwrap();
     assert_eq!(n.collisions()["t"].rows, 1);
-    assert_eq!(n.collisions()["t"].columns, ["a_b", "l"]);
-    // `x__y` as a key is `x_y` (dlt collapses underscores), so it does not meet `x`.`y`
-    assert!(schema.tables["t"].columns.contains_key("x_y"));
+    assert_eq!(n.collisions()["t"].columns, ["a_b", "l", "x__y"]);
+    // `x__y` as a key is the path `x__y` (dlt normalizes keys as paths), so it meets `x`.`y`;
+    // dlt 1.31 flattens a dict's own keys before its nested dicts, so `x`.`y` (1) wins
+    assert!(!schema.tables["t"].columns.contains_key("x_y"));
     assert!(schema.tables["t"].columns.contains_key("x__y"));
     let b = n.take_batches(&schema).unwrap();
     assert_eq!(texts(&b, "t__l", "value").len(), 2, "the later list won");
@@ -115,6 +116,12 @@ fn corpus_outcomes() {
     assert_eq!(
         a_b.as_primitive::<arrow_array::types::Int64Type>().value(0),
         3
+    );
+    // what dlt 1.31 loads from this record: a_b = 3, x__y = 1
+    let x_y = b[0].1.column_by_name("x__y").unwrap();
+    assert_eq!(
+        x_y.as_primitive::<arrow_array::types::Int64Type>().value(0),
+        1
     );
 
     // NUL: dropped from text values (dlt's loader does the same), normalized out of names
@@ -378,9 +385,12 @@ proptest! {
                 let (_, parsed) = parsed.map_err(TestCaseError::fail)?;
                 prop_assert_eq!(batches, parsed);
             }
-            // the one refusal valid JSON can meet: two paths to one nested table name
+            // the two refusals valid JSON can meet (README, "Where Sluice differs from dlt"):
+            // two paths to one nested table name, and a string that is no timestamp in a
+            // `__v_text` variant typed timestamp by its first value (dlt fails there too)
             Err(e) => {
-                prop_assert!(e.contains("is reached from"), "{}", e);
+                let variant = e.contains("__v_text`") && e.contains("to `timestamp`");
+                prop_assert!(e.contains("is reached from") || variant, "{}", e);
                 let four = four.err();
                 prop_assert_eq!(Some(&e), four.as_ref());
             }

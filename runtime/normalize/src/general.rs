@@ -166,6 +166,7 @@ impl Normalizer {
         let root_id = resource.root_id();
         let spec = flatten::FlattenSpec {
             schema,
+            known: Default::default(),
             root_table: root,
             max_nesting: resource.max_nesting_in(schema, root),
             root_id: &root_id,

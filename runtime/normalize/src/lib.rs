@@ -29,6 +29,7 @@ mod fast;
 mod flatten;
 mod general;
 mod jsonschema;
+mod keys;
 mod page;
 mod resource;
 mod shape;
@@ -207,6 +208,7 @@ impl Normalizer {
         let mut next = 0;
         while next < page.len() {
             let spec = fast::Spec {
+                known: Default::default(),
                 schema,
                 root: &root,
                 max_nesting,

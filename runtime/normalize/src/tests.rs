@@ -401,3 +401,45 @@ fn json_schema_is_columns_and_contract() {
         "record 2 of the page fails the JSON Schema of resource `t` at `$.id`: expected integer, got string"
     );
 }
+
+/// Keys are named as dlt names them (as paths: `__double` → `double`, `a__b` → `a__b`), but a
+/// dataset loaded under Sluice's earlier rule (one identifier: `a_b`) keeps its columns and
+/// nested tables: the stored name wins where the new one is unknown. On both paths.
+#[test]
+fn loaded_names_win_over_the_dlt_key_names() {
+    for fast in [false, true] {
+        let mut schema = Schema::new("s");
+        let r = ResourceTable::new("t", "t");
+        let mut n = Normalizer::new("1.0", [1; 16], 65536);
+        n.set_fast_path(fast);
+        // what the earlier rule made of `a__b` and `items__x`
+        let page = json!([{"a_b": 1, "items_x": [1]}]);
+        let page = serde_json::to_vec(&page).unwrap();
+        n.add_page_bytes(&mut schema, &r, 0, &page, RecordsFormat::JsonArray)
+            .unwrap();
+        n.finish(&mut schema);
+        let mut n = Normalizer::new("2.0", [1; 16], 65536);
+        n.set_fast_path(fast);
+        let page = json!([
+            {"a__b": 5, "items__x": [2], "__double": 1},
+            {"a__b": 6, "items__x": [3], "__double": 2}
+        ]);
+        let page = serde_json::to_vec(&page).unwrap();
+        n.add_page_bytes(&mut schema, &r, 0, &page, RecordsFormat::JsonArray)
+            .unwrap();
+        let t = &schema.tables["t"];
+        assert!(t.columns.contains_key("a_b"), "fast {fast}");
+        assert!(!t.columns.contains_key("a__b"), "fast {fast}");
+        assert!(t.columns.contains_key("double"), "fast {fast}");
+        assert!(schema.tables.contains_key("t__items_x"), "fast {fast}");
+        assert!(!schema.tables.contains_key("t__items__x"), "fast {fast}");
+        let counts = n.row_counts();
+        assert_eq!(counts["t"], 2, "fast {fast}");
+        assert_eq!(counts["t__items_x"], 2, "fast {fast}");
+    }
+    // a new dataset takes dlt's names
+    let (schema, _) = check(json!({"a__b": 5, "items__x": [2], "__double": 1}), None);
+    assert!(schema.tables["t"].columns.contains_key("a__b"));
+    assert!(schema.tables["t"].columns.contains_key("double"));
+    assert!(schema.tables.contains_key("t__items__x"));
+}

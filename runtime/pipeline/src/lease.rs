@@ -3,7 +3,11 @@
 //! before the state sync, before a pending package is loaded — and holds it to the end. A
 //! second worker waits up to `limits.lease_wait_secs`, then stops with a message naming the
 //! pipeline, the destination and the holder. A holder that dies releases the lease with its
-//! process (PostgreSQL: with its session).
+//! process (PostgreSQL: with its session). The server ends a killed holder's session a moment
+//! after the kill, so a holder that is gone — its process no longer runs on this host, or its
+//! session already left `pg_stat_activity` — is waited for up to [`ENDING`] even when
+//! `lease_wait_secs` is 0: a worker restarted straight after a crash takes over instead of
+//! failing on the remains of its predecessor.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +18,9 @@ use crate::{PipelineError, Progress};
 
 /// How often a waiting worker tries again.
 const RETRY: Duration = Duration::from_millis(250);
+
+/// How long a worker waits for a lease whose holder is gone to be released.
+pub(crate) const ENDING: Duration = Duration::from_secs(10);
 
 /// Where a lease is taken: pipeline, destination and dataset.
 pub(crate) struct Target<'a> {
@@ -36,8 +43,13 @@ pub(crate) fn acquire(
         match attempt(config, spec, &me)? {
             Attempt::Held(l) => return Ok(l),
             Attempt::Busy(holder) => {
+                let limit = if is_gone(holder.as_ref(), &me) {
+                    wait.max(ENDING)
+                } else {
+                    wait
+                };
                 let holder = holder.map_or_else(|| "holder unknown".to_owned(), |h| h.describe());
-                if started.elapsed() >= wait {
+                if started.elapsed() >= limit {
                     return Err(PipelineError::Busy {
                         pipeline: spec.pipeline.to_owned(),
                         destination: config.describe(),
@@ -58,6 +70,21 @@ pub(crate) fn acquire(
     }
 }
 
+/// Whether the lease's holder has ended and only its release is pending: no holder is on
+/// record any more, or it ran on this host under a process id that no longer runs.
+fn is_gone(holder: Option<&Holder>, me: &Holder) -> bool {
+    match holder {
+        None => true,
+        Some(h) => h.host == me.host && h.pid != me.pid && !process_runs(h.pid),
+    }
+}
+
+/// Whether process `pid` runs on this host (`/proc`; elsewhere every process is taken to run).
+fn process_runs(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
 /// One attempt on the lease the destination kind uses.
 fn attempt(
     config: &DestinationConfig,
@@ -71,4 +98,29 @@ fn attempt(
             destination: config.describe(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_is_gone_when_unknown_or_its_process_ended_on_this_host() {
+        let me = Holder::this_process();
+        assert!(is_gone(None, &me));
+        assert!(!is_gone(Some(&me), &me), "this process runs");
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id();
+        child.wait().expect("wait");
+        let ended = Holder { pid, ..me.clone() };
+        assert!(is_gone(Some(&ended), &me), "an ended process on this host");
+        let elsewhere = Holder {
+            host: format!("{}-elsewhere", me.host),
+            ..ended
+        };
+        assert!(
+            !is_gone(Some(&elsewhere), &me),
+            "another host's process is not judged"
+        );
+    }
 }

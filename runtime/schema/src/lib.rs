@@ -21,7 +21,8 @@ pub use ids::{
     shake128,
 };
 pub use naming::{
-    PATH_SEPARATOR, make_path, normalize_identifier, normalize_path, shorten_identifier,
+    PATH_SEPARATOR, make_path, normalize_identifier, normalize_key, normalize_path,
+    shorten_identifier,
 };
 pub use schema::{
     Column, ENGINE_VERSION, MergeStrategy, Schema, SchemaUpdate, Settings, Table, WriteDisposition,

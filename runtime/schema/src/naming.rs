@@ -146,13 +146,14 @@ fn collapse_underscores(s: &str) -> String {
 }
 
 /// Normalize a path (dlt `normalize_path`): split on `__`, normalize every fragment that is
-/// not blank (dlt's `break_path` drops fragments that are empty after `strip()`), rejoin
-/// with `__`, then shorten to `max_len`.
+/// not blank (dlt's `break_path` drops fragments that are empty after `strip()`) and shorten
+/// it to `max_len` with the tag of the stripped fragment (as dlt's `normalize_identifier`
+/// does), rejoin with `__`, then shorten the whole to `max_len` with the tag of the raw path.
 pub fn normalize_path(path: &str, max_len: usize) -> String {
     let fragments: Vec<String> = path
         .split(PATH_SEPARATOR)
         .filter(|f| !f.trim().is_empty())
-        .map(normalize_identifier)
+        .map(|f| shorten_identifier(&normalize_identifier(f), f.trim(), max_len))
         .collect();
     let joined = if fragments.is_empty() {
         normalize_identifier(path)
@@ -160,6 +161,39 @@ pub fn normalize_path(path: &str, max_len: usize) -> String {
         fragments.join(PATH_SEPARATOR)
     };
     shorten_identifier(&joined, path, max_len)
+}
+
+/// The name dlt gives a record key (its relational normalizer): the key normalized as a path
+/// (so `__double` is `double` and `a__b` stays `a__b`), shortened to `max_len` with the tag
+/// of the raw key; `_empty` for a blank key. Memoized per thread like
+/// [`normalize_identifier`].
+pub fn normalize_key(key: &str, max_len: usize) -> String {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    const MAX_CACHED: usize = 65_536;
+    /// (the max_len the entries were made for, key → name)
+    type KeyCache = (usize, HashMap<Box<str>, Box<str>>);
+    thread_local! {
+        static CACHE: RefCell<KeyCache> =
+            RefCell::new((0, HashMap::new()));
+    }
+    CACHE.with(|c| {
+        {
+            let cache = c.borrow();
+            if cache.0 == max_len
+                && let Some(hit) = cache.1.get(key)
+            {
+                return hit.to_string();
+            }
+        }
+        let out = normalize_path(key, max_len);
+        let mut cache = c.borrow_mut();
+        if cache.0 != max_len || cache.1.len() >= MAX_CACHED {
+            *cache = (max_len, HashMap::new());
+        }
+        cache.1.insert(key.into(), out.as_str().into());
+        out
+    })
 }
 
 /// Join already-normalized fragments into a path and shorten the whole path.

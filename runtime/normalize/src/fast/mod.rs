@@ -56,6 +56,8 @@ pub(crate) struct BailAt {
 /// What the fast path needs to know, fixed for a page.
 pub(crate) struct Spec<'a> {
     pub schema: &'a Schema,
+    /// the schema's names, for keys whose dlt name differs from Sluice's earlier one
+    pub known: crate::keys::LazyNames,
     pub root: &'a str,
     pub max_nesting: u32,
     pub root_key: bool,

@@ -5,7 +5,7 @@ use arrow_array::ArrayRef;
 use simd_json::Node;
 use sluice_schema::{
     DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, DataType, IdText, Table,
-    child_row_ids_with, make_path, normalize_identifier,
+    child_row_ids_with, make_path,
 };
 
 use crate::flatten::Cell;
@@ -224,8 +224,15 @@ impl<'s> Worker<'s> {
         if let Some(e) = self.nodes[node].keys.get(key) {
             return Ok(*e);
         }
-        let norm = normalize_identifier(key);
         let n = &self.nodes[node];
+        let norm = crate::keys::key_name(
+            self.spec.schema,
+            &self.spec.known,
+            &self.tables[n.table].name,
+            &n.path,
+            key,
+            self.spec.max_identifier_len,
+        );
         let mut parts: Vec<&str> = n.path.iter().map(String::as_str).collect();
         parts.push(&norm);
         let column = make_path(&parts, self.spec.max_identifier_len);

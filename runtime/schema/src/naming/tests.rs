@@ -51,3 +51,18 @@ fn shortening_matches_dlt() {
         "very_long_column_name_very_lovmjd3g_name_very_long_column_namex"
     );
 }
+
+#[test]
+fn a_long_fragment_is_shortened_with_the_tag_of_its_stripped_text() {
+    // dlt 1.31: normalize_identifier shortens each fragment (tag of the stripped fragment)
+    // before normalize_path shortens the whole (tag of the raw path)
+    let fragment = " user_".repeat(17);
+    assert_eq!(
+        normalize_path(&fragment, 63),
+        "user_user_user_user_user_userd2qxawer_user_user_user_user_userx"
+    );
+    assert_eq!(
+        normalize_path(&format!("{fragment}__b"), 63),
+        "user_user_user_user_user_user62o5causer_user_user_user_user___b"
+    );
+}

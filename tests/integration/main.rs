@@ -3,6 +3,7 @@
 // PipelineError is large by design (it carries host and DuckDB errors); tests return it as is.
 #![allow(clippy::result_large_err)]
 
+mod certs;
 mod pg;
 mod support;
 
@@ -17,6 +18,7 @@ mod hostile;
 mod http;
 mod incremental;
 mod languages;
+mod pg_tls;
 mod pipeline;
 mod plan;
 mod ready_pipelines;

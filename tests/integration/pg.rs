@@ -1,7 +1,8 @@
 //! A throwaway PostgreSQL server per test: `initdb` (as the `postgres` user when the tests run
 //! as root, since initdb refuses root) into a temporary directory, started on a free loopback
 //! port with its socket in that directory, stopped and removed on drop. No mocks: the tests
-//! talk to the real server through Sluice's destination and read back with `psql`.
+//! talk to the real server through Sluice's destination and read back with `psql`. A server
+//! started with [`PgServer::start_tls`] takes TCP sessions over TLS only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,6 +52,16 @@ fn run(bin: &Path, args: &[&str]) -> std::process::Output {
 
 impl PgServer {
     pub fn start() -> PgServer {
+        Self::start_with(None)
+    }
+
+    /// A server with `ssl = on` and the certificate `ca` signed, whose `pg_hba.conf` rejects
+    /// TCP sessions without TLS.
+    pub fn start_tls(ca: &crate::certs::TestCa) -> PgServer {
+        Self::start_with(Some(ca))
+    }
+
+    fn start_with(tls: Option<&crate::certs::TestCa>) -> PgServer {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("sluice-pg-")
@@ -85,12 +96,15 @@ impl PgServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let ssl = tls
+            .map(|ca| require_tls(dir.path(), &data, ca))
+            .unwrap_or_default();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off{ssl}",
             dir.path().display()
         );
         let log = dir.path().join("server.log").to_string_lossy().into_owned();
@@ -140,6 +154,34 @@ impl PgServer {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// Put the server's certificate and key where the server reads them (owned by it, the key
+/// private), and let TCP sessions in only over TLS. The server options that turn TLS on.
+fn require_tls(dir: &Path, data: &Path, ca: &crate::certs::TestCa) -> String {
+    let cert = dir.join("server.crt");
+    let key = dir.join("server.key");
+    std::fs::copy(&ca.server_cert, &cert).expect("copy cert");
+    std::fs::copy(&ca.server_key, &key).expect("copy key");
+    let hba = "local all all trust\n\
+               hostssl all all 127.0.0.1/32 trust\n\
+               hostnossl all all 127.0.0.1/32 reject\n";
+    std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+    if is_root() {
+        let st = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir)
+            .status()
+            .expect("chown");
+        assert!(st.success(), "chown of the certificates failed");
+    }
+    format!(
+        " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+        cert.display(),
+        key.display()
+    )
 }
 
 impl Drop for PgServer {

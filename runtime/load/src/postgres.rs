@@ -24,71 +24,7 @@ use tokio_postgres::types::{ToSql, Type};
 use crate::catalog;
 use crate::driver::{Cell, OpenPackage, Param, SqlDriver};
 use crate::sql::{self, ROW_COLUMN, ReplaceStrategy, quote};
-use crate::{Admin, Catalog, Commit, LoadError, PackageTx, Result};
-
-/// A parsed `postgres://user[:password]@host[:port]/database` URL.
-#[derive(Clone, PartialEq)]
-pub struct PgUrl {
-    pub user: String,
-    password: Option<String>,
-    pub host: String,
-    pub port: u16,
-    pub database: String,
-}
-
-impl std::fmt::Debug for PgUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-impl PgUrl {
-    /// Parse a destination URL. A password in the URL is accepted but `PGPASSWORD` is the
-    /// better place for it.
-    pub fn parse(text: &str) -> std::result::Result<PgUrl, String> {
-        let url = url::Url::parse(text).map_err(|e| format!("not a postgres URL: {e}"))?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") {
-            return Err(format!(
-                "scheme `{}` is not postgres:// or postgresql://",
-                url.scheme()
-            ));
-        }
-        let host = url
-            .host_str()
-            .ok_or("the URL names no host")?
-            .trim_matches(['[', ']'])
-            .to_owned();
-        let database = url.path().trim_start_matches('/').to_owned();
-        if database.is_empty() {
-            return Err("the URL names no database (postgres://user@host:port/DATABASE)".into());
-        }
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
-        Ok(PgUrl {
-            user: if url.username().is_empty() {
-                "postgres".into()
-            } else {
-                decode(url.username())
-            },
-            password: url.password().map(decode),
-            host,
-            port: url.port().unwrap_or(5432),
-            database,
-        })
-    }
-
-    /// The URL without its password.
-    pub fn redacted(&self) -> String {
-        format!(
-            "postgres://{}@{}:{}/{}",
-            self.user, self.host, self.port, self.database
-        )
-    }
-}
+use crate::{Admin, Catalog, Commit, LoadError, PackageTx, PgUrl, Result};
 
 /// PostgreSQL's type for a dlt column (dlt's postgres type mapping).
 pub fn postgres_type(col: &Column) -> String {
@@ -151,61 +87,13 @@ impl Postgres {
     }
 
     fn connect_as(url: &PgUrl, dataset: &str, app_name: &str, lease: bool) -> Result<Postgres> {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .user(&url.user)
-            .host(&url.host)
-            .port(url.port)
-            .dbname(&url.database)
-            .application_name(app_name);
-        if lease {
-            config
-                .options("-c tcp_keepalives_idle=20 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3")
-                .keepalives(true)
-                .keepalives_idle(std::time::Duration::from_secs(20));
-        }
-        let password = url
-            .password
-            .clone()
-            .or_else(|| std::env::var("PGPASSWORD").ok());
-        if let Some(p) = &password {
-            config.password(p);
-        }
         let open_err = |source: crate::BoxError| LoadError::Open {
             destination: url.redacted(),
             source,
         };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let conn = std::thread::Builder::new()
-            .name("sluice-postgres".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = tx.send(Err(crate::BoxError::from(e)));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    match config.connect(tokio_postgres::NoTls).await {
-                        Ok((client, connection)) => {
-                            let _ = tx.send(Ok(client));
-                            let _ = connection.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e.into()));
-                        }
-                    }
-                });
-            })
-            .map_err(|e| open_err(e.into()))?;
-        let client = rx
-            .recv()
-            .map_err(|e| open_err(e.into()))?
-            .map_err(open_err)?;
+        let tls = crate::pg_tls::connector(&url.tls).map_err(|e| open_err(e.into()))?;
+        let (client, conn) =
+            open_session(session_config(url, app_name, lease), tls).map_err(open_err)?;
         Ok(Postgres {
             client,
             url: url.clone(),
@@ -227,6 +115,94 @@ impl Postgres {
     pub fn client(&self) -> &Client {
         &self.client
     }
+}
+
+/// The session's settings: user, host, database, TLS mode, password (the URL's or
+/// `PGPASSWORD`), and for a lease session server-side keepalives.
+fn session_config(url: &PgUrl, app_name: &str, lease: bool) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .user(&url.user)
+        .host(&url.host)
+        .port(url.port)
+        .dbname(&url.database)
+        .application_name(app_name)
+        .ssl_mode(match url.tls.mode {
+            crate::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            crate::SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+    if lease {
+        config
+            .options(
+                "-c tcp_keepalives_idle=20 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
+            )
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(20));
+    }
+    let password = url
+        .password
+        .clone()
+        .or_else(|| std::env::var("PGPASSWORD").ok());
+    if let Some(p) = &password {
+        config.password(p);
+    }
+    config
+}
+
+type Connection = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// Open a session on a thread of its own (its connection runs there on a small tokio
+/// runtime), with TLS when `tls` is given.
+fn open_session(
+    config: tokio_postgres::Config,
+    tls: Option<crate::pg_tls::MakeRustls>,
+) -> std::result::Result<(Client, std::thread::JoinHandle<()>), crate::BoxError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let conn = std::thread::Builder::new()
+        .name("sluice-postgres".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(crate::BoxError::from(e)));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let opened = match tls {
+                    Some(tls) => config.connect(tls).await.map(|(client, conn)| {
+                        (
+                            client,
+                            Box::pin(async move { drop(conn.await) }) as Connection,
+                        )
+                    }),
+                    None => config
+                        .connect(tokio_postgres::NoTls)
+                        .await
+                        .map(|(client, conn)| {
+                            (
+                                client,
+                                Box::pin(async move { drop(conn.await) }) as Connection,
+                            )
+                        }),
+                };
+                match opened {
+                    Ok((client, connection)) => {
+                        let _ = tx.send(Ok(client));
+                        connection.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into()));
+                    }
+                }
+            });
+        })?;
+    let client = rx.recv()??;
+    Ok((client, conn))
 }
 
 /// Query parameters as tokio-postgres binds them.

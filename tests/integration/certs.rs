@@ -1,6 +1,7 @@
 //! Throwaway certificates made with the `openssl` command line: a CA, a server certificate it
-//! signs for `localhost` only, and a second CA that signed nothing — for TLS tests against
-//! real servers on loopback.
+//! signs for `localhost` only, a client certificate it signs for user `postgres`, and a second
+//! CA that signs only a client certificate for `postgres` — for TLS tests against real
+//! servers on loopback.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,50 +10,63 @@ pub struct TestCa {
     _dir: tempfile::TempDir,
     /// the CA that signed the server certificate (PEM)
     pub ca: PathBuf,
-    /// a CA that signed nothing here (PEM)
+    /// a CA that signed no server certificate (PEM)
     pub other_ca: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    /// (certificate, key) of user `postgres`, signed by `ca`
+    pub client: (PathBuf, PathBuf),
+    /// (certificate, key) of user `postgres`, signed by `other_ca`
+    pub other_client: (PathBuf, PathBuf),
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Run `openssl` in `dir` with `args` (words without spaces).
+fn openssl(dir: &Path, args: &str) {
     let out = Command::new("openssl")
         .current_dir(dir)
-        .args(args)
+        .args(args.split_whitespace())
         .output()
         .expect("openssl (scripts/bootstrap installs it)");
     assert!(
         out.status.success(),
-        "openssl {args:?} failed: {}",
+        "openssl {args} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
+const EC_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+/// A self-signed CA: `<name>.crt`, `<name>.key`.
 fn new_ca(dir: &Path, name: &str) {
     openssl(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-        ],
+        &format!(
+            "req -x509 {EC_KEY} -days 2 -subj /CN={name} \
+             -addext basicConstraints=critical,CA:TRUE \
+             -addext keyUsage=critical,keyCertSign,cRLSign \
+             -keyout {name}.key -out {name}.crt"
+        ),
     );
+}
+
+/// A certificate for `cn` with extensions `ext`, signed by CA `ca`: `<name>.crt`, `<name>.key`.
+fn signed(dir: &Path, name: &str, cn: &str, ca: &str, ext: &str) -> (PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &format!("req {EC_KEY} -subj /CN={cn} -keyout {name}.key -out {name}.csr"),
+    );
+    std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write ext");
+    openssl(
+        dir,
+        &format!(
+            "x509 -req -in {name}.csr -CA {ca}.crt -CAkey {ca}.key -CAcreateserial -days 2 \
+             -extfile {name}.ext -out {name}.crt"
+        ),
+    );
+    (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    )
 }
 
 impl TestCa {
@@ -64,54 +78,25 @@ impl TestCa {
         let d = dir.path();
         new_ca(d, "ca");
         new_ca(d, "other_ca");
-        openssl(
+        let (server_cert, server_key) = signed(
             d,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-            ],
-        );
-        std::fs::write(
-            d.join("server.ext"),
+            "server",
+            "localhost",
+            "ca",
             "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
              keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("write ext");
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.crt",
-            ],
         );
+        let client_ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+                          extendedKeyUsage=clientAuth\n";
+        let client = signed(d, "client", "postgres", "ca", client_ext);
+        let other_client = signed(d, "other_client", "postgres", "other_ca", client_ext);
         TestCa {
             ca: d.join("ca.crt"),
             other_ca: d.join("other_ca.crt"),
-            server_cert: d.join("server.crt"),
-            server_key: d.join("server.key"),
+            server_cert,
+            server_key,
+            client,
+            other_client,
             _dir: dir,
         }
     }

@@ -9,6 +9,7 @@ mod support;
 
 mod api_server;
 mod cache;
+mod compression;
 mod conformance;
 mod contracts;
 pub mod crash;

@@ -58,10 +58,16 @@ impl PgServer {
     /// A server with `ssl = on` and the certificate `ca` signed, whose `pg_hba.conf` rejects
     /// TCP sessions without TLS.
     pub fn start_tls(ca: &crate::certs::TestCa) -> PgServer {
-        Self::start_with(Some(ca))
+        Self::start_with(Some((ca, false)))
     }
 
-    fn start_with(tls: Option<&crate::certs::TestCa>) -> PgServer {
+    /// As [`PgServer::start_tls`], and TCP sessions must also present a client certificate
+    /// signed by `ca` for their user (`clientcert=verify-full`).
+    pub fn start_tls_client_auth(ca: &crate::certs::TestCa) -> PgServer {
+        Self::start_with(Some((ca, true)))
+    }
+
+    fn start_with(tls: Option<(&crate::certs::TestCa, bool)>) -> PgServer {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("sluice-pg-")
@@ -97,7 +103,7 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         let ssl = tls
-            .map(|ca| require_tls(dir.path(), &data, ca))
+            .map(|(ca, client_auth)| require_tls(dir.path(), &data, ca, client_auth))
             .unwrap_or_default();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -136,10 +142,12 @@ impl PgServer {
         self.query_db("postgres", sql)
     }
 
-    /// Run `sql` with psql in database `db`.
+    /// Run `sql` with psql in database `db`, over the server's Unix socket (so it needs no
+    /// certificate where TCP sessions do).
     pub fn query_db(&self, db: &str, sql: &str) -> Vec<String> {
         let out = Command::new(self.bin.join("psql"))
-            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.dir.path())
             .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
             .args(["-c", sql])
             .output()
@@ -156,16 +164,25 @@ impl PgServer {
     }
 }
 
-/// Put the server's certificate and key where the server reads them (owned by it, the key
-/// private), and let TCP sessions in only over TLS. The server options that turn TLS on.
-fn require_tls(dir: &Path, data: &Path, ca: &crate::certs::TestCa) -> String {
+/// Put the server's certificate and key (and the CA, for client certificates) where the
+/// server reads them (owned by it, the key private), and let TCP sessions in only over TLS,
+/// with a client certificate when `client_auth`. The server options that turn TLS on.
+fn require_tls(dir: &Path, data: &Path, ca: &crate::certs::TestCa, client_auth: bool) -> String {
     let cert = dir.join("server.crt");
     let key = dir.join("server.key");
+    let root = dir.join("ca.crt");
     std::fs::copy(&ca.server_cert, &cert).expect("copy cert");
     std::fs::copy(&ca.server_key, &key).expect("copy key");
-    let hba = "local all all trust\n\
-               hostssl all all 127.0.0.1/32 trust\n\
-               hostnossl all all 127.0.0.1/32 reject\n";
+    std::fs::copy(&ca.ca, &root).expect("copy ca");
+    let client = if client_auth {
+        " clientcert=verify-full"
+    } else {
+        ""
+    };
+    let hba = format!(
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust{client}\n\
+         hostnossl all all 127.0.0.1/32 reject\n"
+    );
     std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
@@ -178,9 +195,10 @@ fn require_tls(dir: &Path, data: &Path, ca: &crate::certs::TestCa) -> String {
         assert!(st.success(), "chown of the certificates failed");
     }
     format!(
-        " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+        " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c ssl_ca_file={}",
         cert.display(),
-        key.display()
+        key.display(),
+        root.display()
     )
 }
 

@@ -101,3 +101,33 @@ fn a_server_without_tls_takes_prefer_and_refuses_require() {
     assert!(err.contains("TLS") || err.contains("tls"), "{err}");
     assert_eq!(pg.query("select count(*) from tls_dataset.t"), ["2"]);
 }
+
+#[test]
+fn a_client_certificate_is_presented_when_the_server_asks() {
+    let ca = TestCa::new();
+    let pg = PgServer::start_tls_client_auth(&ca);
+    let root = ca.ca.display();
+    let url = |client: Option<&(std::path::PathBuf, std::path::PathBuf)>| {
+        let mut u = format!(
+            "postgres://postgres@localhost:{}/postgres?sslmode=verify-full&sslrootcert={root}",
+            pg.port
+        );
+        if let Some((cert, key)) = client {
+            u.push_str(&format!(
+                "&sslcert={}&sslkey={}",
+                cert.display(),
+                key.display()
+            ));
+        }
+        u
+    };
+    load(&url(Some(&ca.client))).expect("the CA's client certificate for user postgres");
+    let err = load(&url(None)).expect_err("no client certificate");
+    assert!(err.contains("certificate"), "{err}");
+    let err = load(&url(Some(&ca.other_client))).expect_err("a certificate of another CA");
+    assert!(err.contains("UnknownCA"), "the server's alert: {err}");
+    let missing = (ca.client.0.clone(), "/nonexistent/client.key".into());
+    let err = load(&url(Some(&missing))).expect_err("no key file");
+    assert!(err.contains("sslkey `/nonexistent/client.key`"), "{err}");
+    assert_eq!(pg.query("select count(*) from tls_dataset.t"), ["1"]);
+}

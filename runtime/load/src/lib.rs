@@ -22,7 +22,7 @@ use sluice_schema::{Schema, Table};
 pub use config::DestinationConfig;
 pub use duckdb_dest::DuckDb;
 pub use filesystem::{FileFormat, Filesystem};
-pub use pg_url::{PgUrl, RootCerts, SslMode, TlsOptions};
+pub use pg_url::{ClientCert, PgUrl, RootCerts, SslMode, TlsOptions};
 pub use postgres::Postgres;
 pub use sql::ReplaceStrategy;
 

@@ -1,7 +1,8 @@
 //! TLS for PostgreSQL sessions with rustls, as libpq's `sslmode` asks: `prefer` and `require`
 //! (without a root certificate) encrypt without checking who answers; `verify-ca` checks the
 //! chain against the trusted CAs; `verify-full` also checks that the certificate is for the
-//! URL's host (a DNS name or an IP address). Handshake signatures are always verified.
+//! URL's host (a DNS name or an IP address). Handshake signatures are always verified. A
+//! client certificate (`sslcert` + `sslkey`) is presented when the server asks for one.
 
 use std::future::Future;
 use std::io;
@@ -13,12 +14,12 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
-use crate::pg_url::{RootCerts, SslMode, TlsOptions};
+use crate::pg_url::{ClientCert, RootCerts, SslMode, TlsOptions};
 
 /// The TLS connector of one URL (`None` for `sslmode=disable`).
 pub(crate) fn connector(options: &TlsOptions) -> Result<Option<MakeRustls>, String> {
@@ -41,13 +42,38 @@ pub(crate) fn connector(options: &TlsOptions) -> Result<Option<MakeRustls>, Stri
         check_host: options.mode == SslMode::VerifyFull,
         algorithms,
     });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match &options.client_cert {
+        None => builder.with_no_client_auth(),
+        Some(client) => {
+            let (chain, key) = client_cert(client)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("sslcert `{}`: {e}", client.cert.display()))?
+        }
+    };
     Ok(Some(MakeRustls(Arc::new(config))))
+}
+
+/// The client certificate chain and key of `sslcert` and `sslkey` (PKCS#8, PKCS#1 or SEC1).
+fn client_cert(
+    client: &ClientCert,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let shown = client.cert.display();
+    let chain = CertificateDer::pem_file_iter(&client.cert)
+        .map_err(|e| format!("sslcert `{shown}`: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("sslcert `{shown}`: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!("sslcert `{shown}` holds no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&client.key)
+        .map_err(|e| format!("sslkey `{}`: {e}", client.key.display()))?;
+    Ok((chain, key))
 }
 
 fn root_store(roots: &RootCerts) -> Result<RootCertStore, String> {

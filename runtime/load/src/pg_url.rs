@@ -1,7 +1,8 @@
 //! A PostgreSQL URL as a typed value: `postgres://user[:password]@host[:port]/database` with
 //! libpq's TLS parameters `sslmode` (`disable`, `prefer` — the default, as in libpq —,
-//! `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a PEM file of trusted CAs, or
-//! `system` for the bundled Mozilla roots). Shown without its password everywhere.
+//! `require`, `verify-ca`, `verify-full`), `sslrootcert` (a PEM file of trusted CAs, or
+//! `system` for the bundled Mozilla roots) and `sslcert` + `sslkey` (a client certificate
+//! chain and its key, PEM files). Shown without its password everywhere.
 
 use std::path::PathBuf;
 
@@ -65,12 +66,21 @@ pub enum RootCerts {
     File(PathBuf),
 }
 
+/// A client certificate: the PEM files of its chain and of its private key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// The TLS part of a URL.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsOptions {
     pub mode: SslMode,
     /// given explicitly (`None`: the mode's default)
     pub root_cert: Option<RootCerts>,
+    /// presented when the server asks for one
+    pub client_cert: Option<ClientCert>,
 }
 
 impl TlsOptions {
@@ -157,6 +167,10 @@ impl PgUrl {
             Some(RootCerts::File(p)) => query.push(format!("sslrootcert={}", p.display())),
             None => {}
         }
+        if let Some(c) = &self.tls.client_cert {
+            query.push(format!("sslcert={}", c.cert.display()));
+            query.push(format!("sslkey={}", c.key.display()));
+        }
         if !query.is_empty() {
             out.push('?');
             out.push_str(&query.join("&"));
@@ -167,24 +181,36 @@ impl PgUrl {
 
 fn tls_options(url: &url::Url) -> Result<TlsOptions, String> {
     let mut tls = TlsOptions::default();
-    for (key, value) in url.query_pairs() {
-        match key.as_ref() {
+    let (mut cert, mut key) = (None, None);
+    for (name, value) in url.query_pairs() {
+        let file = || {
+            if value.is_empty() {
+                Err(format!("{name} names no file"))
+            } else {
+                Ok(PathBuf::from(value.as_ref()))
+            }
+        };
+        match name.as_ref() {
             "sslmode" => tls.mode = SslMode::parse(&value)?,
             "sslrootcert" if value == "system" => tls.root_cert = Some(RootCerts::System),
-            "sslrootcert" if !value.is_empty() => {
-                tls.root_cert = Some(RootCerts::File(PathBuf::from(value.as_ref())))
-            }
-            "sslrootcert" => return Err("sslrootcert names no file".into()),
+            "sslrootcert" => tls.root_cert = Some(RootCerts::File(file()?)),
+            "sslcert" => cert = Some(file()?),
+            "sslkey" => key = Some(file()?),
             other => {
                 return Err(format!(
-                    "unknown URL parameter `{other}` (Sluice takes sslmode and sslrootcert; \
-                     the password goes in PGPASSWORD)"
+                    "unknown URL parameter `{other}` (Sluice takes sslmode, sslrootcert, sslcert \
+                     and sslkey; the password goes in PGPASSWORD)"
                 ));
             }
         }
     }
-    if tls.mode == SslMode::Disable && tls.root_cert.is_some() {
-        return Err("sslrootcert with sslmode=disable: no certificate is ever checked".into());
+    tls.client_cert = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
+        (None, None) => None,
+        _ => return Err("sslcert and sslkey go together: a certificate and its key".into()),
+    };
+    if tls.mode == SslMode::Disable && (tls.root_cert.is_some() || tls.client_cert.is_some()) {
+        return Err("certificates with sslmode=disable: no session would use them".into());
     }
     Ok(tls)
 }

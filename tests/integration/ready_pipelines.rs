@@ -57,6 +57,11 @@ fn github_issues_and_comments_load_then_merge_incrementally() {
     );
     assert_eq!(reqs[0].param("since"), Some("2024-01-01T00:00:00Z"));
     assert_eq!(reqs[0].param("per_page"), Some("100"));
+    // each resource's own requests: the issue pages, then the comments of each issue
+    assert_eq!(s1.http["issues"].requests, 2, "{:?}", s1.http);
+    assert_eq!(s1.http["issue_comments"].requests, 6, "{:?}", s1.http);
+    assert_eq!(s1.http_requests, 8);
+    assert!(s1.http["issue_comments"].bytes > 0);
     assert!(!serde_json::to_string(&s1).expect("json").contains(TOKEN));
     assert!(!format!("{logs:?}").contains(TOKEN));
     assert_eq!(

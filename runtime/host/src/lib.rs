@@ -225,6 +225,26 @@ pub struct HttpMetrics {
     pub denied: u64,
 }
 
+impl HttpMetrics {
+    /// What was counted between `earlier` and these counters (of the same instance).
+    pub fn since(&self, earlier: &HttpMetrics) -> HttpMetrics {
+        HttpMetrics {
+            requests: self.requests.saturating_sub(earlier.requests),
+            retries: self.retries.saturating_sub(earlier.retries),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            denied: self.denied.saturating_sub(earlier.denied),
+        }
+    }
+
+    /// Add `other`'s counts to these.
+    pub fn add(&mut self, other: &HttpMetrics) {
+        self.requests += other.requests;
+        self.retries += other.retries;
+        self.bytes += other.bytes;
+        self.denied += other.denied;
+    }
+}
+
 pub(crate) struct State {
     wasi: WasiCtx,
     table: ResourceTable,

@@ -348,13 +348,17 @@ pub fn run_time_exceeded(job: &Job<'_>) -> PipelineError {
     }
 }
 
+/// HTTP counters per resource.
+pub type ResourceHttp = Vec<(String, sluice_host::HttpMetrics)>;
+
 /// Extract `root` (and the resources that depend on it) into the writer's packages; returns
-/// the HTTP counters of its instance (its dependents' requests included).
+/// the HTTP counters of each: a dependent's requests are those its instance made while the
+/// dependent was open, the root's the rest.
 pub async fn extract_resource(
     job: &Job<'_>,
     root: &PlannedResource,
     writer: &RefCell<Writer<'_>>,
-) -> Result<sluice_host::HttpMetrics, PipelineError> {
+) -> Result<ResourceHttp, PipelineError> {
     let mut inst = job.connector.instantiate(job.sandbox.clone()).await?;
     let committed = job.local.resource_state(job.source, &root.name);
     let mut tracker = tracker_for(job, root, committed.as_deref())?;
@@ -384,6 +388,7 @@ pub async fn extract_resource(
         .filter(|r| r.parent.as_deref() == Some(root.name.as_str()))
         .collect();
     let mut child_seq = vec![0u64; children.len()];
+    let mut child_http = vec![sluice_host::HttpMetrics::default(); children.len()];
     let mut seq = 0u64;
     let mut bytes = 0u64;
     // the resource state as of the last page: the committed one, then each checkpoint
@@ -434,8 +439,10 @@ pub async fn extract_resource(
         }
         job.progress.page(&root.name, seq, bytes);
         if let Some(parent) = parent {
-            for (child, seq) in children.iter().zip(&mut child_seq) {
+            for ((child, seq), http) in children.iter().zip(&mut child_seq).zip(&mut child_http) {
+                let before = inst.http_metrics();
                 extract_dependent(job, &mut inst, child, seq, &parent, writer).await?;
+                http.add(&inst.http_metrics().since(&before));
             }
         }
     }
@@ -451,7 +458,13 @@ pub async fn extract_resource(
     let closed = inst.close(ext).await;
     forward_logs(&mut inst, job.progress);
     closed?;
-    Ok(inst.http_metrics())
+    let mut own = inst.http_metrics();
+    for http in &child_http {
+        own = own.since(http);
+    }
+    let mut out = vec![(root.name.clone(), own)];
+    out.extend(children.iter().map(|c| c.name.clone()).zip(child_http));
+    Ok(out)
 }
 
 /// The incremental tracker of `root`, resuming from the cursor in its committed state.

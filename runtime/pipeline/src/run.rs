@@ -378,11 +378,8 @@ async fn extract_all(
         let running = chunk
             .iter()
             .map(|root| extract::extract_resource(job, root, writer));
-        for (root, r) in chunk
-            .iter()
-            .zip(futures_util::future::join_all(running).await)
-        {
-            metrics.insert(root.name.clone(), r?);
+        for r in futures_util::future::join_all(running).await {
+            metrics.extend(r?);
         }
     }
     Ok(metrics)

@@ -1,10 +1,11 @@
 //! A small HTTP/1.1 API server on 127.0.0.1 for the REST tests: a handler answers each
 //! request, and every request is recorded (method, path, decoded query, headers, body) so
-//! tests can assert what the connector sent. One request per connection (`connection:
-//! close`), each connection on its own thread.
+//! tests can assert what the connector sent. Connections are kept alive (HTTP/1.1, one
+//! request after another, each connection on its own thread) and counted, so tests can see
+//! that a client reuses them.
 
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -82,6 +83,7 @@ type Handler = dyn Fn(&ApiRequest) -> ApiResponse + Send + Sync;
 pub struct ApiServer {
     pub port: u16,
     requests: Arc<Mutex<Vec<ApiRequest>>>,
+    connections: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -147,6 +149,51 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Answer the requests of one connection, one after another, until the client closes it or
+/// asks to (`connection: close`).
+fn serve(mut conn: std::net::TcpStream, handler: &Handler, reqs: &Mutex<Vec<ApiRequest>>) {
+    let _ = conn.set_nonblocking(false);
+    while let Some(req) = read_request(&mut conn) {
+        if let Ok(mut r) = reqs.lock() {
+            r.push(req.clone());
+        }
+        let resp = handler(&req);
+        let close = req
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-length: {}\r\nconnection: {}\r\n",
+            resp.status,
+            reason(resp.status),
+            resp.body.len(),
+            if close { "close" } else { "keep-alive" }
+        );
+        if !resp
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            head.push_str("content-type: application/json\r\n");
+        }
+        for (k, v) in &resp.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        // a HEAD answer has the length of the body it does not send
+        let body: &[u8] = if req.method == "HEAD" {
+            &[]
+        } else {
+            &resp.body
+        };
+        if conn.write_all(head.as_bytes()).is_err() || conn.write_all(body).is_err() {
+            return;
+        }
+        if close {
+            return;
+        }
+    }
+}
+
 impl ApiServer {
     pub fn start(
         handler: impl Fn(&ApiRequest) -> ApiResponse + Send + Sync + 'static,
@@ -157,42 +204,16 @@ impl ApiServer {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
-        let (reqs, s) = (requests.clone(), stop.clone());
+        let connections = Arc::new(AtomicU64::new(0));
+        let (reqs, s, conns) = (requests.clone(), stop.clone(), connections.clone());
         std::thread::spawn(move || {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
             while !s.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
                 match listener.accept() {
-                    Ok((mut conn, _)) => {
+                    Ok((conn, _)) => {
+                        conns.fetch_add(1, Ordering::Relaxed);
                         let (handler, reqs) = (handler.clone(), reqs.clone());
-                        std::thread::spawn(move || {
-                            let _ = conn.set_nonblocking(false);
-                            let Some(req) = read_request(&mut conn) else {
-                                return;
-                            };
-                            if let Ok(mut r) = reqs.lock() {
-                                r.push(req.clone());
-                            }
-                            let resp = handler(&req);
-                            let mut head = format!(
-                                "HTTP/1.1 {} {}\r\ncontent-length: {}\r\nconnection: close\r\n",
-                                resp.status,
-                                reason(resp.status),
-                                resp.body.len()
-                            );
-                            if !resp
-                                .headers
-                                .iter()
-                                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                            {
-                                head.push_str("content-type: application/json\r\n");
-                            }
-                            for (k, v) in &resp.headers {
-                                head.push_str(&format!("{k}: {v}\r\n"));
-                            }
-                            head.push_str("\r\n");
-                            let _ = conn.write_all(head.as_bytes());
-                            let _ = conn.write_all(&resp.body);
-                        });
+                        std::thread::spawn(move || serve(conn, &*handler, &reqs));
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
                 }
@@ -201,6 +222,7 @@ impl ApiServer {
         ApiServer {
             port,
             requests,
+            connections,
             stop,
         }
     }
@@ -208,6 +230,11 @@ impl ApiServer {
     /// `http://127.0.0.1:<port>`
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Every request so far, in arrival order.

@@ -769,3 +769,32 @@ fn inspect_describes_the_connector_without_config_and_runs_refuse_an_empty_one()
         .expect_err("nothing to run");
     assert!(err.to_string().contains("offers no resources"), "{err}");
 }
+
+/// Pages of one resource go over kept-alive connections, not one connection each.
+#[test]
+fn pages_reuse_one_connection() {
+    let server = ApiServer::start(|req| {
+        let p = num(req, "page", 1);
+        let next = if p < 20 {
+            json!(format!("many?page={}", p + 1))
+        } else {
+            Value::Null
+        };
+        ApiResponse::json(&json!({"data": [{"id": p}], "next": next}))
+    });
+    let area = Area::new();
+    let config = "[[config.resources]]\nname = \"many\"\nendpoint = { path = \"many\", paginator = \"json_link\" }\n";
+    let s = area
+        .run_logged(&pipeline("ka", &server, config), &[], REST)
+        .0
+        .expect("20 pages");
+    assert_eq!(s.tables["many"], 20);
+    assert_eq!(server.requests().len(), 20);
+    // hyper hands a finished connection back to its pool on a task of its own, so a request
+    // sent at once may still open a second one; never one per request
+    let connections = server.connections();
+    assert!(
+        connections <= 3,
+        "{connections} connections for 20 requests"
+    );
+}

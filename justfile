@@ -40,9 +40,11 @@ differential *ARGS:
     python3 scripts/differential/naming.py
     python3 scripts/differential/run.py {{ARGS}}
 
-# record dlt's output (from PyPI) for every case in tests/conformance/cases, so CI holds it
+# record dlt's output (from PyPI) for every case in tests/conformance/cases and for an Arrow
+# table of every type (tests/conformance/arrow), so CI holds it
 conformance-fixtures *NAMES:
     python3 scripts/differential/fixtures.py {{NAMES}}
+    python3 scripts/differential/arrow_fixtures.py
 
 # fmt and clippy on the host workspace and on the guest (connectors/) workspace
 lint:

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const COMPONENTS: [&str; 7] = [
+const COMPONENTS: [&str; 8] = [
     "files",
     "rest_api",
     "synthetic",
@@ -12,6 +12,7 @@ const COMPONENTS: [&str; 7] = [
     "sandbox_probe",
     "wasi_http_probe",
     "evil_import",
+    "arrow_probe",
 ];
 
 fn main() {

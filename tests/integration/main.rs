@@ -8,9 +8,11 @@ mod pg;
 mod support;
 
 mod api_server;
+mod arrow_pages;
 mod cache;
 mod compression;
 mod conformance;
+mod contract_versions;
 mod contracts;
 pub mod crash;
 mod dispositions;

@@ -51,6 +51,9 @@ pub const WASI_HTTP_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_WASI_HT
 /// Test component importing an interface the host never grants.
 pub const EVIL_IMPORT: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_EVIL_IMPORT"));
 
+/// Test component whose pages are Arrow IPC streams (every type dlt maps; a cursor stream).
+pub const ARROW_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_ARROW_PROBE"));
+
 /// The bundled connector called `name`.
 pub fn find(name: &str) -> Option<Bundled> {
     BUNDLED.iter().copied().find(|b| b.name == name)

@@ -453,6 +453,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 println!("  {d}");
             }
             println!("sha256     {}", i.digest);
+            println!("contract   sluice:connector@{}", i.contract);
             println!("size       {:.1} MB", i.size_bytes as f64 / 1e6);
             println!(
                 "cold start {:.2} ms (load precompiled {:.2} ms + instantiate {:.2} ms){}",

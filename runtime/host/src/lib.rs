@@ -24,6 +24,7 @@ pub mod hygiene;
 mod log_gate;
 mod policy;
 mod transport;
+mod v0_1;
 mod wasi_http;
 
 use std::path::{Path, PathBuf};
@@ -329,6 +330,7 @@ impl Host {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
         bindings::add_to_linker(&mut linker).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        v0_1::add_to_linker(&mut linker).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
             let engine = engine.clone();
@@ -404,11 +406,13 @@ impl Host {
             .imports(&self.engine)
             .map(|(n, _)| n.to_owned())
             .collect();
+        let contract = Contract::of_exports(ty.exports(&self.engine).map(|(n, _)| n));
         Ok(Connector {
             name: name.to_owned(),
             digest,
             from_cache,
             imports,
+            contract,
             component,
             engine: self.engine.clone(),
             linker: self.linker.clone(),
@@ -443,6 +447,42 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The version of the contract a component was built against. The host runs each version it
+/// ever released; the rest of the host sees the current one's values ([`v0_1`] converts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// `sluice:connector@0.1.0`
+    V0_1,
+    /// `sluice:connector@0.2.0`, the current one
+    V0_2,
+}
+
+impl Contract {
+    /// The version whose `source` a component exports; the current one when it exports none
+    /// (instantiating then fails, naming the missing export).
+    fn of_exports<'a>(mut exports: impl Iterator<Item = &'a str>) -> Contract {
+        if exports.any(|n| n == v0_1::SOURCE_EXPORT) {
+            Contract::V0_1
+        } else {
+            Contract::V0_2
+        }
+    }
+
+    /// The package version, as in the WIT (`0.2.0`).
+    pub fn version(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+}
+
+/// A guest's exports, in the version it was built against.
+enum Guest {
+    Current(bindings::Connector),
+    V0_1(v0_1::Connector),
+}
+
 /// A compiled, import-checked connector component.
 pub struct Connector {
     pub name: String,
@@ -452,6 +492,8 @@ pub struct Connector {
     pub from_cache: bool,
     /// what the component imports
     pub imports: Vec<String>,
+    /// the contract version it was built against
+    pub contract: Contract,
     component: Component,
     engine: Engine,
     linker: Arc<Linker<State>>,
@@ -514,7 +556,10 @@ impl Connector {
                 .linker
                 .instantiate_async(&mut store, &self.component)
                 .await?;
-            bindings::Connector::new(&mut store, &instance)
+            Ok::<_, wasmtime::Error>(match self.contract {
+                Contract::V0_2 => Guest::Current(bindings::Connector::new(&mut store, &instance)?),
+                Contract::V0_1 => Guest::V0_1(v0_1::Connector::new(&mut store, &instance)?),
+            })
         };
         let guest = match tokio::time::timeout(host_call_limit(&sandbox), instantiating).await {
             Ok(r) => r.map_err(|e| classify(&self.name, None, "instantiate", &sandbox, e))?,
@@ -619,7 +664,7 @@ impl Extraction {
 pub struct Instance {
     name: String,
     store: Store<State>,
-    guest: bindings::Connector,
+    guest: Guest,
     sandbox: Sandbox,
 }
 
@@ -669,11 +714,18 @@ impl Instance {
     pub async fn spec(&mut self, config: &str) -> Result<SourceSpec> {
         let config = config.to_owned();
         let r = self
-            .guarded(None, "spec", async |me: &mut Self| {
-                me.guest
-                    .sluice_connector_source()
+            .guarded(None, "spec", async |me: &mut Self| match &me.guest {
+                Guest::Current(g) => {
+                    g.sluice_connector_source()
+                        .call_spec(&mut me.store, &config)
+                        .await
+                }
+                Guest::V0_1(g) => Ok(g
+                    .sluice_connector0_1_0_source()
                     .call_spec(&mut me.store, &config)
-                    .await
+                    .await?
+                    .map(v0_1::spec)
+                    .map_err(v0_1::error)),
             })
             .await?;
         let spec = r.map_err(|e| self.connector_error(None, e))?;
@@ -701,17 +753,32 @@ impl Instance {
         let parent = parent_records.map(<[u8]>::to_vec);
         let r = self
             .guarded(Some(resource), "open", async |me: &mut Self| {
-                me.guest
-                    .sluice_connector_source()
-                    .call_open(
-                        &mut me.store,
-                        &res,
-                        &config,
-                        state.as_deref(),
-                        window.as_ref(),
-                        parent.as_deref(),
-                    )
-                    .await
+                match &me.guest {
+                    Guest::Current(g) => {
+                        g.sluice_connector_source()
+                            .call_open(
+                                &mut me.store,
+                                &res,
+                                &config,
+                                state.as_deref(),
+                                window.as_ref(),
+                                parent.as_deref(),
+                            )
+                            .await
+                    }
+                    Guest::V0_1(g) => Ok(g
+                        .sluice_connector0_1_0_source()
+                        .call_open(
+                            &mut me.store,
+                            &res,
+                            &config,
+                            state.as_deref(),
+                            window.as_ref().map(v0_1::window).as_ref(),
+                            parent.as_deref(),
+                        )
+                        .await?
+                        .map_err(v0_1::error)),
+                }
             })
             .await?;
         let handle = r.map_err(|e| self.connector_error(Some(resource), e))?;
@@ -725,13 +792,25 @@ impl Instance {
     pub async fn next(&mut self, ext: &Extraction) -> Result<Option<Page>> {
         let handle = ext.handle;
         let r = self
-            .guarded(Some(&ext.resource), "next", async |me: &mut Self| {
-                me.guest
-                    .sluice_connector_source()
-                    .extraction()
-                    .call_next(&mut me.store, handle)
-                    .await
-            })
+            .guarded(
+                Some(&ext.resource),
+                "next",
+                async |me: &mut Self| match &me.guest {
+                    Guest::Current(g) => {
+                        g.sluice_connector_source()
+                            .extraction()
+                            .call_next(&mut me.store, handle)
+                            .await
+                    }
+                    Guest::V0_1(g) => Ok(g
+                        .sluice_connector0_1_0_source()
+                        .extraction()
+                        .call_next(&mut me.store, handle)
+                        .await?
+                        .map(|p| p.map(v0_1::page))
+                        .map_err(v0_1::error)),
+                },
+            )
             .await?;
         r.map_err(|e| self.connector_error(Some(&ext.resource), e))
     }

@@ -40,7 +40,13 @@ pub fn duckdb_type(col: &Column) -> String {
                 "TIMESTAMP WITH TIME ZONE".into()
             }
         }
-        DataType::Bigint => "BIGINT".into(),
+        // dlt's integer widths (an Arrow page's int16 is precision 16)
+        DataType::Bigint => match col.precision {
+            Some(p) if p <= 8 => "TINYINT".into(),
+            Some(p) if p <= 16 => "SMALLINT".into(),
+            Some(p) if p <= 32 => "INTEGER".into(),
+            _ => "BIGINT".into(),
+        },
         DataType::Binary => "BLOB".into(),
         DataType::Json => "JSON".into(),
         DataType::Decimal => {

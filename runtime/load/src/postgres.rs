@@ -39,7 +39,12 @@ pub fn postgres_type(col: &Column) -> String {
                 "timestamp with time zone".into()
             }
         }
-        DataType::Bigint => "bigint".into(),
+        // dlt's integer widths (an Arrow page's int16 is precision 16)
+        DataType::Bigint => match col.precision {
+            Some(p) if p <= 16 => "smallint".into(),
+            Some(p) if p <= 32 => "integer".into(),
+            _ => "bigint".into(),
+        },
         DataType::Binary => "bytea".into(),
         DataType::Json => "jsonb".into(),
         DataType::Decimal => {

@@ -52,6 +52,8 @@ pub enum NormalizeError {
     },
     #[error("record {} of the page: {reason}", .index + 1)]
     Limit { index: usize, reason: String },
+    #[error("the Arrow page: {0}")]
+    Arrow(String),
     #[error("schema settings: {0}")]
     Settings(String),
     #[error("internal normalizer error: {0}")]

@@ -22,6 +22,8 @@
 // tests unwrap freely; input paths never do
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod arrow_ipc;
+mod arrow_page;
 mod coerce;
 mod error;
 mod evolve;
@@ -41,6 +43,8 @@ use serde_json::Value;
 pub use sluice_schema::ColumnHint;
 use sluice_schema::{Column, ContractMode, DataType, Schema, SchemaUpdate, Table};
 
+pub use arrow_ipc::{arrow_filter, arrow_row_count, arrow_rows_json};
+pub use arrow_page::{ArrowIds, dlt_type};
 pub use coerce::{Typed, is_iso_timestamp, parse_timestamp};
 pub use error::NormalizeError;
 pub use fast::Bail;
@@ -72,6 +76,7 @@ pub struct Normalizer {
     paths: PathStats,
     fast_path: bool,
     caps: tables::SchemaCaps,
+    arrow_ids: ArrowIds,
 }
 
 /// How many pages took the fast path, and why the others did not.
@@ -119,6 +124,7 @@ impl Normalizer {
             paths: PathStats::default(),
             fast_path: true,
             caps: tables::SchemaCaps::default(),
+            arrow_ids: ArrowIds::default(),
         }
     }
 

@@ -24,6 +24,9 @@ fn records_of(page: &Page) -> Result<Vec<Value>, String> {
     let fmt = match page.format {
         RecordsFormat::JsonArray => sluice_normalize::RecordsFormat::JsonArray,
         RecordsFormat::Ndjson => sluice_normalize::RecordsFormat::Ndjson,
+        RecordsFormat::ArrowIpc => {
+            return sluice_normalize::arrow_rows_json(&page.records).map_err(|e| e.to_string());
+        }
     };
     sluice_normalize::parse_page(&page.records, fmt).map_err(|e| e.to_string())
 }
@@ -41,6 +44,7 @@ fn count_records(page: &Page) -> u64 {
                 .map(|v| v.len() as u64)
                 .unwrap_or(0)
         }
+        RecordsFormat::ArrowIpc => sluice_normalize::arrow_row_count(&page.records).unwrap_or(0),
     }
 }
 
@@ -48,6 +52,11 @@ fn count_records(page: &Page) -> u64 {
 fn as_json_array(page: &Page) -> Result<Vec<u8>, String> {
     match page.format {
         RecordsFormat::JsonArray => Ok(page.records.clone()),
+        RecordsFormat::ArrowIpc => {
+            let rows =
+                sluice_normalize::arrow_rows_json(&page.records).map_err(|e| e.to_string())?;
+            serde_json::to_vec(&rows).map_err(|e| e.to_string())
+        }
         RecordsFormat::Ndjson => {
             let mut out = vec![b'['];
             let mut first = true;
@@ -162,6 +171,7 @@ impl<'a> Writer<'a> {
         let ext = match page.format {
             RecordsFormat::JsonArray => "json",
             RecordsFormat::Ndjson => "ndjson",
+            RecordsFormat::ArrowIpc => "arrow",
         };
         // named by the resource's index, never by its (connector-chosen) name
         let index = self
@@ -491,9 +501,22 @@ fn tracker_for(
         })
 }
 
-/// Keep the page's records the cursor has not seen (as NDJSON); returns how many.
+/// Keep the page's records the cursor has not seen (as NDJSON, or Arrow for an Arrow page);
+/// returns how many.
 fn keep_new(page: &mut Page, t: &mut Tracker, root: &PlannedResource) -> Result<u64, String> {
     let records = records_of(page)?;
+    if page.format == RecordsFormat::ArrowIpc {
+        let mut keep = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            keep.push(
+                t.keep(r, &root.hints.primary_key)
+                    .map_err(|e| format!("record {}: {e}", i + 1))?,
+            );
+        }
+        page.records =
+            sluice_normalize::arrow_filter(&page.records, &keep).map_err(|e| e.to_string())?;
+        return Ok(keep.iter().filter(|k| **k).count() as u64);
+    }
     let mut out = Vec::with_capacity(page.records.len());
     let mut n = 0;
     for (i, r) in records.iter().enumerate() {

@@ -47,12 +47,18 @@ pub use crate::package::StateHead;
 pub struct NormalizeSettings {
     pub fast_path: bool,
     pub caps: sluice_normalize::SchemaCaps,
+    /// dlt's columns on Arrow pages (`[schema] arrow_dlt_load_id`, `arrow_dlt_id`)
+    pub arrow_ids: sluice_normalize::ArrowIds,
 }
 
 impl NormalizeSettings {
     pub fn of(spec: &crate::PipelineSpec) -> NormalizeSettings {
         NormalizeSettings {
             fast_path: spec.schema.fast_path,
+            arrow_ids: sluice_normalize::ArrowIds {
+                load_id: spec.schema.arrow_dlt_load_id,
+                row_id: spec.schema.arrow_dlt_id,
+            },
             caps: sluice_normalize::SchemaCaps {
                 max_columns: spec.limits.max_columns.max(1),
                 max_tables: spec.limits.max_tables.max(1),
@@ -169,6 +175,7 @@ impl Loader<'_> {
         let mut normalizer = Normalizer::new(load_id, m.salt, self.dest.max_identifier_len());
         normalizer.set_fast_path(self.normalize.fast_path);
         normalizer.set_caps(self.normalize.caps);
+        normalizer.set_arrow_ids(self.normalize.arrow_ids);
         self.dest.begin(load_id).map_err(&lerr)?;
         let mut largest = 0;
         if let Feed::Sealed(pending) = feed {
@@ -457,10 +464,10 @@ impl Producer<'_, '_> {
         if r.hints.write_disposition == WriteDisposition::Skip {
             return Ok(None);
         }
-        let fmt = if page.format == "ndjson" {
-            RecordsFormat::Ndjson
-        } else {
-            RecordsFormat::JsonArray
+        let fmt = match page.format.as_str() {
+            "ndjson" => Some(RecordsFormat::Ndjson),
+            "arrow" => None,
+            _ => Some(RecordsFormat::JsonArray),
         };
         let nerr = |source| PipelineError::Normalize {
             pipeline: self.pipeline.to_owned(),
@@ -469,9 +476,15 @@ impl Producer<'_, '_> {
             page: page.seq + 1,
             source,
         };
-        self.normalizer
-            .add_page_bytes(self.schema, rt, page.seq, bytes, fmt)
-            .map_err(nerr)?;
+        match fmt {
+            Some(fmt) => self
+                .normalizer
+                .add_page_bytes(self.schema, rt, page.seq, bytes, fmt),
+            None => self
+                .normalizer
+                .add_arrow_page(self.schema, rt, page.seq, bytes),
+        }
+        .map_err(nerr)?;
         let batches = self.normalizer.take_batches(self.schema).map_err(nerr)?;
         if let Some(cp) = &page.checkpoint {
             let v: Value = serde_json::from_str(cp).map_err(|e| PipelineError::Page {

@@ -314,6 +314,8 @@ pub struct Inspection {
     pub size_bytes: usize,
     /// the interfaces the component imports (capabilities it can ask the host for)
     pub imports: Vec<String>,
+    /// the version of `sluice:connector` it was built against (`0.2.0`)
+    pub contract: String,
     pub config_schema: Value,
     pub resources: Vec<Value>,
     /// why the connector refused to describe itself for the given config (the rest of the
@@ -362,6 +364,7 @@ pub async fn inspect(
                 digest: connector.digest.clone(),
                 size_bytes: bytes.len(),
                 imports: connector.imports.clone(),
+                contract: connector.contract.version().to_owned(),
                 config_schema: Value::Null,
                 resources: Vec::new(),
                 spec_error: Some(e.to_string()),
@@ -395,6 +398,7 @@ pub async fn inspect(
         digest: connector.digest.clone(),
         size_bytes: bytes.len(),
         imports: connector.imports.clone(),
+        contract: connector.contract.version().to_owned(),
         config_schema: serde_json::from_str(&spec.config_schema).unwrap_or(Value::Null),
         resources,
         spec_error: None,

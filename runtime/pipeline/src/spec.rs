@@ -32,6 +32,8 @@
 //! export = "schemas/export"               # <dir>/<schema>.schema.yaml written after each run
 //! preferred_types = { "re:_at$" = "timestamp", "amount" = "decimal" }
 //! fast_path = true                      # pages that fit the schema skip the general path
+//! arrow_dlt_load_id = false             # Arrow pages get `_dlt_load_id` (dlt's default: no)
+//! arrow_dlt_id = false                  # Arrow pages get `_dlt_id` (dlt's default: no)
 //!
 //! [notifications]
 //! webhook_url_env = "SLACK_WEBHOOK_URL"   # or webhook_url = "https://…"; schema changes
@@ -110,6 +112,13 @@ pub struct SchemaOptions {
     /// is the same either way.
     #[serde(default = "yes")]
     pub fast_path: bool,
+    /// add `_dlt_load_id` to the rows of Arrow pages (dlt's `add_dlt_load_id`; off, as in dlt)
+    #[serde(default)]
+    pub arrow_dlt_load_id: bool,
+    /// add a unique `_dlt_id` to the rows of Arrow pages (dlt's `add_dlt_id`; off, as in dlt;
+    /// an scd2 table always gets its row hash)
+    #[serde(default)]
+    pub arrow_dlt_id: bool,
 }
 
 fn yes() -> bool {
@@ -123,6 +132,8 @@ impl Default for SchemaOptions {
             export: None,
             preferred_types: Default::default(),
             fast_path: true,
+            arrow_dlt_load_id: false,
+            arrow_dlt_id: false,
         }
     }
 }

@@ -43,6 +43,8 @@ pub use bindings::sluice::connector::types::{
     OnCursorMissing, RecordsFormat, ResourceSpec, SourceSpec, WriteDisposition,
 };
 pub use serde_json;
+#[cfg(feature = "arrow")]
+pub use {arrow_array, arrow_schema};
 
 /// A connector error: who is at fault, what happened, whether retrying can help.
 pub type Error = ConnectorError;
@@ -80,6 +82,34 @@ impl Page {
             format: RecordsFormat::Ndjson,
             checkpoint: None,
         }
+    }
+
+    /// A page from Arrow record batches of one schema, sent as one Arrow IPC stream: the
+    /// host keeps their types (decimal precision, timestamp unit and zone, date, time,
+    /// binary; struct and list columns become json), as dlt does for an Arrow table.
+    #[cfg(feature = "arrow")]
+    pub fn arrow(batches: &[arrow_array::RecordBatch]) -> Result<Page, Error> {
+        let Some(first) = batches.first() else {
+            return Err(error(
+                ErrorKind::Internal,
+                "an Arrow page needs at least one batch",
+            ));
+        };
+        let fail =
+            |e: arrow_schema::ArrowError| error(ErrorKind::Internal, format!("Arrow page: {e}"));
+        let mut out = Vec::new();
+        let mut w =
+            arrow_ipc::writer::StreamWriter::try_new(&mut out, &first.schema()).map_err(fail)?;
+        for b in batches {
+            w.write(b).map_err(fail)?;
+        }
+        w.finish().map_err(fail)?;
+        drop(w);
+        Ok(Page {
+            records: out,
+            format: RecordsFormat::ArrowIpc,
+            checkpoint: None,
+        })
     }
 
     /// Attach the resource state to commit with this page.

@@ -150,6 +150,18 @@ impl Gen<'_> {
                 )
             })
             .collect();
+        // a root without row keys (an Arrow table) has no nested rows: delete by key directly
+        if chain.len() == 1 && !root.columns.get(DLT_ID).is_some_and(Column::is_complete) {
+            self.push(
+                format!("deleting replaced rows of `{}`", root.name),
+                format!(
+                    "DELETE FROM {} AS d WHERE {}",
+                    self.dest(&root.name),
+                    conds.join(" OR ")
+                ),
+            );
+            return;
+        }
         let doomed = self.helper(&root.name, "delete");
         self.push(
             format!("finding rows of `{}` to replace", root.name),

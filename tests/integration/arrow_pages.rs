@@ -245,3 +245,66 @@ fn contracts_hold_for_arrow_pages() {
         .expect("known columns pass a frozen contract");
     assert_eq!(area.count("SELECT count(*) FROM ds.events"), 6);
 }
+
+#[test]
+fn arrow_pages_load_into_postgres_with_dlt_types() {
+    let pg = crate::pg::PgServer::start();
+    let area = Area::new();
+    let merge = "[resources.typed]\nwrite_disposition = \"merge\"\nprimary_key = [\"Id\"]\n";
+    let toml =
+        pipeline("typed", "").replace("[resources.events]", &format!("{merge}[resources.events]"));
+    for _ in 0..2 {
+        let s = area
+            .run_to(&toml, PROBE, &pg.url())
+            .expect("loads into PostgreSQL");
+        assert_eq!(s.tables.get("typed"), Some(&3));
+    }
+    let types = pg.query(
+        "SELECT column_name || ' ' || data_type FROM information_schema.columns \
+         WHERE table_schema = 'ds' AND table_name = 'typed' ORDER BY ordinal_position",
+    );
+    for want in [
+        "id bigint",
+        "small smallint",
+        "i32 integer",
+        "amount_usd numeric",
+        "ts_ns_tz timestamp with time zone",
+        "fb bytea",
+        "st jsonb",
+        "lst jsonb",
+    ] {
+        assert!(types.iter().any(|t| t == want), "{want} in {types:?}");
+    }
+    let rows = pg.query(
+        "SELECT id, small, amount_usd, ts_ns_tz AT TIME ZONE 'UTC', encode(fb, 'escape'), st::text, lst::text \
+         FROM ds.typed ORDER BY id",
+    );
+    assert_eq!(rows.len(), 3, "merged twice, three rows: {rows:?}");
+    assert_eq!(
+        rows[0],
+        "1|1|1.23|1970-01-01 00:00:00.000001|ab|{\"x\": 1, \"y\": \"a\"}|[1, 2]"
+    );
+    assert_eq!(
+        rows[2],
+        "3|3|-9.99|1970-01-01 00:00:00.003|ef|{\"x\": 3, \"y\": \"c\"}|"
+    );
+}
+
+#[test]
+fn arrow_pages_land_in_parquet_files() {
+    let area = Area::new();
+    let out = area.path().join("lake");
+    let dest = format!("file://{}", out.display());
+    area.run_to(&pipeline("typed", ""), PROBE, &dest)
+        .expect("loads into files");
+    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+    let files = format!("read_parquet('{}/ds/typed/*.parquet')", out.display());
+    let sql = format!("SELECT count(*), sum(id), max(amount_usd)::VARCHAR, max(st) FROM {files}");
+    let (n, sum, max, st): (i64, i64, String, String) = conn
+        .query_row(&sql, [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    assert_eq!((n, sum, max.as_str()), (3, 6, "1.23"));
+    assert_eq!(st, "{\"x\":3,\"y\":\"c\"}");
+}

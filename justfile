@@ -40,11 +40,13 @@ differential *ARGS:
     python3 scripts/differential/naming.py
     python3 scripts/differential/run.py {{ARGS}}
 
-# record dlt's output (from PyPI) for every case in tests/conformance/cases and for an Arrow
-# table of every type (tests/conformance/arrow), so CI holds it
+# record dlt's output (from PyPI) for every case in tests/conformance/cases, for an Arrow
+# table of every type (tests/conformance/arrow) and for a PostgreSQL table of every type
+# through its sql_database source (tests/conformance/sql), so CI holds it
 conformance-fixtures *NAMES:
     python3 scripts/differential/fixtures.py {{NAMES}}
     python3 scripts/differential/arrow_fixtures.py
+    python3 scripts/differential/sql_fixtures.py
 
 # fmt and clippy on the host workspace and on the guest (connectors/) workspace
 lint:

@@ -35,11 +35,13 @@ def log(msg):
 
 
 def ensure_venv():
-    if PY.exists() and subprocess.run([PY, "-c", "import dlt, duckdb, pyarrow"], capture_output=True).returncode == 0:
+    probe = "import dlt, duckdb, pyarrow, sqlalchemy, psycopg2"
+    if PY.exists() and subprocess.run([PY, "-c", probe], capture_output=True).returncode == 0:
         return
-    log("installing dlt[duckdb,parquet] from PyPI into " + str(VENV))
+    log("installing dlt[duckdb,parquet] and its sql_database needs from PyPI into " + str(VENV))
     subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    subprocess.run([PY, "-m", "pip", "install", "-q", "dlt[duckdb,parquet]"], check=True)
+    subprocess.run([PY, "-m", "pip", "install", "-q", "dlt[duckdb,parquet]", "sqlalchemy",
+                    "psycopg2-binary"], check=True)
 
 
 def dataset(kind, n):

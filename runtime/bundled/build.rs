@@ -4,15 +4,17 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const COMPONENTS: [&str; 8] = [
+const COMPONENTS: [&str; 10] = [
     "files",
     "rest_api",
+    "sql_database",
     "synthetic",
     "hello",
     "sandbox_probe",
     "wasi_http_probe",
     "evil_import",
     "arrow_probe",
+    "sql_probe",
 ];
 
 fn main() {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{Area, manifest_dir};
+use crate::support::{Area, Shown, manifest_dir, shown};
 
 const PROBE: (&str, &[u8]) = ("arrow_probe", sluice_bundled::ARROW_PROBE);
 
@@ -15,9 +15,6 @@ fn pipeline(only: &str, extra: &str) -> String {
     )
 }
 
-/// A table's column names and DuckDB types, and its rows as text.
-type Shown = (Vec<(String, String)>, Vec<Vec<Option<String>>>);
-
 fn fixture() -> Value {
     let path = manifest_dir().join("conformance/arrow/typed.expected.json");
     let text = std::fs::read_to_string(&path).expect("the Arrow fixture");
@@ -26,33 +23,7 @@ fn fixture() -> Value {
 
 /// Column names and DuckDB types of `ds.typed`, and its rows as DuckDB's text (UTC).
 fn table(area: &Area) -> Shown {
-    let conn = area.conn();
-    conn.execute_batch("SET TimeZone = 'UTC'")
-        .expect("time zone");
-    let mut q = conn
-        .prepare(
-            "SELECT column_name, data_type FROM information_schema.columns \
-             WHERE table_schema = 'ds' AND table_name = 'typed' ORDER BY ordinal_position",
-        )
-        .expect("prepare");
-    let ddl: Vec<(String, String)> = q
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("ddl")
-        .map(|r| r.expect("row"))
-        .collect();
-    let select: Vec<String> = ddl
-        .iter()
-        .map(|(c, _)| format!("CAST(\"{c}\" AS VARCHAR)"))
-        .collect();
-    let sql = format!("SELECT {} FROM ds.typed ORDER BY id", select.join(", "));
-    let mut q = conn.prepare(&sql).expect("prepare rows");
-    let n = ddl.len();
-    let rows = q
-        .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
-        .expect("rows")
-        .map(|r| r.expect("row"))
-        .collect();
-    (ddl, rows)
+    shown(area, "typed")
 }
 
 fn expected(fixture: &Value, disposition: &str) -> Shown {

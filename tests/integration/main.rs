@@ -27,4 +27,5 @@ mod plan;
 mod ready_pipelines;
 mod rest_api;
 mod sandbox;
+mod sql_sources;
 mod workers;

@@ -137,6 +137,21 @@ impl PgServer {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// Make TCP sessions of `user` authenticate with `password` (SCRAM), creating the role.
+    pub fn require_password(&self, user: &str, password: &str) {
+        self.query(&format!(
+            "CREATE ROLE {user} LOGIN PASSWORD '{password}'; GRANT pg_read_all_data TO {user}"
+        ));
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+        let line = format!("host all {user} 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(&hba, format!("{line}{old}")).expect("write pg_hba.conf");
+        let d = self.dir.path().join("data").to_string_lossy().into_owned();
+        let out = run(&self.bin.join("pg_ctl"), &["-D", &d, "reload"]);
+        assert!(out.status.success(), "pg_ctl reload failed");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
     /// Run `sql` with psql in database `postgres`; rows as `|`-separated text lines.
     pub fn query(&self, sql: &str) -> Vec<String> {
         self.query_db("postgres", sql)

@@ -385,3 +385,38 @@ impl Drop for Server {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// A table's column names and DuckDB types, and its rows as text.
+pub type Shown = (Vec<(String, String)>, Vec<Vec<Option<String>>>);
+
+/// Column names and DuckDB types of `ds.<table>` in `area`'s database, and its rows (ordered
+/// by `id`) as DuckDB's text, time zone UTC.
+pub fn shown(area: &Area, table: &str) -> Shown {
+    let conn = area.conn();
+    conn.execute_batch("SET TimeZone = 'UTC'")
+        .expect("time zone");
+    let mut q = conn
+        .prepare(&format!(
+            "SELECT column_name, data_type FROM information_schema.columns \
+             WHERE table_schema = 'ds' AND table_name = '{table}' ORDER BY ordinal_position"
+        ))
+        .expect("prepare");
+    let ddl: Vec<(String, String)> = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("ddl")
+        .map(|r| r.expect("row"))
+        .collect();
+    let select: Vec<String> = ddl
+        .iter()
+        .map(|(c, _)| format!("CAST(\"{c}\" AS VARCHAR)"))
+        .collect();
+    let sql = format!("SELECT {} FROM ds.{table} ORDER BY id", select.join(", "));
+    let mut q = conn.prepare(&sql).expect("prepare rows");
+    let n = ddl.len();
+    let rows = q
+        .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    (ddl, rows)
+}

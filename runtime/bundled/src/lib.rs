@@ -32,6 +32,13 @@ pub const REST_API: Bundled = Bundled {
     bytes: include_bytes!(env!("SLUICE_COMPONENT_REST_API")),
 };
 
+/// dlt's `sql_database` source: tables of a granted database through the host's `sql` reads.
+pub const SQL_DATABASE: Bundled = Bundled {
+    name: "sql_database",
+    description: "tables of a database granted as [grants.databases.NAME] (PostgreSQL, SQLite), read by the host as Arrow",
+    bytes: include_bytes!(env!("SLUICE_COMPONENT_SQL_DATABASE")),
+};
+
 /// The SDK's hello world.
 pub const HELLO: Bundled = Bundled {
     name: "hello",
@@ -40,7 +47,7 @@ pub const HELLO: Bundled = Bundled {
 };
 
 /// Connectors users can name in pipeline files.
-pub const BUNDLED: &[Bundled] = &[FILES, SYNTHETIC, REST_API, HELLO];
+pub const BUNDLED: &[Bundled] = &[FILES, SYNTHETIC, REST_API, SQL_DATABASE, HELLO];
 
 /// Test component that tries to escape the sandbox (files, environment, HTTP).
 pub const SANDBOX_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_SANDBOX_PROBE"));
@@ -53,6 +60,9 @@ pub const EVIL_IMPORT: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_EVIL_IMPORT
 
 /// Test component whose pages are Arrow IPC streams (every type dlt maps; a cursor stream).
 pub const ARROW_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_ARROW_PROBE"));
+
+/// Test component that asks the host's `sql` interface for whatever its config says.
+pub const SQL_PROBE: &[u8] = include_bytes!(env!("SLUICE_COMPONENT_SQL_PROBE"));
 
 /// The bundled connector called `name`.
 pub fn find(name: &str) -> Option<Bundled> {

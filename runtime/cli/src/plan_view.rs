@@ -35,6 +35,10 @@ pub fn render(p: &Plan) -> String {
             s.name, s.host, s.scheme, s.from
         ));
     }
+    for (i, d) in p.databases.iter().enumerate() {
+        let head = if i == 0 { "databases" } else { "" };
+        out.push(format!("{head:<12} {d}"));
+    }
     out.push("resources".into());
     for r in &p.resources {
         let h = &r.hints;

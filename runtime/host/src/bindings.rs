@@ -10,10 +10,11 @@ wasmtime::component::bindgen!({
     world: "sluice:connector/connector",
     imports: { default: async },
     exports: { default: async },
+    with: { "sluice:connector/sql.rows": sluice_sql::Rows },
 });
 
 pub use sluice::connector::types;
-use sluice::connector::{http, log};
+use sluice::connector::{http, log, sql};
 
 /// Longest log message kept, in bytes.
 const MAX_LOG_BYTES: usize = 4096;
@@ -21,6 +22,7 @@ const MAX_LOG_BYTES: usize = 4096;
 pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     http::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    sql::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ mod http;
 pub mod hygiene;
 mod log_gate;
 mod policy;
+mod sql;
 mod transport;
 mod v0_1;
 mod wasi_http;
@@ -66,7 +67,7 @@ pub enum HostError {
     #[error("connector `{connector}`: cannot compile the component: {reason}")]
     Compile { connector: String, reason: String },
     #[error(
-        "connector `{connector}` imports what the host does not grant: {}; grantable are sluice:connector/{{log,http}}, wasi:http (through the pipeline's policy) and the WASI interfaces (linked with nothing granted)",
+        "connector `{connector}` imports what the host does not grant: {}; grantable are sluice:connector/{{log,http,sql}}, wasi:http (through the pipeline's policy) and the WASI interfaces (linked with nothing granted)",
         imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
     )]
     Imports {
@@ -176,6 +177,8 @@ pub struct Sandbox {
     pub max_log_lines_per_sec: u32,
     /// `wasi:http` requests one instance may have awaiting their response at once; more wait
     pub max_http_in_flight: usize,
+    /// databases the `sql` import may read (nothing granted: every call is refused)
+    pub databases: sluice_sql::Databases,
 }
 
 impl Default for Sandbox {
@@ -188,6 +191,7 @@ impl Default for Sandbox {
             max_log_lines: 10_000,
             max_log_lines_per_sec: 1_000,
             max_http_in_flight: 16,
+            databases: sluice_sql::Databases::default(),
         }
     }
 }
@@ -261,6 +265,8 @@ pub(crate) struct State {
     pub(crate) metrics: HttpMetrics,
     http_ctx: wasmtime_wasi_http::WasiHttpCtx,
     hooks: wasi_http::PolicyHooks,
+    /// what the `sql` import may read
+    pub(crate) databases: sluice_sql::Databases,
 }
 
 impl State {
@@ -543,6 +549,7 @@ impl Connector {
                 &self.name,
                 sandbox.max_http_in_flight,
             ),
+            databases: sandbox.databases.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.budget);

@@ -11,8 +11,6 @@ mod driver;
 mod duckdb_dest;
 mod filesystem;
 pub mod lease;
-mod pg_tls;
-mod pg_url;
 mod postgres;
 pub mod sql;
 
@@ -22,8 +20,8 @@ use sluice_schema::{Schema, Table};
 pub use config::DestinationConfig;
 pub use duckdb_dest::DuckDb;
 pub use filesystem::{FileFormat, Filesystem};
-pub use pg_url::{ClientCert, PgUrl, RootCerts, SslMode, TlsOptions};
 pub use postgres::Postgres;
+pub use sluice_sql::{ClientCert, PgUrl, RootCerts, SslMode, TlsOptions};
 pub use sql::ReplaceStrategy;
 
 /// An error of the database or file system underneath.

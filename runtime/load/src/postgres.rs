@@ -96,9 +96,9 @@ impl Postgres {
             destination: url.redacted(),
             source,
         };
-        let tls = crate::pg_tls::connector(&url.tls).map_err(|e| open_err(e.into()))?;
-        let (client, conn) =
-            open_session(session_config(url, app_name, lease), tls).map_err(open_err)?;
+        let tls = sluice_sql::pg_tls_connector(&url.tls).map_err(|e| open_err(e.into()))?;
+        let (client, conn) = open_session(sluice_sql::pg_session_config(url, app_name, lease), tls)
+            .map_err(open_err)?;
         Ok(Postgres {
             client,
             url: url.clone(),
@@ -122,46 +122,13 @@ impl Postgres {
     }
 }
 
-/// The session's settings: user, host, database, TLS mode, password (the URL's or
-/// `PGPASSWORD`), and for a lease session server-side keepalives.
-fn session_config(url: &PgUrl, app_name: &str, lease: bool) -> tokio_postgres::Config {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .user(&url.user)
-        .host(&url.host)
-        .port(url.port)
-        .dbname(&url.database)
-        .application_name(app_name)
-        .ssl_mode(match url.tls.mode {
-            crate::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-            crate::SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            _ => tokio_postgres::config::SslMode::Require,
-        });
-    if lease {
-        config
-            .options(
-                "-c tcp_keepalives_idle=20 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
-            )
-            .keepalives(true)
-            .keepalives_idle(std::time::Duration::from_secs(20));
-    }
-    let password = url
-        .password
-        .clone()
-        .or_else(|| std::env::var("PGPASSWORD").ok());
-    if let Some(p) = &password {
-        config.password(p);
-    }
-    config
-}
-
 type Connection = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 /// Open a session on a thread of its own (its connection runs there on a small tokio
 /// runtime), with TLS when `tls` is given.
 fn open_session(
     config: tokio_postgres::Config,
-    tls: Option<crate::pg_tls::MakeRustls>,
+    tls: Option<sluice_sql::MakeRustls>,
 ) -> std::result::Result<(Client, std::thread::JoinHandle<()>), crate::BoxError> {
     let (tx, rx) = std::sync::mpsc::channel();
     let conn = std::thread::Builder::new()
@@ -548,20 +515,6 @@ fn write_value(out: &mut String, col: &dyn Array, row: usize) -> std::result::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_keeps_the_password_out_of_sight() {
-        let u = PgUrl::parse("postgres://loader:s3cr%40t@db.example:6543/warehouse")
-            .expect("valid url");
-        assert_eq!(u.user, "loader");
-        assert_eq!(u.password.as_deref(), Some("s3cr@t"));
-        assert_eq!(u.port, 6543);
-        assert_eq!(u.database, "warehouse");
-        assert_eq!(u.redacted(), "postgres://loader@db.example:6543/warehouse");
-        assert!(!format!("{u:?}").contains("s3cr"));
-        assert!(PgUrl::parse("postgres://u@h:1/").is_err());
-        assert!(PgUrl::parse("mysql://u@h:1/db").is_err());
-    }
 
     #[test]
     fn copy_text_escapes_and_numbers_rows() {

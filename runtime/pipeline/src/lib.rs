@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 mod contracts;
+mod db_grants;
 mod destination;
 mod error;
 mod extract;

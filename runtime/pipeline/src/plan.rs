@@ -33,6 +33,8 @@ pub struct Plan {
     pub allow_private_addresses: bool,
     /// secrets by name: where they go and how; never a value
     pub secrets: Vec<PlannedSecret>,
+    /// database grants in words: name, URL without password, what may be read
+    pub databases: Vec<String>,
     pub resources: Vec<PlannedResource>,
     pub memory_mb: u64,
     pub call_timeout_secs: u64,
@@ -125,6 +127,7 @@ pub async fn plan(opts: &RunOptions) -> Result<Plan, PipelineError> {
             .iter()
             .map(|(name, s)| planned_secret(name, s))
             .collect(),
+        databases: crate::sandbox::describe_databases(&sandbox.databases, spec),
         resources,
         memory_mb: spec.limits.memory_mb,
         call_timeout_secs: spec.limits.call_timeout_secs,
@@ -172,7 +175,7 @@ fn planned_secret(name: &str, s: &SecretSpec) -> PlannedSecret {
     };
     PlannedSecret {
         name: name.to_owned(),
-        host: s.host.clone(),
+        host: s.host.clone().unwrap_or_else(|| "a database grant".into()),
         scheme: placed,
         from,
     }

@@ -10,6 +10,8 @@ use sluice_host::{Policy, Sandbox};
 
 use crate::{PipelineError, PipelineSpec, grants, spec};
 
+pub(crate) use crate::db_grants::describe as describe_databases;
+
 /// A pipeline that pins its connector's digest refuses any other component.
 pub(crate) fn check_pin(
     spec: &PipelineSpec,
@@ -45,6 +47,7 @@ pub(crate) fn sandbox_for(
         read_dirs,
         policy: Arc::new(policy),
         max_http_in_flight: spec.limits.http_in_flight.max(1),
+        databases: crate::db_grants::databases(spec)?,
     };
     Ok((sandbox, staged))
 }
@@ -75,36 +78,67 @@ fn policy_for(spec: &PipelineSpec) -> Result<Policy, PipelineError> {
     Ok(policy)
 }
 
-/// Each secret of `spec`, read from its source and placed for its host; an optional secret
-/// whose variable is unset is recorded as absent.
+/// Each secret of `spec` with a host, read from its source and placed for its host; an
+/// optional secret whose variable is unset is recorded as absent. Secrets without a host are
+/// for database grants only ([`crate::db_grants`]) and never reach the HTTP policy.
 fn grant_secrets(spec: &PipelineSpec, policy: &mut Policy) -> Result<(), PipelineError> {
     for (name, s) in &spec.secrets {
         let cfg = |reason: String| PipelineError::Config {
             pipeline: spec.name.clone(),
             reason: format!("secret `{name}`: {reason}"),
         };
-        let value = match (&s.env, &s.value) {
-            (Some(var), None) if s.optional && std::env::var_os(var).is_none() => {
-                secret_placement(s).map_err(cfg)?;
-                tracing::info!("secret `{name}`: `{var}` is not set; requests go without it");
-                policy.absent_secrets.push(name.clone());
-                continue;
-            }
-            (Some(var), None) => std::env::var(var)
-                .map_err(|_| cfg(format!("environment variable `{var}` is not set")))?,
-            (None, Some(v)) => v.clone(),
-            _ => return Err(cfg("give exactly one of `env` or `value`".into())),
+        let Some(host) = &s.host else {
+            no_placement(s).map_err(cfg)?;
+            continue;
         };
         let placement = secret_placement(s).map_err(cfg)?;
-        Policy::allow(std::slice::from_ref(&s.host)).map_err(cfg)?;
+        let Some(value) = secret_value(s).map_err(cfg)? else {
+            tracing::info!("secret `{name}`: its variable is not set; requests go without it");
+            policy.absent_secrets.push(name.clone());
+            continue;
+        };
+        Policy::allow(std::slice::from_ref(host)).map_err(cfg)?;
         policy.secrets.push(sluice_host::SecretGrant {
             name: name.clone(),
             value,
-            host: s.host.clone(),
+            host: host.clone(),
             placement,
         });
     }
     Ok(())
+}
+
+/// A secret's value from the environment or the file; `None` for an optional secret whose
+/// variable is unset.
+pub(crate) fn secret_value(s: &spec::SecretSpec) -> Result<Option<String>, String> {
+    match (&s.env, &s.value) {
+        (Some(var), None) if s.optional && std::env::var_os(var).is_none() => Ok(None),
+        (Some(var), None) => std::env::var(var)
+            .map(Some)
+            .map_err(|_| format!("environment variable `{var}` is not set")),
+        (None, Some(v)) => Ok(Some(v.clone())),
+        _ => Err("give exactly one of `env` or `value`".into()),
+    }
+}
+
+/// A secret without a host says nothing of how HTTP would carry it.
+fn no_placement(s: &spec::SecretSpec) -> Result<(), String> {
+    let fields = [
+        ("scheme", s.scheme.is_some()),
+        ("header", s.header.is_some()),
+        ("query", s.query.is_some()),
+        ("prefix", !s.prefix.is_empty()),
+        ("username", s.username.is_some()),
+        ("token_url", s.token_url.is_some()),
+        ("client_id", s.client_id.is_some()),
+    ];
+    match fields.iter().find(|(_, set)| *set) {
+        Some((f, _)) => Err(format!(
+            "`{f}` places the secret in HTTP requests: give the `host` it goes to (a secret \
+             without `host` is only for database grants)"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// How the host sends a secret, from its `scheme` and the fields that scheme takes.

@@ -169,6 +169,9 @@ pub struct Notifications {
 /// scheme = "http_basic"
 /// username = "bob"
 ///
+/// [secrets.shop_password]              # no host: only a `[grants.databases]` entry may name
+/// env = "SHOP_PASSWORD"                # it (the database's password)
+///
 /// [secrets.client_secret]              # OAuth2 client credentials, exchanged by the host
 /// env = "CLIENT_SECRET"
 /// host = "https://api.example.com"
@@ -186,7 +189,8 @@ pub struct SecretSpec {
     /// (public APIs that take a token for higher rate limits)
     #[serde(default)]
     pub optional: bool,
-    pub host: String,
+    /// the host the secret goes to; none for a secret only a database grant names
+    pub host: Option<String>,
     /// `api_key` (default), `bearer`, `http_basic`, `oauth2_client_credentials`
     pub scheme: Option<String>,
     pub header: Option<String>,
@@ -239,6 +243,45 @@ pub struct Grants {
     pub allow_hosts: Vec<String>,
     #[serde(default)]
     pub allow_private_addresses: bool,
+    /// databases the connector may read through the host's `sql` interface, by grant name
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseGrantSpec>,
+}
+
+/// One `[grants.databases.NAME]`: where the database is (the connector sees only NAME), the
+/// secret holding its password, and what may be read.
+///
+/// ```toml
+/// [secrets.shop_password]              # no `host`: never sent over HTTP
+/// env = "SHOP_PASSWORD"
+///
+/// [grants.databases.shop]
+/// url = "postgres://loader@127.0.0.1:5432/shop?sslmode=verify-full&sslrootcert=ca.pem"
+/// # url = "sqlite:///srv/data/shop.db"  # a SQLite file, read-only
+/// password = "shop_password"           # the name of a secret
+/// schemas = ["public"]                 # default: public (PostgreSQL), main (SQLite)
+/// tables = ["orders", "customer*", "sales.refunds"]   # default: every table of `schemas`
+/// statement_timeout_secs = 300
+/// [grants.databases.shop.queries]      # your own SQL, read as tables of schema `query`
+/// big_orders = "SELECT * FROM orders WHERE total > 1000"
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseGrantSpec {
+    pub url: String,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub queries: BTreeMap<String, String>,
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout_secs: u64,
+}
+
+fn default_statement_timeout() -> u64 {
+    300
 }
 
 /// Limits of the sandbox and the run. Defaults are documented in the README.
@@ -402,6 +445,11 @@ impl PipelineSpec {
         spec.schema.export = spec.schema.export.as_ref().map(abs);
         for r in spec.resources.values_mut() {
             r.json_schema = r.json_schema.as_ref().map(abs);
+        }
+        for g in spec.grants.databases.values_mut() {
+            if let Some(path) = crate::db_grants::sqlite_path(&g.url) {
+                g.url = format!("sqlite://{}", abs(&path).display());
+            }
         }
         Ok(spec)
     }

@@ -112,6 +112,15 @@ impl Page {
         })
     }
 
+    /// A page from the bytes of an Arrow IPC stream (as the host's `sql` reads return them).
+    pub fn arrow_ipc(bytes: Vec<u8>) -> Page {
+        Page {
+            records: bytes,
+            format: RecordsFormat::ArrowIpc,
+            checkpoint: None,
+        }
+    }
+
     /// Attach the resource state to commit with this page.
     pub fn with_checkpoint(mut self, state: &serde_json::Value) -> Page {
         self.checkpoint = Some(state.to_string());
@@ -207,6 +216,48 @@ pub mod http {
             body: None,
             timeout_ms: None,
             secrets: Vec::new(),
+        }
+    }
+}
+
+/// Databases the pipeline grants, read through the host: reflect a grant's tables, then
+/// read one in structured form (columns, filters, order, chunk size). Each chunk arrives as
+/// an Arrow IPC stream, ready to hand on as a page ([`Page::arrow_ipc`]).
+pub mod sql {
+    pub use crate::bindings::sluice::connector::sql::{
+        ColumnInfo, Comparison, Predicate, ReadRequest, Rows, SqlError, TableInfo, databases, read,
+        tables,
+    };
+
+    impl ReadRequest {
+        /// Every column of `table` in grant `database`, in the host's default chunks.
+        pub fn table(database: &str, table: &str) -> ReadRequest {
+            ReadRequest {
+                database: database.into(),
+                schema: None,
+                table: table.into(),
+                columns: Vec::new(),
+                filter: Vec::new(),
+                order_by: Vec::new(),
+                limit: None,
+                chunk_rows: None,
+            }
+        }
+    }
+
+    /// The connector error for a refused or failed database call.
+    pub fn error(e: SqlError) -> crate::Error {
+        use crate::ErrorKind as K;
+        let (kind, message, retryable) = match e {
+            SqlError::Denied(m) | SqlError::NotFound(m) => (K::Config, m, false),
+            SqlError::Unsupported(m) => (K::Data, m, false),
+            SqlError::Timeout(m) => (K::External, m, true),
+            SqlError::Database(m) => (K::External, m, false),
+        };
+        crate::Error {
+            kind,
+            message,
+            retryable,
         }
     }
 }

@@ -150,7 +150,7 @@ impl ServerCertVerifier for Verifier {
 
 /// tokio-postgres's TLS factory over one rustls configuration.
 #[derive(Clone)]
-pub(crate) struct MakeRustls(Arc<rustls::ClientConfig>);
+pub struct MakeRustls(Arc<rustls::ClientConfig>);
 
 impl<S> MakeTlsConnect<S> for MakeRustls
 where
@@ -171,7 +171,7 @@ where
 }
 
 /// One handshake.
-pub(crate) struct RustlsConnect {
+pub struct RustlsConnect {
     config: Arc<rustls::ClientConfig>,
     name: ServerName<'static>,
 }
@@ -196,7 +196,7 @@ where
 }
 
 /// An encrypted session stream.
-pub(crate) struct RustlsStream<S>(Box<tokio_rustls::client::TlsStream<S>>);
+pub struct RustlsStream<S>(Box<tokio_rustls::client::TlsStream<S>>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
     fn poll_read(

@@ -220,6 +220,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn url_keeps_the_password_out_of_sight() {
+        let u = PgUrl::parse("postgres://loader:s3cr%40t@db.example:6543/warehouse")
+            .expect("valid url");
+        assert_eq!(u.user, "loader");
+        assert_eq!(u.password.as_deref(), Some("s3cr@t"));
+        assert_eq!(u.port, 6543);
+        assert_eq!(u.database, "warehouse");
+        assert_eq!(u.redacted(), "postgres://loader@db.example:6543/warehouse");
+        assert!(!format!("{u:?}").contains("s3cr"));
+        assert!(PgUrl::parse("postgres://u@h:1/").is_err());
+        assert!(PgUrl::parse("mysql://u@h:1/db").is_err());
+    }
+
+    #[test]
     fn tls_parameters_parse_and_show_without_the_password() {
         let u = PgUrl::parse("postgres://me:s3cret@db.example:6432/app").expect("url");
         assert_eq!(u.tls, TlsOptions::default());

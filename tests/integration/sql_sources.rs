@@ -451,3 +451,43 @@ fn a_source_over_tls_follows_sslmode() {
         assert!(err.contains("database `src`"), "{err}");
     }
 }
+
+#[test]
+fn init_pipeline_writes_a_file_that_runs() {
+    let pg = PgServer::start();
+    pg.query(&types_sql());
+    events(&pg, 5);
+    pg.query("CREATE TABLE \"odd name\" (x int)");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let made = rt
+        .block_on(sluice_pipeline::sql_pipeline("shop", &pg.url(), None))
+        .expect("reflects");
+    let toml = made.toml;
+    for want in [
+        "tables = [\"events\", \"every_type\", \"intervals\", \"odd name\"]",
+        "[config.table_config.events]\nwrite_disposition = \"merge\"",
+        "# incremental = { cursor = \"updated_at\" }",
+        "[config.table_config.\"odd name\"]\n# no primary key in the database",
+        "[secrets.shop_password]",
+        "env = \"PGPASSWORD\"",
+        "password = \"shop_password\"",
+    ] {
+        assert!(toml.contains(want), "`{want}` in:\n{toml}");
+    }
+    assert!(
+        !toml.contains("PGPASSWORD\"\nhost"),
+        "the secret has no host"
+    );
+    // the file runs as written (the password as a value here: this server trusts loopback)
+    let area = Area::new();
+    let mut spec = sluice_pipeline::PipelineSpec::from_toml(&toml, &[], area.path())
+        .expect("the written file parses");
+    if let Some(s) = spec.secrets.get_mut("shop_password") {
+        s.env = None;
+        s.value = Some("unused".into());
+    }
+    spec.destination = format!("duckdb:{}", area.db().display());
+    let summary = area.run_parsed(spec, SQL).expect("runs");
+    assert_eq!(summary.tables.get("events"), Some(&5));
+    assert_eq!(summary.tables.get("every_type"), Some(&3));
+}

@@ -117,6 +117,23 @@ enum InitCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Write a pipeline file for a database: reflects its tables (keys, cursor candidates)
+    /// for the bundled `sql_database` connector
+    Pipeline {
+        /// the pipeline's name (also the database grant's)
+        name: String,
+        /// `postgres://user@host:port/db` (no password: it is read from `--password-env`)
+        /// or `sqlite://path/to/file.db`
+        #[arg(long)]
+        sql: String,
+        /// the variable holding the password, named in the file as a secret (PostgreSQL;
+        /// default `PGPASSWORD`)
+        #[arg(long)]
+        password_env: Option<String>,
+        /// the file to write (default NAME.toml); never overwritten
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -414,6 +431,15 @@ fn real_main(cli: Cli) -> Result<()> {
             println!("    sluice tables pipeline.toml");
             Ok(())
         }
+        Command::Init {
+            command:
+                InitCommand::Pipeline {
+                    name,
+                    sql,
+                    password_env,
+                    out,
+                },
+        } => init_sql_pipeline(&name, &sql, password_env.as_deref(), out),
         Command::Connector {
             command: ConnectorCommand::List,
         } => {
@@ -590,6 +616,45 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
     );
     PipelineSpec::from_value(spec, &common.sets, Path::new("."))
         .map_err(|e| anyhow::anyhow!("building the load pipeline: {e}"))
+}
+
+/// `sluice init pipeline --sql`: reflect, write the file, say what was found.
+fn init_sql_pipeline(
+    name: &str,
+    url: &str,
+    password_env: Option<&str>,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}.toml")));
+    if out.exists() {
+        bail!("{} exists; choose another --out", out.display());
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let p = rt.block_on(sluice_pipeline::sql_pipeline(name, url, password_env))?;
+    std::fs::write(&out, &p.toml).with_context(|| format!("writing {}", out.display()))?;
+    println!("reflected {} tables:", p.tables.len());
+    for t in &p.tables {
+        let key = if t.primary_key.is_empty() {
+            "no primary key: append".to_owned()
+        } else {
+            format!("key {}: merge", t.primary_key.join(", "))
+        };
+        let rows = t
+            .row_estimate
+            .map(|n| format!(", ~{n} rows"))
+            .unwrap_or_default();
+        println!(
+            "  {}.{:<24} {} columns, {key}{rows}",
+            t.schema,
+            t.name,
+            t.columns.len()
+        );
+    }
+    println!(
+        "wrote {}; next:\n    sluice plan {0}\n    sluice run {0}",
+        out.display()
+    );
+    Ok(())
 }
 
 /// `--initial-value` (JSON) as a cursor start: a number or a string.

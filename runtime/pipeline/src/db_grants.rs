@@ -62,7 +62,7 @@ fn grant(spec: &PipelineSpec, name: &str, g: &DatabaseGrantSpec) -> Result<Datab
     })
 }
 
-fn engine(url: &str) -> Result<Engine, String> {
+pub(crate) fn engine(url: &str) -> Result<Engine, String> {
     if let Some(path) = sqlite_path(url) {
         if !path.is_file() {
             return Err(format!("SQLite file `{}` does not exist", path.display()));

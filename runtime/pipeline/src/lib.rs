@@ -17,6 +17,7 @@ mod error;
 mod extract;
 mod grants;
 mod incremental;
+mod init_sql;
 mod lease;
 mod live;
 mod load;
@@ -42,6 +43,7 @@ pub(crate) use destination::{destination_config, open_named, restore_schema};
 pub use error::PipelineError;
 pub(crate) use error::io_err;
 pub use incremental::{IncrementalSpec, LastValueFunc, OnCursorMissing};
+pub use init_sql::{SqlPipeline, sql_pipeline};
 pub(crate) use load_id::{new_load_id, new_load_id_after};
 pub use manage::{
     DropSummary, Inspection, Remembered, abort_packages, drop_resources, inspect, stored_schema,

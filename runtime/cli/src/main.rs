@@ -632,7 +632,8 @@ fn init_sql_pipeline(
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let p = rt.block_on(sluice_pipeline::sql_pipeline(name, url, password_env))?;
     std::fs::write(&out, &p.toml).with_context(|| format!("writing {}", out.display()))?;
-    println!("reflected {} tables:", p.tables.len());
+    let n = p.tables.len();
+    println!("reflected {n} table{}:", if n == 1 { "" } else { "s" });
     for t in &p.tables {
         let key = if t.primary_key.is_empty() {
             "no primary key: append".to_owned()

@@ -35,13 +35,13 @@ def log(msg):
 
 
 def ensure_venv():
-    probe = "import dlt, duckdb, pyarrow, sqlalchemy, psycopg2"
+    probe = "import dlt, duckdb, pyarrow, sqlalchemy, psycopg2, psycopg, connectorx"
     if PY.exists() and subprocess.run([PY, "-c", probe], capture_output=True).returncode == 0:
         return
     log("installing dlt[duckdb,parquet] and its sql_database needs from PyPI into " + str(VENV))
     subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
     subprocess.run([PY, "-m", "pip", "install", "-q", "dlt[duckdb,parquet]", "sqlalchemy",
-                    "psycopg2-binary"], check=True)
+                    "psycopg2-binary", "psycopg[binary]", "connectorx"], check=True)
 
 
 def dataset(kind, n):
@@ -627,7 +627,15 @@ def main():
     ap.add_argument("--only-languages", action="store_true",
                     help="measure connectors by language, keep the other saved results, re-render")
     ap.add_argument("--lang-rows", type=int, default=200_000)
+    ap.add_argument("--only-sql", action="store_true",
+                    help="measure SQL sources, keep the other saved results, replace their section")
+    ap.add_argument("--sql-rows", type=int, default=1_000_000)
+    ap.add_argument("--sql-large", type=int, default=0,
+                    help="also load a table of this many rows for peak memory (e.g. 10000000)")
     args = ap.parse_args()
+    if args.only_sql:
+        measure_sql(args)
+        return
     raw = CACHE / "bench-results.json"
     if args.only_normalize and not raw.exists():
         # no saved results on this machine: measure normalize and replace only its section
@@ -681,6 +689,25 @@ def main():
         raw.write_text(json.dumps({"e2e": e2e, "mem": mem, "cold": cold, "dests": dests, "elapsed": elapsed,
                                    "argv": argv, "norm": norm, "date": date, "langs": langs}))
         report(args, e2e, mem, cold, dests, elapsed, argv, json.loads(json.dumps(norm)), date, langs)
+    measure_sql(args)
+
+
+def measure_sql(args):
+    """The SQL-source section (bench/sql.py), measured and put into the report."""
+    import sql
+
+    if not SLUICE.exists():
+        raise SystemExit(f"bench: {SLUICE} missing; run `just bench` (it builds in release mode)")
+    ensure_venv()
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-sql-") as tmp:
+        r = sql.sql_sources(sys.modules[__name__], args.sql_rows, args.sql_large, args.runs, tmp)
+    sql.save(CACHE / "bench-results.json", r)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = sql.report_sql(r, date, machine())
+    out = Path(args.out)
+    if "## SQL sources" not in out.read_text().splitlines():
+        out.write_text(out.read_text().rstrip("\n") + "\n\n## SQL sources\n")
+    splice_section(out, "## SQL sources", lines)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,6 @@ def typed():
 
 def load(work, disposition):
     import dlt
-    import duckdb
 
     db = work / f"{disposition}.duckdb"
     p = dlt.pipeline(pipeline_name=f"arrow_{disposition}",
@@ -65,14 +64,22 @@ def load(work, disposition):
         name: {k: v for k, v in col.items() if k in ("data_type", "precision", "scale", "nullable")}
         for name, col in p.default_schema.get_table_columns("typed").items()
     }
+    return {"columns": columns, **shown(db, "typed")}
+
+
+def shown(db, table):
+    """`ds.<table>` of DuckDB file `db`: its column names and types, and its rows ordered by
+    `id`, each value as DuckDB renders it as text (time zone UTC)."""
+    import duckdb
+
     con = duckdb.connect(str(db))
     con.execute("SET TimeZone = 'UTC'")
     ddl = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'ds' AND table_name = 'typed' ORDER BY ordinal_position").fetchall()
+        f"WHERE table_schema = 'ds' AND table_name = '{table}' ORDER BY ordinal_position").fetchall()
     select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c, _ in ddl)
-    rows = con.execute(f'SELECT {select} FROM ds.typed ORDER BY "id"').fetchall()
-    return {"columns": columns, "ddl": [list(r) for r in ddl], "rows": [list(r) for r in rows]}
+    rows = con.execute(f'SELECT {select} FROM ds.{table} ORDER BY "id"').fetchall()
+    return {"ddl": [list(r) for r in ddl], "rows": [list(r) for r in rows]}
 
 
 def main():

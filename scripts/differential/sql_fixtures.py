@@ -24,6 +24,7 @@ OUT = ROOT / "tests" / "conformance" / "sql" / "postgres_types.expected.json"
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench  # noqa: E402  (venv)
+from arrow_fixtures import shown  # noqa: E402
 
 
 class Server:
@@ -60,7 +61,6 @@ class Server:
 
 def load(server, work, table):
     import dlt
-    import duckdb
     from dlt.sources.sql_database import sql_database
 
     db = work / f"{table}.duckdb"
@@ -69,21 +69,18 @@ def load(server, work, table):
     source = sql_database(server.url().replace("postgresql://", "postgresql+psycopg2://"), table_names=[table], backend="pyarrow")
     try:
         p.run(source)
-    except Exception as e:  # dlt's failure is part of what is recorded
-        return {"error": type(e).__name__ + ": " + str(e).splitlines()[0][:300]}
+    except Exception as e:  # dlt's failure is part of what is recorded (its root cause)
+        root = e
+        while root.__cause__ is not None:
+            root = root.__cause__
+        return {"error": f"{type(e).__name__}, caused by {type(root).__name__}: "
+                         + (str(root).splitlines() or [""])[0][:300]}
     columns = {
         name: {k: v for k, v in col.items()
                if k in ("data_type", "precision", "scale", "nullable", "timezone", "primary_key")}
         for name, col in p.default_schema.get_table_columns(table).items()
     }
-    con = duckdb.connect(str(db))
-    con.execute("SET TimeZone = 'UTC'")
-    ddl = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        f"WHERE table_schema = 'ds' AND table_name = '{table}' ORDER BY ordinal_position").fetchall()
-    select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c, _ in ddl)
-    rows = con.execute(f'SELECT {select} FROM ds.{table} ORDER BY "id"').fetchall()
-    return {"columns": columns, "ddl": [list(r) for r in ddl], "rows": [list(r) for r in rows]}
+    return {"columns": columns, **shown(db, table)}
 
 
 def main():

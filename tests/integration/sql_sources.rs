@@ -206,6 +206,13 @@ fn the_grant_names_what_may_be_read() {
     );
     let s = area.run(&toml, SQL).expect("a query of the pipeline");
     assert_eq!(s.tables.get("recent"), Some(&2));
+    // a real schema named `query` would pass for the queries: it cannot be granted
+    let toml = pipeline(&pg.url(), "schemas = [\"public\", \"query\"]", "");
+    let err = area.run(&toml, SQL).expect_err("schema query").to_string();
+    assert!(
+        err.contains("schema `query` is where the grant's queries are listed"),
+        "{err}"
+    );
 }
 
 #[test]

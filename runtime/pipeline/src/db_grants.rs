@@ -48,6 +48,13 @@ fn grant(spec: &PipelineSpec, name: &str, g: &DatabaseGrantSpec) -> Result<Datab
             crate::sandbox::secret_value(s).map_err(|e| format!("secret `{secret}`: {e}"))?
         }
     };
+    if g.schemas.iter().any(|s| s == sluice_sql::QUERY_SCHEMA) {
+        return Err(format!(
+            "schema `{}` is where the grant's queries are listed: a real schema of that name \
+             cannot be granted",
+            sluice_sql::QUERY_SCHEMA
+        ));
+    }
     if g.statement_timeout_secs == 0 {
         return Err("statement_timeout_secs must be at least 1".into());
     }

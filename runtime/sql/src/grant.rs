@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::{PgUrl, Result, SqlError};
 
 /// The schema name pipeline queries are listed under.
-pub(crate) const QUERY_SCHEMA: &str = "query";
+pub const QUERY_SCHEMA: &str = "query";
 
 /// Which database engine a grant reaches, and where.
 #[derive(Clone)]

@@ -22,7 +22,7 @@ mod pg_url;
 mod render;
 mod sqlite;
 
-pub use grant::{DatabaseGrant, Databases, Engine, TablePattern};
+pub use grant::{DatabaseGrant, Databases, Engine, QUERY_SCHEMA, TablePattern};
 pub use pg_session::{pg_session_config, pg_tls_connector};
 pub use pg_tls::MakeRustls;
 pub use pg_url::{ClientCert, PgUrl, RootCerts, SslMode, TlsOptions};
@@ -129,8 +129,6 @@ pub type Result<T, E = SqlError> = std::result::Result<T, E>;
 pub struct Rows {
     chunks: tokio::sync::mpsc::Receiver<Result<Vec<u8>>>,
     task: tokio::task::JoinHandle<()>,
-    /// rows handed out so far
-    pub rows: u64,
 }
 
 impl Rows {
@@ -174,11 +172,7 @@ impl Databases {
             Engine::Postgres(url) => pg_read::spawn(grant.clone(), url.clone(), plan, tx),
             Engine::Sqlite(path) => sqlite::spawn(grant.clone(), path.clone(), plan, tx),
         };
-        Ok(Rows {
-            chunks: rx,
-            task,
-            rows: 0,
-        })
+        Ok(Rows { chunks: rx, task })
     }
 
     /// The reflected table `request` reads, refused when the grant does not name it.

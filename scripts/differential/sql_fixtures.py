@@ -1,10 +1,10 @@
 """`just conformance-fixtures`: dlt's `sql_database` output (pyarrow backend, reflection level
-`full`, its defaults) for the PostgreSQL table of every type in
-`tests/conformance/sql/postgres_types.sql`, written to
-`tests/conformance/sql/postgres_types.expected.json`: the table's columns in dlt's schema, its
-DuckDB column types and its rows (each value as DuckDB renders it as text, time zone UTC), and
-what dlt does with the `intervals` table. Starts a throwaway PostgreSQL server (initdb, as the
-`postgres` user when run as root) on a free loopback port. Runs dlt from PyPI in the bench
+`full`, its defaults) for the tables of every type in `tests/conformance/sql/postgres_types.sql`
+and `mariadb_types.sql`, written beside them as `*.expected.json`: each table's columns in dlt's
+schema, its DuckDB column types and its rows (each value as DuckDB renders it as text, time zone
+UTC), and what dlt does with the tables it cannot load (`intervals`, `unsigned_ints`). Starts a
+throwaway PostgreSQL server (initdb, as the `postgres` user when run as root) and a MariaDB
+server (mariadb-install-db, as `mysql`) on free loopback ports. Runs dlt from PyPI in the bench
 virtualenv, so CI holds dlt's answers without installing dlt.
 """
 import glob
@@ -19,12 +19,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-SQL = ROOT / "tests" / "conformance" / "sql" / "postgres_types.sql"
-OUT = ROOT / "tests" / "conformance" / "sql" / "postgres_types.expected.json"
+CASES = ROOT / "tests" / "conformance" / "sql"
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench  # noqa: E402  (venv)
 from arrow_fixtures import shown  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Server:
@@ -36,9 +41,7 @@ class Server:
         self.root = os.getuid() == 0
         if self.root:
             shutil.chown(self.dir, "postgres", "postgres")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         data = self.dir / "data"
         self.run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -52,10 +55,69 @@ class Server:
         subprocess.run(cmd, check=True, capture_output=True)
 
     def url(self):
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def setup(self, sql):
+        import psycopg2
+
+        with psycopg2.connect(self.url().replace("+psycopg2", "")) as con, con.cursor() as cur:
+            cur.execute(sql)
 
     def stop(self):
         self.run("pg_ctl", "-D", self.data, "-m", "fast", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MariaDb:
+    """mariadb-install-db + mariadbd in a temporary directory, root without a password over
+    loopback TCP, time zone UTC."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="sluice-myfix-"))
+        user = ["--user=mysql"] if os.getuid() == 0 else []
+        if user:
+            shutil.chown(self.dir, "mysql", "mysql")
+        self.port = free_port()
+        data = self.dir / "data"
+        subprocess.run(["mariadb-install-db", "--no-defaults", *user, f"--datadir={data}",
+                        "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       check=True, capture_output=True, env={**os.environ, "TMPDIR": str(self.dir)})
+        self.proc = subprocess.Popen(
+            ["mariadbd", "--no-defaults", *user, f"--datadir={data}",
+             f"--socket={self.dir / 'sock'}", f"--port={self.port}", "--bind-address=127.0.0.1",
+             "--default-time-zone=+00:00", "--skip-log-bin",
+             f"--tmpdir={self.dir}", f"--log-error={self.dir / 'err.log'}", f"--pid-file={self.dir / 'pid'}"],
+            stderr=subprocess.DEVNULL)
+        import pymysql
+
+        for _ in range(300):
+            try:
+                pymysql.connect(host="127.0.0.1", port=self.port, user="root").close()
+                return
+            except pymysql.err.OperationalError:
+                import time
+
+                time.sleep(0.1)
+        raise RuntimeError("mariadbd did not start: " + (self.dir / "err.log").read_text())
+
+    def url(self):
+        return f"mysql+pymysql://root@127.0.0.1:{self.port}/src"
+
+    def setup(self, sql):
+        import pymysql
+
+        con = pymysql.connect(host="127.0.0.1", port=self.port, user="root",
+                              client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
+        with con.cursor() as cur:
+            cur.execute("CREATE DATABASE src")
+            cur.execute("USE src")
+            cur.execute(sql)
+        con.commit()
+        con.close()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(60)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -66,7 +128,7 @@ def load(server, work, table):
     db = work / f"{table}.duckdb"
     p = dlt.pipeline(pipeline_name=f"sql_{table}", destination=dlt.destinations.duckdb(str(db)),
                      dataset_name="ds", pipelines_dir=str(work / "pipelines"))
-    source = sql_database(server.url().replace("postgresql://", "postgresql+psycopg2://"), table_names=[table], backend="pyarrow")
+    source = sql_database(server.url(), table_names=[table], backend="pyarrow")
     try:
         p.run(source)
     except Exception as e:  # dlt's failure is part of what is recorded (its root cause)
@@ -83,28 +145,36 @@ def load(server, work, table):
     return {"columns": columns, **shown(db, table)}
 
 
-def main():
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
-    if Path(sys.prefix).resolve() != Path(bench.VENV).resolve():
-        bench.ensure_venv()
-        os.execv(str(bench.PY), [str(bench.PY), __file__, *sys.argv[1:]])
+def fixture(server_class, name, apart):
+    """Load `name`.sql into a fresh server; dlt's output for `every_type` and `apart`."""
     import dlt
-    import psycopg2
 
-    server = Server()
+    server = server_class()
     try:
-        with psycopg2.connect(server.url()) as con, con.cursor() as cur:
-            cur.execute(SQL.read_text())
+        server.setup((CASES / f"{name}.sql").read_text())
         work = Path(tempfile.mkdtemp(prefix="sluice-sql-fixtures-"))
         out = {"dlt": dlt.__version__, "backend": "pyarrow",
                "every_type": load(server, work, "every_type"),
-               "intervals": load(server, work, "intervals")}
+               apart: load(server, work, apart)}
     finally:
         server.stop()
-    OUT.write_text(json.dumps(out, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
-    print(f"fixtures: sql every_type: {len(out['every_type'].get('ddl', []))} columns; "
-          f"intervals: {'error' if 'error' in out['intervals'] else 'loaded'} (dlt {dlt.__version__})",
+    (CASES / f"{name}.expected.json").write_text(
+        json.dumps(out, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    print(f"fixtures: sql {name} every_type: {len(out['every_type'].get('ddl', []))} columns; "
+          f"{apart}: {'error' if 'error' in out[apart] else 'loaded'} (dlt {dlt.__version__})",
           file=sys.stderr)
+
+
+def main():
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # dlt writes a MariaDB SET as a JSON list of a Python set: fix the hash seed for its order
+    if (Path(sys.prefix).resolve() != Path(bench.VENV).resolve()
+            or os.environ.get("PYTHONHASHSEED") != "0"):
+        bench.ensure_venv()
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(str(bench.PY), [str(bench.PY), __file__, *sys.argv[1:]])
+    fixture(Server, "postgres_types", "intervals")
+    fixture(MariaDb, "mariadb_types", "unsigned_ints")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 mod certs;
+mod mariadb;
 mod pg;
 mod support;
 
@@ -27,5 +28,6 @@ mod plan;
 mod ready_pipelines;
 mod rest_api;
 mod sandbox;
+mod sql_mariadb;
 mod sql_sources;
 mod workers;

@@ -28,7 +28,8 @@ fn bin_dir() -> PathBuf {
     )
 }
 
-fn is_root() -> bool {
+/// Whether the tests run as root (server binaries then run as their own user).
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

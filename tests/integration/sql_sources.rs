@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::pg::PgServer;
 use crate::support::{Area, manifest_dir, shown};
 
-const SQL: (&str, &[u8]) = ("sql_database", sluice_bundled::SQL_DATABASE.bytes);
+pub(crate) const SQL: (&str, &[u8]) = ("sql_database", sluice_bundled::SQL_DATABASE.bytes);
 
 fn types_sql() -> String {
     std::fs::read_to_string(manifest_dir().join("conformance/sql/postgres_types.sql"))
@@ -23,7 +23,7 @@ fn fixture() -> Value {
 }
 
 /// A pipeline reading grant `src` at `url` with connector config `config` (TOML lines).
-fn pipeline(url: &str, grant_extra: &str, config: &str) -> String {
+pub(crate) fn pipeline(url: &str, grant_extra: &str, config: &str) -> String {
     format!(
         "name = \"sq\"\ndataset = \"ds\"\n[connector]\nname = \"sql_database\"\n\
          [config]\ndatabase = \"src\"\n{config}\n\
@@ -31,7 +31,7 @@ fn pipeline(url: &str, grant_extra: &str, config: &str) -> String {
     )
 }
 
-fn strings(v: &Value) -> Vec<Vec<Option<String>>> {
+pub(crate) fn strings(v: &Value) -> Vec<Vec<Option<String>>> {
     v.as_array()
         .expect("array")
         .iter()
@@ -94,21 +94,7 @@ fn a_postgres_table_loads_into_postgres_with_its_types() {
     let pg = PgServer::start();
     pg.query(&types_sql());
     let area = Area::new();
-    let toml = pipeline(
-        &pg.url(),
-        "",
-        "tables = [\"every_type\"]\nreflection_level = \"full_with_precision\"\nwrite_disposition = \"merge\"",
-    );
-    for _ in 0..2 {
-        let s = area
-            .run_to(&toml, SQL, &pg.url())
-            .expect("loads into PostgreSQL");
-        assert_eq!(s.tables.get("every_type"), Some(&3));
-    }
-    let types = pg.query(
-        "SELECT column_name || ' ' || data_type FROM information_schema.columns \
-         WHERE table_schema = 'ds' AND table_name = 'every_type' ORDER BY ordinal_position",
-    );
+    let types = merge_every_type_into(&area, &pg.url(), &pg);
     for want in [
         "i16 smallint",
         "i32 integer",
@@ -133,6 +119,26 @@ fn a_postgres_table_loads_into_postgres_with_its_types() {
         vec!["1|t|t|t|t|t|t|t|t", "2|t|t|t|t|t|t|t|t", "3||||||||"],
         "merged twice, each value equal to the source's"
     );
+}
+
+/// Load table `every_type` of grant URL `src` into `pg` twice (merged, integer widths kept
+/// by `full_with_precision`); its columns there as `name type`.
+pub(crate) fn merge_every_type_into(area: &Area, src: &str, pg: &PgServer) -> Vec<String> {
+    let toml = pipeline(
+        src,
+        "",
+        "tables = [\"every_type\"]\nreflection_level = \"full_with_precision\"\nwrite_disposition = \"merge\"",
+    );
+    for _ in 0..2 {
+        let s = area
+            .run_to(&toml, SQL, &pg.url())
+            .expect("loads into PostgreSQL");
+        assert_eq!(s.tables.get("every_type"), Some(&3));
+    }
+    pg.query(
+        "SELECT column_name || ' ' || data_type FROM information_schema.columns \
+         WHERE table_schema = 'ds' AND table_name = 'every_type' ORDER BY ordinal_position",
+    )
 }
 
 /// An `events` table with an `updated_at` cursor, and `n` rows.
@@ -352,60 +358,72 @@ fn a_hostile_connector_reads_nothing_it_was_not_granted() {
     pg.query(&types_sql());
     events(&pg, 3);
     let area = Area::new();
-    let url = pg.url();
+    let seen = probe_the_grant(
+        &area,
+        &pg.url(),
+        &[
+            (
+                "schema = \"pg_catalog\"\ntable = \"pg_authid\"",
+                "table `pg_catalog.pg_authid` is not granted",
+            ),
+            (
+                "table = \"every_type\"",
+                "table `public.every_type` is not granted",
+            ),
+            (
+                "table = \"events\"\ncolumns = [\"id\\\" FROM pg_authid --\"]",
+                "no column `id\" FROM pg_authid --`",
+            ),
+            (
+                "table = \"events\"\norder_by = [\"pg_read_file('/etc/passwd')\"]",
+                "no column `pg_read_file",
+            ),
+        ],
+    );
+    assert_eq!(pg.query("SELECT count(*) FROM events"), vec!["3"]);
+    assert_eq!(seen, "public.events");
+}
+
+/// Run the hostile probe against grant `src` at `url`, which grants only `events` (rows v1,
+/// v2, v3): each of `refused` (probe config after `database = "src"`) fails saying its text,
+/// as does a grant the probe was not given; a filter value with quotes is bound as data.
+/// Returns what reflection shows (`schema.table`, comma-separated).
+pub(crate) fn probe_the_grant(area: &Area, url: &str, refused: &[(&str, &str)]) -> String {
     let only_events = "tables = [\"events\"]";
-    for (config, says) in [
-        (
-            "database = \"src\"\nschema = \"pg_catalog\"\ntable = \"pg_authid\"",
-            "table `pg_catalog.pg_authid` is not granted",
-        ),
-        (
-            "database = \"src\"\ntable = \"every_type\"",
-            "table `public.every_type` is not granted",
-        ),
-        (
-            "database = \"src\"\ntable = \"events\"\ncolumns = [\"id\\\" FROM pg_authid --\"]",
-            "no column `id\" FROM pg_authid --`",
-        ),
-        (
-            "database = \"src\"\ntable = \"events\"\norder_by = [\"pg_read_file('/etc/passwd')\"]",
-            "no column `pg_read_file",
-        ),
-        (
-            "database = \"elsewhere\"\ntable = \"events\"",
-            "no database grant `elsewhere` (granted: src)",
-        ),
-    ] {
-        let err = probe_read(&area, &url, only_events, config).expect_err(config);
+    let elsewhere = (
+        "database = \"elsewhere\"\ntable = \"events\"".to_owned(),
+        "no database grant `elsewhere` (granted: src)",
+    );
+    let cases = refused
+        .iter()
+        .map(|(c, says)| (format!("database = \"src\"\n{c}"), *says))
+        .chain([elsewhere]);
+    for (config, says) in cases {
+        let err = probe_read(area, url, only_events, &config).expect_err(&config);
         assert!(err.contains(says), "{config}: {err}");
     }
     // a value is bound, never spliced: the table is still there and the filter just compares
     let injection = "database = \"src\"\ntable = \"events\"\n\
-                     filter = [{ column = \"v\", op = \"ge\", value = \"v2'; DROP TABLE events; --\" }]";
-    probe_read(&area, &url, only_events, injection).expect("a filter with quotes in its value");
+                     filter = [{ column = \"v\", op = \"ge\", value = \"v2'; DROP TABLE events; -- \" }]";
+    probe_read(area, url, only_events, injection).expect("a filter with quotes in its value");
     assert_eq!(
         area.count("SELECT count(*) FROM ds.read"),
         1,
         "only v3 sorts after it"
     );
-    assert_eq!(pg.query("SELECT count(*) FROM events"), vec!["3"]);
     // reflection shows only what the grant names
     let toml = format!(
         "name = \"probe\"\ndataset = \"ds\"\n[connector]\nname = \"sql_probe\"\n\
          [resources.read]\nselected = false\n[grants.databases.src]\nurl = \"{url}\"\n{only_events}\n"
     );
     area.run(&toml, PROBE).expect("reflection");
-    let seen: Vec<String> = {
-        let conn = area.conn();
-        let mut q = conn
-            .prepare("SELECT schema || '.' || name FROM ds.seen ORDER BY 1")
-            .expect("seen");
-        q.query_map([], |r| r.get(0))
-            .expect("rows")
-            .map(|r| r.expect("row"))
-            .collect()
-    };
-    assert_eq!(seen, vec!["public.events"]);
+    area.conn()
+        .query_row(
+            "SELECT string_agg(schema || '.' || name, ',' ORDER BY 1) FROM ds.seen",
+            [],
+            |r| r.get(0),
+        )
+        .expect("seen")
 }
 
 #[test]

@@ -122,12 +122,12 @@ enum InitCommand {
     Pipeline {
         /// the pipeline's name (also the database grant's)
         name: String,
-        /// `postgres://user@host:port/db` (no password: it is read from `--password-env`)
-        /// or `sqlite://path/to/file.db`
+        /// `postgres://user@host:port/db`, `mysql://user@host:port/db` (MySQL, MariaDB; no
+        /// password: it is read from `--password-env`) or `sqlite://path/to/file.db`
         #[arg(long)]
         sql: String,
-        /// the variable holding the password, named in the file as a secret (PostgreSQL;
-        /// default `PGPASSWORD`)
+        /// the variable holding the password, named in the file as a secret (default
+        /// `PGPASSWORD` for PostgreSQL, `MYSQL_PWD` for MySQL and MariaDB)
         #[arg(long)]
         password_env: Option<String>,
         /// the file to write (default NAME.toml); never overwritten

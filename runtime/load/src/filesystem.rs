@@ -135,15 +135,25 @@ impl Filesystem {
     }
 }
 
+/// Write a file whole or not at all: the bytes go to a hidden temporary name beside it, are
+/// synced, and are renamed over `path`; the folder is synced after. A process killed midway
+/// leaves no empty or half-written file under `path` — which matters most for the
+/// `_dlt_loads` marker, whose existence commits a load.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let ctx = format!("writing `{}`", path.display());
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io(&ctx))?;
-    }
-    let mut f = fs::File::create(path).map_err(io(&ctx))?;
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(LoadError::Plan(format!("{ctx}: not a file path")));
+    };
+    fs::create_dir_all(dir).map_err(io(&ctx))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    let mut f = fs::File::create(&tmp).map_err(io(&ctx))?;
     f.write_all(bytes).map_err(io(&ctx))?;
-    f.sync_all().map_err(io(&ctx))
+    f.sync_all().map_err(io(&ctx))?;
+    fs::rename(&tmp, path).map_err(io(&ctx))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(&ctx))
 }
 
 impl crate::Catalog for Filesystem {

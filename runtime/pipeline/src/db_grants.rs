@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluice_sql::{DatabaseGrant, Databases, Engine, PgUrl, TablePattern};
+use sluice_sql::{DatabaseGrant, Databases, Engine, MyUrl, PgUrl, TablePattern};
 
 use crate::spec::DatabaseGrantSpec;
 use crate::{PipelineError, PipelineSpec};
@@ -55,6 +55,12 @@ fn grant(spec: &PipelineSpec, name: &str, g: &DatabaseGrantSpec) -> Result<Datab
             sluice_sql::QUERY_SCHEMA
         ));
     }
+    if matches!(&engine, Engine::Mysql(u) if u.database.is_none()) && g.schemas.is_empty() {
+        return Err(
+            "name the database to read in the URL (mysql://user@host/DATABASE) or in `schemas`"
+                .into(),
+        );
+    }
     if g.statement_timeout_secs == 0 {
         return Err("statement_timeout_secs must be at least 1".into());
     }
@@ -86,9 +92,20 @@ pub(crate) fn engine(url: &str) -> Result<Engine, String> {
         }
         return Ok(Engine::Postgres(parsed));
     }
+    if MyUrl::is_mysql(url) {
+        let parsed = MyUrl::parse(url)?;
+        if parsed.has_password {
+            return Err(format!(
+                "`{}` carries a password: name a secret in `password` instead",
+                parsed.redacted()
+            ));
+        }
+        return Ok(Engine::Mysql(parsed));
+    }
     let scheme = url.split(':').next().unwrap_or_default();
     Err(format!(
-        "`{scheme}:` databases are not supported: use postgres://… or sqlite://…"
+        "`{scheme}:` databases are not supported: use postgres://…, mysql://… (MySQL and \
+         MariaDB) or sqlite://…"
     ))
 }
 
@@ -100,6 +117,7 @@ pub(crate) fn describe(dbs: &Databases, spec: &PipelineSpec) -> Vec<String> {
             let g = spec.grants.databases.get(&name)?;
             let url = match engine(&g.url).ok()? {
                 Engine::Postgres(u) => u.redacted(),
+                Engine::Mysql(u) => u.redacted(),
                 Engine::Sqlite(p) => format!("sqlite://{}", p.display()),
             };
             let tables = if g.tables.is_empty() {

@@ -1,5 +1,5 @@
 //! `sluice init pipeline --sql URL NAME`: reflect a database as the pipeline author (with the
-//! password from `PGPASSWORD` or a named variable, never written down) and write a pipeline
+//! password from `PGPASSWORD`, `MYSQL_PWD` or a named variable, never written down) and write a pipeline
 //! file for the `sql_database` connector: the grant, the password as a secret by name, every
 //! table with its key (merged on it), and a commented cursor suggestion where a column looks
 //! like one.
@@ -37,11 +37,17 @@ pub async fn sql_pipeline(
             "sqlite://{}",
             p.canonicalize().unwrap_or_else(|_| p.clone()).display()
         ),
-        sluice_sql::Engine::Postgres(_) => url.to_owned(),
+        sluice_sql::Engine::Mysql(u) if u.database.is_none() => {
+            return Err(cfg(
+                "name the database to read in the URL: mysql://user@host/DATABASE".into(),
+            ));
+        }
+        sluice_sql::Engine::Postgres(_) | sluice_sql::Engine::Mysql(_) => url.to_owned(),
     };
     let password_env = match &engine {
         sluice_sql::Engine::Sqlite(_) => None,
         sluice_sql::Engine::Postgres(_) => Some(password_env.unwrap_or("PGPASSWORD")),
+        sluice_sql::Engine::Mysql(_) => Some(password_env.unwrap_or("MYSQL_PWD")),
     };
     let password = password_env.and_then(|v| std::env::var(v).ok());
     let grant = DatabaseGrant {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{PgUrl, Result, SqlError};
+use crate::{MyUrl, PgUrl, Result, SqlError};
 
 /// The schema name pipeline queries are listed under.
 pub const QUERY_SCHEMA: &str = "query";
@@ -16,6 +16,8 @@ pub const QUERY_SCHEMA: &str = "query";
 #[derive(Clone)]
 pub enum Engine {
     Postgres(PgUrl),
+    /// MySQL or MariaDB
+    Mysql(MyUrl),
     /// a SQLite file, opened read-only
     Sqlite(PathBuf),
 }
@@ -24,6 +26,7 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Engine::Postgres(url) => write!(f, "Postgres({})", url.redacted()),
+            Engine::Mysql(url) => write!(f, "Mysql({})", url.redacted()),
             Engine::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
         }
     }
@@ -114,6 +117,8 @@ impl DatabaseGrant {
         match (self.schemas.first(), &self.engine) {
             (Some(s), _) => s,
             (None, Engine::Postgres(_)) => "public",
+            // MySQL's schemas are its databases: the URL's, or none
+            (None, Engine::Mysql(url)) => url.database.as_deref().unwrap_or_default(),
             (None, Engine::Sqlite(_)) => "main",
         }
     }
@@ -150,7 +155,16 @@ impl DatabaseGrant {
         if let Some(p) = self.password.as_deref().filter(|p| !p.is_empty()) {
             text = text.replace(p, "***");
         }
-        if text.contains("statement timeout") || text.contains("canceling statement") {
+        // PostgreSQL's words, MariaDB's (1969) and MySQL's (3024)
+        if [
+            "statement timeout",
+            "canceling statement",
+            "max_statement_time exceeded",
+            "maximum statement execution time exceeded",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+        {
             return SqlError::Timeout(format!(
                 "{}: {what}: over the statement timeout of {} s",
                 self.label(),

@@ -6,13 +6,17 @@
 //! transaction under the grant's statement timeout. No SQL text from a connector is ever run;
 //! the grant's URL and password never leave this crate (errors name the grant).
 //!
-//! PostgreSQL results arrive in the binary protocol and are decoded straight into Arrow
-//! builders; SQLite files are opened read-only. A read runs on a task of its own and stays
+//! PostgreSQL, MySQL and MariaDB results arrive in their binary protocols and are decoded
+//! straight into Arrow builders; SQLite files are opened read-only. A read runs on a task of its own and stays
 //! one chunk ahead of the connector ([`Rows`]).
 
 mod arrow_out;
 mod decimal_text;
 mod grant;
+mod my_read;
+mod my_reflect;
+mod my_session;
+mod my_url;
 mod pg_decode;
 mod pg_read;
 mod pg_reflect;
@@ -23,6 +27,7 @@ mod render;
 mod sqlite;
 
 pub use grant::{DatabaseGrant, Databases, Engine, QUERY_SCHEMA, TablePattern};
+pub use my_url::MyUrl;
 pub use pg_session::{pg_session_config, pg_tls_connector};
 pub use pg_tls::MakeRustls;
 pub use pg_url::{ClientCert, PgUrl, RootCerts, SslMode, TlsOptions};
@@ -55,6 +60,13 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
+    /// Set the primary key from `(position, column)` pairs gathered while reflecting, which
+    /// are drained.
+    pub(crate) fn take_primary_key<K: Ord>(&mut self, pk: &mut Vec<(K, String)>) {
+        pk.sort();
+        self.primary_key = pk.drain(..).map(|(_, n)| n).collect();
+    }
+
     /// The column named `name`.
     pub fn column(&self, name: &str) -> Option<&ColumnInfo> {
         self.columns.iter().find(|c| c.name == name)
@@ -149,12 +161,25 @@ impl Drop for Rows {
     }
 }
 
+/// Run `read` on a task of its own; its error, if any, follows the chunks it sent.
+fn spawn_read(
+    chunks: tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
+    read: impl Future<Output = Result<()>> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = read.await {
+            let _ = chunks.send(Err(e)).await;
+        }
+    })
+}
+
 impl Databases {
     /// The tables of database grant `name` a connector may read.
     pub async fn tables(&self, name: &str) -> Result<Vec<TableInfo>> {
         let grant = self.grant(name)?;
         let mut tables = match &grant.engine {
             Engine::Postgres(url) => pg_reflect::tables(grant, url).await?,
+            Engine::Mysql(url) => my_reflect::tables(grant, url).await?,
             Engine::Sqlite(path) => sqlite::tables(grant, path.clone()).await?,
         };
         tables.retain(|t| t.schema == grant::QUERY_SCHEMA || grant.grants(&t.schema, &t.name));
@@ -168,9 +193,11 @@ impl Databases {
         let table = self.checked_table(grant, &request).await?;
         let plan = render::ReadPlan::new(grant, &table, &request)?;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let g = grant.clone();
         let task = match &grant.engine {
-            Engine::Postgres(url) => pg_read::spawn(grant.clone(), url.clone(), plan, tx),
-            Engine::Sqlite(path) => sqlite::spawn(grant.clone(), path.clone(), plan, tx),
+            Engine::Postgres(url) => spawn_read(tx.clone(), pg_read::run(g, url.clone(), plan, tx)),
+            Engine::Mysql(url) => spawn_read(tx.clone(), my_read::run(g, url.clone(), plan, tx)),
+            Engine::Sqlite(path) => sqlite::spawn(g, path.clone(), plan, tx),
         };
         Ok(Rows { chunks: rx, task })
     }

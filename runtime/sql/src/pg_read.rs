@@ -7,31 +7,20 @@ use bytes::BytesMut;
 use tokio::sync::mpsc::Sender;
 use tokio_postgres::types::{Format, IsNull, ToSql, Type};
 
-use crate::pg_decode::ColumnBuilder;
+use crate::arrow_out::{Chunk, bad_value};
 use crate::pg_session::pg_text;
 use crate::render::{Param, ReadPlan};
 use crate::{DatabaseGrant, PgUrl, Result, SqlError};
 
-/// Start reading `plan` on a task of its own; chunks (or the first error) go to `chunks`.
-pub(crate) fn spawn(
+/// Read `plan`, sending its chunks to `chunks` ([`crate::Databases::read`] runs it on a task
+/// of its own and sends its error).
+pub(crate) async fn run(
     grant: DatabaseGrant,
     url: PgUrl,
     plan: ReadPlan,
     chunks: Sender<Result<Vec<u8>>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if let Err(e) = run(&grant, &url, &plan, &chunks).await {
-            let _ = chunks.send(Err(e)).await;
-        }
-    })
-}
-
-async fn run(
-    grant: &DatabaseGrant,
-    url: &PgUrl,
-    plan: &ReadPlan,
-    chunks: &Sender<Result<Vec<u8>>>,
 ) -> Result<()> {
+    let (grant, url, plan, chunks) = (&grant, &url, &plan, &chunks);
     let db = |what: &str, e: tokio_postgres::Error| grant.db_error(what, pg_text(&e));
     let mut client = crate::pg_session::connect(url, grant.password.as_deref(), "sluice-read")
         .await
@@ -79,13 +68,9 @@ async fn run(
 
 /// Rows of one chunk as an Arrow IPC stream.
 fn encode(plan: &ReadPlan, rows: &[tokio_postgres::Row]) -> Result<Vec<u8>> {
-    let (mut builders, fields): (Vec<_>, Vec<_>) = plan
-        .columns
-        .iter()
-        .map(|c| ColumnBuilder::new(c, rows.len()))
-        .unzip();
+    let mut chunk = Chunk::new(plan, rows.len());
     for (n, row) in rows.iter().enumerate() {
-        for (i, b) in builders.iter_mut().enumerate() {
+        for (i, b) in chunk.builders.iter_mut().enumerate() {
             let oid = row.columns()[i].type_().oid();
             let raw: Option<Raw<'_>> = row.try_get(i).map_err(|e| {
                 SqlError::Database(format!(
@@ -93,19 +78,11 @@ fn encode(plan: &ReadPlan, rows: &[tokio_postgres::Row]) -> Result<Vec<u8>> {
                     plan.label, plan.columns[i].name
                 ))
             })?;
-            b.push(oid, raw.map(|r| r.0)).map_err(|e| {
-                SqlError::Unsupported(format!(
-                    "{}: column `{}`, row {} of the chunk: {e}",
-                    plan.label,
-                    plan.columns[i].name,
-                    n + 1
-                ))
-            })?;
+            b.push(oid, raw.map(|r| r.0))
+                .map_err(|e| bad_value(plan, i, n + 1, e))?;
         }
     }
-    let columns = builders.iter_mut().map(ColumnBuilder::finish).collect();
-    crate::arrow_out::ipc(fields, columns)
-        .map_err(|e| SqlError::Database(format!("{}: {e}", plan.label)))
+    chunk.ipc(plan)
 }
 
 /// A column value as the server sent it.

@@ -41,7 +41,9 @@ pub(crate) async fn tables(grant: &DatabaseGrant, url: &PgUrl) -> Result<Vec<Tab
             .last()
             .is_none_or(|t| t.schema != schema || t.name != name)
         {
-            finish_pk(tables.last_mut(), &mut pk);
+            if let Some(t) = tables.last_mut() {
+                t.take_primary_key(&mut pk);
+            }
             let estimate: f64 = r.get(2);
             tables.push(TableInfo {
                 schema,
@@ -68,19 +70,13 @@ pub(crate) async fn tables(grant: &DatabaseGrant, url: &PgUrl) -> Result<Vec<Tab
         }
         table.columns.push(col.info());
     }
-    finish_pk(tables.last_mut(), &mut pk);
+    if let Some(t) = tables.last_mut() {
+        t.take_primary_key(&mut pk);
+    }
     for (name, query) in &grant.queries {
         tables.push(query_table(grant, &client, name, query).await?);
     }
     Ok(tables)
-}
-
-fn finish_pk(table: Option<&mut TableInfo>, pk: &mut Vec<(i32, String)>) {
-    pk.sort();
-    if let Some(t) = table {
-        t.primary_key = pk.drain(..).map(|(_, n)| n).collect();
-    }
-    pk.clear();
 }
 
 /// A pipeline query's columns, from its prepared statement.

@@ -1,12 +1,70 @@
-//! A structured read rendered as SQL: every identifier a reflected name, double-quoted;
-//! every value a bound parameter; each column read as its reflection says (natively, cast to
-//! text, or as JSON text).
+//! A structured read rendered as SQL in the grant's dialect: every identifier a reflected
+//! name, quoted (`"x"`, MySQL's `` `x` ``); every value a bound parameter (`$1`, MySQL's `?`);
+//! each column read as its reflection says (natively, cast to text, or as JSON text).
 
 use crate::grant::QUERY_SCHEMA;
 use crate::{
-    ColumnInfo, DEFAULT_CHUNK_ROWS, DatabaseGrant, MAX_CHUNK_ROWS, ReadRequest, Result, SqlError,
-    TableInfo,
+    ColumnInfo, DEFAULT_CHUNK_ROWS, DatabaseGrant, Engine, MAX_CHUNK_ROWS, ReadRequest, Result,
+    SqlError, TableInfo,
 };
+
+/// How an engine spells identifiers, parameters and casts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    /// PostgreSQL, and SQLite (which takes its quoting and `$n` parameters)
+    Postgres,
+    Mysql,
+}
+
+impl Dialect {
+    fn of(engine: &Engine) -> Dialect {
+        match engine {
+            Engine::Mysql(_) => Dialect::Mysql,
+            Engine::Postgres(_) | Engine::Sqlite(_) => Dialect::Postgres,
+        }
+    }
+
+    /// `name` as a quoted identifier.
+    fn quote(self, name: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
+            Dialect::Mysql => format!("`{}`", name.replace('`', "``")),
+        }
+    }
+
+    /// The placeholder of the `n`th (1-based) parameter.
+    fn param(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Mysql => "?".into(),
+        }
+    }
+
+    /// A filter value as the engine compares it with column `c`: MySQL reads a timestamp
+    /// with an offset (`2024-05-01T10:00:00+02:00`, as cursors are kept) as a local time,
+    /// so it gets the UTC wall time the session (time zone UTC) compares in.
+    fn adapt(self, c: &ColumnInfo, p: Param) -> Param {
+        match (self, c.data_type, p) {
+            (Dialect::Mysql, "timestamp", Param::Text(t)) => Param::Text(
+                chrono::DateTime::parse_from_rfc3339(&t)
+                    .map(|d| d.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+                    .unwrap_or(t),
+            ),
+            (_, _, p) => p,
+        }
+    }
+
+    fn select_expr(self, c: &ColumnInfo) -> String {
+        let q = self.quote(&c.name);
+        match (c.read, self) {
+            (ReadAs::Native, _) => q,
+            (ReadAs::Text, Dialect::Postgres) => format!("{q}::text AS {q}"),
+            (ReadAs::Text, Dialect::Mysql) => format!("CAST({q} AS CHAR) AS {q}"),
+            (ReadAs::Json, Dialect::Postgres) => format!("to_jsonb({q})::text AS {q}"),
+            (ReadAs::Json, Dialect::Mysql) => format!("CAST({q} AS JSON) AS {q}"),
+        }
+    }
+}
 
 /// How the database hands one column over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,11 +111,6 @@ pub(crate) struct ReadPlan {
     pub label: String,
 }
 
-/// `name` as a quoted identifier.
-pub(crate) fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 impl ReadPlan {
     pub(crate) fn new(
         grant: &DatabaseGrant,
@@ -65,6 +118,8 @@ impl ReadPlan {
         req: &ReadRequest,
     ) -> Result<ReadPlan> {
         let label = format!("{}, table `{}.{}`", grant.label(), table.schema, table.name);
+        let dialect = Dialect::of(&grant.engine);
+        let quote = |name: &str| dialect.quote(name);
         let column = |name: &str| {
             table
                 .column(name)
@@ -79,16 +134,17 @@ impl ReadPlan {
                 .collect::<Result<_>>()?
         };
         let mut sql = String::from("SELECT ");
-        let select: Vec<String> = columns.iter().map(select_expr).collect();
+        let select: Vec<String> = columns.iter().map(|c| dialect.select_expr(c)).collect();
         sql.push_str(&select.join(", "));
         sql.push_str(" FROM ");
-        sql.push_str(&from(grant, table)?);
+        sql.push_str(&from(grant, table, dialect)?);
         let mut params = Vec::new();
         for (i, p) in req.filter.iter().enumerate() {
-            column(&p.column)?;
+            let c = column(&p.column)?;
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            params.push(param(&label, &p.column, &p.value)?);
-            sql.push_str(&format!("{} {} ${}", quote(&p.column), p.op.sql(), i + 1));
+            params.push(dialect.adapt(c, param(&label, &p.column, &p.value)?));
+            let at = dialect.param(i + 1);
+            sql.push_str(&format!("{} {} {at}", quote(&p.column), p.op.sql()));
         }
         for (i, o) in req.order_by.iter().enumerate() {
             column(o)?;
@@ -112,24 +168,19 @@ impl ReadPlan {
     }
 }
 
-fn select_expr(c: &ColumnInfo) -> String {
-    let q = quote(&c.name);
-    match c.read {
-        ReadAs::Native => q,
-        ReadAs::Text => format!("{q}::text AS {q}"),
-        ReadAs::Json => format!("to_jsonb({q})::text AS {q}"),
-    }
-}
-
 /// The FROM clause: a granted table, or a query of the pipeline file as a subquery.
-fn from(grant: &DatabaseGrant, table: &TableInfo) -> Result<String> {
+fn from(grant: &DatabaseGrant, table: &TableInfo, dialect: Dialect) -> Result<String> {
     if table.schema == QUERY_SCHEMA {
         let query = grant.queries.get(&table.name).ok_or_else(|| {
             SqlError::NotFound(format!("{}: no query `{}`", grant.label(), table.name))
         })?;
-        return Ok(format!("({query}) AS {}", quote(&table.name)));
+        return Ok(format!("({query}) AS {}", dialect.quote(&table.name)));
     }
-    Ok(format!("{}.{}", quote(&table.schema), quote(&table.name)))
+    Ok(format!(
+        "{}.{}",
+        dialect.quote(&table.schema),
+        dialect.quote(&table.name)
+    ))
 }
 
 /// A filter value: a JSON string, number or bool.
@@ -212,6 +263,17 @@ mod tests {
         assert_eq!(
             plan.sql,
             r#"SELECT "id", "a""b"::text AS "a""b", to_jsonb("tags")::text AS "tags" FROM "main"."we""ird" WHERE "id" > $1 ORDER BY "id" LIMIT 10"#
+        );
+        let my = DatabaseGrant {
+            engine: Engine::Mysql(crate::MyUrl::parse("mysql://u@h/main").expect("url")),
+            ..grant.clone()
+        };
+        let mut tick = table.clone();
+        tick.columns[1].name = "a`b".into();
+        let plan = ReadPlan::new(&my, &tick, &req).expect("plan");
+        assert_eq!(
+            plan.sql,
+            "SELECT `id`, CAST(`a``b` AS CHAR) AS `a``b`, CAST(`tags` AS JSON) AS `tags` FROM `main`.`we\"ird` WHERE `id` > ? ORDER BY `id` LIMIT 10"
         );
         assert_eq!(plan.params, vec![Param::Text("1; DROP TABLE x".into())]);
         let bad = ReadRequest {

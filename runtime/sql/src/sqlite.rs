@@ -9,6 +9,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc::Sender;
 
+use crate::arrow_out::{Chunk, bad_value};
 use crate::grant::QUERY_SCHEMA;
 use crate::pg_decode::ColumnBuilder;
 use crate::render::{Param, ReadAs, ReadPlan};
@@ -181,34 +182,22 @@ fn run(
     }
     let mut rows = stmt.raw_query();
     loop {
-        let (mut builders, fields): (Vec<_>, Vec<_>) = plan
-            .columns
-            .iter()
-            .map(|c| ColumnBuilder::new(c, plan.chunk_rows.min(65_536)))
-            .unzip();
+        let mut chunk = Chunk::new(plan, plan.chunk_rows);
         let mut n = 0;
         while n < plan.chunk_rows {
             let Some(row) = rows.next().map_err(db)? else {
                 break;
             };
-            for (i, b) in builders.iter_mut().enumerate() {
+            for (i, b) in chunk.builders.iter_mut().enumerate() {
                 let v = row.get_ref(i).map_err(db)?;
-                push(b, v).map_err(|e| {
-                    SqlError::Unsupported(format!(
-                        "{}: column `{}`: {e}",
-                        plan.label, plan.columns[i].name
-                    ))
-                })?;
+                push(b, v).map_err(|e| bad_value(plan, i, n + 1, e))?;
             }
             n += 1;
         }
         if n == 0 {
             return Ok(());
         }
-        let columns = builders.iter_mut().map(ColumnBuilder::finish).collect();
-        let bytes = crate::arrow_out::ipc(fields, columns)
-            .map_err(|e| SqlError::Database(format!("{}: {e}", plan.label)))?;
-        if chunks.blocking_send(Ok(bytes)).is_err() || n < plan.chunk_rows {
+        if chunks.blocking_send(Ok(chunk.ipc(plan)?)).is_err() || n < plan.chunk_rows {
             return Ok(());
         }
     }

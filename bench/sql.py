@@ -1,9 +1,10 @@
 """The SQL-source section of `just bench` (`python3 bench/bench.py --only-sql`): one PostgreSQL
 table of mixed types (bigint key, int, smallint, numeric(12,2), double, text, varchar, bool,
-date, timestamptz, jsonb) loaded into DuckDB by Sluice's `sql_database` connector and by dlt's
-`sql_database` (backends pyarrow and connectorx), and read into Arrow by ConnectorX alone (the
-read ceiling), in one run on one server; each load's row count is checked. Peak RSS of
-Sluice at N and 10·N rows (`--sql-large`) shows whether memory stays flat.
+date, timestamptz, jsonb) loaded into DuckDB and into PostgreSQL (a second database of the same
+server) by Sluice's `sql_database` connector and by dlt's `sql_database` (backends pyarrow and
+connectorx), and read into Arrow by ConnectorX alone (the read ceiling), in one run on one
+server; each load's row count is checked. Peak RSS of Sluice at N and 10·N rows
+(`--sql-large`) shows whether memory stays flat.
 """
 import json
 import os
@@ -26,9 +27,11 @@ ANALYZE orders;
 DLT = """
 import sys, dlt
 from dlt.sources.sql_database import sql_database
-url, db, backend = sys.argv[1], sys.argv[2], sys.argv[3]
-p = dlt.pipeline(pipeline_name="bench_sql_" + backend, destination=dlt.destinations.duckdb(db),
-                 dataset_name="bench", pipelines_dir=db + ".pipelines")
+url, db, backend, work = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+dest = (dlt.destinations.postgres(db) if db.startswith("postgresql://")
+        else dlt.destinations.duckdb(db))
+p = dlt.pipeline(pipeline_name="bench_sql_" + backend, destination=dest,
+                 dataset_name="bench", pipelines_dir=work + "/pipelines")
 p.run(sql_database(url, table_names=["orders"], backend=backend, chunk_size=50000))
 """
 
@@ -39,41 +42,83 @@ print(t.num_rows)
 """
 
 
-def count(b, db):
-    _, out = b.timed([b.PY, "-c", "import duckdb,sys; print(duckdb.connect(sys.argv[1], read_only=True)"
-                      ".execute('SELECT count(*) FROM bench.orders').fetchone()[0])", db])
+def count(b, db, pg):
+    """Rows of bench.orders in DuckDB file `db`, or in PostgreSQL database `dest` of `pg`."""
+    if db is None:
+        _, out = b.timed([pg.bin / "psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
+                          "-d", "dest", "-tAc", "SELECT count(*) FROM bench.orders"])
+    else:
+        _, out = b.timed([b.PY, "-c", "import duckdb,sys; print(duckdb.connect(sys.argv[1], read_only=True)"
+                          ".execute('SELECT count(*) FROM bench.orders').fetchone()[0])", db])
     return int(out.strip())
 
 
-def sluice(b, pg, n, tmp, tag):
+def fresh_dest(b, pg):
+    """An empty `bench` dataset in database `dest` (each PostgreSQL load starts from none)."""
+    b.timed([pg.bin / "psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", "dest",
+             "-qc", "DROP SCHEMA IF EXISTS bench CASCADE"])
+
+
+def sluice(b, pg, n, tmp, tag, to_pg=False):
     d = Path(tempfile.mkdtemp(dir=tmp))
-    db = d / "s.duckdb"
+    db = None if to_pg else d / "s.duckdb"
+    if to_pg:
+        fresh_dest(b, pg)
+    dest = pg.url("dest") if to_pg else f"duckdb:{db}"
     toml = d / "p.toml"
-    toml.write_text(f'name = "bench_sql"\ndataset = "bench"\ndestination = "duckdb:{db}"\n'
+    toml.write_text(f'name = "bench_sql"\ndataset = "bench"\ndestination = "{dest}"\n'
                     '[connector]\nname = "sql_database"\n[config]\ndatabase = "src"\ntables = ["orders"]\n'
                     f'[grants.databases.src]\nurl = "{pg.url()}"\n')
     secs, rss, _ = b.run_measured([b.SLUICE, "run", toml, "--json", "-q"],
                                   env=dict(os.environ, SLUICE_DATA_DIR=str(d / "data")))
-    rows = count(b, db)
+    rows = count(b, db, pg)
     shutil.rmtree(d, ignore_errors=True)
     if rows != n:
         raise SystemExit(f"bench: sluice loaded {rows} rows of {n} ({tag})")
     return secs, rss
 
 
-def peer(b, pg, n, tmp, backend):
+def peer(b, pg, n, tmp, backend, to_pg=False):
     d = Path(tempfile.mkdtemp(dir=tmp))
-    db = str(d / "p.duckdb")
+    db = None if to_pg else str(d / "p.duckdb")
+    if to_pg:
+        fresh_dest(b, pg)
     url = pg.url().replace("postgres://", "postgresql+psycopg2://" if backend == "pyarrow" else "postgresql://")
+    target = pg.url("dest").replace("postgres://", "postgresql://") if to_pg else db
     try:
-        secs, rss, _ = b.run_measured([b.PY, "-c", DLT, url, db, backend])
+        secs, rss, _ = b.run_measured([b.PY, "-c", DLT, url, target, backend, str(d)])
     except SystemExit as e:
         return {"error": str(e).splitlines()[-1][:200]}
-    rows = count(b, db)
+    rows = count(b, db, pg)
     shutil.rmtree(d, ignore_errors=True)
     if rows != n:
         raise SystemExit(f"bench: dlt ({backend}) loaded {rows} rows of {n}")
     return {"secs": secs, "rss": rss}
+
+
+def loads(b, pg, n, runs, tmp, to_pg):
+    """Sluice and both dlt backends into one destination: medians and peak RSS by tool."""
+    where = "postgres" if to_pg else "duckdb"
+    out = {}
+    s, rss = [], []
+    for i in range(runs):
+        b.log(f"sql: sluice sql_database -> {where}, run {i + 1}/{runs}")
+        secs, r = sluice(b, pg, n, tmp, "small", to_pg)
+        s.append(secs)
+        rss.append(r)
+    out["sluice"] = {"secs": b.median(s), "rss": max(rss)}
+    for backend in ("pyarrow", "connectorx"):
+        res = []
+        for i in range(runs):
+            b.log(f"sql: dlt sql_database ({backend}) -> {where}, run {i + 1}/{runs}")
+            r = peer(b, pg, n, tmp, backend, to_pg)
+            res.append(r)
+            if "error" in r:
+                break
+        ok = [r for r in res if "error" not in r]
+        out[f"dlt_{backend}"] = ({"secs": b.median([r["secs"] for r in ok]), "rss": max(r["rss"] for r in ok)}
+                                 if ok else res[0])
+    return out
 
 
 def sql_sources(b, n, large, runs, tmp):
@@ -85,24 +130,9 @@ def sql_sources(b, n, large, runs, tmp):
             f.write(TABLE.format(n=n))
         b.timed([pg.bin / "psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-q",
                  "-f", Path(tmp) / "t.sql"])
-        s, rss = [], []
-        for i in range(runs):
-            b.log(f"sql: sluice sql_database -> duckdb, run {i + 1}/{runs}")
-            secs, r = sluice(b, pg, n, tmp, "small")
-            s.append(secs)
-            rss.append(r)
-        out["sluice"] = {"secs": b.median(s), "rss": max(rss)}
-        for backend in ("pyarrow", "connectorx"):
-            res = []
-            for i in range(runs):
-                b.log(f"sql: dlt sql_database ({backend}) -> duckdb, run {i + 1}/{runs}")
-                r = peer(b, pg, n, tmp, backend)
-                res.append(r)
-                if "error" in r:
-                    break
-            ok = [r for r in res if "error" not in r]
-            out[f"dlt_{backend}"] = ({"secs": b.median([r["secs"] for r in ok]), "rss": max(r["rss"] for r in ok)}
-                                     if ok else res[0])
+        out.update(loads(b, pg, n, runs, tmp, to_pg=False))
+        pg.createdb("dest")
+        out["postgres"] = loads(b, pg, n, runs, tmp, to_pg=True)
         cx = []
         for i in range(runs):
             b.log(f"sql: connectorx read_sql -> arrow, run {i + 1}/{runs}")
@@ -122,31 +152,46 @@ def sql_sources(b, n, large, runs, tmp):
     return out
 
 
-def report_sql(r, date, machine):
-    if not r:
-        return []
-    n, s = r["n"], r["sluice"]
-    lines = ["", "## SQL sources", "",
-             f"One PostgreSQL table of {n:,} rows of mixed types (`bench/sql.py`) into DuckDB, in one run on "
-             f"one loopback server, median of {r['runs']} runs; measured {date} on {machine} "
-             "(`python3 bench/bench.py --only-sql`). Row counts checked for every load.", "",
-             "| tool | seconds | rows/s | peak RSS | Sluice is |", "|---|---|---|---|---|",
+def table_lines(res, n):
+    """The table of one destination's loads, and dlt's best time there (None: none finished)."""
+    s = res["sluice"]
+    lines = ["| tool | seconds | rows/s | peak RSS | Sluice is |", "|---|---|---|---|---|",
              f"| Sluice `sql_database` | {s['secs']:.2f} | {n / s['secs']:,.0f} | {s['rss']:.0f} MiB | — |"]
     best = None
     for key, name in (("dlt_pyarrow", "dlt `sql_database`, pyarrow"), ("dlt_connectorx", "dlt `sql_database`, connectorx")):
-        p = r.get(key, {})
+        p = res.get(key, {})
         if "error" in p:
             lines.append(f"| {name} | failed: {p['error']} | | | |")
             continue
         lines.append(f"| {name} | {p['secs']:.2f} | {n / p['secs']:,.0f} | {p['rss']:.0f} MiB | "
                      f"{p['secs'] / s['secs']:.1f}× faster |")
         best = p["secs"] if best is None else min(best, p["secs"])
+    return lines, best
+
+
+def report_sql(r, date, machine):
+    if not r:
+        return []
+    n, s = r["n"], r["sluice"]
+    lines = ["", "## SQL sources", "",
+             f"One PostgreSQL table of {n:,} rows of mixed types (`bench/sql.py`) into DuckDB and into "
+             f"PostgreSQL, in one run on one loopback server, median of {r['runs']} runs; measured {date} "
+             f"on {machine} (`python3 bench/bench.py --only-sql`). Row counts checked for every load.",
+             "", "Into DuckDB:", ""]
+    duck, best = table_lines(r, n)
+    lines += duck
     cx = r["connectorx_read"]
     lines.append(f"| ConnectorX `read_sql` → Arrow (read only, no load) | {cx:.2f} | {n / cx:,.0f} | | "
                  f"the read alone takes {cx / s['secs']:.2f}× Sluice's whole load |")
-    lines += ["", "Targets: end to end ≥ 3× dlt's best backend — "
-              + (f"**{best / s['secs']:.1f}×**" if best else "no dlt backend finished")
-              + f"; reading at ConnectorX's rate — Sluice's whole load takes {s['secs'] / cx:.1f}× "
+    pg_best = None
+    if r.get("postgres"):
+        lines += ["", "Into PostgreSQL (a second database of the same server):", ""]
+        pgl, pg_best = table_lines(r["postgres"], n)
+        lines += pgl
+    ratio = lambda b, t: f"**{b / t:.1f}×**" if b else "no dlt backend finished"  # noqa: E731
+    lines += ["", "Targets: end to end ≥ 3× dlt's best backend — into DuckDB " + ratio(best, s["secs"])
+              + (f", into PostgreSQL {ratio(pg_best, r['postgres']['sluice']['secs'])}" if r.get("postgres") else "")
+              + f"; reading at ConnectorX's rate — Sluice's whole load into DuckDB takes {s['secs'] / cx:.1f}× "
               "ConnectorX's read alone"]
     if r.get("sluice_large_rss"):
         lines[-1] += (f"; peak RSS flat — {r['large']:,} rows {r['sluice_large_rss']:.0f} MiB vs "

@@ -95,15 +95,20 @@ fn package_names(area: &Area) -> Vec<String> {
         .collect()
 }
 
-/// The child: runs the pipeline once — killed by its failpoint, or by the parent. Only
-/// meaningful when started by [`child`]; ignored in a normal test run.
+/// The child: runs the pipeline once (`synthetic`, or the bundled `sql_database` when the
+/// pipeline names it) — killed by its failpoint, or by the parent. Only meaningful when
+/// started by [`child`]; ignored in a normal test run.
 #[test]
 #[ignore = "started by the crash tests in a child process"]
 fn crash_child() {
     let area = Area::at(std::env::var("CRASH_AREA").expect("CRASH_AREA").into());
     let dest = std::env::var("CRASH_DEST").expect("CRASH_DEST");
     let toml = std::env::var("CRASH_TOML").expect("CRASH_TOML");
-    let r = run_synthetic(&area, &dest, &toml);
+    let spec = sluice_pipeline::PipelineSpec::from_toml(&toml, &[], area.path()).expect("spec");
+    let r = match spec.connector.name.as_deref() {
+        Some("sql_database") => area.run_to(&toml, crate::sql_sources::SQL, &dest),
+        _ => run_synthetic(&area, &dest, &toml),
+    };
     if std::env::var_os("SLUICE_FAILPOINT").is_some() {
         panic!("the failpoint did not fire; the run returned {r:?}");
     }

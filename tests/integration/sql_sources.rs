@@ -187,6 +187,30 @@ fn incremental_reads_ask_only_for_rows_past_the_cursor() {
     assert_eq!(area.count("SELECT count(*) FROM ds.events"), 11);
 }
 
+/// A run killed mid-table, right after its first package (200 rows, with the cursor of its
+/// last row) committed, resumes from that cursor: the next run reads only the rows after it
+/// (and the boundary row, dropped by the host), and every row lands once.
+#[test]
+fn a_run_killed_mid_table_resumes_from_its_last_committed_package() {
+    let pg = PgServer::start();
+    events(&pg, 1000);
+    let area = Area::new();
+    let dest = format!("duckdb:{}", area.db().display());
+    let config = "chunk_size = 100\n[config.table_config.events]\n\
+                  incremental = { cursor = \"updated_at\" }";
+    let toml = pipeline(&pg.url(), "", config) + "[limits]\npackage_rows = 200\n";
+    crate::crash::run_toml_killed(&area, &dest, &toml, "extract.after_checkpoint_package");
+    assert_eq!(area.count("SELECT count(*) FROM ds.events"), 200);
+    let s = area.run_to(&toml, SQL, &dest).expect("resume");
+    assert_eq!(
+        s.tables.get("events"),
+        Some(&800),
+        "only the rows past the cursor"
+    );
+    assert_eq!(area.count("SELECT count(*) FROM ds.events"), 1000);
+    assert_eq!(area.count("SELECT count(DISTINCT id) FROM ds.events"), 1000);
+}
+
 #[test]
 fn the_grant_names_what_may_be_read() {
     let pg = PgServer::start();

@@ -28,7 +28,7 @@ DLT = """
 import sys, dlt
 from dlt.sources.sql_database import sql_database
 url, db, backend, work = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-dest = (dlt.destinations.postgres(db) if db.startswith("postgresql://")
+dest = (dlt.destinations.postgres(credentials=db) if db.startswith("postgresql://")
         else dlt.destinations.duckdb(db))
 p = dlt.pipeline(pipeline_name="bench_sql_" + backend, destination=dest,
                  dataset_name="bench", pipelines_dir=work + "/pipelines")
@@ -84,7 +84,8 @@ def peer(b, pg, n, tmp, backend, to_pg=False):
     if to_pg:
         fresh_dest(b, pg)
     url = pg.url().replace("postgres://", "postgresql+psycopg2://" if backend == "pyarrow" else "postgresql://")
-    target = pg.url("dest").replace("postgres://", "postgresql://") if to_pg else db
+    # dlt insists on a password; the server trusts loopback and ignores it
+    target = pg.url("dest").replace("postgres://postgres@", "postgresql://postgres:unused@") if to_pg else db
     try:
         secs, rss, _ = b.run_measured([b.PY, "-c", DLT, url, target, backend, str(d)])
     except SystemExit as e:

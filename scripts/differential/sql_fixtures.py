@@ -2,13 +2,15 @@
 `full`, its defaults) for the tables of every type in `tests/conformance/sql/postgres_types.sql`
 and `mariadb_types.sql`, written beside them as `*.expected.json`: each table's columns in dlt's
 schema, its DuckDB column types and its rows (each value as DuckDB renders it as text, time zone
-UTC), and what dlt does with the tables it cannot load (`intervals`, `unsigned_ints`). Starts a
+UTC), its column types when dlt loads it into PostgreSQL, and what dlt does with the tables it
+cannot load (`intervals`, `unsigned_ints`). Starts a
 throwaway PostgreSQL server (initdb, as the `postgres` user when run as root) and a MariaDB
 server (mariadb-install-db, as `mysql`) on free loopback ports. Runs dlt from PyPI in the bench
 virtualenv, so CI holds dlt's answers without installing dlt.
 """
 import glob
 import json
+import re
 import os
 import shutil
 import socket
@@ -121,6 +123,17 @@ class MariaDb:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def error_text(e):
+    """dlt's failure and its root cause, first line."""
+    root = e
+    while root.__cause__ is not None:
+        root = root.__cause__
+    first = (str(root).splitlines() or [""])[0]
+    # job and load ids change with every run: the fixture keeps only the words
+    first = re.sub(r"(job_id|load_id)=`?[^`\s]+`?", r"\1=…", first)
+    return f"{type(e).__name__}, caused by {type(root).__name__}: " + first[:300]
+
+
 def load(server, work, table):
     import dlt
     from dlt.sources.sql_database import sql_database
@@ -132,11 +145,7 @@ def load(server, work, table):
     try:
         p.run(source)
     except Exception as e:  # dlt's failure is part of what is recorded (its root cause)
-        root = e
-        while root.__cause__ is not None:
-            root = root.__cause__
-        return {"error": f"{type(e).__name__}, caused by {type(root).__name__}: "
-                         + (str(root).splitlines() or [""])[0][:300]}
+        return {"error": error_text(e)}
     columns = {
         name: {k: v for k, v in col.items()
                if k in ("data_type", "precision", "scale", "nullable", "timezone", "primary_key")}
@@ -145,8 +154,37 @@ def load(server, work, table):
     return {"columns": columns, **shown(db, table)}
 
 
-def fixture(server_class, name, apart):
-    """Load `name`.sql into a fresh server; dlt's output for `every_type` and `apart`."""
+def into_postgres(server, work, dest):
+    """dlt's `every_type` loaded into PostgreSQL server `dest`: its columns' types there."""
+    import dlt
+    import psycopg2
+    from dlt.sources.sql_database import sql_database
+
+    url = dest.url().replace("+psycopg2", "")
+    # dlt insists on a password; the server trusts loopback and ignores it
+    creds = url.replace("postgres@", "postgres:unused@")
+    p = dlt.pipeline(pipeline_name="sql_every_type_pg", destination=dlt.destinations.postgres(credentials=creds),
+                     dataset_name="ds", pipelines_dir=str(work / "pg-pipelines"))
+    out = {}
+    try:
+        p.run(sql_database(server.url(), table_names=["every_type"], backend="pyarrow"))
+    except Exception as e:  # its default (CSV for Arrow) fails on binary columns: recorded
+        out["error"] = error_text(e)
+        p.drop_pending_packages()
+        p.run(sql_database(server.url(), table_names=["every_type"], backend="pyarrow"),
+              loader_file_format="insert_values")
+        out["loader_file_format"] = "insert_values"
+    with psycopg2.connect(url) as con, con.cursor() as cur:
+        cur.execute("SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = 'ds' AND table_name = 'every_type' ORDER BY ordinal_position")
+        out["ddl"] = [list(r) for r in cur.fetchall()]
+        cur.execute("DROP SCHEMA ds CASCADE")
+    return out
+
+
+def fixture(server_class, name, apart, dest):
+    """Load `name`.sql into a fresh server; dlt's output for `every_type` and `apart` into
+    DuckDB, and the types of `every_type` loaded into PostgreSQL server `dest`."""
     import dlt
 
     server = server_class()
@@ -155,7 +193,8 @@ def fixture(server_class, name, apart):
         work = Path(tempfile.mkdtemp(prefix="sluice-sql-fixtures-"))
         out = {"dlt": dlt.__version__, "backend": "pyarrow",
                "every_type": load(server, work, "every_type"),
-               apart: load(server, work, apart)}
+               apart: load(server, work, apart),
+               "every_type_into_postgres": into_postgres(server, work, dest)}
     finally:
         server.stop()
     (CASES / f"{name}.expected.json").write_text(
@@ -173,8 +212,12 @@ def main():
         bench.ensure_venv()
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(str(bench.PY), [str(bench.PY), __file__, *sys.argv[1:]])
-    fixture(Server, "postgres_types", "intervals")
-    fixture(MariaDb, "mariadb_types", "unsigned_ints")
+    dest = Server()
+    try:
+        fixture(Server, "postgres_types", "intervals", dest)
+        fixture(MariaDb, "mariadb_types", "unsigned_ints", dest)
+    finally:
+        dest.stop()
 
 
 if __name__ == "__main__":

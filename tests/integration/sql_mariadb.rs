@@ -7,7 +7,9 @@
 use serde_json::Value;
 
 use crate::mariadb::MariaDb;
-use crate::sql_sources::{SQL, merge_every_type_into, pipeline, probe_the_grant, strings};
+use crate::sql_sources::{
+    SQL, merge_every_type_into, pipeline, postgres_types_as_dlts, probe_the_grant, strings,
+};
 use crate::support::{Area, manifest_dir, shown};
 
 fn types_sql() -> String {
@@ -98,6 +100,8 @@ fn a_mariadb_table_loads_into_postgres_with_its_types() {
     let pg = crate::pg::PgServer::start();
     let area = Area::new();
     let types = merge_every_type_into(&area, &db.url(), &pg);
+    let dlt_failed = postgres_types_as_dlts(&db.url(), &pg, &fixture(), &DIFFERENT);
+    assert!(dlt_failed.contains("invalid UTF-8"), "{dlt_failed}");
     for want in [
         "i8 smallint",
         "i16 smallint",

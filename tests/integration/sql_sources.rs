@@ -95,6 +95,8 @@ fn a_postgres_table_loads_into_postgres_with_its_types() {
     pg.query(&types_sql());
     let area = Area::new();
     let types = merge_every_type_into(&area, &pg.url(), &pg);
+    let dlt_failed = postgres_types_as_dlts(&pg.url(), &pg, &fixture(), &[]);
+    assert!(dlt_failed.contains("invalid UTF-8"), "{dlt_failed}");
     for want in [
         "i16 smallint",
         "i32 integer",
@@ -139,6 +141,52 @@ pub(crate) fn merge_every_type_into(area: &Area, src: &str, pg: &PgServer) -> Ve
         "SELECT column_name || ' ' || data_type FROM information_schema.columns \
          WHERE table_schema = 'ds' AND table_name = 'every_type' ORDER BY ordinal_position",
     )
+}
+
+/// Load table `every_type` of grant URL `src` into database `dl` of `pg` at dlt's default
+/// reflection level, and compare its column types there with dlt's (`fixture`), except the
+/// columns `different`. Returns dlt's failure with its default loader format (CSV for Arrow).
+pub(crate) fn postgres_types_as_dlts(
+    src: &str,
+    pg: &PgServer,
+    fixture: &Value,
+    different: &[&str],
+) -> String {
+    pg.query("CREATE DATABASE dl");
+    let area = Area::new();
+    let toml = pipeline(src, "", "tables = [\"every_type\"]");
+    area.run_to(&toml, SQL, &pg.url_db("dl"))
+        .expect("loads into PostgreSQL");
+    let types = pg.query_db(
+        "dl",
+        "SELECT column_name || ' ' || data_type FROM information_schema.columns \
+         WHERE table_schema = 'ds' AND table_name = 'every_type' ORDER BY ordinal_position",
+    );
+    let want = &fixture["every_type_into_postgres"];
+    let want_types: Vec<String> = want["ddl"]
+        .as_array()
+        .expect("ddl")
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c[0].as_str().unwrap_or_default(),
+                c[1].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    let keep = |t: &Vec<String>| -> Vec<String> {
+        t.iter()
+            .filter(|c| !different.iter().any(|d| c.split(' ').next() == Some(*d)))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        keep(&types),
+        keep(&want_types),
+        "column types in PostgreSQL as dlt's"
+    );
+    want["error"].as_str().unwrap_or_default().to_owned()
 }
 
 /// An `events` table with an `updated_at` cursor, and `n` rows.

@@ -60,6 +60,17 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
+    /// Pipeline query `name` as a table of schema [`QUERY_SCHEMA`] with `columns`.
+    pub(crate) fn query(name: &str, columns: Vec<ColumnInfo>) -> TableInfo {
+        TableInfo {
+            schema: QUERY_SCHEMA.into(),
+            name: name.into(),
+            columns,
+            primary_key: Vec::new(),
+            row_estimate: None,
+        }
+    }
+
     /// Set the primary key from `(position, column)` pairs gathered while reflecting, which
     /// are drained.
     pub(crate) fn take_primary_key<K: Ord>(&mut self, pk: &mut Vec<(K, String)>) {

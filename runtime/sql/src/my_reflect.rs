@@ -9,7 +9,6 @@ use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
-use crate::grant::QUERY_SCHEMA;
 use crate::render::ReadAs;
 use crate::{ColumnInfo, DatabaseGrant, MyUrl, Result, TableInfo};
 
@@ -108,13 +107,7 @@ async fn query_table(
         .map_err(|e| grant.db_error(&format!("query `{name}`"), e))?;
     let columns = stmt.columns().iter().map(wire_column).collect();
     let _ = conn.close(stmt).await;
-    Ok(TableInfo {
-        schema: QUERY_SCHEMA.into(),
-        name: name.into(),
-        columns,
-        primary_key: Vec::new(),
-        row_estimate: None,
-    })
+    Ok(TableInfo::query(name, columns))
 }
 
 /// A result column by its wire type, as [`MyColumn`] maps the catalog's.

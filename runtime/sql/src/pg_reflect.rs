@@ -6,7 +6,6 @@
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
-use crate::grant::QUERY_SCHEMA;
 use crate::render::ReadAs;
 use crate::{ColumnInfo, DatabaseGrant, PgUrl, Result, TableInfo};
 
@@ -106,13 +105,7 @@ async fn query_table(
             .info()
         })
         .collect();
-    Ok(TableInfo {
-        schema: QUERY_SCHEMA.into(),
-        name: name.into(),
-        columns,
-        primary_key: Vec::new(),
-        row_estimate: None,
-    })
+    Ok(TableInfo::query(name, columns))
 }
 
 fn type_kind(t: &Type) -> String {

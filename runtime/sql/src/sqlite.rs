@@ -10,7 +10,6 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc::Sender;
 
 use crate::arrow_out::{Chunk, bad_value};
-use crate::grant::QUERY_SCHEMA;
 use crate::pg_decode::ColumnBuilder;
 use crate::render::{Param, ReadAs, ReadPlan};
 use crate::{ColumnInfo, DatabaseGrant, Result, SqlError, TableInfo};
@@ -80,17 +79,12 @@ fn reflect(grant: &DatabaseGrant, path: &Path) -> Result<Vec<TableInfo>> {
         let stmt = conn
             .prepare(query)
             .map_err(|e| grant.db_error(&format!("query `{name}`"), e))?;
-        tables.push(TableInfo {
-            schema: QUERY_SCHEMA.into(),
-            name: name.clone(),
-            columns: stmt
-                .columns()
-                .iter()
-                .map(|c| column(c.name(), c.decl_type().unwrap_or(""), true))
-                .collect(),
-            primary_key: Vec::new(),
-            row_estimate: None,
-        });
+        let columns = stmt
+            .columns()
+            .iter()
+            .map(|c| column(c.name(), c.decl_type().unwrap_or(""), true))
+            .collect();
+        tables.push(TableInfo::query(name, columns));
     }
     Ok(tables)
 }

@@ -142,6 +142,13 @@ def sql_sources(b, n, large, runs, tmp):
                 raise SystemExit(f"bench: connectorx read {rows} rows of {n}")
             cx.append(secs)
         out["connectorx_read"] = b.median(cx)
+        floor = []
+        for i in range(runs):
+            b.log(f"sql: the server's own binary COPY of the table to /dev/null (psql), run {i + 1}/{runs}")
+            secs, _ = b.timed([pg.bin / "psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-qc",
+                               "\\copy (SELECT * FROM orders) TO '/dev/null' (FORMAT binary)"])
+            floor.append(secs)
+        out["server_copy"] = b.median(floor)
         if large:
             b.log(f"sql: a {large}-row table for peak memory")
             b.timed([pg.bin / "psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-q", "-c",
@@ -184,6 +191,10 @@ def report_sql(r, date, machine):
     cx = r["connectorx_read"]
     lines.append(f"| ConnectorX `read_sql` → Arrow (read only, no load) | {cx:.2f} | {n / cx:,.0f} | | "
                  f"the read alone takes {cx / s['secs']:.2f}× Sluice's whole load |")
+    if r.get("server_copy"):
+        sc = r["server_copy"]
+        lines.append(f"| PostgreSQL's own binary `COPY` of the table to `/dev/null` (psql; the server's floor) | "
+                     f"{sc:.2f} | {n / sc:,.0f} | | the server alone takes {sc / s['secs']:.2f}× Sluice's whole load |")
     pg_best = None
     if r.get("postgres"):
         lines += ["", "Into PostgreSQL (a second database of the same server):", ""]

@@ -37,7 +37,8 @@ impl Chunk {
         let encode = || -> std::result::Result<Vec<u8>, String> {
             let schema = Arc::new(Schema::new(self.fields));
             let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
-            let mut out = Vec::new();
+            // room for the whole stream up front: growing it copied each chunk several times
+            let mut out = Vec::with_capacity(batch.get_array_memory_size() + 4096);
             let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema)
                 .map_err(|e| e.to_string())?;
             w.write(&batch).map_err(|e| e.to_string())?;

@@ -1,6 +1,7 @@
 //! PostgreSQL's binary wire values decoded straight into Arrow builders, one builder per
 //! column chosen by the column's dlt type: no text parsing, no intermediate rows.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::ArrayRef;
@@ -97,6 +98,8 @@ impl ColumnBuilder {
             }),
             B::Bool(b) => b.append_value(v.first().is_some_and(|x| *x != 0)),
             B::Text(b) => b.append_value(text(oid, v)?),
+            // jsonb text is the server's own rendering: only its spaces need to go
+            B::Json(b) if oid == JSONB => b.append_value(strip_json_spaces(&text(oid, v)?)),
             B::Json(b) => b.append_value(compact_json(&text(oid, v)?)?),
             B::Decimal(b, scale) => b.append_value(numeric(v, *scale)?),
             B::Date(b) => b.append_value(date(v)?),
@@ -152,22 +155,25 @@ fn int(oid: u32, v: &[u8]) -> Result<i64, String> {
     })
 }
 
-fn text(oid: u32, v: &[u8]) -> Result<String, String> {
+/// The type oid of `jsonb`.
+const JSONB: u32 = 3802;
+
+fn text(oid: u32, v: &[u8]) -> Result<Cow<'_, str>, String> {
     match oid {
         2950 => {
             let b: [u8; 16] = fixed(v)?;
             let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            Ok(format!(
+            Ok(Cow::Owned(format!(
                 "{}-{}-{}-{}-{}",
                 &h[0..8],
                 &h[8..12],
                 &h[12..16],
                 &h[16..20],
                 &h[20..]
-            ))
+            )))
         }
         // jsonb: a version byte, then the text
-        3802 => match v.split_first() {
+        JSONB => match v.split_first() {
             Some((1, rest)) => utf8(rest),
             _ => Err("unknown jsonb format version".into()),
         },
@@ -182,8 +188,33 @@ pub(crate) fn compact_json(text: &str) -> Result<String, String> {
         .map_err(|e| format!("not JSON: {e}"))
 }
 
-fn utf8(v: &[u8]) -> Result<String, String> {
-    String::from_utf8(v.to_vec()).map_err(|e| format!("text is not UTF-8: {e}"))
+fn utf8(v: &[u8]) -> Result<Cow<'_, str>, String> {
+    std::str::from_utf8(v)
+        .map(Cow::Borrowed)
+        .map_err(|e| format!("text is not UTF-8: {e}"))
+}
+
+/// Valid JSON text without the whitespace between its tokens: what [`compact_json`] makes of
+/// JSON that is already in its canonical escaping (PostgreSQL's `jsonb` output), without
+/// parsing it.
+pub(crate) fn strip_json_spaces(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn date(v: &[u8]) -> Result<i32, String> {
@@ -292,8 +323,20 @@ mod tests {
             0x12u8, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0, 1, 2, 3, 4, 5, 6, 7,
         ];
         assert_eq!(
-            text(2950, &uuid),
-            Ok("12345678-9abc-def0-0001-020304050607".into())
+            text(2950, &uuid).as_deref(),
+            Ok("12345678-9abc-def0-0001-020304050607")
         );
+    }
+
+    #[test]
+    fn jsonb_spaces_go_as_a_reserialization_would_drop_them() {
+        for json in [
+            r#"{"a": 1, "b": [1, 2.50, {"c d": "x \" y"}], "e": "\\", "f": "a\n b"}"#,
+            r#"[]"#,
+            r#" "only a string with  spaces" "#,
+            r#"{"k": null, "t": true, "u": "é ü", "n": -1.5e+10}"#,
+        ] {
+            assert_eq!(Ok(strip_json_spaces(json)), compact_json(json), "{json}");
+        }
     }
 }

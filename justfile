@@ -16,6 +16,8 @@ connectors:
 test: lint
     cargo test --workspace --doc
     cargo test --workspace --lib --bins
+    # the guest crates' own unit tests, natively (the `files` connector's CSV sniffing and typing)
+    cd connectors && cargo test -p files --lib
     cargo test --workspace --test integration
     just demo
 
@@ -41,12 +43,14 @@ differential *ARGS:
     python3 scripts/differential/run.py {{ARGS}}
 
 # record dlt's output (from PyPI) for every case in tests/conformance/cases, for an Arrow
-# table of every type (tests/conformance/arrow) and for a PostgreSQL table of every type
-# through its sql_database source (tests/conformance/sql), so CI holds it
+# table of every type (tests/conformance/arrow), for a PostgreSQL table of every type
+# through its sql_database source (tests/conformance/sql) and for the CSV files of
+# tests/conformance/csv through its filesystem source and read_csv, so CI holds it
 conformance-fixtures *NAMES:
     python3 scripts/differential/fixtures.py {{NAMES}}
     python3 scripts/differential/arrow_fixtures.py
     python3 scripts/differential/sql_fixtures.py
+    python3 scripts/differential/csv_fixtures.py
 
 # fmt and clippy on the host workspace and on the guest (connectors/) workspace
 lint:

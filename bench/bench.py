@@ -35,13 +35,13 @@ def log(msg):
 
 
 def ensure_venv():
-    probe = "import dlt, duckdb, pyarrow, sqlalchemy, psycopg2, psycopg, connectorx, pymysql"
+    probe = "import dlt, duckdb, pyarrow, pandas, sqlalchemy, psycopg2, psycopg, connectorx, pymysql"
     if PY.exists() and subprocess.run([PY, "-c", probe], capture_output=True).returncode == 0:
         return
     log("installing dlt[duckdb,parquet] and its sql_database needs from PyPI into " + str(VENV))
     subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
     subprocess.run([PY, "-m", "pip", "install", "-q", "dlt[duckdb,parquet]", "sqlalchemy",
-                    "psycopg2-binary", "psycopg[binary]", "connectorx", "pymysql"], check=True)
+                    "psycopg2-binary", "psycopg[binary]", "connectorx", "pymysql", "pandas"], check=True)
 
 
 def dataset(kind, n):

@@ -67,9 +67,10 @@ def load(work, disposition):
     return {"columns": columns, **shown(db, "typed")}
 
 
-def shown(db, table):
+def shown(db, table, order="id", data_only=False):
     """`ds.<table>` of DuckDB file `db`: its column names and types, and its rows ordered by
-    `id`, each value as DuckDB renders it as text (time zone UTC)."""
+    `order`, each value as DuckDB renders it as text (time zone UTC); `data_only` leaves the
+    `_dlt_` columns out of the rows."""
     import duckdb
 
     con = duckdb.connect(str(db))
@@ -77,8 +78,9 @@ def shown(db, table):
     ddl = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         f"WHERE table_schema = 'ds' AND table_name = '{table}' ORDER BY ordinal_position").fetchall()
-    select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c, _ in ddl)
-    rows = con.execute(f'SELECT {select} FROM ds.{table} ORDER BY "id"').fetchall()
+    cols = [c for c, _ in ddl if not (data_only and c.startswith("_dlt_"))]
+    select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in cols)
+    rows = con.execute(f'SELECT {select} FROM ds.{table} ORDER BY "{order}"').fetchall()
     return {"ddl": [list(r) for r in ddl], "rows": [list(r) for r in rows]}
 
 

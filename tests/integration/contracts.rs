@@ -389,24 +389,21 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
     assert_eq!(s.key_collisions["t"].rows, 1);
     assert_eq!(s.key_collisions["t"].columns, ["a_b"]);
     assert_eq!(f.values("select cast(a_b as varchar) from ds.t"), ["2"]);
-    // NDJSON reaches the host as bytes: the error names resource, page, record, line, column
+    // the host checks each page's syntax as the connector hands it over: a malformed page
+    // fails the extraction naming connector, resource, page, record, line and column
     let file = f.area.path().join("bad.ndjson");
     std::fs::write(&file, "{\"id\": 2}\n{\"id\": 3,}\n").expect("write");
     let toml = f.file_toml("c", &file, "");
     let err = f.run_file(&toml).expect_err("malformed");
-    assert!(
-        err.to_string().starts_with(
-            "normalize: resource `t` page 1: record 2 of the page is not valid JSON: line 2 column 10: trailing comma. \
-             Nothing of package"
-        ),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "connector `files` resource `t` page 1: record 2 of the page is not valid JSON: line 2 column 10: trailing comma",
     );
-    // what was committed before is intact
+    // what was committed before is intact, and no package was left behind to block the next run
     assert_eq!(f.area.count("select count(*) from ds.t"), 1);
+    assert_eq!(pending(&f), 0);
 
-    // a bad line on page 2, after page 1 went into place inside the open transaction (and
-    // brought a new column and a nested table): nothing of the package stays
-    sluice_pipeline::abort_packages(&f.area.path().join("pipelines"), "c").expect("set aside");
+    // a bad line on page 2, after page 1 (a new column and a nested table) went to the loader
     let lines: Vec<String> = (0..5)
         .map(|i| {
             format!(
@@ -421,29 +418,41 @@ fn bad_input_names_its_place_and_collisions_are_reported() {
         .run_file(&f.file_toml("c", &file, "page_size = 5"))
         .expect_err("malformed");
     assert!(
-        err.to_string()
-            .starts_with("normalize: resource `t` page 2: record 2 of the page is not valid JSON"),
+        err.to_string().starts_with(
+            "connector `files` resource `t` page 2: record 2 of the page is not valid JSON"
+        ),
         "{err}"
     );
+    // a failed extraction keeps nothing of its open package: page 1 was loading inside the
+    // package's transaction, which rolled back with its new column and nested table, and
+    // no package is left behind
+    assert_eq!(pending(&f), 0);
     assert_eq!(f.area.count("select count(*) from ds.t"), 1);
-    assert_eq!(
-        f.area.count(
-            "select count(*) from information_schema.columns where table_schema = 'ds' and table_name = 't' and column_name = 'extra'"
-        ),
-        0,
-        "the new column went with the transaction"
-    );
     assert_eq!(
         f.area.count(
             "select count(*) from information_schema.tables where table_schema = 'ds' and table_name = 't__tags'"
         ),
-        0,
-        "the new nested table went with the transaction"
+        0
     );
+    std::fs::write(&file, lines.join("\n").replace("21,}", "21}")).expect("write");
+    f.run_file(&f.file_toml("c", &file, "page_size = 5"))
+        .expect("the fixed file loads");
+    assert_eq!(f.area.count("select count(distinct id) from ds.t"), 8);
 }
 
-/// A run of one resource loads while it extracts. When the load fails (a bad line on page
-/// 2 of 40), the extraction stops within a few pages instead of reading the rest: the pages
+/// Packages of pipeline `c` waiting to load.
+fn pending(f: &Files) -> usize {
+    std::fs::read_dir(f.area.path().join("pipelines/c/packages"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("manifest.json").exists())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A run of one resource loads while it extracts. When the load fails (a record on page 2
+/// of 40 breaks the data contract), the extraction stops within a few pages instead of reading the rest: the pages
 /// written so far are sealed as a pending package (whole, so `abort-packages` or a fixed
 /// contract can deal with it) and the error names the page.
 #[test]
@@ -453,19 +462,29 @@ fn a_load_that_fails_while_extracting_stops_the_extraction() {
     let lines: Vec<String> = (0..200)
         .map(|i| {
             if i == 7 {
-                "{\"id\": 7,}".to_owned()
+                "{\"id\": 7, \"extra\": 1}".to_owned()
             } else {
                 format!("{{\"id\": {i}}}")
             }
         })
         .collect();
     std::fs::write(&file, lines.join("\n")).expect("write");
-    let toml = f.file_toml("c", &file, "page_size = 5");
-    let err = f.run_file(&toml).expect_err("malformed");
+    let toml = format!(
+        "{}[resources.t]\nschema_contract = {{ columns = \"freeze\" }}\n",
+        f.file_toml("c", &file, "page_size = 5")
+    );
+    // the table exists before the run (a new table takes any columns)
+    let first = f.area.path().join("first.ndjson");
+    std::fs::write(&first, "{\"id\": -1}").expect("write");
+    f.run_file(&toml.replace(&file.display().to_string(), &first.display().to_string()))
+        .expect("first run");
+    let err = f
+        .run_file(&toml)
+        .expect_err("a new column under columns: freeze");
+    let msg = err.to_string();
     assert!(
-        err.to_string()
-            .starts_with("normalize: resource `t` page 2: record 3 of the page is not valid JSON"),
-        "{err}"
+        msg.starts_with("normalize: resource `t` page 2: ") && msg.contains("column `extra`"),
+        "{msg}"
     );
     let packages = f.area.path().join("pipelines/c/packages");
     let sealed: Vec<std::path::PathBuf> = std::fs::read_dir(&packages)
@@ -481,21 +500,15 @@ fn a_load_that_fails_while_extracting_stops_the_extraction() {
     // page 2 failed; the feed holds two pages and the writer one more before it notices
     assert!((2..=8).contains(&pages), "{pages} of 40 pages extracted");
     assert_eq!(
-        f.area.count(
-            "select count(*) from information_schema.tables where table_schema = 'ds' and table_name = 't'"
-        ),
-        0,
-        "nothing was committed"
+        f.area.count("select count(*) from ds.t"),
+        1,
+        "nothing of the package was committed"
     );
     // set aside, the next run of a fixed file loads every line once
     sluice_pipeline::abort_packages(&f.area.path().join("pipelines"), "c").expect("set aside");
-    std::fs::write(
-        &file,
-        lines.join("\n").replace("{\"id\": 7,}", "{\"id\": 7}"),
-    )
-    .expect("write");
+    std::fs::write(&file, lines.join("\n").replace(", \"extra\": 1}", "}")).expect("write");
     f.run_file(&toml).expect("fixed");
-    assert_eq!(f.area.count("select count(distinct id) from ds.t"), 200);
+    assert_eq!(f.area.count("select count(distinct id) from ds.t"), 201);
 }
 
 /// The `files` connector ends an NDJSON page at `page_size` records or once it holds

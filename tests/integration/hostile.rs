@@ -165,8 +165,13 @@ fn parents_tables_column_hints_cursor_paths_and_the_config_schema_are_checked() 
 fn page_files_are_named_by_index_not_by_the_connector_chosen_name() {
     let area = Area::new();
     earlier_data(&area);
-    // a page that fails to normalize stays pending: its files can be looked at
-    refused(&area, "try = \"bad_json\"", "");
+    // a page refused by a data contract stays pending: its files can be looked at
+    let msg = refused(
+        &area,
+        "try = \"tiny_pages\"\npages = 1",
+        "[resources.probe]\nschema_contract = { tables = \"freeze\" }\n",
+    );
+    assert!(msg.contains("abort-packages"), "{msg}");
     let packages = area.path().join("pipelines/sb/packages");
     let files: Vec<String> = tree(&packages)
         .into_iter()

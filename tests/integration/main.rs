@@ -16,6 +16,7 @@ mod conformance;
 mod contract_versions;
 mod contracts;
 pub mod crash;
+mod csv_files;
 mod dispositions;
 mod filesystem;
 mod hostile;

@@ -174,13 +174,18 @@ fn dependent_resources_receive_their_parents_records() {
 fn a_package_that_failed_to_load_is_completed_before_new_data_is_extracted() {
     let area = Area::new();
     let file = area.path().join("events.ndjson");
-    // the files connector passes NDJSON lines through; the bad line fails at normalize
-    std::fs::write(&file, "{\"id\": 1}\n{\"id\": 2\n").expect("write");
     let toml = crate::support::files_pipeline("p", &file, "events");
     let c = ("files", sluice_bundled::FILES.bytes);
-    let err = area.run(&toml, c).expect_err("normalize fails");
+    std::fs::write(&file, "{\"id\": 0}\n").expect("write");
+    area.run(&toml, c).expect("first run");
+    // a record with a new column under a frozen contract fails the package at normalize
+    std::fs::write(&file, "{\"id\": 1}\n{\"id\": 2, \"x\": 1}\n").expect("write");
+    let frozen =
+        format!("{toml}[resources.events]\nschema_contract = {{ columns = \"freeze\" }}\n");
+    let err = area.run(&frozen, c).expect_err("normalize fails");
     assert!(
-        err.to_string().contains("resource `events` page 1"),
+        err.to_string().contains("resource `events` page 1")
+            && err.to_string().contains("sluice pipeline p abort-packages"),
         "{err}"
     );
     // nothing of the failed package is visible, the package waits on disk
@@ -190,16 +195,15 @@ fn a_package_that_failed_to_load_is_completed_before_new_data_is_extracted() {
         .flatten()
         .collect();
     assert_eq!(pending.len(), 1);
-    // the cause is cleared (as a transient failure would be); new data arrives meanwhile
     // page files are named by the resource's index, never by its (connector-chosen) name
-    let page = pending[0].path().join("r0000/00000000.ndjson");
-    std::fs::write(&page, "{\"id\": 1}\n{\"id\": 2}\n").expect("repair");
+    assert!(pending[0].path().join("r0000/00000000.ndjson").is_file());
+    // the cause is cleared (the contract relaxed); new data arrives meanwhile
     std::fs::write(&file, "{\"id\": 3}\n").expect("new data");
     let s = area.run(&toml, c).expect("second run");
     assert_eq!(s.pending_packages_loaded, 1);
     assert_eq!(s.load_ids.len(), 2);
-    assert_eq!(area.count("select count(*) from p_dataset.events"), 3);
-    assert_eq!(area.count("select count(*) from p_dataset._dlt_loads"), 2);
+    assert_eq!(area.count("select count(*) from p_dataset.events"), 4);
+    assert_eq!(area.count("select count(*) from p_dataset._dlt_loads"), 3);
     assert_eq!(std::fs::read_dir(&packages).expect("packages").count(), 0);
 }
 

@@ -297,14 +297,15 @@ fn sockets_are_refused() {
 }
 
 #[test]
-fn nesting_bombs_invalid_utf8_and_invalid_json_name_resource_and_page() {
+fn nesting_bombs_invalid_utf8_invalid_json_and_arrow_name_resource_and_page() {
     for (attempt, want) in [
         ("nesting", "depth"),
         ("bad_utf8", "UTF-8"),
         ("bad_json", "line 2"),
+        ("bad_arrow", "not an Arrow IPC stream"),
     ] {
-        // the refused page's package stays pending (to fix or abort), so each case gets its
-        // own pipeline area
+        // the host refuses the page as the connector hands it over: it never enters a
+        // package, and nothing is left pending
         let area = Area::new();
         earlier_data(&area);
         let msg = probe(&area, attempt, "");
@@ -315,6 +316,14 @@ fn nesting_bombs_invalid_utf8_and_invalid_json_name_resource_and_page() {
             "{attempt}: {msg}"
         );
         intact(&area);
+        let packages = area.path().join("pipelines/sb/packages");
+        let left: Vec<_> = std::fs::read_dir(&packages)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("manifest.json").exists())
+            .collect();
+        assert!(left.is_empty(), "{attempt}: a package was left: {left:?}");
     }
 }
 

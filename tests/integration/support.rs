@@ -392,6 +392,11 @@ pub type Shown = (Vec<(String, String)>, Vec<Vec<Option<String>>>);
 /// Column names and DuckDB types of `ds.<table>` in `area`'s database, and its rows (ordered
 /// by `id`) as DuckDB's text, time zone UTC.
 pub fn shown(area: &Area, table: &str) -> Shown {
+    shown_by(area, table, |_| true, "id")
+}
+
+/// [`shown`] with the rows' values of the columns `keep` keeps only, ordered by `order`.
+pub fn shown_by(area: &Area, table: &str, keep: impl Fn(&str) -> bool, order: &str) -> Shown {
     let conn = area.conn();
     conn.execute_batch("SET TimeZone = 'UTC'")
         .expect("time zone");
@@ -408,11 +413,15 @@ pub fn shown(area: &Area, table: &str) -> Shown {
         .collect();
     let select: Vec<String> = ddl
         .iter()
+        .filter(|(c, _)| keep(c))
         .map(|(c, _)| format!("CAST(\"{c}\" AS VARCHAR)"))
         .collect();
-    let sql = format!("SELECT {} FROM ds.{table} ORDER BY id", select.join(", "));
+    let sql = format!(
+        "SELECT {} FROM ds.{table} ORDER BY \"{order}\"",
+        select.join(", ")
+    );
     let mut q = conn.prepare(&sql).expect("prepare rows");
-    let n = ddl.len();
+    let n = select.len();
     let rows = q
         .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
         .expect("rows")

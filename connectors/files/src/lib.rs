@@ -1,20 +1,33 @@
-//! `files`: reads JSON arrays and NDJSON files from directories the pipeline grants read-only.
+//! `files`: reads JSON arrays, NDJSON, CSV and TSV files from directories the pipeline grants
+//! read-only.
 //!
 //! Config: `{"paths": ["/granted/dir/a.json", …], "table": "name"}` loads the listed files into
 //! one resource `name`; `{"dir": "/granted/dir"}` makes one resource per `.json`/`.ndjson`/
-//! `.jsonl` file, named by its stem. `page_size` (records per page, default 5000);
+//! `.jsonl`/`.csv`/`.tsv` file, named by its stem. A file is CSV by its extension (`.csv`,
+//! `.tsv`) or, with another one, when it does not start with `{` or `[`; `format` (`csv`,
+//! `json`) decides instead. CSV options: `delimiter`, `quote`, `header` and `encoding` (see
+//! `csv_read`). `page_size` (records per page, default 5000);
 //! `page_bytes` (NDJSON: a page also ends once it holds this many bytes, default 2 MiB, so wide
 //! or deeply nested records make pages the host can normalize and load in step). Nothing
 //! outside the granted directories is visible to the component.
 
+mod csv_read;
+mod typing;
+
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
+
+use csv_read::{CsvFile, CsvOptions};
 
 use sluice_sdk::serde_json::{self, Value};
 use sluice_sdk::{Error, ErrorKind, Open, Page, Resource, ResourceSpec, Source, SourceSpec, error};
 
 struct Files;
 
-const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1},"page_bytes":{"type":"integer","minimum":1}}}"#;
+const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1},"page_bytes":{"type":"integer","minimum":1},"format":{"enum":["auto","csv","json"]},"delimiter":{"type":"string"},"quote":{"type":"string"},"header":{"type":["boolean","string"]},"encoding":{"type":"string"}}}"#;
+
+/// Extensions of the files a `dir` resource reads.
+const EXTENSIONS: [&str; 5] = [".json", ".ndjson", ".jsonl", ".csv", ".tsv"];
 
 /// Resource name → files it reads.
 fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
@@ -37,7 +50,7 @@ fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
     let mut files: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path().to_string_lossy().into_owned())
-        .filter(|p| p.ends_with(".json") || p.ends_with(".ndjson") || p.ends_with(".jsonl"))
+        .filter(|p| EXTENSIONS.iter().any(|e| p.ends_with(e)))
         .collect();
     files.sort();
     Ok(files.into_iter().map(|f| (stem(&f), vec![f])).collect())
@@ -79,19 +92,37 @@ impl Source for Files {
             .get("page_bytes")
             .and_then(Value::as_u64)
             .unwrap_or(PAGE_BYTES as u64) as usize;
+        let format = match open.config.get("format").and_then(Value::as_str) {
+            Some("csv") => Format::Csv,
+            Some("json") => Format::Json,
+            _ => Format::Auto,
+        };
         Ok(Box::new(Reader {
             files,
             current: None,
             page_size: page_size.max(1),
             page_bytes: page_bytes.max(1),
+            format,
+            csv: CsvOptions::from_config(&open.config)?,
         }))
     }
+}
+
+/// How the config says to read the files.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// by extension, then by the first byte
+    Auto,
+    Csv,
+    Json,
 }
 
 enum Current {
     /// records of a JSON array file, already parsed, served in pages
     Array(std::vec::IntoIter<Value>),
     Lines(BufReader<std::fs::File>),
+    /// a CSV file and the NDJSON lines of its current chunk not yet paged
+    Csv(Box<CsvFile>, VecDeque<Vec<u8>>),
 }
 
 struct Reader {
@@ -99,6 +130,8 @@ struct Reader {
     current: Option<(String, Current)>,
     page_size: usize,
     page_bytes: usize,
+    format: Format,
+    csv: CsvOptions,
 }
 
 /// Default most bytes of NDJSON per page.
@@ -132,7 +165,20 @@ impl Reader {
                 }
             }
         };
-        let current = if first == Some(b'[') {
+        let lower = path.to_ascii_lowercase();
+        let by_name = lower.ends_with(".csv") || lower.ends_with(".tsv");
+        let json_name = [".json", ".ndjson", ".jsonl"]
+            .iter()
+            .any(|e| lower.ends_with(e));
+        let csv = match self.format {
+            Format::Csv => true,
+            Format::Json => false,
+            Format::Auto => by_name || (!json_name && !matches!(first, Some(b'{' | b'['))),
+        };
+        let current = if csv {
+            let file = CsvFile::open(&path, Box::new(reader), &self.csv, lower.ends_with(".tsv"))?;
+            Current::Csv(Box::new(file), VecDeque::new())
+        } else if first == Some(b'[') {
             let mut text = Vec::new();
             reader
                 .read_to_end(&mut text)
@@ -176,6 +222,21 @@ impl Resource for Reader {
                         if !buf[before..].iter().all(u8::is_ascii_whitespace) {
                             n += 1;
                         }
+                    }
+                    (n > 0).then(|| Page::ndjson(buf))
+                }
+                Current::Csv(file, lines) => {
+                    if lines.is_empty()
+                        && let Some(chunk) = file.next_chunk()?
+                    {
+                        lines.extend(chunk);
+                    }
+                    let mut buf = Vec::new();
+                    let mut n = 0;
+                    while n < self.page_size && buf.len() < self.page_bytes {
+                        let Some(line) = lines.pop_front() else { break };
+                        buf.extend_from_slice(&line);
+                        n += 1;
                     }
                     (n > 0).then(|| Page::ndjson(buf))
                 }

@@ -46,9 +46,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Load a local JSON or NDJSON file into a table (the `df.to_sql()` of Sluice)
+    /// Load a local JSON, NDJSON, CSV or TSV file into a table (the `df.to_sql()` of Sluice)
     Load {
-        /// a JSON array or NDJSON file
+        /// a JSON array, NDJSON, CSV or TSV file (CSV: separator, quote and header sniffed)
         file: PathBuf,
         /// table to load into
         #[arg(long)]

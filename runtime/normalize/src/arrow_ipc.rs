@@ -21,6 +21,18 @@ fn batches(bytes: &[u8]) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch>), 
     Ok((schema, batches))
 }
 
+/// The host's check of an Arrow IPC page a connector hands over: a stream whose batches all
+/// decode (buffers, offsets and UTF-8 validated) and whose fields all have a dlt type, so
+/// the package it goes into can be normalized.
+pub fn check_arrow_page(bytes: &[u8]) -> Result<(), NormalizeError> {
+    let (schema, _) = batches(bytes)?;
+    for field in schema.fields() {
+        crate::dlt_type(field.data_type())
+            .map_err(|e| NormalizeError::Arrow(format!("field `{}`: {e}", field.name())))?;
+    }
+    Ok(())
+}
+
 /// Rows in an Arrow IPC page.
 pub fn arrow_row_count(bytes: &[u8]) -> Result<u64, NormalizeError> {
     Ok(batches(bytes)?.1.iter().map(|b| b.num_rows() as u64).sum())

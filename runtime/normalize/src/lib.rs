@@ -24,6 +24,7 @@
 
 mod arrow_ipc;
 mod arrow_page;
+mod check;
 mod coerce;
 mod error;
 mod evolve;
@@ -43,8 +44,9 @@ use serde_json::Value;
 pub use sluice_schema::ColumnHint;
 use sluice_schema::{Column, ContractMode, DataType, Schema, SchemaUpdate, Table};
 
-pub use arrow_ipc::{arrow_filter, arrow_row_count, arrow_rows_json};
+pub use arrow_ipc::{arrow_filter, arrow_row_count, arrow_rows_json, check_arrow_page};
 pub use arrow_page::{ArrowIds, dlt_type};
+pub use check::check_page;
 pub use coerce::{Typed, is_iso_timestamp, parse_timestamp};
 pub use error::NormalizeError;
 pub use fast::Bail;

@@ -35,11 +35,13 @@ pub fn parse_page(bytes: &[u8], format: RecordsFormat) -> Result<Vec<Value>, Nor
         }
         RecordsFormat::Ndjson => {
             // lines parse in parallel; the first error (in line order) is reported
-            ndjson_lines(bytes)
+            // (rayon's own collect into a Result returns any error, not the first)
+            let parsed: Vec<Result<Value, NormalizeError>> = ndjson_lines(bytes)
                 .into_par_iter()
                 .enumerate()
                 .map(|(i, (line_no, line))| parse_line(i, line_no, line))
-                .collect()
+                .collect();
+            parsed.into_iter().collect()
         }
     }
 }

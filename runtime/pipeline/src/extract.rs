@@ -31,6 +31,21 @@ fn records_of(page: &Page) -> Result<Vec<Value>, String> {
     sluice_normalize::parse_page(&page.records, fmt).map_err(|e| e.to_string())
 }
 
+/// The host's syntax check of a page a connector hands over, so that a sealed package always
+/// normalizes: a malformed page fails the extraction here, naming its line or field, and
+/// never reaches a package.
+fn check_syntax(page: &Page) -> Result<(), sluice_normalize::NormalizeError> {
+    match page.format {
+        RecordsFormat::JsonArray => {
+            sluice_normalize::check_page(&page.records, sluice_normalize::RecordsFormat::JsonArray)
+        }
+        RecordsFormat::Ndjson => {
+            sluice_normalize::check_page(&page.records, sluice_normalize::RecordsFormat::Ndjson)
+        }
+        RecordsFormat::ArrowIpc => sluice_normalize::check_arrow_page(&page.records),
+    }
+}
+
 /// How many records a page holds (only computed when a row limit needs it).
 fn count_records(page: &Page) -> u64 {
     match page.format {
@@ -331,6 +346,7 @@ fn admit_page(
             job.max_page >> 20
         )));
     }
+    check_syntax(page).map_err(|e| page_err(e.to_string()))?;
     let Some(cp) = &page.checkpoint else {
         return Ok(None);
     };

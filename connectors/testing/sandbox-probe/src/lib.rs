@@ -1,6 +1,6 @@
 //! Test component: tries what the sandbox must refuse. Config `{"try": …, "url": …,
 //! "repeat": N}` with `try` one of `file`, `env`, `http`, `loop`, `next_loop`, `memory`, `spec_loop`,
-//! `stack`, `panic`, `socket`, `nesting`, `bad_utf8`, `bad_json`, `big_state`, `log_flood`,
+//! `stack`, `panic`, `socket`, `nesting`, `bad_utf8`, `bad_json`, `bad_arrow`, `big_state`, `log_flood`,
 //! `tiny_pages`, `echo_log`, `big_page`, `claimed_page`, `forged_handle`, `stale_handle`,
 //! `forged_extraction`, `dropped_extraction`, `ansi`, `close_loop`, `http_body`; each attempt
 //! that is refused ends the
@@ -180,6 +180,12 @@ impl Source for Probe {
             "bad_utf8" => {
                 return Ok(Box::new(Pages::from(vec![Page::ndjson(
                     b"{\"id\": 1}\n{\"id\": \"\xff\xfe\"}\n".to_vec(),
+                )])));
+            }
+            "bad_arrow" => {
+                // an IPC continuation marker, a length, then no flatbuffer message
+                return Ok(Box::new(Pages::from(vec![Page::arrow_ipc(
+                    b"\xff\xff\xff\xff\x10\x00\x00\x00not a flatbuffer message".to_vec(),
                 )])));
             }
             "bad_json" => {

@@ -3,19 +3,21 @@
 //!
 //! Config: `{"paths": ["/granted/dir/a.json", …], "table": "name"}` loads the listed files into
 //! one resource `name`; `{"dir": "/granted/dir"}` makes one resource per `.json`/`.ndjson`/
-//! `.jsonl`/`.csv`/`.tsv` file, named by its stem. A file is CSV by its extension (`.csv`,
-//! `.tsv`) or, with another one, when it does not start with `{` or `[`; `format` (`csv`,
-//! `json`) decides instead. CSV options: `delimiter`, `quote`, `header` and `encoding` (see
+//! `.jsonl`/`.csv`/`.tsv` file (each also gzip- or zstd-compressed: `.csv.gz`, `.ndjson.zst`),
+//! named by its stem. Compression is told by content (see `compressed`). A file is CSV by its
+//! extension (`.csv`, `.tsv`, before any compression suffix) or, with another one, when it
+//! does not start with `{` or `[`; `format` (`csv`, `json`) decides instead. CSV options: `delimiter`, `quote`, `header` and `encoding` (see
 //! `csv_read`). `page_size` (records per page, default 5000);
 //! `page_bytes` (NDJSON: a page also ends once it holds this many bytes, default 2 MiB, so wide
 //! or deeply nested records make pages the host can normalize and load in step). Nothing
 //! outside the granted directories is visible to the component.
 
+mod compressed;
 mod csv_read;
 mod typing;
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 
 use csv_read::{CsvFile, CsvOptions};
 
@@ -50,7 +52,10 @@ fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
     let mut files: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path().to_string_lossy().into_owned())
-        .filter(|p| EXTENSIONS.iter().any(|e| p.ends_with(e)))
+        .filter(|p| {
+            let name = compressed::inner_name(p);
+            EXTENSIONS.iter().any(|e| name.ends_with(e))
+        })
         .collect();
     files.sort();
     Ok(files.into_iter().map(|f| (stem(&f), vec![f])).collect())
@@ -120,7 +125,7 @@ enum Format {
 enum Current {
     /// records of a JSON array file, already parsed, served in pages
     Array(std::vec::IntoIter<Value>),
-    Lines(BufReader<std::fs::File>),
+    Lines(Box<dyn BufRead>),
     /// a CSV file and the NDJSON lines of its current chunk not yet paged
     Csv(Box<CsvFile>, VecDeque<Vec<u8>>),
 }
@@ -137,9 +142,6 @@ struct Reader {
 /// Default most bytes of NDJSON per page.
 const PAGE_BYTES: usize = 2 << 20;
 
-/// Bytes read from a file per call into the host.
-const READ_BUFFER: usize = 1 << 20;
-
 fn data_err(path: &str, msg: impl std::fmt::Display) -> Error {
     error(ErrorKind::Data, format!("file `{path}`: {msg}"))
 }
@@ -150,10 +152,7 @@ impl Reader {
             return Ok(false);
         }
         let path = self.files.remove(0);
-        let file = std::fs::File::open(&path)
-            .map_err(|e| error(ErrorKind::Config, format!("cannot open `{path}`: {e}")))?;
-        // large reads: each one is a call out of the sandbox
-        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+        let (mut reader, _) = compressed::open(&path)?;
         let first = loop {
             let buf = reader.fill_buf().map_err(|e| data_err(&path, e))?;
             match buf.iter().position(|b| !b.is_ascii_whitespace()) {
@@ -165,7 +164,7 @@ impl Reader {
                 }
             }
         };
-        let lower = path.to_ascii_lowercase();
+        let lower = compressed::inner_name(&path);
         let by_name = lower.ends_with(".csv") || lower.ends_with(".tsv");
         let json_name = [".json", ".ndjson", ".jsonl"]
             .iter()

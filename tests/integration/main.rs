@@ -18,6 +18,7 @@ mod contracts;
 pub mod crash;
 mod csv_files;
 mod dispositions;
+mod files_many;
 mod filesystem;
 mod hostile;
 mod http;

@@ -48,7 +48,9 @@ enum Command {
     },
     /// Load a local JSON, NDJSON, CSV or TSV file into a table (the `df.to_sql()` of Sluice)
     Load {
-        /// a JSON array, NDJSON, CSV or TSV file (CSV: separator, quote and header sniffed)
+        /// a JSON array, NDJSON, CSV or TSV file, gzip- or zstd-compressed or not (CSV:
+        /// separator, quote and header sniffed), or a glob of them (`'data/**/*.csv.gz'`:
+        /// its folder is granted read-only)
         file: PathBuf,
         /// table to load into
         #[arg(long)]
@@ -547,13 +549,8 @@ struct LoadHints {
 /// path needs quoting; `--set` applies to it as to a file.
 fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Result<PipelineSpec> {
     use toml::Value as V;
-    let abs = file
-        .canonicalize()
-        .with_context(|| format!("reading `{}`", file.display()))?;
-    if !abs.is_file() {
-        bail!("`{}` is not a file", file.display());
-    }
-    let path = V::String(abs.to_string_lossy().into_owned());
+    let (path, grant) = load_target(file)?;
+    let (path, grant) = (V::String(path), V::String(grant));
     let strings =
         |v: &[String]| V::Array(v.iter().map(|s| V::String(s.trim().to_owned())).collect());
     let mut resource = toml::Table::new();
@@ -600,11 +597,16 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
             ("table".to_owned(), V::String(table.to_owned())),
         ])),
     );
+    let grant_key = if load_grants_dir(file) {
+        "allow_read"
+    } else {
+        "allow_read_files"
+    };
     top.insert(
         "grants".into(),
         V::Table(toml::Table::from_iter([(
-            "allow_read_files".to_owned(),
-            V::Array(vec![path]),
+            grant_key.to_owned(),
+            V::Array(vec![grant]),
         )])),
     );
     top.insert(
@@ -616,6 +618,50 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
     );
     PipelineSpec::from_value(spec, &common.sets, Path::new("."))
         .map_err(|e| anyhow::anyhow!("building the load pipeline: {e}"))
+}
+
+/// Whether `file` is a glob pattern (`data/*.csv.gz`), whose fixed folder is granted.
+fn load_grants_dir(file: &Path) -> bool {
+    file.to_string_lossy().contains(['*', '?', '['])
+}
+
+/// What `sluice load FILE` reads (an absolute path or pattern) and what it grants: the file
+/// itself, or for a pattern the folder before its first wildcard, read-only.
+fn load_target(file: &Path) -> Result<(String, String)> {
+    let text = file.to_string_lossy();
+    if !load_grants_dir(file) {
+        let abs = file
+            .canonicalize()
+            .with_context(|| format!("reading `{}`", file.display()))?;
+        if !abs.is_file() {
+            bail!("`{}` is not a file", file.display());
+        }
+        let abs = abs.to_string_lossy().into_owned();
+        return Ok((abs.clone(), abs));
+    }
+    let segments: Vec<&str> = text.split('/').collect();
+    let fixed = segments
+        .iter()
+        .take_while(|s| !s.contains(['*', '?', '[']))
+        .count();
+    let dir = match segments[..fixed].join("/") {
+        d if d.is_empty() && text.starts_with('/') => "/".to_owned(),
+        d if d.is_empty() => ".".to_owned(),
+        d => d,
+    };
+    let abs = Path::new(&dir)
+        .canonicalize()
+        .with_context(|| format!("reading the folder `{dir}` of `{text}`"))?;
+    if !abs.is_dir() {
+        bail!("`{dir}` (the folder of `{text}`) is not a folder");
+    }
+    let abs = abs.to_string_lossy().into_owned();
+    let pattern = format!(
+        "{}/{}",
+        abs.trim_end_matches('/'),
+        segments[fixed..].join("/")
+    );
+    Ok((pattern, abs))
 }
 
 /// `sluice init pipeline --sql`: reflect, write the file, say what was found.

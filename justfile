@@ -45,12 +45,13 @@ differential *ARGS:
 # record dlt's output (from PyPI) for every case in tests/conformance/cases, for an Arrow
 # table of every type (tests/conformance/arrow), for a PostgreSQL table of every type
 # through its sql_database source (tests/conformance/sql) and for the CSV files of
-# tests/conformance/csv through its filesystem source and read_csv, so CI holds it
+# tests/conformance/csv and a Parquet file (tests/conformance/parquet) through its filesystem
+# source, read_csv and read_parquet, so CI holds it
 conformance-fixtures *NAMES:
     python3 scripts/differential/fixtures.py {{NAMES}}
     python3 scripts/differential/arrow_fixtures.py
     python3 scripts/differential/sql_fixtures.py
-    python3 scripts/differential/csv_fixtures.py
+    python3 scripts/differential/file_fixtures.py
 
 # fmt and clippy on the host workspace and on the guest (connectors/) workspace
 lint:

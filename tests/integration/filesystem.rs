@@ -16,6 +16,21 @@ fn scalar(sql: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The rows of each file of `table` the manifest of load `load_id` in dataset folder `ds` lists.
+fn manifest_rows(ds: &std::path::Path, load_id: &str, table: &str) -> Vec<u64> {
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ds.join("_manifests").join(format!("{load_id}.json"))).expect("manifest"),
+    )
+    .expect("manifest json");
+    manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter(|f| f["table"] == table)
+        .map(|f| f["rows"].as_u64().expect("rows"))
+        .collect()
+}
+
 #[test]
 fn parquet_files_are_readable_with_duckdb() {
     let area = Area::new();
@@ -55,21 +70,7 @@ fn parquet_files_are_readable_with_duckdb() {
         )),
         1
     );
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            ds.join("_manifests")
-                .join(format!("{}.json", s.load_ids[0])),
-        )
-        .expect("manifest"),
-    )
-    .expect("manifest json");
-    let listed: u64 = manifest["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .filter(|f| f["table"] == "events")
-        .map(|f| f["rows"].as_u64().expect("rows"))
-        .sum();
+    let listed: u64 = manifest_rows(&ds, &s.load_ids[0], "events").iter().sum();
     assert_eq!(listed, 1000);
     // append adds files; replace leaves only the newest load's files
     area.run_to(&synthetic(1000, ""), c, &dest).expect("second");
@@ -118,4 +119,44 @@ fn jsonl_format_writes_json_lines() {
         )),
         300
     );
+}
+
+/// Rows of a load are gathered into files sized for readers, not one file per page: 20,000
+/// records in pages of 400 make one Parquet file per table by default, and the destination's
+/// `file_max_rows` (or `file_max_mb`) rotates them, as dlt's file rotation does.
+#[test]
+fn table_files_are_gathered_and_rotated_at_a_row_count() {
+    let c = ("synthetic", sluice_bundled::SYNTHETIC.bytes);
+    let files_of = |dest: &str, ds: &std::path::Path, area: &Area| {
+        let s = area.run_to(&synthetic(20_000, ""), c, dest).expect("load");
+        let events = manifest_rows(ds, &s.load_ids[0], "events");
+        let on_disk = std::fs::read_dir(ds.join("events"))
+            .expect("events")
+            .count();
+        assert_eq!(on_disk, events.len(), "the manifest lists every file");
+        events
+    };
+    let area = Area::new();
+    let out = area.path().join("lake");
+    let dest = format!("file://{}", out.display());
+    assert_eq!(files_of(&dest, &out.join("gh"), &area), [20_000]);
+    let area = Area::new();
+    let out = area.path().join("lake");
+    let dest = format!("file://{}?file_max_rows=6000", out.display());
+    // pages of 400 close a file at the first page that reaches 6,000 rows
+    assert_eq!(
+        files_of(&dest, &out.join("gh"), &area),
+        [6_000, 6_000, 6_000, 2_000]
+    );
+    let events = format!("read_parquet('{}/gh/events/*.parquet')", out.display());
+    assert_eq!(scalar(&format!("select count(*) from {events}")), 20_000);
+    assert_eq!(
+        scalar(&format!("select count(distinct _dlt_id) from {events}")),
+        20_000
+    );
+    // JSONL rotates the same way
+    let area = Area::new();
+    let out = area.path().join("lake");
+    let dest = format!("file://{}?format=jsonl&file_max_rows=10000", out.display());
+    assert_eq!(files_of(&dest, &out.join("gh"), &area), [10_000, 10_000]);
 }

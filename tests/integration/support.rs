@@ -83,7 +83,7 @@ impl Area {
         let opts = RunOptions {
             spec,
             pipelines_dir: self.path().join("pipelines"),
-            cache_dir: self.path().join("cache"),
+            cache_dir: shared_cache(),
             component: (component.0.to_owned(), component.1.to_vec()),
             schema_contract,
         };
@@ -384,6 +384,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// The compiled-component cache every area's runs share (in cargo's temporary folder for
+/// tests), so each bundled component is compiled once per test binary, not once per test;
+/// `cache.rs` tests a cold cache with a host of its own.
+pub fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
 }
 
 /// A table's column names and DuckDB types, and its rows as text.

@@ -1,12 +1,13 @@
-//! `files`: reads JSON arrays, NDJSON, CSV and TSV files from directories the pipeline grants
-//! read-only.
+//! `files`: reads JSON arrays, NDJSON, CSV, TSV and Parquet files from directories the
+//! pipeline grants read-only.
 //!
 //! Config: `{"paths": ["/granted/dir/a.json", …], "table": "name"}` loads the listed files into
 //! one resource `name`; `{"dir": "/granted/dir"}` makes one resource per `.json`/`.ndjson`/
 //! `.jsonl`/`.csv`/`.tsv` file (each also gzip- or zstd-compressed: `.csv.gz`, `.ndjson.zst`),
 //! named by its stem. Compression is told by content (see `compressed`). A file is CSV by its
 //! extension (`.csv`, `.tsv`, before any compression suffix) or, with another one, when it
-//! does not start with `{` or `[`; `format` (`csv`, `json`) decides instead. CSV options: `delimiter`, `quote`, `header` and `encoding` (see
+//! does not start with `{` or `[`; a Parquet file by `.parquet` or its `PAR1` magic (read as
+//! Arrow pages, see `parquet_read`); `format` (`csv`, `json`, `parquet`) decides instead. CSV options: `delimiter`, `quote`, `header` and `encoding` (see
 //! `csv_read`). A path may be a glob (`/data/**/*.csv.gz`); `incremental = "modified"` reads
 //! only the files modified since the last run, oldest first, and `file_columns = true` adds
 //! each file's `file_name` and `modification_date` to its records (see `listing`).
@@ -18,6 +19,7 @@
 mod compressed;
 mod csv_read;
 mod listing;
+mod parquet_read;
 mod reader;
 mod typing;
 
@@ -29,10 +31,10 @@ use sluice_sdk::{Error, ErrorKind, Open, Resource, ResourceSpec, Source, SourceS
 
 struct Files;
 
-const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1},"page_bytes":{"type":"integer","minimum":1},"format":{"enum":["auto","csv","json"]},"delimiter":{"type":"string"},"quote":{"type":"string"},"header":{"type":["boolean","string"]},"encoding":{"type":"string"},"incremental":{"enum":["modified"]},"file_columns":{"type":"boolean"}}}"#;
+const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1},"page_bytes":{"type":"integer","minimum":1},"format":{"enum":["auto","csv","json","parquet"]},"delimiter":{"type":"string"},"quote":{"type":"string"},"header":{"type":["boolean","string"]},"encoding":{"type":"string"},"incremental":{"enum":["modified"]},"file_columns":{"type":"boolean"}}}"#;
 
 /// Extensions of the files a `dir` resource reads.
-const EXTENSIONS: [&str; 5] = [".json", ".ndjson", ".jsonl", ".csv", ".tsv"];
+const EXTENSIONS: [&str; 6] = [".json", ".ndjson", ".jsonl", ".csv", ".tsv", ".parquet"];
 
 /// Resource name → files it reads.
 fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
@@ -109,6 +111,7 @@ impl Source for Files {
         let format = match open.config.get("format").and_then(Value::as_str) {
             Some("csv") => Format::Csv,
             Some("json") => Format::Json,
+            Some("parquet") => Format::Parquet,
             _ => Format::Auto,
         };
         let incremental =

@@ -1,5 +1,5 @@
 //! One resource's files read page by page: each file opened (decompressed), told apart as
-//! CSV, a JSON array or NDJSON, its records paged by count and bytes, its file columns added
+//! Parquet, CSV, a JSON array or NDJSON, its records paged by count and bytes, its file columns added
 //! when asked, and checked at its end not to have changed while it was read. An incremental
 //! resource ends each file with a page carrying the state that skips it next time.
 
@@ -12,6 +12,7 @@ use sluice_sdk::{Error, ErrorKind, Page, Resource, error};
 use crate::compressed;
 use crate::csv_read::{CsvFile, CsvOptions};
 use crate::listing::{FileEntry, Seen, iso_utc, stat};
+use crate::parquet_read::{self, ParquetFile};
 use crate::typing::push_string;
 
 /// Default most bytes of NDJSON per page.
@@ -24,6 +25,7 @@ pub enum Format {
     Auto,
     Csv,
     Json,
+    Parquet,
 }
 
 /// Where a page ends: at this many records or once it holds this many bytes.
@@ -38,6 +40,8 @@ enum Content {
     Lines(Box<dyn BufRead>),
     /// a CSV file and the NDJSON lines of its current chunk not yet paged
     Csv(Box<CsvFile>, VecDeque<Vec<u8>>),
+    /// Arrow pages (file columns added by the reader itself)
+    Parquet(Box<ParquetFile>),
 }
 
 /// The file being read.
@@ -95,7 +99,31 @@ impl Reader {
         };
         let path = file.path.clone();
         let opened = stat(&path)?;
-        let (mut reader, _) = compressed::open(&path)?;
+        let (mut reader, compression) = compressed::open(&path)?;
+        let lower = compressed::inner_name(&path);
+        let parquet = match self.format {
+            Format::Parquet => true,
+            Format::Auto => {
+                lower.ends_with(".parquet")
+                    || (compression == compressed::Compression::None
+                        && reader
+                            .fill_buf()
+                            .map_err(|e| data_err(&path, e))?
+                            .starts_with(parquet_read::MAGIC))
+            }
+            _ => false,
+        };
+        if parquet {
+            let columns = self.file_columns.then(|| (file.name.clone(), opened.1));
+            let f = ParquetFile::open(&path, self.paging.records, columns)?;
+            self.current = Some(Current {
+                file,
+                opened,
+                content: Content::Parquet(Box::new(f)),
+                columns: None,
+            });
+            return Ok(true);
+        }
         let first = loop {
             let buf = reader.fill_buf().map_err(|e| data_err(&path, e))?;
             match buf.iter().position(|b| !b.is_ascii_whitespace()) {
@@ -107,14 +135,13 @@ impl Reader {
                 }
             }
         };
-        let lower = compressed::inner_name(&path);
         let by_name = lower.ends_with(".csv") || lower.ends_with(".tsv");
         let json_name = [".json", ".ndjson", ".jsonl"]
             .iter()
             .any(|e| lower.ends_with(e));
         let csv = match self.format {
             Format::Csv => true,
-            Format::Json => false,
+            Format::Json | Format::Parquet => false,
             Format::Auto => by_name || (!json_name && !matches!(first, Some(b'{' | b'['))),
         };
         let content = if csv {
@@ -225,6 +252,7 @@ fn next_records(cur: &mut Current, paging: &Paging) -> Result<Option<Page>, Erro
                 push_record(&mut buf, &line, extra);
             }
         }
+        Content::Parquet(file) => return file.next_page(),
         Content::Csv(file, lines) => {
             if lines.is_empty()
                 && let Some(chunk) = file.next_chunk()?

@@ -432,7 +432,10 @@ impl Host {
             reason: e.to_string(),
         };
         std::fs::create_dir_all(&self.cache_dir).map_err(err)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // a name of its own per write: threads of one process may compile the same component
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         std::fs::write(&tmp, compiled).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)
     }

@@ -5,15 +5,23 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    Destination, DuckDb, FileFormat, Filesystem, LoadError, PgUrl, Postgres, ReplaceStrategy,
+    Destination, DuckDb, FileFormat, FileRotation, Filesystem, LoadError, PgUrl, Postgres,
+    ReplaceStrategy,
 };
 
-/// A destination: `duckdb`, `duckdb:PATH`, `postgres://…`, `file:///dir[?format=…]`.
+/// A destination: `duckdb`, `duckdb:PATH`, `postgres://…`,
+/// `file:///dir[?format=parquet|jsonl&file_max_rows=N&file_max_mb=N]`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DestinationConfig {
-    DuckDb { path: PathBuf },
+    DuckDb {
+        path: PathBuf,
+    },
     Postgres(PgUrl),
-    Filesystem { dir: PathBuf, format: FileFormat },
+    Filesystem {
+        dir: PathBuf,
+        format: FileFormat,
+        rotation: FileRotation,
+    },
 }
 
 impl DestinationConfig {
@@ -35,25 +43,7 @@ impl DestinationConfig {
                 .map_err(|e| format!("destination: {e}"));
         }
         if let Some(rest) = text.strip_prefix("file://") {
-            let (dir, query) = rest.split_once('?').unwrap_or((rest, ""));
-            let format = match query {
-                "" | "format=parquet" => FileFormat::Parquet,
-                "format=jsonl" => FileFormat::Jsonl,
-                other => {
-                    return Err(format!(
-                        "destination `{text}`: unknown option `{other}` (use ?format=parquet or ?format=jsonl)"
-                    ));
-                }
-            };
-            if dir.is_empty() {
-                return Err(format!(
-                    "destination `{text}` names no directory (file:///path/to/dir)"
-                ));
-            }
-            return Ok(DestinationConfig::Filesystem {
-                dir: dir.into(),
-                format,
-            });
+            return parse_file_url(text, rest);
         }
         Err(format!(
             "destination `{}` is not supported; use `duckdb`, `duckdb:PATH`, \
@@ -67,10 +57,29 @@ impl DestinationConfig {
         match self {
             DestinationConfig::DuckDb { path } => format!("duckdb:{}", path.display()),
             DestinationConfig::Postgres(url) => url.redacted(),
-            DestinationConfig::Filesystem { dir, format } => match format {
-                FileFormat::Parquet => format!("file://{}", dir.display()),
-                FileFormat::Jsonl => format!("file://{}?format=jsonl", dir.display()),
-            },
+            DestinationConfig::Filesystem {
+                dir,
+                format,
+                rotation,
+            } => {
+                let mut options = Vec::new();
+                if *format == FileFormat::Jsonl {
+                    options.push("format=jsonl".to_owned());
+                }
+                let default = FileRotation::default();
+                if rotation.max_rows != default.max_rows {
+                    options.push(format!("file_max_rows={}", rotation.max_rows));
+                }
+                if rotation.max_bytes != default.max_bytes {
+                    options.push(format!("file_max_mb={}", rotation.max_bytes >> 20));
+                }
+                let query = if options.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", options.join("&"))
+                };
+                format!("file://{}{query}", dir.display())
+            }
         }
     }
 
@@ -106,9 +115,13 @@ impl DestinationConfig {
                 pg.set_replace_strategy(replace);
                 Box::new(pg)
             }
-            DestinationConfig::Filesystem { dir, format } => {
-                Box::new(Filesystem::open(dir, dataset, *format, pipeline)?)
-            }
+            DestinationConfig::Filesystem {
+                dir,
+                format,
+                rotation,
+            } => Box::new(Filesystem::open(
+                dir, dataset, *format, *rotation, pipeline,
+            )?),
         })
     }
 
@@ -131,6 +144,46 @@ impl DestinationConfig {
             ),
         }
     }
+}
+
+/// `file:///dir` and its options: `format=parquet|jsonl`, `file_max_rows=N`,
+/// `file_max_mb=N` (when a table's file of a load is finished and the next begun).
+fn parse_file_url(text: &str, rest: &str) -> Result<DestinationConfig, String> {
+    let (dir, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut format = FileFormat::Parquet;
+    let mut rotation = FileRotation::default();
+    let number = |key: &str, v: &str| -> Result<u64, String> {
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("destination `{text}`: `{key}` must be a positive number"))
+    };
+    for option in query.split('&').filter(|o| !o.is_empty()) {
+        match option.split_once('=').unwrap_or((option, "")) {
+            ("format", "parquet") => format = FileFormat::Parquet,
+            ("format", "jsonl") => format = FileFormat::Jsonl,
+            ("file_max_rows", v) => rotation.max_rows = number("file_max_rows", v)?,
+            ("file_max_mb", v) => {
+                rotation.max_bytes = number("file_max_mb", v)?.saturating_mul(1 << 20)
+            }
+            _ => {
+                return Err(format!(
+                    "destination `{text}`: unknown option `{option}` (use format=parquet|jsonl, \
+                     file_max_rows=N, file_max_mb=N)"
+                ));
+            }
+        }
+    }
+    if dir.is_empty() {
+        return Err(format!(
+            "destination `{text}` names no directory (file:///path/to/dir)"
+        ));
+    }
+    Ok(DestinationConfig::Filesystem {
+        dir: dir.into(),
+        format,
+        rotation,
+    })
 }
 
 #[cfg(test)]
@@ -156,10 +209,29 @@ mod tests {
             d("file:///out?format=jsonl").expect("files"),
             DestinationConfig::Filesystem {
                 dir: "/out".into(),
-                format: FileFormat::Jsonl
+                format: FileFormat::Jsonl,
+                rotation: FileRotation::default(),
             }
         );
         assert!(d("file:///out?format=csv").is_err());
+        let rotated = d("file:///out?file_max_rows=500&format=jsonl&file_max_mb=2").expect("files");
+        assert_eq!(
+            rotated,
+            DestinationConfig::Filesystem {
+                dir: "/out".into(),
+                format: FileFormat::Jsonl,
+                rotation: FileRotation {
+                    max_rows: 500,
+                    max_bytes: 2 << 20
+                },
+            }
+        );
+        assert_eq!(
+            rotated.describe(),
+            "file:///out?format=jsonl&file_max_rows=500&file_max_mb=2"
+        );
+        assert!(d("file:///out?file_max_rows=0").is_err());
+        assert!(d("file:///out?file_max_mb=x").is_err());
         assert!(d("file://").is_err());
         let e = d("mysql://u:secret@h/db").expect_err("unsupported");
         assert!(e.contains("not supported"), "{e}");

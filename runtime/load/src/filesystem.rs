@@ -1,10 +1,10 @@
 //! The filesystem destination: `file:///dir` keeps a dataset as files, one folder per table,
-//! one Parquet (default) or JSONL file per table batch and load, plus dlt's system tables as
+//! Parquet (default) or JSONL files per table and load, rotated at a row count or size, plus dlt's system tables as
 //! JSONL and a manifest per load — all readable with DuckDB's `read_parquet` / `read_json`.
 //!
 //! Layout under `<dir>/<dataset>/`:
 //! ```text
-//! <table>/<load_id>.<n>.parquet        rows of one batch
+//! <table>/<load_id>.<n>.parquet        rows of the load, gathered into files (`table_files`)
 //! _dlt_loads/<load_id>.jsonl           the commit marker, written last
 //! _dlt_version/<version>.<load_id>.jsonl
 //! _dlt_pipeline_state/<load_id>.jsonl
@@ -29,6 +29,7 @@ use arrow_schema::DataType as ArrowType;
 use serde_json::{Map, Value, json};
 use sluice_schema::{LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE, WriteDisposition};
 
+use crate::table_files::{FileRotation, TableFiles};
 use crate::{Commit, LoadError, PackageTx, Result};
 
 /// The file in a staging folder naming the pipeline whose load it is.
@@ -43,7 +44,7 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
-    fn ext(self) -> &'static str {
+    pub(crate) fn ext(self) -> &'static str {
         match self {
             FileFormat::Parquet => "parquet",
             FileFormat::Jsonl => "jsonl",
@@ -60,8 +61,9 @@ pub struct Filesystem {
     /// interrupted loads ([`crate::Admin::recover`])
     pipeline: String,
     load_id: Option<String>,
-    /// (table, file name) written to staging in this package
-    files: Vec<(String, String, usize)>,
+    /// the package's table files in staging
+    files: TableFiles,
+    rotation: FileRotation,
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LoadError {
@@ -71,11 +73,12 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LoadError {
 
 impl Filesystem {
     /// The dataset `dataset` under directory `dir` (created when missing), loaded by
-    /// `pipeline`.
+    /// `pipeline`, its table files rotated by `rotation`.
     pub fn open(
         dir: &Path,
         dataset: &str,
         format: FileFormat,
+        rotation: FileRotation,
         pipeline: &str,
     ) -> Result<Filesystem> {
         let root = dir.join(dataset);
@@ -88,7 +91,8 @@ impl Filesystem {
             format,
             pipeline: pipeline.to_owned(),
             load_id: None,
-            files: Vec::new(),
+            files: TableFiles::default(),
+            rotation,
         })
     }
 
@@ -288,32 +292,15 @@ impl crate::PackageTx for Filesystem {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let n = self
-            .files
-            .iter()
-            .filter(|(t, _, _)| t == &table.name)
-            .count();
-        let file = format!("{load_id}.{n}.{}", self.format.ext());
-        let path = self.staging(&load_id).join(&table.name).join(&file);
-        let ctx = format!("writing table `{}`", table.name);
-        match self.format {
-            FileFormat::Parquet => {
-                fs::create_dir_all(path.parent().unwrap_or(&self.root)).map_err(io(&ctx))?;
-                let f = fs::File::create(&path).map_err(io(&ctx))?;
-                let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None)
-                    .map_err(|e| LoadError::sql(&ctx, e))?;
-                w.write(batch).map_err(|e| LoadError::sql(&ctx, e))?;
-                let f = w.into_inner().map_err(|e| LoadError::sql(&ctx, e))?;
-                f.sync_all().map_err(io(&ctx))?;
-            }
-            FileFormat::Jsonl => {
-                let rows = batch_to_json(batch).map_err(LoadError::Plan)?;
-                Self::write_jsonl(&path, &rows)?;
-            }
-        }
-        self.files
-            .push((table.name.clone(), file, batch.num_rows()));
-        Ok(())
+        let staging = self.staging(&load_id);
+        self.files.write(
+            &staging,
+            &load_id,
+            self.format,
+            self.rotation,
+            &table.name,
+            batch,
+        )
     }
 
     fn commit(&mut self, commit: &Commit) -> Result<()> {
@@ -350,9 +337,10 @@ impl crate::PackageTx for Filesystem {
                 _ => {}
             }
         }
+        self.files.finish_all()?;
         let staging = self.staging(&load_id);
         let mut manifest_files = Vec::new();
-        for (table, file, rows) in &self.files {
+        for (table, file, rows) in &self.files.finished {
             let from = staging.join(table).join(file);
             let to = self.root.join(table).join(file);
             fs::create_dir_all(self.root.join(table)).map_err(io("creating a table folder"))?;

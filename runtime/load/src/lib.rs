@@ -13,6 +13,7 @@ mod filesystem;
 pub mod lease;
 mod postgres;
 pub mod sql;
+mod table_files;
 
 use arrow_array::RecordBatch;
 use sluice_schema::{Schema, Table};
@@ -23,6 +24,7 @@ pub use filesystem::{FileFormat, Filesystem};
 pub use postgres::Postgres;
 pub use sluice_sql::{ClientCert, PgUrl, RootCerts, SslMode, TlsOptions};
 pub use sql::ReplaceStrategy;
+pub use table_files::FileRotation;
 
 /// An error of the database or file system underneath.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

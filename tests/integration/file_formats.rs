@@ -1,7 +1,9 @@
-//! CSV and TSV files through the `files` connector land as dlt's `filesystem` + `read_csv`
-//! lands them: the tables of `conformance/csv/` (quoted separators, embedded newlines, empty
-//! fields, mixed numbers, dates, a BOM, a semicolon file, Latin-1) against dlt's output
-//! checked in by `scripts/differential/csv_fixtures.py`.
+//! File formats through the `files` connector, against dlt's output checked in by
+//! `scripts/differential/file_fixtures.py`: CSV and TSV land as dlt's `filesystem` +
+//! `read_csv` lands them (the tables of `conformance/csv/`: quoted separators, embedded
+//! newlines, empty fields, mixed numbers, dates, a BOM, a semicolon file, Latin-1), Parquet as
+//! its `read_parquet(use_pyarrow=True)` does (`conformance/parquet/`, every codec but zstd),
+//! and gzip / zstd files are read by content.
 
 use serde_json::Value;
 
@@ -237,4 +239,57 @@ fn a_decompression_bomb_is_held_by_the_sandbox() {
     let packages = area.path().join("pipelines/csv/packages");
     let left = std::fs::read_dir(&packages).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "nothing left behind");
+}
+
+/// A Parquet file of every Arrow type dlt maps, in each pure-Rust codec, lands as dlt's
+/// `read_parquet(use_pyarrow=True)` lands it; zstd column chunks fail naming the codec.
+#[test]
+fn parquet_files_land_as_dlts_read_parquet_lands_them() {
+    let dir = manifest_dir().join("conformance/parquet");
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("typed.expected.json")).expect("the Parquet fixture"),
+    )
+    .expect("fixture JSON");
+    let (want_ddl, want_rows) = expected(&fixture);
+    for codec in ["snappy", "gzip", "brotli", "lz4"] {
+        let area = Area::new();
+        let file = dir.join(format!("typed_{codec}.parquet"));
+        let s = area
+            .run(&pipeline(&file, "typed", ""), FILES)
+            .unwrap_or_else(|e| panic!("{codec}: {e}"));
+        assert_eq!(s.tables["typed"], 3, "{codec}");
+        let (ddl, rows) = crate::support::shown(&area, "typed");
+        assert_eq!(ddl, want_ddl, "{codec}: column names and types as dlt's");
+        assert_eq!(rows, want_rows, "{codec}: values as dlt's");
+    }
+    // the file columns come as Arrow columns after the file's own
+    let area = Area::new();
+    let file = dir.join("typed_snappy.parquet");
+    area.run(&pipeline(&file, "typed", "file_columns = true\n"), FILES)
+        .expect("with file columns");
+    let (ddl, _) = crate::support::shown(&area, "typed");
+    assert_eq!(
+        ddl[ddl.len() - 2..],
+        [
+            ("file_name".to_owned(), "VARCHAR".to_owned()),
+            (
+                "modification_date".to_owned(),
+                "TIMESTAMP WITH TIME ZONE".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        area.count("SELECT count(*) FROM ds.typed WHERE file_name = 'typed_snappy.parquet'"),
+        3
+    );
+    let area = Area::new();
+    let file = dir.join("typed_zstd.parquet");
+    let err = area
+        .run(&pipeline(&file, "typed", ""), FILES)
+        .expect_err("zstd has no pure-Rust decoder in the guest")
+        .to_string();
+    assert!(
+        err.contains("typed_zstd.parquet") && err.to_uppercase().contains("ZSTD"),
+        "{err}"
+    );
 }

@@ -169,9 +169,11 @@ fn compressed_files_are_told_by_content_and_read_whole() {
         e.finish().expect("gzip")
     };
     let ndjson = b"{\"id\": 1, \"a\": \"x\"}\n{\"id\": 2, \"a\": \"y\"}\n".to_vec();
-    // two gzip members one after the other, as `cat a.gz b.gz` makes
+    // two gzip members, and two zstd frames, one after the other, as `cat a.gz b.gz` makes
     let two_members = [gzip(&ndjson[..20]), gzip(&ndjson[20..])].concat();
-    let cases: [(&str, Vec<u8>, u64); 5] = [
+    let zstd = |data: &[u8]| zstd::encode_all(data, 3).expect("zstd");
+    let two_frames = [zstd(&ndjson[..20]), zstd(&ndjson[20..])].concat();
+    let cases: [(&str, Vec<u8>, u64); 7] = [
         ("people.csv.gz", gzip(&bytes), 4),
         (
             "people.csv.zst",
@@ -181,6 +183,12 @@ fn compressed_files_are_told_by_content_and_read_whole() {
         ("plain/people.csv", gzip(&bytes), 4),
         ("events.ndjson.gz", gzip(&ndjson), 2),
         ("members.ndjson.gz", two_members, 2),
+        ("frames.ndjson.zst", two_frames, 2),
+        (
+            "array.json.gz",
+            gzip(br#"[{"id": 1}, {"id": 2}, {"id": 3}]"#),
+            3,
+        ),
     ];
     for (name, data, rows) in cases {
         let file = area.path().join(name);

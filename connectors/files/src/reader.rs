@@ -221,15 +221,19 @@ fn next_records(cur: &mut Current, paging: &Paging) -> Result<Option<Page>, Erro
     let mut n = 0;
     match &mut cur.content {
         Content::Array(items) => {
+            // the file columns as a map, made once per page
+            let add = extra.and_then(|e| {
+                match serde_json::from_slice::<Value>(&[b"{", e, b"}"].concat()) {
+                    Ok(Value::Object(map)) => Some(map),
+                    _ => None,
+                }
+            });
             let chunk: Vec<Value> = items
                 .by_ref()
                 .take(paging.records)
                 .map(|mut v| {
-                    if let (Some(extra), Value::Object(map)) = (extra, &mut v)
-                        && let Ok(Value::Object(add)) =
-                            serde_json::from_slice::<Value>(&[b"{", extra, b"}"].concat())
-                    {
-                        map.extend(add);
+                    if let (Some(add), Value::Object(map)) = (&add, &mut v) {
+                        map.extend(add.clone());
                     }
                     v
                 })

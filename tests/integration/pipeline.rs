@@ -265,3 +265,44 @@ fn a_dataset_named_like_its_database_file_loads_twice() {
         .expect("query");
     assert_eq!(n, 60);
 }
+
+/// A package the destination refuses (here a CHECK constraint the user put on the table)
+/// stays pending; the error says so and names the command that sets it aside, and once the
+/// cause is gone the next run loads it first.
+#[test]
+fn a_package_the_destination_refuses_stays_pending_and_says_how_to_free_it() {
+    let area = Area::new();
+    let file = area.path().join("events.ndjson");
+    let toml = crate::support::files_pipeline("p", &file, "events");
+    let c = ("files", sluice_bundled::FILES.bytes);
+    {
+        let conn = area.conn();
+        conn.execute_batch(
+            "CREATE SCHEMA p_dataset; CREATE TABLE p_dataset.events (id BIGINT CHECK (id < 100))",
+        )
+        .expect("a table with a constraint");
+    }
+    std::fs::write(&file, "{\"id\": 1}\n{\"id\": 150}\n").expect("write");
+    let err = area
+        .run(&toml, c)
+        .expect_err("the CHECK refuses id 150")
+        .to_string();
+    assert!(
+        err.contains("stays pending") && err.contains("sluice pipeline p abort-packages"),
+        "{err}"
+    );
+    assert_eq!(area.count("SELECT count(*) FROM p_dataset.events"), 0);
+    // the user drops the constraint (DuckDB: a new table in its place)
+    {
+        let conn = area.conn();
+        conn.execute_batch(
+            "CREATE TABLE p_dataset.ev2 AS SELECT * FROM p_dataset.events; \
+             DROP TABLE p_dataset.events; ALTER TABLE p_dataset.ev2 RENAME TO events",
+        )
+        .expect("the constraint dropped");
+    }
+    std::fs::write(&file, "{\"id\": 200}\n").expect("new data");
+    let s = area.run(&toml, c).expect("second run");
+    assert_eq!(s.pending_packages_loaded, 1);
+    assert_eq!(area.count("SELECT count(*) FROM p_dataset.events"), 3);
+}

@@ -28,6 +28,16 @@ pub enum PipelineError {
         #[source]
         source: NormalizeError,
     },
+    #[error(
+        "load package `{load_id}` into `{destination}`: {source}. The package stays pending and the next run loads it first; if it can never load, set it aside with `sluice pipeline {pipeline} abort-packages`"
+    )]
+    PackageLoad {
+        pipeline: String,
+        load_id: String,
+        destination: String,
+        #[source]
+        source: LoadError,
+    },
     #[error("load package `{load_id}` into `{destination}`: {source}")]
     Load {
         load_id: String,

@@ -132,7 +132,9 @@ impl Loader<'_> {
 
     fn load_err(&self, load_id: &str) -> impl Fn(sluice_load::LoadError) -> PipelineError + use<> {
         let (load_id, destination) = (load_id.to_owned(), self.dest.describe());
-        move |source| PipelineError::Load {
+        let pipeline = self.pipeline.clone();
+        move |source| PipelineError::PackageLoad {
+            pipeline: pipeline.clone(),
             load_id: load_id.clone(),
             destination: destination.clone(),
             source,

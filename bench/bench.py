@@ -702,41 +702,46 @@ def main():
     measure_files(args)
 
 
-def measure_sql(args):
-    """The SQL-source section (bench/sql.py), measured and put into the report."""
-    import sql
-
+def measure_section(args, heading, key, measure, render):
+    """Measure one section of the report on its own: `measure(tmp)` gives its results, saved
+    under `key` beside the others, and `render(results, date, machine)` its lines, which
+    replace the section `heading` of the report (appended when missing)."""
     if not SLUICE.exists():
         raise SystemExit(f"bench: {SLUICE} missing; run `just bench` (it builds in release mode)")
     ensure_venv()
-    with tempfile.TemporaryDirectory(prefix="sluice-bench-sql-") as tmp:
-        r = sql.sql_sources(sys.modules[__name__], args.sql_rows, args.sql_large, args.runs, tmp)
-    sql.save(CACHE / "bench-results.json", r)
+    with tempfile.TemporaryDirectory(prefix=f"sluice-bench-{key}-") as tmp:
+        r = measure(tmp)
+    raw = CACHE / "bench-results.json"
+    data = json.loads(raw.read_text()) if raw.exists() else {}
+    data[key] = r
+    raw.write_text(json.dumps(data))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = sql.report_sql(r, date, machine())
+    lines = render(r, date, machine())
     out = Path(args.out)
-    if "## SQL sources" not in out.read_text().splitlines():
-        out.write_text(out.read_text().rstrip("\n") + "\n\n## SQL sources\n")
-    splice_section(out, "## SQL sources", lines)
+    if heading not in out.read_text().splitlines():
+        out.write_text(out.read_text().rstrip("\n") + f"\n\n{heading}\n")
+    splice_section(out, heading, lines)
+
+
+def measure_sql(args):
+    """The SQL-source section (bench/sql.py)."""
+    import sql
+
+    me = sys.modules[__name__]
+    measure_section(args, "## SQL sources", "sql",
+                    lambda tmp: sql.sql_sources(me, args.sql_rows, args.sql_large, args.runs, tmp),
+                    sql.report_sql)
 
 
 def measure_files(args):
-    """The file-format section (bench/files.py), measured and put into the report."""
+    """The file-format section (bench/files.py), timed runs starting from a warm component cache."""
     import files
 
-    if not SLUICE.exists():
-        raise SystemExit(f"bench: {SLUICE} missing; run `just bench` (it builds in release mode)")
-    ensure_venv()
-    with tempfile.TemporaryDirectory(prefix="sluice-bench-files-") as tmp:
+    def measure(tmp):
         warm_components(tmp)
-        r = files.file_formats(sys.modules[__name__], args.files_mb, args.files_large_mb, args.runs, tmp)
-    files.save(CACHE / "bench-results.json", r)
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = files.report_files(r, date, machine())
-    out = Path(args.out)
-    if "## Files: CSV and Parquet" not in out.read_text().splitlines():
-        out.write_text(out.read_text().rstrip("\n") + "\n\n## Files: CSV and Parquet\n")
-    splice_section(out, "## Files: CSV and Parquet", lines)
+        return files.file_formats(sys.modules[__name__], args.files_mb, args.files_large_mb, args.runs, tmp)
+
+    measure_section(args, "## Files: CSV and Parquet", "files", measure, files.report_files)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ loaded into DuckDB by Sluice's `files` connector (`sluice load FILE --table t`),
 row count is checked. Peak RSS of Sluice at `--files-mb` and `--files-large-mb` shows whether
 memory stays flat in the file's size.
 """
-import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -135,8 +133,3 @@ def report_files(r, date, machine):
     lines.append(targets + ".")
     return lines
 
-
-def save(raw, r):
-    data = json.loads(raw.read_text()) if raw.exists() else {}
-    data["files"] = r
-    raw.write_text(json.dumps(data))

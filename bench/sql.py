@@ -6,7 +6,6 @@ connectorx), and read into Arrow by ConnectorX alone (the read ceiling), in one 
 server; each load's row count is checked. Peak RSS of Sluice at N and 10·N rows
 (`--sql-large`) shows whether memory stays flat.
 """
-import json
 import os
 import shutil
 import tempfile
@@ -211,8 +210,3 @@ def report_sql(r, date, machine):
     lines[-1] += "."
     return lines
 
-
-def save(raw, r):
-    data = json.loads(raw.read_text()) if raw.exists() else {}
-    data["sql"] = r
-    raw.write_text(json.dumps(data))

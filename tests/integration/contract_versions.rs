@@ -29,8 +29,8 @@ fn components_are_told_apart_by_the_contract_they_export() {
     let new = host
         .load("rest_api", sluice_bundled::REST_API.bytes)
         .expect("the bundled one loads");
-    assert_eq!(new.contract, Contract::V0_2);
-    assert_eq!(new.contract.version(), "0.2.0");
+    assert_eq!(new.contract, Contract::V0_2_1);
+    assert_eq!(new.contract.version(), "0.2.1");
     // `sluice connector inspect` says which contract, and reads the old spec through it
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let i = rt
@@ -149,4 +149,39 @@ fn a_0_1_0_wasi_http_component_runs() {
         )
         .expect("runs");
     assert_eq!(s.tables["items"], 40);
+}
+
+/// A component built against 0.2.0 (before `objects`, checked in under
+/// `tests/components/v0.2.0/`) links to the 0.2.1 host and reads what today's build reads.
+#[test]
+fn a_0_2_0_component_runs_as_built() {
+    let path = manifest_dir().join("components/v0.2.0/sql_database.wasm");
+    let old = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = Host::new(dir.path()).expect("host");
+    let loaded = host.load("sql_database", &old).expect("loads");
+    assert_eq!(loaded.contract, Contract::V0_2_0);
+    assert!(
+        loaded
+            .imports
+            .iter()
+            .any(|i| i == "sluice:connector/sql@0.2.0")
+    );
+    let mut datasets = Vec::new();
+    for bytes in [&old[..], sluice_bundled::SQL_DATABASE.bytes] {
+        let area = Area::new();
+        let file = area.path().join("shop.db");
+        let c = rusqlite::Connection::open(&file).expect("sqlite");
+        c.execute_batch(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL, note TEXT); \
+             INSERT INTO orders VALUES (1, 1.5, 'a'), (2, 2.5, NULL);",
+        )
+        .expect("rows");
+        drop(c);
+        let toml = crate::sql_sources::pipeline("sqlite://shop.db", "", "");
+        let s = area.run(&toml, ("sql_database", bytes)).expect("run");
+        assert_eq!(s.tables.get("orders"), Some(&2));
+        datasets.push(canon(&area.conn(), "ds"));
+    }
+    assert_eq!(datasets[0], datasets[1]);
 }

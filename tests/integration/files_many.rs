@@ -73,6 +73,42 @@ fn a_glob_reads_nested_files_and_names_each_in_its_rows() {
 }
 
 #[test]
+fn table_per_file_loads_each_file_name_into_its_own_table() {
+    let area = Area::new();
+    put(&area, "2024/01/orders.csv", "id,total\n1,9.5\n2,3\n", 10);
+    put(&area, "2024/02/orders.csv.gz", "", 20);
+    let gz = {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(b"id,total\n3,1.25\n").expect("gzip");
+        e.finish().expect("gzip")
+    };
+    std::fs::write(area.path().join("data/2024/02/orders.csv.gz"), gz).expect("write");
+    put(
+        &area,
+        "2024/02/customers.ndjson",
+        "{\"id\": 7, \"name\": \"x\"}\n",
+        30,
+    );
+    let toml =
+        pipeline(&area, "2024/**/*.*", "").replace("table = \"t\"\n", "table_per_file = true\n");
+    let s = area.run(&toml, FILES).expect("run");
+    assert_eq!(s.tables.get("orders"), Some(&3), "{s:?}");
+    assert_eq!(s.tables.get("customers"), Some(&1), "{s:?}");
+    assert_eq!(s.tables.len(), 2, "{s:?}");
+    assert_eq!(
+        strings(
+            &area,
+            "SELECT CAST(total AS VARCHAR) FROM ds.orders ORDER BY id"
+        ),
+        ["9.5", "3.0", "1.25"]
+    );
+    let both = pipeline(&area, "2024/**/*.*", "table_per_file = true\n");
+    let e = area.run(&both, FILES).expect_err("both").to_string();
+    assert!(e.contains("not both"), "{e}");
+}
+
+#[test]
 fn incremental_by_modification_time_reads_only_newer_files() {
     let area = Area::new();
     put(&area, "a.csv", "id\n1\n2\n", 10);

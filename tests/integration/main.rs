@@ -6,10 +6,12 @@
 mod certs;
 mod mariadb;
 mod pg;
+mod s3_server;
 mod support;
 
 mod api_server;
 mod arrow_pages;
+mod buckets;
 mod cache;
 mod compression;
 mod conformance;

@@ -25,10 +25,8 @@ pub enum Compression {
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// `path` opened for reading its content, decompressed when it is compressed.
-pub fn open(path: &str) -> Result<(Box<dyn BufRead>, Compression), Error> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| error(ErrorKind::Config, format!("cannot open `{path}`: {e}")))?;
+/// The bytes of `path` (from `file`), decompressed when they are compressed.
+pub fn open(path: &str, file: Box<dyn Read>) -> Result<(Box<dyn BufRead>, Compression), Error> {
     // large reads: each one is a call out of the sandbox
     let mut raw = BufReader::with_capacity(READ_BUFFER, file);
     let head = raw
@@ -53,7 +51,7 @@ pub fn open(path: &str) -> Result<(Box<dyn BufRead>, Compression), Error> {
 }
 
 type Frame =
-    ruzstd::decoding::StreamingDecoder<BufReader<std::fs::File>, ruzstd::decoding::FrameDecoder>;
+    ruzstd::decoding::StreamingDecoder<BufReader<Box<dyn Read>>, ruzstd::decoding::FrameDecoder>;
 
 /// The zstd frames of a file, one after the other.
 struct ZstdFrames {
@@ -62,7 +60,7 @@ struct ZstdFrames {
 }
 
 impl ZstdFrames {
-    fn new(path: &str, raw: BufReader<std::fs::File>) -> Result<ZstdFrames, Error> {
+    fn new(path: &str, raw: BufReader<Box<dyn Read>>) -> Result<ZstdFrames, Error> {
         let frame = ruzstd::decoding::StreamingDecoder::new(raw)
             .map_err(|e| error(ErrorKind::Data, format!("file `{path}`: not zstd: {e}")))?;
         Ok(ZstdFrames {
@@ -122,7 +120,8 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("two.zst");
         std::fs::write(&path, [frame(b"one\n"), frame(b"two\n")].concat()).expect("write");
-        let (mut r, c) = open(&path.to_string_lossy()).expect("open");
+        let file = std::fs::File::open(&path).expect("open");
+        let (mut r, c) = open(&path.to_string_lossy(), Box::new(file)).expect("open");
         let mut text = String::new();
         r.read_to_string(&mut text).expect("read");
         assert_eq!((c, text.as_str()), (Compression::Zstd, "one\ntwo\n"));

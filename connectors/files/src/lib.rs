@@ -11,6 +11,10 @@
 //! `csv_read`). A path may be a glob (`/data/**/*.csv.gz`); `incremental = "modified"` reads
 //! only the files modified since the last run, oldest first, and `file_columns = true` adds
 //! each file's `file_name` and `modification_date` to its records (see `listing`).
+//! `table_per_file = true` makes one resource per file name instead, without its extensions
+//! (files of the same name in different folders share it).
+//! `"bucket": "NAME"` reads keys of the pipeline's bucket grant `NAME` instead (`paths` are
+//! keys below the grant's prefix, globs allowed), through the host (see `store`).
 //! `page_size` (records per page, default 5000);
 //! `page_bytes` (NDJSON: a page also ends once it holds this many bytes, default 2 MiB, so wide
 //! or deeply nested records make pages the host can normalize and load in step). Nothing
@@ -21,6 +25,7 @@ mod csv_read;
 mod listing;
 mod parquet_read;
 mod reader;
+mod store;
 mod typing;
 
 use csv_read::CsvOptions;
@@ -31,7 +36,7 @@ use sluice_sdk::{Error, ErrorKind, Open, Resource, ResourceSpec, Source, SourceS
 
 struct Files;
 
-const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1},"page_bytes":{"type":"integer","minimum":1},"format":{"enum":["auto","csv","json","parquet"]},"delimiter":{"type":"string"},"quote":{"type":"string"},"header":{"type":["boolean","string"]},"encoding":{"type":"string"},"incremental":{"enum":["modified"]},"file_columns":{"type":"boolean"}}}"#;
+const CONFIG_SCHEMA: &str = r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"table":{"type":"string"},"dir":{"type":"string"},"page_size":{"type":"integer","minimum":1},"page_bytes":{"type":"integer","minimum":1},"format":{"enum":["auto","csv","json","parquet"]},"delimiter":{"type":"string"},"quote":{"type":"string"},"header":{"type":["boolean","string"]},"encoding":{"type":"string"},"incremental":{"enum":["modified"]},"file_columns":{"type":"boolean"},"bucket":{"type":"string"},"table_per_file":{"type":"boolean"}}}"#;
 
 /// Extensions of the files a `dir` resource reads.
 const EXTENSIONS: [&str; 6] = [".json", ".ndjson", ".jsonl", ".csv", ".tsv", ".parquet"];
@@ -43,6 +48,9 @@ fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
             .iter()
             .filter_map(|p| p.as_str().map(str::to_owned))
             .collect();
+        if config.get("table_per_file").and_then(Value::as_bool) == Some(true) {
+            return per_file(config, &paths);
+        }
         let table = match (config.get("table").and_then(Value::as_str), paths.first()) {
             (Some(t), _) => t.to_owned(),
             (None, Some(p)) if listing::is_glob(p) => {
@@ -58,6 +66,12 @@ fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
     let Some(dir) = config.get("dir").and_then(Value::as_str) else {
         return Err(error(ErrorKind::Config, "config needs `paths` or `dir`"));
     };
+    if config.get("bucket").is_some() {
+        return Err(error(
+            ErrorKind::Config,
+            "with `bucket`, name the keys to read in `paths` (globs allowed), not `dir`",
+        ));
+    }
     let entries = std::fs::read_dir(dir)
         .map_err(|e| error(ErrorKind::Config, format!("cannot list `{dir}`: {e}")))?;
     let mut files: Vec<String> = entries
@@ -70,6 +84,23 @@ fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
         .collect();
     files.sort();
     Ok(files.into_iter().map(|f| (stem(&f), vec![f])).collect())
+}
+
+/// `table_per_file`: the files the patterns match, one resource per file name without its
+/// extensions (`2024/01/orders.csv.gz` and `2024/02/orders.csv` both load table `orders`).
+fn per_file(config: &Value, patterns: &[String]) -> Result<Vec<(String, Vec<String>)>, Error> {
+    if config.get("table").is_some() {
+        return Err(error(
+            ErrorKind::Config,
+            "give `table` (one table for every file) or `table_per_file`, not both",
+        ));
+    }
+    let store = store::Store::from_config(config);
+    let mut by_table: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in listing::expand(&store, patterns)? {
+        by_table.entry(stem(&f.path)).or_default().push(f.path);
+    }
+    Ok(by_table.into_iter().collect())
 }
 
 fn stem(path: &str) -> String {
@@ -117,8 +148,11 @@ impl Source for Files {
         let incremental =
             open.config.get("incremental").and_then(Value::as_str) == Some("modified");
         let seen = incremental.then(|| listing::Seen::from_state(open.state.as_ref()));
+        let store = store::Store::from_config(&open.config);
+        let files = listing::expand(&store, &files)?;
         Ok(Box::new(Reader::new(
-            listing::expand(&files)?,
+            store,
+            files,
             seen,
             reader::Paging {
                 records: page_size.max(1),

@@ -1,11 +1,14 @@
 //! The files a resource reads: literal paths as given, glob patterns (`data/**/*.csv`: `*` and
 //! `?` within a name, `[a-z]` / `[!x]` classes, `**` for any depth) expanded by walking the
 //! granted directory below the pattern's fixed part, each file with its size and modification
-//! time. Incremental resources read files oldest first and skip those an earlier run read
+//! time (a bucket grant's keys are matched the same way, listed through the host, see
+//! `store`). Incremental resources read files oldest first and skip those an earlier run read
 //! (dlt's `filesystem` pattern: only files newer than the last run's).
 
 use sluice_sdk::serde_json::{Value, json};
 use sluice_sdk::{Error, ErrorKind, error};
+
+use crate::store::{Stat, Store};
 
 /// A file to read, as listed before reading it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,16 +22,15 @@ pub struct FileEntry {
     pub size: u64,
 }
 
-/// Size and modification time of `path`.
-pub fn stat(path: &str) -> Result<(u64, i64), Error> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| error(ErrorKind::Config, format!("cannot read `{path}`: {e}")))?;
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    Ok((meta.len(), modified))
+impl FileEntry {
+    fn new(path: String, name: String, stat: &Stat) -> FileEntry {
+        FileEntry {
+            path,
+            name,
+            modified_us: stat.modified_us,
+            size: stat.size,
+        }
+    }
 }
 
 /// Microseconds since the Unix epoch as ISO 8601 in UTC (`2024-05-01T10:00:00.250000+00:00`).
@@ -59,37 +61,35 @@ pub fn is_glob(s: &str) -> bool {
 }
 
 /// Every file `patterns` name, in path order (a file named twice is read once).
-pub fn expand(patterns: &[String]) -> Result<Vec<FileEntry>, Error> {
+pub fn expand(store: &Store, patterns: &[String]) -> Result<Vec<FileEntry>, Error> {
     let mut out: Vec<FileEntry> = Vec::new();
     for pattern in patterns {
         if !is_glob(pattern) {
-            let (size, modified_us) = stat(pattern)?;
             let name = pattern.rsplit('/').next().unwrap_or(pattern).to_owned();
-            out.push(FileEntry {
-                path: pattern.clone(),
-                name,
-                modified_us,
-                size,
-            });
+            out.push(FileEntry::new(pattern.clone(), name, &store.stat(pattern)?));
             continue;
         }
         let segments: Vec<&str> = pattern.split('/').collect();
         let fixed = segments.iter().take_while(|s| !is_glob(s)).count();
+        let rest = &segments[fixed..];
+        if *store != Store::Disk {
+            for (path, name, stat) in store.objects_below(&segments[..fixed].join("/"))? {
+                if matches(rest, &name.split('/').collect::<Vec<_>>()) {
+                    out.push(FileEntry::new(path, name, &stat));
+                }
+            }
+            continue;
+        }
         let base = match segments[..fixed].join("/") {
             b if b.is_empty() && pattern.starts_with('/') => "/".to_owned(),
             b if b.is_empty() => ".".to_owned(),
             b => b,
         };
         let mut found = Vec::new();
-        walk(&base, "", &segments[fixed..], &mut found)?;
+        walk(&base, "", rest, &mut found)?;
         for (path, name) in found {
-            let (size, modified_us) = stat(&path)?;
-            out.push(FileEntry {
-                path,
-                name,
-                modified_us,
-                size,
-            });
+            let stat = store.stat(&path)?;
+            out.push(FileEntry::new(path, name, &stat));
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));

@@ -4,7 +4,7 @@
 //! gzip, brotli, lz4); zstd-compressed column chunks need the C `zstd` library, which does not
 //! build for wasm32-wasip2 here, and fail naming the codec.
 
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -12,6 +12,8 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::file::reader::{ChunkReader, Length};
 use sluice_sdk::{Error, ErrorKind, Page, error};
+
+use crate::store::{Stat, Store};
 
 /// A Parquet file's first bytes.
 pub const MAGIC: &[u8] = b"PAR1";
@@ -29,13 +31,17 @@ fn parquet_err(path: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl ParquetFile {
-    pub fn open(path: &str, rows: usize, columns: Option<(String, i64)>) -> Result<Self, Error> {
-        let len = std::fs::metadata(path)
-            .map_err(|e| error(ErrorKind::Config, format!("cannot open `{path}`: {e}")))?
-            .len();
+    pub fn open(
+        store: &Store,
+        path: &str,
+        stat: &Stat,
+        rows: usize,
+        columns: Option<(String, i64)>,
+    ) -> Result<Self, Error> {
         let file = PathChunks {
+            store: store.clone(),
             path: path.to_owned(),
-            len,
+            stat: stat.clone(),
         };
         let batches = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.with_batch_size(rows).build())
@@ -90,40 +96,44 @@ fn with_file_columns(
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
-/// A Parquet file read in ranges, each through a handle of its own: WASI has no
-/// `File::try_clone`, which the `parquet` crate's reader of a `File` needs.
+/// A Parquet file read in ranges, each through a reader of its own: WASI has no
+/// `File::try_clone`, which the `parquet` crate's reader of a `File` needs, and a bucket's
+/// object is read by ranged gets.
 struct PathChunks {
+    store: Store,
     path: String,
-    len: u64,
+    stat: Stat,
 }
 
-impl PathChunks {
-    fn at(&self, start: u64) -> parquet::errors::Result<std::fs::File> {
-        let mut f = std::fs::File::open(&self.path)?;
-        f.seek(SeekFrom::Start(start))?;
-        Ok(f)
-    }
+fn io(e: Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(e.message.into())
 }
 
 impl Length for PathChunks {
     fn len(&self) -> u64 {
-        self.len
+        self.stat.size
     }
 }
 
 impl ChunkReader for PathChunks {
-    type T = BufReader<std::fs::File>;
+    type T = BufReader<Box<dyn Read>>;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        Ok(BufReader::with_capacity(
-            crate::compressed::READ_BUFFER,
-            self.at(start)?,
-        ))
+        let r = self
+            .store
+            .reader_at(&self.path, &self.stat, start)
+            .map_err(io)?;
+        Ok(BufReader::with_capacity(crate::compressed::READ_BUFFER, r))
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
         let mut buf = Vec::with_capacity(length);
-        let read = self.at(start)?.take(length as u64).read_to_end(&mut buf)?;
+        let end = start.saturating_add(length as u64);
+        let read = self
+            .store
+            .range(&self.path, &self.stat, start, end)
+            .map_err(io)?
+            .read_to_end(&mut buf)?;
         if read != length {
             return Err(parquet::errors::ParquetError::EOF(format!(
                 "expected {length} bytes at {start}, read {read}"

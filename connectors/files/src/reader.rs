@@ -11,8 +11,9 @@ use sluice_sdk::{Error, ErrorKind, Page, Resource, error};
 
 use crate::compressed;
 use crate::csv_read::{CsvFile, CsvOptions};
-use crate::listing::{FileEntry, Seen, iso_utc, stat};
+use crate::listing::{FileEntry, Seen, iso_utc};
 use crate::parquet_read::{self, ParquetFile};
+use crate::store::{Stat, Store};
 use crate::typing::push_string;
 
 /// Default most bytes of NDJSON per page.
@@ -47,14 +48,15 @@ enum Content {
 /// The file being read.
 struct Current {
     file: FileEntry,
-    /// size and modification time when it was opened
-    opened: (u64, i64),
+    /// size, modification time and tag when it was opened
+    opened: Stat,
     content: Content,
     /// `"file_name":…,"modification_date":…` for each record, when asked
     columns: Option<Vec<u8>>,
 }
 
 pub struct Reader {
+    store: Store,
     files: VecDeque<FileEntry>,
     current: Option<Current>,
     paging: Paging,
@@ -71,6 +73,7 @@ fn data_err(path: &str, msg: impl std::fmt::Display) -> Error {
 
 impl Reader {
     pub fn new(
+        store: Store,
         mut files: Vec<FileEntry>,
         seen: Option<Seen>,
         paging: Paging,
@@ -83,6 +86,7 @@ impl Reader {
             files.sort_by(|a, b| (a.modified_us, &a.path).cmp(&(b.modified_us, &b.path)));
         }
         Reader {
+            store,
             files: files.into(),
             current: None,
             paging,
@@ -98,8 +102,9 @@ impl Reader {
             return Ok(false);
         };
         let path = file.path.clone();
-        let opened = stat(&path)?;
-        let (mut reader, compression) = compressed::open(&path)?;
+        let opened = self.store.stat(&path)?;
+        let raw = self.store.reader_at(&path, &opened, 0)?;
+        let (mut reader, compression) = compressed::open(&path, raw)?;
         let lower = compressed::inner_name(&path);
         let parquet = match self.format {
             Format::Parquet => true,
@@ -114,8 +119,10 @@ impl Reader {
             _ => false,
         };
         if parquet {
-            let columns = self.file_columns.then(|| (file.name.clone(), opened.1));
-            let f = ParquetFile::open(&path, self.paging.records, columns)?;
+            let columns = self
+                .file_columns
+                .then(|| (file.name.clone(), opened.modified_us));
+            let f = ParquetFile::open(&self.store, &path, &opened, self.paging.records, columns)?;
             self.current = Some(Current {
                 file,
                 opened,
@@ -158,7 +165,9 @@ impl Reader {
         } else {
             Content::Lines(reader)
         };
-        let columns = self.file_columns.then(|| file_columns(&file, opened.1));
+        let columns = self
+            .file_columns
+            .then(|| file_columns(&file, opened.modified_us));
         self.current = Some(Current {
             file,
             opened,
@@ -174,16 +183,16 @@ impl Reader {
         let Some(done) = self.current.take() else {
             return Ok(None);
         };
-        let now = stat(&done.file.path)?;
+        let now = self.store.stat(&done.file.path)?;
         if now != done.opened {
             return Err(data_err(
                 &done.file.path,
                 format!(
                     "changed while it was read (size {} → {} bytes, modified {} → {}); run again to read it whole",
-                    done.opened.0,
-                    now.0,
-                    iso_utc(done.opened.1),
-                    iso_utc(now.1)
+                    done.opened.size,
+                    now.size,
+                    iso_utc(done.opened.modified_us),
+                    iso_utc(now.modified_us)
                 ),
             ));
         }

@@ -46,11 +46,13 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Load a local JSON, NDJSON, CSV or TSV file into a table (the `df.to_sql()` of Sluice)
+    /// Load a JSON, NDJSON, CSV, TSV or Parquet file (local or in S3) into a table (the `df.to_sql()` of Sluice)
     Load {
         /// a JSON array, NDJSON, CSV or TSV file, gzip- or zstd-compressed or not (CSV:
         /// separator, quote and header sniffed), or a glob of them (`'data/**/*.csv.gz'`:
-        /// its folder is granted read-only)
+        /// its folder is granted read-only), or `s3://bucket/key` or a glob of keys (the folder
+        /// before the first wildcard is granted; credentials, endpoint and region from the
+        /// AWS environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, …)
         file: PathBuf,
         /// table to load into
         #[arg(long)]
@@ -549,7 +551,11 @@ struct LoadHints {
 /// path needs quoting; `--set` applies to it as to a file.
 fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Result<PipelineSpec> {
     use toml::Value as V;
-    let (path, grant) = load_target(file)?;
+    let bucket = bucket_target(file);
+    let (path, grant) = match &bucket {
+        Some((grant_url, key)) => (key.clone(), grant_url.clone()),
+        None => load_target(file)?,
+    };
     let (path, grant) = (V::String(path), V::String(grant));
     let strings =
         |v: &[String]| V::Array(v.iter().map(|s| V::String(s.trim().to_owned())).collect());
@@ -590,25 +596,23 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
                 .unwrap_or_else(|| "sluice_load".into()),
         ),
     );
-    top.insert(
-        "config".into(),
-        V::Table(toml::Table::from_iter([
-            ("paths".to_owned(), V::Array(vec![path.clone()])),
-            ("table".to_owned(), V::String(table.to_owned())),
-        ])),
-    );
-    let grant_key = if load_grants_dir(file) {
-        "allow_read"
+    let mut config = toml::Table::from_iter([
+        ("paths".to_owned(), V::Array(vec![path.clone()])),
+        ("table".to_owned(), V::String(table.to_owned())),
+    ]);
+    let grants = if bucket.is_some() {
+        config.insert("bucket".into(), V::String(LOAD_BUCKET.into()));
+        toml::Table::from_iter([("buckets".to_owned(), V::Table(load_bucket(grant)))])
     } else {
-        "allow_read_files"
+        let grant_key = if load_grants_dir(file) {
+            "allow_read"
+        } else {
+            "allow_read_files"
+        };
+        toml::Table::from_iter([(grant_key.to_owned(), V::Array(vec![grant]))])
     };
-    top.insert(
-        "grants".into(),
-        V::Table(toml::Table::from_iter([(
-            grant_key.to_owned(),
-            V::Array(vec![grant]),
-        )])),
-    );
+    top.insert("config".into(), V::Table(config));
+    top.insert("grants".into(), V::Table(grants));
     top.insert(
         "resources".into(),
         V::Table(toml::Table::from_iter([(
@@ -618,6 +622,47 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
     );
     PipelineSpec::from_value(spec, &common.sets, Path::new("."))
         .map_err(|e| anyhow::anyhow!("building the load pipeline: {e}"))
+}
+
+/// The bucket grant `sluice load s3://…` makes.
+const LOAD_BUCKET: &str = "load";
+
+/// `s3://bucket/folder/*.csv` as the grant's URL (the folder before the first wildcard, or
+/// the object's folder) and the key pattern below it; `None` for a local path.
+fn bucket_target(file: &Path) -> Option<(String, String)> {
+    let text = file.to_string_lossy();
+    let rest = text.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let segments: Vec<&str> = key.split('/').collect();
+    let fixed = segments
+        .iter()
+        .take_while(|s| !s.contains(['*', '?', '[']))
+        .count()
+        .min(segments.len().saturating_sub(1));
+    let folder = segments[..fixed].join("/");
+    Some((
+        format!("s3://{bucket}/{folder}"),
+        segments[fixed..].join("/"),
+    ))
+}
+
+/// `[grants.buckets.load]` for `grant_url`, signed with the AWS environment; the endpoint
+/// and region from `AWS_ENDPOINT_URL` and `AWS_REGION` when set (`--set` overrides).
+fn load_bucket(grant_url: toml::Value) -> toml::Table {
+    let mut g = toml::Table::from_iter([("url".to_owned(), grant_url)]);
+    for (key, var) in [
+        ("endpoint", "AWS_ENDPOINT_URL"),
+        ("region", "AWS_REGION"),
+        ("region", "AWS_DEFAULT_REGION"),
+    ] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+            && !g.contains_key(key)
+        {
+            g.insert(key.into(), toml::Value::String(v));
+        }
+    }
+    toml::Table::from_iter([(LOAD_BUCKET.to_owned(), toml::Value::Table(g))])
 }
 
 /// Whether `file` is a glob pattern (`data/*.csv.gz`), whose fixed folder is granted.
@@ -922,6 +967,48 @@ mod plan_view;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_s3_load_grants_the_folder_before_the_first_wildcard() {
+        let t = |s: &str| bucket_target(Path::new(s));
+        assert_eq!(
+            t("s3://lake/exports/2024/*.parquet"),
+            Some(("s3://lake/exports/2024".into(), "*.parquet".into()))
+        );
+        assert_eq!(
+            t("s3://lake/exports/**/x/*.csv"),
+            Some(("s3://lake/exports".into(), "**/x/*.csv".into()))
+        );
+        assert_eq!(
+            t("s3://lake/exports/p.csv"),
+            Some(("s3://lake/exports".into(), "p.csv".into()))
+        );
+        assert_eq!(
+            t("s3://lake/p.csv"),
+            Some(("s3://lake/".into(), "p.csv".into()))
+        );
+        assert_eq!(t("data/p.csv"), None);
+        let hints = LoadHints {
+            write_disposition: "append".into(),
+            merge_strategy: None,
+            primary_key: Vec::new(),
+            merge_key: Vec::new(),
+            incremental: None,
+            initial_value: None,
+        };
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            common: Common,
+        }
+        let common = Wrap::parse_from(["x"]).common;
+        let spec =
+            load_spec(Path::new("s3://lake/exports/*.csv"), "t", &hints, &common).expect("spec");
+        assert_eq!(spec.grants.buckets["load"].url, "s3://lake/exports");
+        assert!(spec.grants.allow_read.is_empty() && spec.grants.allow_read_files.is_empty());
+        assert_eq!(spec.config["bucket"].as_str(), Some("load"));
+        assert_eq!(spec.config["paths"][0].as_str(), Some("*.csv"));
+    }
 
     #[test]
     fn init_connector_writes_the_project_in_the_chosen_language() {

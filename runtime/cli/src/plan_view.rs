@@ -39,6 +39,10 @@ pub fn render(p: &Plan) -> String {
         let head = if i == 0 { "databases" } else { "" };
         out.push(format!("{head:<12} {d}"));
     }
+    for (i, b) in p.buckets.iter().enumerate() {
+        let head = if i == 0 { "buckets" } else { "" };
+        out.push(format!("{head:<12} {b}"));
+    }
     out.push("resources".into());
     for r in &p.resources {
         let h = &r.hints;

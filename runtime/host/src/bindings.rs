@@ -14,7 +14,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use sluice::connector::types;
-use sluice::connector::{http, log, sql};
+use sluice::connector::{http, log, objects, sql};
 
 /// Longest log message kept, in bytes.
 const MAX_LOG_BYTES: usize = 4096;
@@ -23,6 +23,7 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     http::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     sql::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    objects::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     Ok(())
 }
 

@@ -22,6 +22,7 @@ pub mod declared;
 mod http;
 pub mod hygiene;
 mod log_gate;
+mod objects;
 mod policy;
 mod sql;
 mod transport;
@@ -67,7 +68,7 @@ pub enum HostError {
     #[error("connector `{connector}`: cannot compile the component: {reason}")]
     Compile { connector: String, reason: String },
     #[error(
-        "connector `{connector}` imports what the host does not grant: {}; grantable are sluice:connector/{{log,http,sql}}, wasi:http (through the pipeline's policy) and the WASI interfaces (linked with nothing granted)",
+        "connector `{connector}` imports what the host does not grant: {}; grantable are sluice:connector/{{log,http,sql,objects}}, wasi:http (through the pipeline's policy) and the WASI interfaces (linked with nothing granted)",
         imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
     )]
     Imports {
@@ -179,6 +180,8 @@ pub struct Sandbox {
     pub max_http_in_flight: usize,
     /// databases the `sql` import may read (nothing granted: every call is refused)
     pub databases: sluice_sql::Databases,
+    /// buckets the `objects` import may read (nothing granted: every call is refused)
+    pub buckets: sluice_objects::Buckets,
 }
 
 impl Default for Sandbox {
@@ -192,6 +195,7 @@ impl Default for Sandbox {
             max_log_lines_per_sec: 1_000,
             max_http_in_flight: 16,
             databases: sluice_sql::Databases::default(),
+            buckets: sluice_objects::Buckets::default(),
         }
     }
 }
@@ -267,6 +271,8 @@ pub(crate) struct State {
     hooks: wasi_http::PolicyHooks,
     /// what the `sql` import may read
     pub(crate) databases: sluice_sql::Databases,
+    /// what the `objects` import may read
+    pub(crate) buckets: sluice_objects::Buckets,
 }
 
 impl State {
@@ -462,26 +468,37 @@ fn hex(bytes: &[u8]) -> String {
 pub enum Contract {
     /// `sluice:connector@0.1.0`
     V0_1,
-    /// `sluice:connector@0.2.0`, the current one
-    V0_2,
+    /// `sluice:connector@0.2.0` (before `objects`): linked by the 0.2.1 bindings, as the
+    /// component model resolves 0.2.0 names to the compatible 0.2.1 ones
+    V0_2_0,
+    /// `sluice:connector@0.2.1`, the current one
+    V0_2_1,
 }
+
+/// The export a 0.2.0 component has.
+const SOURCE_EXPORT_0_2_0: &str = "sluice:connector/source@0.2.0";
 
 impl Contract {
     /// The version whose `source` a component exports; the current one when it exports none
     /// (instantiating then fails, naming the missing export).
-    fn of_exports<'a>(mut exports: impl Iterator<Item = &'a str>) -> Contract {
-        if exports.any(|n| n == v0_1::SOURCE_EXPORT) {
-            Contract::V0_1
-        } else {
-            Contract::V0_2
+    fn of_exports<'a>(exports: impl Iterator<Item = &'a str>) -> Contract {
+        let mut contract = Contract::V0_2_1;
+        for name in exports {
+            if name == v0_1::SOURCE_EXPORT {
+                contract = Contract::V0_1;
+            } else if name == SOURCE_EXPORT_0_2_0 {
+                contract = Contract::V0_2_0;
+            }
         }
+        contract
     }
 
-    /// The package version, as in the WIT (`0.2.0`).
+    /// The package version, as in the WIT (`0.2.1`).
     pub fn version(self) -> &'static str {
         match self {
             Contract::V0_1 => "0.1.0",
-            Contract::V0_2 => "0.2.0",
+            Contract::V0_2_0 => "0.2.0",
+            Contract::V0_2_1 => "0.2.1",
         }
     }
 }
@@ -553,6 +570,7 @@ impl Connector {
                 sandbox.max_http_in_flight,
             ),
             databases: sandbox.databases.clone(),
+            buckets: sandbox.buckets.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.budget);
@@ -567,7 +585,9 @@ impl Connector {
                 .instantiate_async(&mut store, &self.component)
                 .await?;
             Ok::<_, wasmtime::Error>(match self.contract {
-                Contract::V0_2 => Guest::Current(bindings::Connector::new(&mut store, &instance)?),
+                Contract::V0_2_0 | Contract::V0_2_1 => {
+                    Guest::Current(bindings::Connector::new(&mut store, &instance)?)
+                }
                 Contract::V0_1 => Guest::V0_1(v0_1::Connector::new(&mut store, &instance)?),
             })
         };

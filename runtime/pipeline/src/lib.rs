@@ -10,6 +10,7 @@
 // run, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod bucket_grants;
 mod contracts;
 mod db_grants;
 mod destination;

@@ -35,6 +35,8 @@ pub struct Plan {
     pub secrets: Vec<PlannedSecret>,
     /// database grants in words: name, URL without password, what may be read
     pub databases: Vec<String>,
+    /// bucket grants in words: name, URL, how the host signs in (never a credential)
+    pub buckets: Vec<String>,
     pub resources: Vec<PlannedResource>,
     pub memory_mb: u64,
     pub call_timeout_secs: u64,
@@ -128,6 +130,7 @@ pub async fn plan(opts: &RunOptions) -> Result<Plan, PipelineError> {
             .map(|(name, s)| planned_secret(name, s))
             .collect(),
         databases: crate::sandbox::describe_databases(&sandbox.databases, spec),
+        buckets: crate::sandbox::describe_buckets(spec),
         resources,
         memory_mb: spec.limits.memory_mb,
         call_timeout_secs: spec.limits.call_timeout_secs,

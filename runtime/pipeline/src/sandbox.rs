@@ -10,6 +10,7 @@ use sluice_host::{Policy, Sandbox};
 
 use crate::{PipelineError, PipelineSpec, grants, spec};
 
+pub(crate) use crate::bucket_grants::describe as describe_buckets;
 pub(crate) use crate::db_grants::describe as describe_databases;
 
 /// A pipeline that pins its connector's digest refuses any other component.
@@ -48,6 +49,7 @@ pub(crate) fn sandbox_for(
         policy: Arc::new(policy),
         max_http_in_flight: spec.limits.http_in_flight.max(1),
         databases: crate::db_grants::databases(spec)?,
+        buckets: crate::bucket_grants::buckets(spec)?,
     };
     Ok((sandbox, staged))
 }

@@ -169,8 +169,8 @@ pub struct Notifications {
 /// scheme = "http_basic"
 /// username = "bob"
 ///
-/// [secrets.shop_password]              # no host: only a `[grants.databases]` entry may name
-/// env = "SHOP_PASSWORD"                # it (the database's password)
+/// [secrets.shop_password]              # no host: only a `[grants.databases]` or
+/// env = "SHOP_PASSWORD"                # `[grants.buckets]` entry may name it
 ///
 /// [secrets.client_secret]              # OAuth2 client credentials, exchanged by the host
 /// env = "CLIENT_SECRET"
@@ -246,6 +246,40 @@ pub struct Grants {
     /// databases the connector may read through the host's `sql` interface, by grant name
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseGrantSpec>,
+    /// buckets the connector may read through the host's `objects` interface, by grant name
+    #[serde(default)]
+    pub buckets: BTreeMap<String, BucketGrantSpec>,
+}
+
+/// One `[grants.buckets.NAME]`: where the objects are (the connector sees only NAME and keys
+/// below the URL's prefix) and how the host signs in.
+///
+/// ```toml
+/// [secrets.s3_key_id]                  # no `host`: never sent over HTTP
+/// env = "LOADER_KEY_ID"
+/// [secrets.s3_secret]
+/// env = "LOADER_SECRET"
+///
+/// [grants.buckets.raw]
+/// url = "s3://raw-data/exports"        # or "file:///srv/exports"
+/// region = "eu-west-1"                 # default: AWS_REGION, else us-east-1
+/// endpoint = "http://127.0.0.1:9000"   # an S3-compatible server; default: AWS
+/// access_key_id = "s3_key_id"          # names of secrets; without them the host signs with
+/// secret_access_key = "s3_secret"      # the AWS environment (AWS_ACCESS_KEY_ID, …)
+/// # session_token = "s3_token"
+/// # anonymous = true                   # a public bucket: unsigned requests
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketGrantSpec {
+    pub url: String,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// One `[grants.databases.NAME]`: where the database is (the connector sees only NAME), the

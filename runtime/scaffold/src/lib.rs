@@ -37,6 +37,7 @@ const WIT_DEPS: [(&str, &str); 7] = [
 ];
 const RUST_SDK_MANIFEST: &str = include_str!("../../../sdk/rust/Cargo.toml");
 const RUST_SDK_LIB: &str = include_str!("../../../sdk/rust/src/lib.rs");
+const RUST_SDK_OBJECTS: &str = include_str!("../../../sdk/rust/src/objects.rs");
 const PYTHON_SDK: &str = include_str!("../../../sdk/python/sluice.py");
 const JS_SDK: &str = include_str!("../../../sdk/js/sluice.js");
 
@@ -204,6 +205,7 @@ fn files(language: Language, name: &str) -> Vec<(String, String)> {
             ),
             ("sluice-sdk/Cargo.toml".into(), RUST_SDK_MANIFEST.into()),
             ("sluice-sdk/src/lib.rs".into(), vendored_rust_sdk()),
+            ("sluice-sdk/src/objects.rs".into(), RUST_SDK_OBJECTS.into()),
             (".gitignore".into(), "/target\n".into()),
         ],
         Language::Python => vec![

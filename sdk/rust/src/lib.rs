@@ -17,7 +17,8 @@
 //!
 //! Records travel as one JSON buffer per page; the host does the parsing, normalizing and
 //! loading. HTTP goes through [`http::fetch`], which the host checks against the pipeline's
-//! allow-list and fills with secrets the connector never sees.
+//! allow-list and fills with secrets the connector never sees; granted databases through
+//! [`sql`] and granted buckets through [`objects`].
 
 #[doc(hidden)]
 pub mod bindings {
@@ -261,6 +262,8 @@ pub mod sql {
         }
     }
 }
+
+pub mod objects;
 
 /// Log through the host.
 pub mod log {

@@ -1,0 +1,88 @@
+//! A throwaway S3-compatible server per test: moto's (`tests/s3_server.py`, `moto[server]`
+//! from PyPI, which scripts/bootstrap installs) on a free loopback port, checking request
+//! signatures against the one access key it makes. Chosen over an S3 server crate because it
+//! needs no compile step and implements what the host uses (signed V4 requests, ListObjectsV2
+//! with start-after, ranged GETs, If-Match). Stopped on drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::manifest_dir;
+
+pub struct S3Server {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let mut child = Command::new("python3")
+            .arg(manifest_dir().join("s3_server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 (scripts/bootstrap installs moto[server])");
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("the server's first line");
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!("tests/s3_server.py did not start (is moto[server] installed?): {e}: {line:?}")
+        });
+        let s = |k: &str| v[k].as_str().expect(k).to_owned();
+        S3Server {
+            endpoint: s("endpoint"),
+            access_key_id: s("access_key_id"),
+            secret_access_key: s("secret_access_key"),
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn command(&mut self, cmd: Value) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{cmd}").expect("command");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("answer");
+        let v: Value = serde_json::from_str(&line).expect("answer JSON");
+        assert_eq!(v["ok"], true, "{cmd}: {line}");
+    }
+
+    pub fn bucket(&mut self, bucket: &str) {
+        self.command(json!({"op": "bucket", "bucket": bucket}));
+    }
+
+    pub fn put_file(&mut self, bucket: &str, key: &str, file: &Path) {
+        self.command(json!({"op": "put", "bucket": bucket, "key": key, "file": file}));
+    }
+
+    /// Upload `bytes` as `key` (through a file in `dir`).
+    pub fn put(&mut self, dir: &Path, bucket: &str, key: &str, bytes: &[u8]) {
+        let file = dir.join(format!("upload-{}", key.replace('/', "_")));
+        std::fs::write(&file, bytes).expect("upload file");
+        self.put_file(bucket, key, &file);
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        if self.child.try_wait().ok().flatten().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}

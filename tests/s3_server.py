@@ -7,6 +7,8 @@ commands as JSON lines on stdin, answering each with a JSON line:
   {"op": "bucket", "bucket": B}                     create a bucket
   {"op": "put", "bucket": B, "key": K, "file": F}   upload local file F as K
   {"op": "delete", "bucket": B, "key": K}
+  {"op": "list", "bucket": B, "prefix": P}          answers {"ok", "keys": [...]}
+  {"op": "get", "bucket": B, "key": K, "file": F}   download K to local file F
 Stops when stdin closes.
 
 moto rebuilds each request's URL with `/` left unescaped in the query before checking its
@@ -74,6 +76,16 @@ def main():
                     s3.put_object(Bucket=cmd["bucket"], Key=cmd["key"], Body=f.read())
             elif cmd["op"] == "delete":
                 s3.delete_object(Bucket=cmd["bucket"], Key=cmd["key"])
+            elif cmd["op"] == "list":
+                pages = s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=cmd["bucket"], Prefix=cmd.get("prefix", ""))
+                keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+                print(json.dumps({"ok": True, "keys": keys}), flush=True)
+                continue
+            elif cmd["op"] == "get":
+                body = s3.get_object(Bucket=cmd["bucket"], Key=cmd["key"])["Body"].read()
+                with open(cmd["file"], "wb") as f:
+                    f.write(body)
             print(json.dumps({"ok": True}), flush=True)
         except Exception as e:  # answered, so the test fails naming it
             print(json.dumps({"ok": False, "error": str(e)}), flush=True)

@@ -11,6 +11,7 @@ mod support;
 
 mod api_server;
 mod arrow_pages;
+mod bucket_destination;
 mod buckets;
 mod cache;
 mod compression;

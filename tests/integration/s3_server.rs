@@ -50,7 +50,7 @@ impl S3Server {
         }
     }
 
-    fn command(&mut self, cmd: Value) {
+    fn command(&mut self, cmd: Value) -> Value {
         let stdin = self.stdin.as_mut().expect("stdin");
         writeln!(stdin, "{cmd}").expect("command");
         stdin.flush().expect("flush");
@@ -58,6 +58,33 @@ impl S3Server {
         self.stdout.read_line(&mut line).expect("answer");
         let v: Value = serde_json::from_str(&line).expect("answer JSON");
         assert_eq!(v["ok"], true, "{cmd}: {line}");
+        v
+    }
+
+    /// Every key of `bucket` starting with `prefix`, in key order.
+    pub fn keys(&mut self, bucket: &str, prefix: &str) -> Vec<String> {
+        let v = self.command(json!({"op": "list", "bucket": bucket, "prefix": prefix}));
+        v["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Download `key` to `file`.
+    pub fn get(&mut self, bucket: &str, key: &str, file: &Path) {
+        self.command(json!({"op": "get", "bucket": bucket, "key": key, "file": file}));
+    }
+
+    /// The AWS environment a process signs its requests to this server with.
+    pub fn aws_env(&self) -> [(&'static str, String); 4] {
+        [
+            ("AWS_ACCESS_KEY_ID", self.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_access_key.clone()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+        ]
     }
 
     pub fn bucket(&mut self, bucket: &str) {
@@ -66,6 +93,10 @@ impl S3Server {
 
     pub fn put_file(&mut self, bucket: &str, key: &str, file: &Path) {
         self.command(json!({"op": "put", "bucket": bucket, "key": key, "file": file}));
+    }
+
+    pub fn delete(&mut self, bucket: &str, key: &str) {
+        self.command(json!({"op": "delete", "bucket": bucket, "key": key}));
     }
 
     /// Upload `bytes` as `key` (through a file in `dir`).

@@ -10,7 +10,8 @@ use crate::{
 };
 
 /// A destination: `duckdb`, `duckdb:PATH`, `postgres://…`,
-/// `file:///dir[?format=parquet|jsonl&file_max_rows=N&file_max_mb=N]`.
+/// `file:///dir[?format=parquet|jsonl&file_max_rows=N&file_max_mb=N]`, or
+/// `s3://bucket/prefix[?…&endpoint=URL&region=R]` (signed with the AWS environment).
 #[derive(Clone, Debug, PartialEq)]
 pub enum DestinationConfig {
     DuckDb {
@@ -22,6 +23,25 @@ pub enum DestinationConfig {
         format: FileFormat,
         rotation: FileRotation,
     },
+    /// the filesystem destination's layout under a bucket prefix
+    Bucket {
+        bucket: String,
+        /// no leading or trailing `/`
+        prefix: String,
+        /// an S3-compatible server; `AWS_ENDPOINT_URL`, else AWS
+        endpoint: Option<String>,
+        region: Option<String>,
+        format: FileFormat,
+        rotation: FileRotation,
+    },
+}
+
+/// The options of a `file://` or `s3://` destination.
+struct FileOptions {
+    format: FileFormat,
+    rotation: FileRotation,
+    endpoint: Option<String>,
+    region: Option<String>,
 }
 
 impl DestinationConfig {
@@ -45,9 +65,12 @@ impl DestinationConfig {
         if let Some(rest) = text.strip_prefix("file://") {
             return parse_file_url(text, rest);
         }
+        if let Some(rest) = text.strip_prefix("s3://") {
+            return parse_bucket_url(text, rest);
+        }
         Err(format!(
             "destination `{}` is not supported; use `duckdb`, `duckdb:PATH`, \
-             `postgres://user@host:port/db` or `file:///dir`",
+             `postgres://user@host:port/db`, `file:///dir` or `s3://bucket/prefix`",
             PgUrl::parse(text).map_or_else(|_| text.to_owned(), |u| u.redacted())
         ))
     }
@@ -61,24 +84,23 @@ impl DestinationConfig {
                 dir,
                 format,
                 rotation,
+            } => format!(
+                "file://{}{}",
+                dir.display(),
+                query(file_options(*format, *rotation))
+            ),
+            DestinationConfig::Bucket {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                format,
+                rotation,
             } => {
-                let mut options = Vec::new();
-                if *format == FileFormat::Jsonl {
-                    options.push("format=jsonl".to_owned());
-                }
-                let default = FileRotation::default();
-                if rotation.max_rows != default.max_rows {
-                    options.push(format!("file_max_rows={}", rotation.max_rows));
-                }
-                if rotation.max_bytes != default.max_bytes {
-                    options.push(format!("file_max_mb={}", rotation.max_bytes >> 20));
-                }
-                let query = if options.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", options.join("&"))
-                };
-                format!("file://{}{query}", dir.display())
+                let mut options = file_options(*format, *rotation);
+                options.extend(endpoint.iter().map(|e| format!("endpoint={e}")));
+                options.extend(region.iter().map(|r| format!("region={r}")));
+                format!("s3://{bucket}/{prefix}{}", query(options))
             }
         }
     }
@@ -86,7 +108,10 @@ impl DestinationConfig {
     /// Whether merge dispositions can be applied here (SQL destinations; files take append
     /// and replace).
     pub fn supports_merge(&self) -> bool {
-        !matches!(self, DestinationConfig::Filesystem { .. })
+        !matches!(
+            self,
+            DestinationConfig::Filesystem { .. } | DestinationConfig::Bucket { .. }
+        )
     }
 
     /// The DuckDB file, when it is one.
@@ -122,7 +147,45 @@ impl DestinationConfig {
             } => Box::new(Filesystem::open(
                 dir, dataset, *format, *rotation, pipeline,
             )?),
+            DestinationConfig::Bucket {
+                format, rotation, ..
+            } => Box::new(Filesystem::on(
+                Box::new(self.bucket_tree(dataset)?),
+                *format,
+                *rotation,
+                pipeline,
+            )),
         })
+    }
+
+    /// The dataset's folder in the bucket.
+    fn bucket_tree(&self, dataset: &str) -> Result<crate::bucket_tree::BucketTree, LoadError> {
+        let DestinationConfig::Bucket {
+            bucket,
+            prefix,
+            endpoint,
+            region,
+            ..
+        } = self
+        else {
+            return Err(LoadError::Plan("not a bucket destination".into()));
+        };
+        let location = sluice_objects::Location::S3 {
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+            region: region.clone(),
+            endpoint: endpoint.clone(),
+            credentials: sluice_objects::Credentials::Environment,
+        };
+        let (store, _) = sluice_objects::open_store(&location).map_err(|e| LoadError::Open {
+            destination: self.describe(),
+            source: e.into(),
+        })?;
+        let under = match prefix.as_str() {
+            "" => dataset.to_owned(),
+            p => format!("{p}/{dataset}"),
+        };
+        crate::bucket_tree::BucketTree::open(store, under, self.describe())
     }
 
     /// Try once to take `pipeline`'s lease on this destination ([`crate::lease`]).
@@ -142,16 +205,84 @@ impl DestinationConfig {
                 &lease::filesystem_lease_path(&dir.join(dataset), pipeline),
                 holder,
             ),
+            DestinationConfig::Bucket { .. } => {
+                lease::try_bucket(self.bucket_tree(dataset)?, pipeline, holder)
+            }
         }
     }
+}
+
+/// The `?a=b&…` of `options` (empty when none).
+fn query(options: Vec<String>) -> String {
+    if options.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", options.join("&"))
+    }
+}
+
+/// The non-default file options, as written in a destination URL.
+fn file_options(format: FileFormat, rotation: FileRotation) -> Vec<String> {
+    let mut options = Vec::new();
+    if format == FileFormat::Jsonl {
+        options.push("format=jsonl".to_owned());
+    }
+    let default = FileRotation::default();
+    if rotation.max_rows != default.max_rows {
+        options.push(format!("file_max_rows={}", rotation.max_rows));
+    }
+    if rotation.max_bytes != default.max_bytes {
+        options.push(format!("file_max_mb={}", rotation.max_bytes >> 20));
+    }
+    options
 }
 
 /// `file:///dir` and its options: `format=parquet|jsonl`, `file_max_rows=N`,
 /// `file_max_mb=N` (when a table's file of a load is finished and the next begun).
 fn parse_file_url(text: &str, rest: &str) -> Result<DestinationConfig, String> {
     let (dir, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let mut format = FileFormat::Parquet;
-    let mut rotation = FileRotation::default();
+    let o = parse_options(text, query, false)?;
+    if dir.is_empty() {
+        return Err(format!(
+            "destination `{text}` names no directory (file:///path/to/dir)"
+        ));
+    }
+    Ok(DestinationConfig::Filesystem {
+        dir: dir.into(),
+        format: o.format,
+        rotation: o.rotation,
+    })
+}
+
+/// `s3://bucket/prefix` with the file options and `endpoint=URL`, `region=R`; the endpoint
+/// and region default to `AWS_ENDPOINT_URL` and `AWS_REGION`.
+fn parse_bucket_url(text: &str, rest: &str) -> Result<DestinationConfig, String> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let o = parse_options(text, query, true)?;
+    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+    if bucket.is_empty() {
+        return Err(format!(
+            "destination `{text}` names no bucket (s3://bucket/prefix)"
+        ));
+    }
+    let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    Ok(DestinationConfig::Bucket {
+        bucket: bucket.to_owned(),
+        prefix: prefix.trim_matches('/').to_owned(),
+        endpoint: o.endpoint.or_else(|| env("AWS_ENDPOINT_URL")),
+        region: o.region.or_else(|| env("AWS_REGION")),
+        format: o.format,
+        rotation: o.rotation,
+    })
+}
+
+fn parse_options(text: &str, query: &str, bucket: bool) -> Result<FileOptions, String> {
+    let mut o = FileOptions {
+        format: FileFormat::Parquet,
+        rotation: FileRotation::default(),
+        endpoint: None,
+        region: None,
+    };
     let number = |key: &str, v: &str| -> Result<u64, String> {
         v.parse::<u64>()
             .ok()
@@ -160,30 +291,28 @@ fn parse_file_url(text: &str, rest: &str) -> Result<DestinationConfig, String> {
     };
     for option in query.split('&').filter(|o| !o.is_empty()) {
         match option.split_once('=').unwrap_or((option, "")) {
-            ("format", "parquet") => format = FileFormat::Parquet,
-            ("format", "jsonl") => format = FileFormat::Jsonl,
-            ("file_max_rows", v) => rotation.max_rows = number("file_max_rows", v)?,
+            ("format", "parquet") => o.format = FileFormat::Parquet,
+            ("format", "jsonl") => o.format = FileFormat::Jsonl,
+            ("file_max_rows", v) => o.rotation.max_rows = number("file_max_rows", v)?,
             ("file_max_mb", v) => {
-                rotation.max_bytes = number("file_max_mb", v)?.saturating_mul(1 << 20)
+                o.rotation.max_bytes = number("file_max_mb", v)?.saturating_mul(1 << 20)
             }
+            ("endpoint", v) if bucket && !v.is_empty() => o.endpoint = Some(v.to_owned()),
+            ("region", v) if bucket && !v.is_empty() => o.region = Some(v.to_owned()),
             _ => {
+                let more = if bucket {
+                    ", endpoint=URL, region=R"
+                } else {
+                    ""
+                };
                 return Err(format!(
                     "destination `{text}`: unknown option `{option}` (use format=parquet|jsonl, \
-                     file_max_rows=N, file_max_mb=N)"
+                     file_max_rows=N, file_max_mb=N{more})"
                 ));
             }
         }
     }
-    if dir.is_empty() {
-        return Err(format!(
-            "destination `{text}` names no directory (file:///path/to/dir)"
-        ));
-    }
-    Ok(DestinationConfig::Filesystem {
-        dir: dir.into(),
-        format,
-        rotation,
-    })
+    Ok(o)
 }
 
 #[cfg(test)]
@@ -233,6 +362,23 @@ mod tests {
         assert!(d("file:///out?file_max_rows=0").is_err());
         assert!(d("file:///out?file_max_mb=x").is_err());
         assert!(d("file://").is_err());
+        let s3 = d("s3://lake/raw/ds?format=jsonl&endpoint=http://127.0.0.1:9000&region=eu-west-1")
+            .expect("bucket");
+        assert!(matches!(
+            &s3,
+            DestinationConfig::Bucket { bucket, prefix, format: FileFormat::Jsonl, .. }
+                if bucket == "lake" && prefix == "raw/ds"
+        ));
+        assert_eq!(
+            s3.describe(),
+            "s3://lake/raw/ds?format=jsonl&endpoint=http://127.0.0.1:9000&region=eu-west-1"
+        );
+        assert!(!s3.supports_merge());
+        assert!(d("s3://?format=jsonl").is_err());
+        assert!(
+            d("file:///out?endpoint=http://x").is_err(),
+            "endpoint is for buckets"
+        );
         let e = d("mysql://u:secret@h/db").expect_err("unsupported");
         assert!(e.contains("not supported"), "{e}");
     }

@@ -1,6 +1,8 @@
-//! The filesystem destination: `file:///dir` keeps a dataset as files, one folder per table,
-//! Parquet (default) or JSONL files per table and load, rotated at a row count or size, plus dlt's system tables as
-//! JSONL and a manifest per load — all readable with DuckDB's `read_parquet` / `read_json`.
+//! The filesystem destination: `file:///dir` or `s3://bucket/prefix` keeps a dataset as files,
+//! one folder per table, Parquet (default) or JSONL files per table and load, rotated at a row
+//! count or size, plus dlt's system tables as JSONL and a manifest per load — all readable
+//! with DuckDB's `read_parquet` / `read_json`. Where the files live is a [`Tree`]: a local
+//! folder, or a bucket prefix (`bucket_tree`).
 //!
 //! Layout under `<dir>/<dataset>/`:
 //! ```text
@@ -9,15 +11,14 @@
 //! _dlt_version/<version>.<load_id>.jsonl
 //! _dlt_pipeline_state/<load_id>.jsonl
 //! _manifests/<load_id>.json            files, tables and row counts of the load
+//! .staging/<load_id>/.pipeline         the pipeline whose load is in progress
 //! ```
 //!
-//! Atomicity: a package is written under `.staging/<load_id>/` and moved into place with
-//! renames; the `_dlt_loads` file is written last, so a load without it is not committed and
-//! its files are rewritten under the same names when the package is applied again. `replace`
-//! removes the chain's older files before the renames. Merge needs a SQL destination.
-
-use std::fs;
-use std::path::{Path, PathBuf};
+//! Atomicity: a package's table files are written to a local staging folder and placed
+//! (renamed on disk, uploaded to a bucket) when it commits; the `_dlt_loads` file is written
+//! last, so a load without it is not committed and its files are rewritten under the same
+//! names when the package is applied again. `replace` removes the chain's older files before
+//! the files are placed. Merge needs a SQL destination.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -30,9 +31,10 @@ use serde_json::{Map, Value, json};
 use sluice_schema::{LOADS_TABLE, STATE_TABLE, Schema, Table, VERSION_TABLE, WriteDisposition};
 
 use crate::table_files::{FileRotation, TableFiles};
+use crate::tree::{LocalTree, Tree, io};
 use crate::{Commit, LoadError, PackageTx, Result};
 
-/// The file in a staging folder naming the pipeline whose load it is.
+/// The file in a load's `.staging` folder naming the pipeline whose load it is.
 const OWNER: &str = ".pipeline";
 
 /// How table files are written.
@@ -52,13 +54,13 @@ impl FileFormat {
     }
 }
 
-/// A dataset in a directory.
+/// A dataset as files.
 pub struct Filesystem {
-    root: PathBuf,
+    tree: Box<dyn Tree>,
     format: FileFormat,
-    /// the pipeline whose packages this instance loads: written into each staging folder
-    /// (`.staging/<load_id>/.pipeline`), so a later run of the pipeline can tell its own
-    /// interrupted loads ([`crate::Admin::recover`])
+    /// the pipeline whose packages this instance loads: written into each load's staging
+    /// folder (`.staging/<load_id>/.pipeline`), so a later run of the pipeline can tell its
+    /// own interrupted loads ([`crate::Admin::recover`])
     pipeline: String,
     load_id: Option<String>,
     /// the package's table files in staging
@@ -66,160 +68,147 @@ pub struct Filesystem {
     rotation: FileRotation,
 }
 
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LoadError {
-    let context = context.into();
-    move |e| LoadError::sql(context, e)
+fn staging_rel(load_id: &str) -> String {
+    format!(".staging/{load_id}")
 }
 
 impl Filesystem {
     /// The dataset `dataset` under directory `dir` (created when missing), loaded by
     /// `pipeline`, its table files rotated by `rotation`.
     pub fn open(
-        dir: &Path,
+        dir: &std::path::Path,
         dataset: &str,
         format: FileFormat,
         rotation: FileRotation,
         pipeline: &str,
     ) -> Result<Filesystem> {
-        let root = dir.join(dataset);
-        fs::create_dir_all(&root).map_err(|e| LoadError::Open {
-            destination: format!("file://{}", dir.display()),
-            source: e.into(),
-        })?;
-        Ok(Filesystem {
-            root,
+        let shown = format!("file://{}", dir.display());
+        let tree = LocalTree::open(dir.join(dataset), &shown)?;
+        Ok(Self::on(Box::new(tree), format, rotation, pipeline))
+    }
+
+    /// The dataset kept in `tree`.
+    pub(crate) fn on(
+        tree: Box<dyn Tree>,
+        format: FileFormat,
+        rotation: FileRotation,
+        pipeline: &str,
+    ) -> Filesystem {
+        Filesystem {
+            tree,
             format,
             pipeline: pipeline.to_owned(),
             load_id: None,
             files: TableFiles::default(),
             rotation,
-        })
+        }
     }
 
-    fn staging(&self, load_id: &str) -> PathBuf {
-        self.root.join(".staging").join(load_id)
+    fn jsonl_files(&self, table: &str) -> Result<Vec<String>> {
+        Ok(self
+            .tree
+            .files(table)?
+            .into_iter()
+            .filter(|n| n.ends_with(".jsonl") && !n.starts_with('.'))
+            .map(|n| format!("{table}/{n}"))
+            .collect())
     }
 
-    fn jsonl_files(&self, table: &str) -> Vec<PathBuf> {
-        let mut out: Vec<PathBuf> = fs::read_dir(self.root.join(table))
-            .map(|d| {
-                d.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.sort();
-        out
-    }
-
-    fn write_jsonl(path: &Path, rows: &[Value]) -> Result<()> {
+    fn write_jsonl(&self, rel: &str, rows: &[Value]) -> Result<()> {
         let mut text = String::new();
         for r in rows {
             text.push_str(&r.to_string());
             text.push('\n');
         }
-        write_synced(path, text.as_bytes())
+        self.tree.write(rel, text.as_bytes())
     }
 
-    fn committed_loads(&self) -> Vec<String> {
-        let mut ids: Vec<String> = fs::read_dir(self.root.join(LOADS_TABLE))
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter_map(|e| {
-                        e.file_name()
-                            .to_str()
-                            .and_then(|n| n.strip_suffix(".jsonl"))
-                            .map(str::to_owned)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        ids.sort();
-        ids
+    fn committed_loads(&self) -> Result<Vec<String>> {
+        Ok(self
+            .tree
+            .files(LOADS_TABLE)?
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .filter_map(|n| n.strip_suffix(".jsonl").map(str::to_owned))
+            .collect())
     }
-}
 
-/// Write a file whole or not at all: the bytes go to a hidden temporary name beside it, are
-/// synced, and are renamed over `path`; the folder is synced after. A process killed midway
-/// leaves no empty or half-written file under `path` — which matters most for the
-/// `_dlt_loads` marker, whose existence commits a load.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let ctx = format!("writing `{}`", path.display());
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(LoadError::Plan(format!("{ctx}: not a file path")));
-    };
-    fs::create_dir_all(dir).map_err(io(&ctx))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = fs::File::create(&tmp).map_err(io(&ctx))?;
-    f.write_all(bytes).map_err(io(&ctx))?;
-    f.sync_all().map_err(io(&ctx))?;
-    fs::rename(&tmp, path).map_err(io(&ctx))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(&ctx))
+    fn is_committed(&self, load_id: &str) -> Result<bool> {
+        self.tree.exists(&format!("{LOADS_TABLE}/{load_id}.jsonl"))
+    }
+
+    /// Each line of the JSONL files of system table `table`, parsed (lines that are not JSON
+    /// are skipped, as a reader would).
+    fn system_rows(&self, table: &str) -> Result<Vec<Value>> {
+        let mut rows = Vec::new();
+        for f in self.jsonl_files(table)? {
+            let bytes = self.tree.read(&f)?;
+            let text = String::from_utf8_lossy(&bytes);
+            rows.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+        }
+        Ok(rows)
+    }
+
+    /// Rows of table file `rel` (Parquet: from its footer).
+    fn file_rows(&self, rel: &str) -> Result<i64> {
+        let bytes = self.tree.read(rel)?;
+        Ok(if rel.ends_with(".parquet") {
+            use parquet::file::reader::FileReader as _;
+            let r = parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(bytes))
+                .map_err(|e| LoadError::sql(format!("reading `{rel}`"), e))?;
+            r.metadata().file_metadata().num_rows()
+        } else if rel.ends_with(".jsonl") {
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .count() as i64
+        } else {
+            0
+        })
+    }
 }
 
 impl crate::Catalog for Filesystem {
     fn describe(&self) -> String {
-        format!(
-            "file://{}",
-            self.root.parent().unwrap_or(&self.root).display()
-        )
+        self.tree.describe()
     }
 
     fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
-        Ok(self
-            .root
-            .join(LOADS_TABLE)
-            .join(format!("{load_id}.jsonl"))
-            .exists())
+        self.is_committed(load_id)
     }
 
     fn load_count(&mut self) -> Result<i64> {
-        Ok(self.committed_loads().len() as i64)
+        Ok(self.committed_loads()?.len() as i64)
     }
 
     fn stored_schema(&mut self, schema_name: &str) -> Result<Option<String>> {
         let mut best: Option<(i64, String)> = None;
-        for f in self.jsonl_files(VERSION_TABLE) {
-            let text = fs::read_to_string(&f).map_err(io(format!("reading `{}`", f.display())))?;
-            for line in text.lines() {
-                let Ok(v) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                if v["schema_name"] != schema_name {
-                    continue;
-                }
-                let version = v["version"].as_i64().unwrap_or(0);
-                if best.as_ref().is_none_or(|(b, _)| version >= *b)
-                    && let Some(s) = v["schema"].as_str()
-                {
-                    best = Some((version, s.to_owned()));
-                }
+        for v in self.system_rows(VERSION_TABLE)? {
+            if v["schema_name"] != schema_name {
+                continue;
+            }
+            let version = v["version"].as_i64().unwrap_or(0);
+            if best.as_ref().is_none_or(|(b, _)| version >= *b)
+                && let Some(s) = v["schema"].as_str()
+            {
+                best = Some((version, s.to_owned()));
             }
         }
         Ok(best.map(|(_, s)| s))
     }
 
     fn stored_state(&mut self, pipeline: &str) -> Result<Option<crate::StoredState>> {
-        let committed = self.committed_loads();
+        let committed = self.committed_loads()?;
         let mut best: Option<(String, i64, String)> = None;
-        for f in self.jsonl_files(STATE_TABLE) {
-            let text = fs::read_to_string(&f).map_err(io(format!("reading `{}`", f.display())))?;
-            for line in text.lines() {
-                let Ok(v) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                let load = v["_dlt_load_id"].as_str().unwrap_or_default().to_owned();
-                if v["pipeline_name"] != pipeline || !committed.contains(&load) {
-                    continue;
-                }
-                if best.as_ref().is_none_or(|(l, _, _)| load > *l)
-                    && let (Some(ver), Some(st)) = (v["version"].as_i64(), v["state"].as_str())
-                {
-                    best = Some((load, ver, st.to_owned()));
-                }
+        for v in self.system_rows(STATE_TABLE)? {
+            let load = v["_dlt_load_id"].as_str().unwrap_or_default().to_owned();
+            if v["pipeline_name"] != pipeline || !committed.contains(&load) {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(l, _, _)| load > *l)
+                && let (Some(ver), Some(st)) = (v["version"].as_i64(), v["state"].as_str())
+            {
+                best = Some((load, ver, st.to_owned()));
             }
         }
         Ok(best.map(|(load_id, version, state)| crate::StoredState {
@@ -230,42 +219,23 @@ impl crate::Catalog for Filesystem {
     }
 
     fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {
-        let committed = self.committed_loads();
+        let committed = self.committed_loads()?;
         let mut out = Vec::new();
-        let mut dirs: Vec<String> = fs::read_dir(&self.root)
-            .map_err(io("listing the dataset"))?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        let dirs = self.tree.folders("")?;
+        for d in dirs
+            .into_iter()
             .filter(|n| !n.starts_with('.') && n != "_manifests")
-            .collect();
-        dirs.sort();
-        for d in dirs {
+        {
             let mut rows = 0i64;
-            for e in fs::read_dir(self.root.join(&d)).map_err(io("listing a table"))? {
-                let p = e.map_err(io("listing a table"))?.path();
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            for name in self.tree.files(&d)? {
                 // only files of committed loads count (system tables are committed by being there)
-                if !d.starts_with("_dlt_")
-                    && !committed.iter().any(|l| name.starts_with(&format!("{l}.")))
+                if name.starts_with('.')
+                    || (!d.starts_with("_dlt_")
+                        && !committed.iter().any(|l| name.starts_with(&format!("{l}."))))
                 {
                     continue;
                 }
-                rows += match p.extension().and_then(|x| x.to_str()) {
-                    Some("parquet") => {
-                        let f = fs::File::open(&p).map_err(io("reading parquet"))?;
-                        let r = parquet::file::reader::SerializedFileReader::new(f)
-                            .map_err(|e| LoadError::sql(format!("reading `{}`", p.display()), e))?;
-                        use parquet::file::reader::FileReader as _;
-                        r.metadata().file_metadata().num_rows()
-                    }
-                    Some("jsonl") => fs::read_to_string(&p)
-                        .map_err(io("reading jsonl"))?
-                        .lines()
-                        .filter(|l| !l.trim().is_empty())
-                        .count() as i64,
-                    _ => 0,
-                };
+                rows += self.file_rows(&format!("{d}/{name}"))?;
             }
             out.push((d, rows));
         }
@@ -275,11 +245,14 @@ impl crate::Catalog for Filesystem {
 
 impl crate::PackageTx for Filesystem {
     fn begin(&mut self, load_id: &str) -> Result<()> {
-        let dir = self.staging(load_id);
         // a half-written staging folder of an earlier attempt is rewritten from scratch
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).map_err(io("creating the staging folder"))?;
-        fs::write(dir.join(OWNER), &self.pipeline).map_err(io("creating the staging folder"))?;
+        let local = self.tree.local_staging(load_id);
+        let _ = std::fs::remove_dir_all(&local);
+        std::fs::create_dir_all(&local).map_err(io("creating the staging folder"))?;
+        self.tree.write(
+            &format!("{}/{OWNER}", staging_rel(load_id)),
+            self.pipeline.as_bytes(),
+        )?;
         self.load_id = Some(load_id.to_owned());
         self.files.clear();
         Ok(())
@@ -292,7 +265,7 @@ impl crate::PackageTx for Filesystem {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let staging = self.staging(&load_id);
+        let staging = self.tree.local_staging(&load_id);
         self.files.write(
             &staging,
             &load_id,
@@ -321,15 +294,9 @@ impl crate::PackageTx for Filesystem {
                 }
                 WriteDisposition::Replace if !commit.append_only.contains(root) => {
                     for c in schema.table_chain(root) {
-                        for e in fs::read_dir(self.root.join(&c.name)).into_iter().flatten() {
-                            let p = e.map_err(io("listing a table"))?.path();
-                            if !p
-                                .file_name()
-                                .and_then(|n| n.to_str())
-                                .is_some_and(|n| n.starts_with(&format!("{load_id}.")))
-                            {
-                                fs::remove_file(&p)
-                                    .map_err(io(format!("replacing `{}`", p.display())))?;
+                        for name in self.tree.files(&c.name)? {
+                            if !name.starts_with(&format!("{load_id}.")) {
+                                self.tree.remove(&format!("{}/{name}", c.name))?;
                             }
                         }
                     }
@@ -338,23 +305,44 @@ impl crate::PackageTx for Filesystem {
             }
         }
         self.files.finish_all()?;
-        let staging = self.staging(&load_id);
+        let staging = self.tree.local_staging(&load_id);
         let mut manifest_files = Vec::new();
         for (table, file, rows) in &self.files.finished {
-            let from = staging.join(table).join(file);
-            let to = self.root.join(table).join(file);
-            fs::create_dir_all(self.root.join(table)).map_err(io("creating a table folder"))?;
-            fs::rename(&from, &to).map_err(io(format!("moving `{}` into place", to.display())))?;
+            let rel = format!("{table}/{file}");
+            self.tree.place(&staging.join(table).join(file), &rel)?;
             crate::failpoint("files.mid_rename");
-            manifest_files
-                .push(json!({"table": table, "file": format!("{table}/{file}"), "rows": rows}));
+            manifest_files.push(json!({"table": table, "file": rel, "rows": rows}));
         }
+        self.write_system_rows(commit, &load_id, manifest_files)?;
+        let _ = std::fs::remove_dir_all(&staging);
+        self.tree.remove_folder(&staging_rel(&load_id))?;
+        self.load_id = None;
+        self.files.clear();
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if let Some(id) = self.load_id.take() {
+            let _ = std::fs::remove_dir_all(self.tree.local_staging(&id));
+            let _ = self.tree.remove_folder(&staging_rel(&id));
+            self.files.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Filesystem {
+    /// The version, state and manifest of a load, then its `_dlt_loads` marker (the commit).
+    fn write_system_rows(
+        &self,
+        commit: &Commit,
+        load_id: &str,
+        manifest_files: Vec<Value>,
+    ) -> Result<()> {
+        let schema = commit.schema;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        Self::write_jsonl(
-            &self
-                .root
-                .join(VERSION_TABLE)
-                .join(format!("{}.{load_id}.jsonl", schema.version)),
+        self.write_jsonl(
+            &format!("{VERSION_TABLE}/{}.{load_id}.jsonl", schema.version),
             &[json!({
                 "version": schema.version, "engine_version": schema.engine_version,
                 "inserted_at": now, "schema_name": schema.name,
@@ -362,18 +350,18 @@ impl crate::PackageTx for Filesystem {
             })],
         )?;
         if let Some(st) = commit.state {
-            Self::write_jsonl(
-                &self.root.join(STATE_TABLE).join(format!("{load_id}.jsonl")),
+            self.write_jsonl(
+                &format!("{STATE_TABLE}/{load_id}.jsonl"),
                 &[json!({
                     "version": st.version, "engine_version": st.engine_version,
                     "pipeline_name": st.pipeline_name, "state": st.state, "created_at": now,
                     "version_hash": st.version_hash, "_dlt_load_id": load_id,
-                    "_dlt_id": crate::state_row_id(&load_id, st),
+                    "_dlt_id": crate::state_row_id(load_id, st),
                 })],
             )?;
         }
-        write_synced(
-            &self.root.join("_manifests").join(format!("{load_id}.json")),
+        self.tree.write(
+            &format!("_manifests/{load_id}.json"),
             serde_json::to_string_pretty(&json!({
                 "load_id": load_id, "schema_name": schema.name,
                 "schema_version_hash": schema.version_hash, "component": commit.component,
@@ -383,45 +371,31 @@ impl crate::PackageTx for Filesystem {
             .as_bytes(),
         )?;
         // the commit marker
-        Self::write_jsonl(
-            &self.root.join(LOADS_TABLE).join(format!("{load_id}.jsonl")),
+        self.write_jsonl(
+            &format!("{LOADS_TABLE}/{load_id}.jsonl"),
             &[json!({
                 "load_id": load_id, "schema_name": schema.name, "status": 0,
                 "inserted_at": now, "schema_version_hash": schema.version_hash,
                 "component": commit.component,
             })],
-        )?;
-        let _ = fs::remove_dir_all(&staging);
-        self.load_id = None;
-        self.files.clear();
-        Ok(())
-    }
-
-    fn rollback(&mut self) -> Result<()> {
-        if let Some(id) = self.load_id.take() {
-            let _ = fs::remove_dir_all(self.staging(&id));
-            self.files.clear();
-        }
-        Ok(())
+        )
     }
 }
 
 impl crate::Admin for Filesystem {
     /// Loads of this pipeline that began and never committed — a holder killed mid-commit
     /// whose worker may never come back — are discarded ([`crate::Admin::discard`]): their
-    /// half-renamed files would otherwise stay visible to a plain glob. Runs under the
+    /// half-placed files would otherwise stay visible to a plain glob. Runs under the
     /// pipeline's lease, so none of them is in progress.
     fn recover(&mut self) -> Result<Vec<String>> {
-        let committed = self.committed_loads();
+        let committed = self.committed_loads()?;
         let mut ids = Vec::new();
-        for e in fs::read_dir(self.root.join(".staging"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let id = e.file_name().to_string_lossy().into_owned();
-            let owner = fs::read_to_string(e.path().join(OWNER)).unwrap_or_default();
-            if owner == self.pipeline && !committed.contains(&id) {
+        for id in self.tree.folders(".staging")? {
+            let owner = self
+                .tree
+                .read(&format!("{}/{OWNER}", staging_rel(&id)))
+                .unwrap_or_default();
+            if owner == self.pipeline.as_bytes() && !committed.contains(&id) {
                 ids.push(id);
             }
         }
@@ -431,44 +405,33 @@ impl crate::Admin for Filesystem {
         Ok(ids)
     }
 
-    /// A load killed between its renames and its `_dlt_loads` marker left files in the table
-    /// folders that a plain glob would read: once the package is set aside they are removed
-    /// (with its staging folder, manifest, state and version files). A committed load is
-    /// never touched.
+    /// A load killed between placing its files and its `_dlt_loads` marker left files in the
+    /// table folders that a plain glob would read: once the package is set aside they are
+    /// removed (with its staging folder, manifest, state and version files). A committed
+    /// load is never touched.
     fn discard(&mut self, load_id: &str) -> Result<()> {
-        if self
-            .root
-            .join(LOADS_TABLE)
-            .join(format!("{load_id}.jsonl"))
-            .exists()
-        {
+        if self.is_committed(load_id)? {
             return Ok(());
         }
-        let _ = fs::remove_dir_all(self.staging(load_id));
+        let _ = std::fs::remove_dir_all(self.tree.local_staging(load_id));
         let prefix = format!("{load_id}.");
-        let dirs = fs::read_dir(&self.root).map_err(io("listing the dataset"))?;
-        for dir in dirs.filter_map(|e| e.ok()).map(|e| e.path()) {
-            if !dir.is_dir() || dir.file_name().is_some_and(|n| n == ".staging") {
+        for dir in self.tree.folders("")? {
+            if dir == ".staging" {
                 continue;
             }
-            for f in fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
+            for name in self.tree.files(&dir)? {
                 // `<load_id>.<n>.<ext>`, `<load_id>.jsonl`, `<version>.<load_id>.jsonl`
                 if name.starts_with(&prefix) || name.contains(&format!(".{prefix}")) {
-                    fs::remove_file(f.path())
-                        .map_err(io(format!("removing `{}`", f.path().display())))?;
+                    self.tree.remove(&format!("{dir}/{name}"))?;
                 }
             }
         }
-        Ok(())
+        self.tree.remove_folder(&staging_rel(load_id))
     }
 
     fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()> {
         for t in tables {
-            let dir = self.root.join(t);
-            if dir.exists() {
-                fs::remove_dir_all(&dir).map_err(io(format!("dropping `{}`", dir.display())))?;
-            }
+            self.tree.remove_folder(t)?;
         }
         self.begin(load_id)?;
         self.commit(commit)

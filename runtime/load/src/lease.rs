@@ -8,6 +8,12 @@
 //!   `application_name` describes the holder (read back through `pg_locks` and
 //!   `pg_stat_activity`). The server releases it when the session ends; server-side TCP
 //!   keepalives on that session end it within about a minute of a holder's machine vanishing.
+//! - A bucket (`s3://`): an object `<dataset>/.sluice-leases/<pipeline>.lease` created only if
+//!   absent (`If-None-Match: *`), holding the holder and an expiry a minute ahead, renewed
+//!   every 15 s with `If-Match` on its entity tag and deleted on release. A holder that dies
+//!   stops renewing; another worker takes the lease over (again by `If-Match`) once it has
+//!   expired. Object stores have no session to end, so this is the one lease that a holder
+//!   frozen for over a minute can lose while it still runs.
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +45,12 @@ impl Holder {
         }
     }
 
+    /// Whether this holder's process has ended on `me`'s host (a holder elsewhere, or `me`
+    /// itself, is never taken to be gone).
+    pub fn is_gone_from(&self, me: &Holder) -> bool {
+        self.host == me.host && self.pid != me.pid && !process_runs(self.pid)
+    }
+
     /// `host h, pid 123, started 2026-…`
     pub fn describe(&self) -> String {
         format!(
@@ -46,6 +58,12 @@ impl Holder {
             self.host, self.pid, self.started_at
         )
     }
+}
+
+/// Whether process `pid` runs on this host (`/proc`; elsewhere every process is taken to run).
+fn process_runs(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
 }
 
 /// A held lease; released when dropped (or when the process ends).
@@ -57,12 +75,17 @@ enum Inner {
     File(std::fs::File),
     /// the lease session: closing it releases the advisory lock
     Postgres(Box<crate::Postgres>),
+    /// the renewing thread: ends (deleting the lease object) when the sender is dropped
+    Bucket {
+        stop: Option<std::sync::mpsc::Sender<()>>,
+        renewer: Option<std::thread::JoinHandle<()>>,
+    },
 }
 
 impl Drop for Lease {
     /// Release at once (the session's close would release it too, a moment later).
     fn drop(&mut self) {
-        match &self._inner {
+        match &mut self._inner {
             Inner::File(f) => {
                 let _ = f.unlock();
             }
@@ -72,6 +95,12 @@ impl Drop for Lease {
                         .client()
                         .query_one("select pg_advisory_unlock_all()", &[]),
                 );
+            }
+            Inner::Bucket { stop, renewer } => {
+                drop(stop.take());
+                if let Some(t) = renewer.take() {
+                    let _ = t.join();
+                }
             }
         }
     }
@@ -133,6 +162,96 @@ pub fn try_file(path: &Path, holder: &Holder) -> Result<Attempt> {
             Ok(Attempt::Busy(serde_json::from_str(&text).ok()))
         }
         Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+    }
+}
+
+/// How long a bucket lease lives unless renewed, and how often its holder renews it.
+const BUCKET_LEASE_TTL_SECS: i64 = 60;
+const BUCKET_RENEW: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A bucket lease object.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BucketLease {
+    holder: Holder,
+    /// Unix seconds
+    expires_at: i64,
+}
+
+fn bucket_lease_body(holder: &Holder) -> Vec<u8> {
+    serde_json::to_vec(&BucketLease {
+        holder: holder.clone(),
+        expires_at: chrono::Utc::now().timestamp() + BUCKET_LEASE_TTL_SECS,
+    })
+    .unwrap_or_default()
+}
+
+/// Try to take `pipeline`'s lease in the dataset of `tree` once: create the lease object, or
+/// take over one whose holder stopped renewing it.
+pub(crate) fn try_bucket(
+    tree: crate::bucket_tree::BucketTree,
+    pipeline: &str,
+    holder: &Holder,
+) -> Result<Attempt> {
+    use crate::bucket_tree::Written;
+    let rel = format!(".sluice-leases/{pipeline}.lease");
+    let body = bucket_lease_body(holder);
+    if let Written::Done(tag) = tree.write_if(&rel, &body, None)? {
+        return Ok(Attempt::Held(renewed(tree, rel, tag, holder.clone())));
+    }
+    let Some((bytes, tag)) = tree.read_tagged(&rel)? else {
+        // released between the two requests: the next attempt takes it
+        return Ok(Attempt::Busy(None));
+    };
+    let current: Option<BucketLease> = serde_json::from_slice(&bytes).ok();
+    let now = chrono::Utc::now().timestamp();
+    match current {
+        // a holder that stopped renewing, or whose process ended on this host, has lost it
+        Some(c) if c.expires_at > now && !c.holder.is_gone_from(holder) => {
+            Ok(Attempt::Busy(Some(c.holder)))
+        }
+        c => match tree.write_if(&rel, &body, tag.or_else(|| Some("*".into())))? {
+            Written::Done(tag) => Ok(Attempt::Held(renewed(tree, rel, tag, holder.clone()))),
+            Written::Lost => Ok(Attempt::Busy(c.map(|c| c.holder))),
+        },
+    }
+}
+
+/// A held bucket lease: a thread renews it until the lease is dropped, then deletes it
+/// (unless another holder took it over meanwhile).
+fn renewed(
+    tree: crate::bucket_tree::BucketTree,
+    rel: String,
+    mut tag: Option<String>,
+    holder: Holder,
+) -> Lease {
+    use crate::bucket_tree::Written;
+    use std::sync::mpsc::RecvTimeoutError;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let renewer = std::thread::Builder::new()
+        .name("sluice-lease".into())
+        .spawn(move || {
+            let mut ours = true;
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(BUCKET_RENEW) {
+                if !ours {
+                    continue;
+                }
+                match tree.write_if(&rel, &bucket_lease_body(&holder), tag.clone()) {
+                    Ok(Written::Done(t)) => tag = t,
+                    Ok(Written::Lost) => ours = false,
+                    // a failed renewal is tried again at the next tick
+                    Err(_) => {}
+                }
+            }
+            if ours && matches!(tree.read_tagged(&rel), Ok(Some((_, t))) if t == tag) {
+                let _ = crate::tree::Tree::remove(&tree, &rel);
+            }
+        })
+        .ok();
+    Lease {
+        _inner: Inner::Bucket {
+            stop: Some(stop),
+            renewer,
+        },
     }
 }
 

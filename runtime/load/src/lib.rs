@@ -5,6 +5,7 @@
 //! the `_dlt_loads` row commit in one transaction, and a package whose load id is already in
 //! `_dlt_loads` is never applied twice. Migrations only add tables and columns.
 
+mod bucket_tree;
 mod catalog;
 mod config;
 mod driver;
@@ -14,6 +15,7 @@ pub mod lease;
 mod postgres;
 pub mod sql;
 mod table_files;
+mod tree;
 
 use arrow_array::RecordBatch;
 use sluice_schema::{Schema, Table};

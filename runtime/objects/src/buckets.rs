@@ -166,8 +166,22 @@ impl Buckets {
 
 /// A grant's store, built from its location (no request is made).
 fn opened(grant: BucketGrant) -> std::result::Result<Opened, (String, String)> {
-    let fail = |e: String| (grant.name.clone(), e);
-    let (store, prefix, sorted): (Arc<dyn ObjectStore>, String, bool) = match &grant.location {
+    let (store, prefix) = open_store(&grant.location).map_err(|e| (grant.name.clone(), e))?;
+    let sorted = matches!(grant.location, Location::S3 { .. });
+    Ok(Opened {
+        grant,
+        store,
+        prefix,
+        sorted,
+    })
+}
+
+/// The store of `location` and the prefix its keys are below (`""`: its root). No request is
+/// made; errors carry no credential.
+pub fn open_store(
+    location: &Location,
+) -> std::result::Result<(Arc<dyn ObjectStore>, String), String> {
+    match location {
         Location::S3 {
             bucket,
             prefix,
@@ -208,23 +222,15 @@ fn opened(grant: BucketGrant) -> std::result::Result<Opened, (String, String)> {
                     }
                 }
             }
-            let store = b
-                .build()
-                .map_err(|e| fail(scrub(&e.to_string(), credentials)))?;
-            (Arc::new(store), prefix.clone(), true)
+            let store = b.build().map_err(|e| scrub(&e.to_string(), credentials))?;
+            Ok((Arc::new(store), prefix.clone()))
         }
         Location::Local { dir } => {
             let store = LocalFileSystem::new_with_prefix(dir)
-                .map_err(|e| fail(format!("folder `{}`: {e}", dir.display())))?;
-            (Arc::new(store), String::new(), false)
+                .map_err(|e| format!("folder `{}`: {e}", dir.display()))?;
+            Ok((Arc::new(store), String::new()))
         }
-    };
-    Ok(Opened {
-        grant,
-        store,
-        prefix,
-        sorted,
-    })
+    }
 }
 
 /// A few quick retries: a server that is down fails the read in seconds, not minutes.

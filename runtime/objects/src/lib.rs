@@ -13,8 +13,10 @@ mod buckets;
 mod grant;
 pub mod key;
 
-pub use buckets::{Buckets, MAX_GET_BYTES, MAX_LIST};
+pub use buckets::{Buckets, MAX_GET_BYTES, MAX_LIST, open_store};
 pub use grant::{BucketGrant, Credentials, Location};
+/// The store crate, for the host's own use of a store ([`open_store`]): the bucket destination.
+pub use object_store;
 
 /// One object, with its key relative to the grant's prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -75,14 +75,8 @@ pub(crate) fn acquire(
 fn is_gone(holder: Option<&Holder>, me: &Holder) -> bool {
     match holder {
         None => true,
-        Some(h) => h.host == me.host && h.pid != me.pid && !process_runs(h.pid),
+        Some(h) => h.is_gone_from(me),
     }
-}
-
-/// Whether process `pid` runs on this host (`/proc`; elsewhere every process is taken to run).
-fn process_runs(pid: u32) -> bool {
-    let proc = std::path::Path::new("/proc");
-    !proc.is_dir() || proc.join(pid.to_string()).exists()
 }
 
 /// One attempt on the lease the destination kind uses.

@@ -1,6 +1,8 @@
 //! The filesystem destination on a bucket (`s3://bucket/prefix`), against a real
 //! S3-compatible server (moto, signatures checked): a load is Parquet files DuckDB reads,
 //! rotated as on disk, with the `_dlt_loads` marker written last and no staging left behind;
+//! a run SIGKILLed between two uploads leaves no marker, and the next run commits that load
+//! exactly once, with no file of an uncommitted load left in the bucket;
 //! the pipeline lease is an object created only if absent, so a second worker finds it busy
 //! and learns the holder, a released lease is free at once and an expired one is taken over.
 //! Runs happen in child processes, which sign with the server's key from their environment.
@@ -182,4 +184,51 @@ fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[test]
+fn a_load_killed_between_uploads_commits_exactly_once_when_run_again() {
+    let area = Area::new();
+    let mut s3 = S3Server::start();
+    s3.bucket("lake");
+    let dest = "s3://lake/out?file_max_rows=500";
+    let out = child(&s3, "bucket_destination::bucket_run_child", &area, dest, 2000)
+        .env("SLUICE_FAILPOINT", "files.mid_rename")
+        .output()
+        .expect("child runs");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(out.status.signal(), Some(9), "killed after its first upload");
+    let keys = s3.keys("lake", "out/gh/");
+    assert!(!keys.iter().any(|k| k.contains("/_dlt_loads/")), "{keys:#?}");
+    assert!(keys.iter().any(|k| k.ends_with(".parquet")), "{keys:#?}");
+    assert!(keys.iter().any(|k| k.contains("/.staging/")), "{keys:#?}");
+    run(&s3, &area, dest, 2000).expect("the next run");
+    let keys = s3.keys("lake", "out/gh/");
+    assert!(!keys.iter().any(|k| k.contains("/.staging/")), "{keys:#?}");
+    let committed: Vec<String> = keys
+        .iter()
+        .filter_map(|k| k.rsplit_once("/_dlt_loads/"))
+        .map(|(_, f)| f.trim_end_matches(".jsonl").to_owned())
+        .collect();
+    assert!(!committed.is_empty());
+    // every table file belongs to a committed load, and each load holds its rows once
+    for k in keys.iter().filter(|k| k.ends_with(".parquet")) {
+        let name = k.rsplit('/').next().unwrap_or_default();
+        assert!(
+            committed.iter().any(|l| name.starts_with(&format!("{l}."))),
+            "{name} belongs to no committed load: {committed:?}"
+        );
+    }
+    let dl = area.path().join("download");
+    rows_in(&mut s3, &dl, "events");
+    let sql = format!(
+        "select count(*) filter (where n <> 2000), count(*) from (select _dlt_load_id, count(*) n \
+         from read_parquet('{}/events/*.parquet') group by 1)",
+        dl.display()
+    );
+    let (wrong, loads): (i64, i64) = duckdb::Connection::open_in_memory()
+        .expect("duckdb")
+        .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("counts");
+    assert_eq!((wrong, loads), (0, committed.len() as i64));
 }

@@ -192,14 +192,27 @@ fn a_load_killed_between_uploads_commits_exactly_once_when_run_again() {
     let mut s3 = S3Server::start();
     s3.bucket("lake");
     let dest = "s3://lake/out?file_max_rows=500";
-    let out = child(&s3, "bucket_destination::bucket_run_child", &area, dest, 2000)
-        .env("SLUICE_FAILPOINT", "files.mid_rename")
-        .output()
-        .expect("child runs");
+    let out = child(
+        &s3,
+        "bucket_destination::bucket_run_child",
+        &area,
+        dest,
+        2000,
+    )
+    .env("SLUICE_FAILPOINT", "files.mid_rename")
+    .output()
+    .expect("child runs");
     use std::os::unix::process::ExitStatusExt as _;
-    assert_eq!(out.status.signal(), Some(9), "killed after its first upload");
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "killed after its first upload"
+    );
     let keys = s3.keys("lake", "out/gh/");
-    assert!(!keys.iter().any(|k| k.contains("/_dlt_loads/")), "{keys:#?}");
+    assert!(
+        !keys.iter().any(|k| k.contains("/_dlt_loads/")),
+        "{keys:#?}"
+    );
     assert!(keys.iter().any(|k| k.ends_with(".parquet")), "{keys:#?}");
     assert!(keys.iter().any(|k| k.contains("/.staging/")), "{keys:#?}");
     run(&s3, &area, dest, 2000).expect("the next run");

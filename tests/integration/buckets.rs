@@ -3,7 +3,8 @@
 //! `objects` interface. The same files load the same table from a bucket as from a folder;
 //! keys outside the grant's prefix, grants the pipeline does not have and wrong credentials
 //! are refused with errors naming the grant and never the secret; incremental by
-//! modification time works on objects; a `file://` grant reads a folder the same way.
+//! modification time works on objects; a `file://` grant reads a folder the same way, and an
+//! `az://` grant an Azure Blob Storage container (Azurite, Shared Key signatures checked).
 
 use std::path::Path;
 
@@ -27,6 +28,30 @@ fn pipeline(s3: &S3Server, paths: &str, secret: &str, config: &str) -> String {
 
 fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(manifest_dir().join("conformance").join(rel)).expect("fixture")
+}
+
+/// The conformance fixtures `files` loaded from a folder into table `t`, as the bucket tests
+/// load them from a bucket.
+fn from_folder(files: &[&str]) -> Area {
+    let disk = Area::new();
+    let dir = disk.path().join("data");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let listed: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let to = dir.join(Path::new(f).file_name().expect("name"));
+            std::fs::write(&to, fixture(f)).expect("copy");
+            format!("{:?}", to.display().to_string())
+        })
+        .collect();
+    let toml = format!(
+        "name = \"bk\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\n\
+         paths = [{}]\ntable = \"t\"\n[grants]\nallow_read = [{:?}]\n",
+        listed.join(", "),
+        dir.display().to_string()
+    );
+    disk.run(&toml, FILES).expect("disk run");
+    disk
 }
 
 /// The CSV and Parquet fixtures under `exports/2024/…`, and one object outside the prefix.
@@ -76,25 +101,7 @@ fn a_bucket_loads_what_the_same_files_load_from_a_folder() {
             .run(&pipeline(&s3, paths, &s3.secret_access_key, ""), FILES)
             .unwrap_or_else(|e| panic!("{paths}: {e}"));
         assert!(s.tables["t"] > 0, "{paths}: {s:?}");
-        // the same files, from a folder
-        let disk = Area::new();
-        let dir = disk.path().join("data");
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let listed: Vec<String> = table_files
-            .iter()
-            .map(|f| {
-                let to = dir.join(Path::new(f).file_name().expect("name"));
-                std::fs::write(&to, fixture(f)).expect("copy");
-                format!("{:?}", to.display().to_string())
-            })
-            .collect();
-        let toml = format!(
-            "name = \"bk\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n[config]\n\
-             paths = [{}]\ntable = \"t\"\n[grants]\nallow_read = [{:?}]\n",
-            listed.join(", "),
-            dir.display().to_string()
-        );
-        disk.run(&toml, FILES).expect("disk run");
+        let disk = from_folder(&table_files);
         assert_eq!(
             canon(&bucket.conn(), "ds"),
             canon(&disk.conn(), "ds"),
@@ -170,25 +177,30 @@ fn nothing_outside_the_grant_is_reachable() {
     assert_eq!(n, 0);
 }
 
+/// The error of a run the store refuses: it names grant `raw`, says the credentials were
+/// refused, and shows none of `secrets`.
+fn refused(area: &Area, toml: &str, secrets: &[&str]) -> String {
+    let e = area.run(toml, FILES).expect_err("refused").to_string();
+    assert!(
+        e.contains("bucket `raw`") && e.contains("refused the credentials"),
+        "{e}"
+    );
+    assert!(secrets.iter().all(|s| !e.contains(s)), "{e}");
+    e
+}
+
 #[test]
 fn wrong_credentials_fail_naming_the_grant_and_never_the_secret() {
     let area = Area::new();
     let s3 = seeded(&area);
     let wrong = "wrong-secret-0123456789abcdef";
-    let e = area
-        .run(&pipeline(&s3, "\"2024/01/people.csv\"", wrong, ""), FILES)
-        .expect_err("wrong key")
-        .to_string();
-    assert!(
-        e.contains("bucket `raw`") && e.contains("refused the credentials"),
-        "{e}"
+    let e = refused(
+        &area,
+        &pipeline(&s3, "\"2024/01/people.csv\"", wrong, ""),
+        &[wrong, &s3.secret_access_key],
     );
     assert!(
         e.contains("(403 Forbidden)") || e.contains("(SignatureDoesNotMatch)"),
-        "{e}"
-    );
-    assert!(
-        !e.contains(wrong) && !e.contains(&s3.secret_access_key),
         "{e}"
     );
     assert!(
@@ -225,4 +237,70 @@ fn a_file_grant_reads_a_folder_through_the_same_interface() {
         .expect_err("outside")
         .to_string();
     assert!(e.contains("`..` segment"), "{e}");
+}
+
+#[test]
+fn an_azure_container_loads_what_a_folder_loads() {
+    let area = Area::new();
+    let mut az = S3Server::azurite();
+    az.bucket("raw");
+    az.put(
+        area.path(),
+        "raw",
+        "exports/2024/01/people.csv",
+        &fixture("csv/people.csv"),
+    );
+    az.put(
+        area.path(),
+        "raw",
+        "exports/2024/typed.parquet",
+        &fixture("parquet/typed_snappy.parquet"),
+    );
+    az.put(
+        area.path(),
+        "raw",
+        "private/salaries.csv",
+        b"name,salary\nx,1\n",
+    );
+    let pipeline = |paths: &str, key: &str| {
+        format!(
+            "name = \"bk\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n\
+             [config]\nbucket = \"raw\"\npaths = [{paths}]\ntable = \"t\"\n\
+             [secrets.key]\nvalue = \"{key}\"\n\
+             [grants.buckets.raw]\nurl = \"az://raw/exports\"\nendpoint = \"{}\"\n\
+             account = \"{}\"\naccess_key = \"key\"\n",
+            az.endpoint, az.access_key_id
+        )
+    };
+    for (paths, files) in [
+        ("\"2024/**/*.csv\"", vec!["csv/people.csv"]),
+        (
+            "\"2024/typed.parquet\"",
+            vec!["parquet/typed_snappy.parquet"],
+        ),
+    ] {
+        let blob = Area::new();
+        blob.run(&pipeline(paths, &az.secret_access_key), FILES)
+            .unwrap_or_else(|e| panic!("{paths}: {e}"));
+        let disk = from_folder(&files);
+        assert_eq!(
+            canon(&blob.conn(), "ds"),
+            canon(&disk.conn(), "ds"),
+            "{paths}"
+        );
+    }
+    let e = area
+        .run(
+            &pipeline("\"../private/salaries.csv\"", &az.secret_access_key),
+            FILES,
+        )
+        .expect_err("outside")
+        .to_string();
+    assert!(e.contains("`..` segment"), "{e}");
+    let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=";
+    refused(
+        &area,
+        &pipeline("\"2024/01/people.csv\"", wrong),
+        &[wrong, &az.secret_access_key],
+    );
 }

@@ -2,7 +2,9 @@
 //! from PyPI, which scripts/bootstrap installs) on a free loopback port, checking request
 //! signatures against the one access key it makes. Chosen over an S3 server crate because it
 //! needs no compile step and implements what the host uses (signed V4 requests, ListObjectsV2
-//! with start-after, ranged GETs, If-Match). Stopped on drop.
+//! with start-after, ranged GETs, If-Match). [`S3Server::azurite`] starts Azurite instead
+//! (`tests/azure_server.py`), an Azure Blob Storage emulator, behind the same commands.
+//! Stopped on drop.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -23,8 +25,18 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start() -> S3Server {
+        S3Server::script("s3_server.py")
+    }
+
+    /// Azurite: `endpoint` is the account's blob endpoint, `access_key_id` the account and
+    /// `secret_access_key` its key.
+    pub fn azurite() -> S3Server {
+        S3Server::script("azure_server.py")
+    }
+
+    fn script(name: &str) -> S3Server {
         let mut child = Command::new("python3")
-            .arg(manifest_dir().join("s3_server.py"))
+            .arg(manifest_dir().join(name))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -37,7 +49,7 @@ impl S3Server {
             .read_line(&mut line)
             .expect("the server's first line");
         let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-            panic!("tests/s3_server.py did not start (is moto[server] installed?): {e}: {line:?}")
+            panic!("tests/{name} did not start (run scripts/bootstrap): {e}: {line:?}")
         });
         let s = |k: &str| v[k].as_str().expect(k).to_owned();
         S3Server {

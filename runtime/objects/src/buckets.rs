@@ -167,7 +167,7 @@ impl Buckets {
 /// A grant's store, built from its location (no request is made).
 fn opened(grant: BucketGrant) -> std::result::Result<Opened, (String, String)> {
     let (store, prefix) = open_store(&grant.location).map_err(|e| (grant.name.clone(), e))?;
-    let sorted = matches!(grant.location, Location::S3 { .. });
+    let sorted = !matches!(grant.location, Location::Local { .. });
     Ok(Opened {
         grant,
         store,
@@ -195,11 +195,7 @@ pub fn open_store(
             }
             .with_bucket_name(bucket)
             .with_retry(retry())
-            .with_client_options(
-                ClientOptions::new()
-                    .with_timeout(Duration::from_secs(60))
-                    .with_connect_timeout(Duration::from_secs(10)),
-            );
+            .with_client_options(client_options());
             if let Some(r) = region {
                 b = b.with_region(r);
             }
@@ -221,9 +217,22 @@ pub fn open_store(
                         b = b.with_token(t);
                     }
                 }
+                Credentials::AccountKey(_) => {
+                    return Err("an account key signs Azure requests, not S3 ones".into());
+                }
             }
             let store = b.build().map_err(|e| scrub(&e.to_string(), credentials))?;
             Ok((Arc::new(store), prefix.clone()))
+        }
+        Location::Azure {
+            account,
+            container,
+            prefix,
+            endpoint,
+            credentials,
+        } => {
+            let store = azure_store(account, container, endpoint, credentials)?;
+            Ok((store, prefix.clone()))
         }
         Location::Local { dir } => {
             let store = LocalFileSystem::new_with_prefix(dir)
@@ -231,6 +240,48 @@ pub fn open_store(
             Ok((Arc::new(store), String::new()))
         }
     }
+}
+
+/// An Azure container's store.
+fn azure_store(
+    account: &Option<String>,
+    container: &str,
+    endpoint: &Option<String>,
+    credentials: &Credentials,
+) -> std::result::Result<Arc<dyn ObjectStore>, String> {
+    use object_store::azure::MicrosoftAzureBuilder;
+    let mut b = match credentials {
+        Credentials::Environment => MicrosoftAzureBuilder::from_env(),
+        _ => MicrosoftAzureBuilder::new(),
+    }
+    .with_container_name(container)
+    .with_retry(retry())
+    .with_client_options(client_options());
+    if let Some(a) = account {
+        b = b.with_account(a);
+    }
+    if let Some(e) = endpoint {
+        b = b
+            .with_endpoint(e.clone())
+            .with_allow_http(e.starts_with("http://"));
+    }
+    match credentials {
+        Credentials::Environment => {}
+        Credentials::Anonymous => b = b.with_skip_signature(true),
+        Credentials::AccountKey(k) => b = b.with_access_key(k),
+        Credentials::Keys { .. } => {
+            return Err("S3 keys do not sign Azure requests: give an account key".into());
+        }
+    }
+    let store = b.build().map_err(|e| scrub(&e.to_string(), credentials))?;
+    Ok(Arc::new(store))
+}
+
+/// Timeouts of every request to a store.
+fn client_options() -> ClientOptions {
+    ClientOptions::new()
+        .with_timeout(Duration::from_secs(60))
+        .with_connect_timeout(Duration::from_secs(10))
 }
 
 /// A few quick retries: a server that is down fails the read in seconds, not minutes.
@@ -298,10 +349,12 @@ impl Opened {
         let refused = text.contains("403 Forbidden") || text.contains("401 Unauthorized");
         tracing::debug!(bucket = %self.grant.name, "object store: {}", self.scrub(&text));
         match e {
-            _ if text.contains("NoSuchBucket") => ObjectError::Store(format!(
-                "bucket grant `{}`: the bucket does not exist (NoSuchBucket)",
-                self.grant.name
-            )),
+            _ if text.contains("NoSuchBucket") || text.contains("ContainerNotFound") => {
+                ObjectError::Store(format!(
+                    "bucket grant `{}`: the bucket does not exist{code}",
+                    self.grant.name
+                ))
+            }
             E::NotFound { .. } => ObjectError::NotFound(format!("{what}: no such object")),
             E::Precondition { .. } | E::NotModified { .. } => ObjectError::Changed(format!(
                 "{what}: the object changed while it was read{code}"
@@ -318,24 +371,17 @@ impl Opened {
 
     /// `text` without credentials, the endpoint, the bucket's name or the prefix.
     fn scrub(&self, text: &str) -> String {
-        match &self.grant.location {
-            Location::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                credentials,
-                ..
-            } => {
-                let mut out = scrub(text, credentials);
-                for hide in [endpoint.as_deref().unwrap_or(""), bucket, prefix] {
-                    if hide.len() > 1 {
-                        out = out.replace(hide, "…");
-                    }
-                }
-                out
+        let location = &self.grant.location;
+        let mut out = match location.credentials() {
+            Some(c) => scrub(text, c),
+            None => text.to_owned(),
+        };
+        for hide in location.names() {
+            if hide.len() > 1 {
+                out = out.replace(&hide, "…");
             }
-            Location::Local { dir } => text.replace(&*dir.to_string_lossy(), "…"),
         }
+        out
     }
 }
 

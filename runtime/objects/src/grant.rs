@@ -17,6 +17,8 @@ pub enum Credentials {
     },
     /// unsigned requests (public buckets)
     Anonymous,
+    /// an Azure storage account's key, read from the pipeline's secrets
+    AccountKey(String),
 }
 
 impl Credentials {
@@ -37,6 +39,7 @@ impl Credentials {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
             .collect(),
+            Credentials::AccountKey(k) if !k.is_empty() => vec![k.as_str()],
             _ => Vec::new(),
         }
     }
@@ -48,6 +51,7 @@ impl std::fmt::Debug for Credentials {
             Credentials::Environment => "Environment",
             Credentials::Keys { .. } => "Keys(…)",
             Credentials::Anonymous => "Anonymous",
+            Credentials::AccountKey(_) => "AccountKey(…)",
         })
     }
 }
@@ -65,6 +69,19 @@ pub enum Location {
         endpoint: Option<String>,
         credentials: Credentials,
     },
+    /// an Azure Blob Storage container
+    Azure {
+        /// the storage account; `AZURE_STORAGE_ACCOUNT_NAME` when absent
+        account: Option<String>,
+        container: String,
+        /// blobs below this (no leading or trailing `/`)
+        prefix: String,
+        /// the account's blob endpoint (`http://127.0.0.1:10000/devstoreaccount1` for
+        /// Azurite); `https://<account>.blob.core.windows.net` when absent
+        endpoint: Option<String>,
+        /// an account key, or the environment (`AZURE_STORAGE_ACCOUNT_KEY`, …)
+        credentials: Credentials,
+    },
     /// a local folder
     Local { dir: PathBuf },
 }
@@ -73,18 +90,21 @@ impl Location {
     /// `s3://bucket/prefix` or `file:///dir`, with the credentials to sign S3 requests with.
     pub fn parse(url: &str, credentials: Credentials) -> Result<Location, String> {
         if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(format!("`{url}` names no bucket"));
-            }
-            let prefix = prefix.trim_matches('/');
-            if !prefix.is_empty() {
-                crate::key::check(bucket, prefix).map_err(|e| e.to_string())?;
-            }
+            let (bucket, prefix) = split(url, rest, "bucket")?;
             return Ok(Location::S3 {
-                bucket: bucket.to_owned(),
-                prefix: prefix.to_owned(),
+                bucket,
+                prefix,
                 region: None,
+                endpoint: None,
+                credentials,
+            });
+        }
+        if let Some(rest) = url.strip_prefix("az://") {
+            let (container, prefix) = split(url, rest, "container")?;
+            return Ok(Location::Azure {
+                account: None,
+                container,
+                prefix,
                 endpoint: None,
                 credentials,
             });
@@ -99,28 +119,89 @@ impl Location {
         let scheme = url.split("://").next().unwrap_or_default();
         Err(format!(
             "`{scheme}://` buckets are not supported: use s3://bucket/prefix (AWS S3 and \
-             S3-compatible servers) or file:///folder"
+             S3-compatible servers), az://container/prefix (Azure Blob Storage) or file:///folder"
         ))
     }
 
-    /// The location in words, with no credential (`s3://raw/exports`, `file:///srv/x`).
-    pub fn describe(&self) -> String {
+    /// How the host signs in, for a bucket or container.
+    pub(crate) fn credentials(&self) -> Option<&Credentials> {
         match self {
+            Location::S3 { credentials, .. } | Location::Azure { credentials, .. } => {
+                Some(credentials)
+            }
+            Location::Local { .. } => None,
+        }
+    }
+
+    /// What a connector must not see of the location: endpoint, account, bucket, prefix, folder.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names = match self {
             Location::S3 {
                 bucket,
                 prefix,
                 endpoint,
                 ..
-            } => {
-                let at = endpoint
-                    .as_ref()
-                    .map(|e| format!(" at {e}"))
-                    .unwrap_or_default();
-                format!("s3://{bucket}/{prefix}{at}")
-            }
-            Location::Local { dir } => format!("file://{}", dir.display()),
-        }
+            } => vec![
+                bucket.clone(),
+                prefix.clone(),
+                endpoint.clone().unwrap_or_default(),
+            ],
+            Location::Azure {
+                account,
+                container,
+                prefix,
+                endpoint,
+                ..
+            } => vec![
+                container.clone(),
+                prefix.clone(),
+                endpoint.clone().unwrap_or_default(),
+                account.clone().unwrap_or_default(),
+            ],
+            Location::Local { dir } => vec![dir.to_string_lossy().into_owned()],
+        };
+        // longest first, so an endpoint is hidden whole before the names inside it
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        names
     }
+
+    /// The location in words, with no credential (`s3://raw/exports`, `file:///srv/x`).
+    pub fn describe(&self) -> String {
+        let (scheme, name, prefix, endpoint) = match self {
+            Location::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                ..
+            } => ("s3", bucket, prefix, endpoint),
+            Location::Azure {
+                container,
+                prefix,
+                endpoint,
+                ..
+            } => ("az", container, prefix, endpoint),
+            Location::Local { dir } => return format!("file://{}", dir.display()),
+        };
+        let at = endpoint
+            .as_ref()
+            .map(|e| format!(" at {e}"))
+            .unwrap_or_default();
+        format!("{scheme}://{name}/{prefix}{at}")
+    }
+}
+
+/// `rest` of `url` (`name/prefix/…`) as the bucket's or container's name and the prefix
+/// (checked as a key).
+fn split(url: &str, rest: &str, what: &str) -> Result<(String, String), String> {
+    let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if name.is_empty() {
+        return Err(format!("`{url}` names no {what}"));
+    }
+    let prefix = prefix.trim_matches('/');
+    if !prefix.is_empty() {
+        crate::key::check(name, prefix).map_err(|e| e.to_string())?;
+    }
+    Ok((name.to_owned(), prefix.to_owned()))
 }
 
 /// One `[grants.buckets.NAME]`.
@@ -128,4 +209,39 @@ impl Location {
 pub struct BucketGrant {
     pub name: String,
     pub location: Location,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_into_locations_that_describe_themselves_without_credentials() {
+        let keys = || Credentials::AccountKey("k3y".into());
+        let az = Location::parse("az://box/a/b/", keys()).expect("az");
+        assert!(matches!(&az, Location::Azure { container, prefix, .. }
+            if container == "box" && prefix == "a/b"));
+        assert_eq!(az.describe(), "az://box/a/b");
+        assert_eq!(az.credentials().map(|c| c.values()), Some(vec!["k3y"]));
+        let s3 = Location::parse("s3://lake", Credentials::Environment).expect("s3");
+        assert_eq!(s3.describe(), "s3://lake/");
+        for bad in ["s3:///x", "az://", "s3://b/../x", "gs://b/x", "ftp://h/x"] {
+            assert!(
+                Location::parse(bad, Credentials::Anonymous).is_err(),
+                "{bad}"
+            );
+        }
+        let with = Location::S3 {
+            bucket: "lake".into(),
+            prefix: String::new(),
+            region: None,
+            endpoint: Some("http://127.0.0.1:9000/lake".into()),
+            credentials: Credentials::Environment,
+        };
+        assert_eq!(
+            with.names()[0],
+            "http://127.0.0.1:9000/lake",
+            "longest hidden first"
+        );
+    }
 }

@@ -24,9 +24,23 @@ pub(crate) fn buckets(spec: &PipelineSpec) -> Result<Buckets, PipelineError> {
 }
 
 fn grant(spec: &PipelineSpec, name: &str, g: &BucketGrantSpec) -> Result<BucketGrant, String> {
-    let credentials = credentials(spec, g)?;
+    let azure = g.url.starts_with("az://");
+    if !azure && (g.account.is_some() || g.access_key.is_some()) {
+        return Err("`account` and `access_key` are for az:// grants".into());
+    }
+    let credentials = if azure {
+        azure_credentials(spec, g)?
+    } else {
+        credentials(spec, g)?
+    };
     let mut location = Location::parse(&g.url, credentials)?;
     match &mut location {
+        Location::Azure {
+            account, endpoint, ..
+        } => {
+            account.clone_from(&g.account);
+            endpoint.clone_from(&g.endpoint);
+        }
         Location::S3 {
             region, endpoint, ..
         } => {
@@ -48,21 +62,39 @@ fn grant(spec: &PipelineSpec, name: &str, g: &BucketGrantSpec) -> Result<BucketG
     })
 }
 
+/// An Azure grant's account key from its secret, none (`anonymous`), or the environment.
+fn azure_credentials(spec: &PipelineSpec, g: &BucketGrantSpec) -> Result<Credentials, String> {
+    if g.access_key_id.is_some() || g.secret_access_key.is_some() || g.session_token.is_some() {
+        return Err(
+            "an az:// grant takes `access_key` (an account key's secret), not S3 keys".into(),
+        );
+    }
+    match (&g.access_key, g.anonymous) {
+        (Some(k), false) => Ok(Credentials::AccountKey(secret(spec, "access_key", k)?)),
+        (None, true) => Ok(Credentials::Anonymous),
+        (None, false) => Ok(Credentials::Environment),
+        (Some(_), true) => Err("`anonymous` takes no key".into()),
+    }
+}
+
+/// The value of secret `name` that grant field `field` names: a secret without a host.
+fn secret(spec: &PipelineSpec, field: &str, name: &str) -> Result<String, String> {
+    let s = spec.secrets.get(name).ok_or_else(|| {
+        format!("`{field}` names secret `{name}`, which the pipeline does not define")
+    })?;
+    if s.host.is_some() {
+        return Err(format!(
+            "secret `{name}` has a `host`: a bucket credential must not be sendable over \
+             HTTP; define a secret without `host` for it"
+        ));
+    }
+    crate::sandbox::secret_value(s)
+        .map_err(|e| format!("secret `{name}`: {e}"))?
+        .ok_or_else(|| format!("secret `{name}` is optional and unset"))
+}
+
 fn credentials(spec: &PipelineSpec, g: &BucketGrantSpec) -> Result<Credentials, String> {
-    let secret = |field: &str, name: &str| -> Result<String, String> {
-        let s = spec.secrets.get(name).ok_or_else(|| {
-            format!("`{field}` names secret `{name}`, which the pipeline does not define")
-        })?;
-        if s.host.is_some() {
-            return Err(format!(
-                "secret `{name}` has a `host`: a bucket credential must not be sendable over \
-                 HTTP; define a secret without `host` for it"
-            ));
-        }
-        crate::sandbox::secret_value(s)
-            .map_err(|e| format!("secret `{name}`: {e}"))?
-            .ok_or_else(|| format!("secret `{name}` is optional and unset"))
-    };
+    let secret = |field: &str, name: &str| secret(spec, field, name);
     match (&g.access_key_id, &g.secret_access_key, g.anonymous) {
         (Some(id), Some(key), false) => Ok(Credentials::Keys {
             access_key_id: secret("access_key_id", id)?,
@@ -92,6 +124,11 @@ pub(crate) fn describe(spec: &PipelineSpec) -> Vec<String> {
         .map(|(name, g)| {
             let how = match (&g.access_key_id, g.anonymous) {
                 _ if g.url.starts_with("file://") => String::new(),
+                _ if g.url.starts_with("az://") => match &g.access_key {
+                    Some(k) => format!(", account key from secret `{k}`"),
+                    None if g.anonymous => ", unsigned (public)".to_owned(),
+                    None => ", keys from the Azure environment".to_owned(),
+                },
                 (Some(id), _) => format!(
                     ", keys from secrets `{id}`, `{}`",
                     g.secret_access_key.as_deref().unwrap_or("?")

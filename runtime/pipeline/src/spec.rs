@@ -268,6 +268,12 @@ pub struct Grants {
 /// secret_access_key = "s3_secret"      # the AWS environment (AWS_ACCESS_KEY_ID, …)
 /// # session_token = "s3_token"
 /// # anonymous = true                   # a public bucket: unsigned requests
+///
+/// [grants.buckets.blobs]               # Azure Blob Storage
+/// url = "az://container/exports"
+/// account = "mystorageaccount"         # default: AZURE_STORAGE_ACCOUNT_NAME
+/// access_key = "azure_key"             # the account key's secret; default: the environment
+/// # endpoint = "http://127.0.0.1:10000/devstoreaccount1"   # Azurite
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,6 +286,10 @@ pub struct BucketGrantSpec {
     pub session_token: Option<String>,
     #[serde(default)]
     pub anonymous: bool,
+    /// Azure: the storage account
+    pub account: Option<String>,
+    /// Azure: the name of the secret holding the account key
+    pub access_key: Option<String>,
 }
 
 /// One `[grants.databases.NAME]`: where the database is (the connector sees only NAME), the

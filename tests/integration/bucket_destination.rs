@@ -5,7 +5,8 @@
 //! exactly once, with no file of an uncommitted load left in the bucket;
 //! the pipeline lease is an object created only if absent, so a second worker finds it busy
 //! and learns the holder, a released lease is free at once and an expired one is taken over.
-//! Runs happen in child processes, which sign with the server's key from their environment.
+//! An Azure container (Azurite) takes loads and the lease the same way. Runs happen in child
+//! processes, which sign with the server's key from their environment.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -56,7 +57,7 @@ fn bucket_lease_child() {
 
 fn child(s3: &S3Server, name: &str, area: &Area, dest: &str, rows: u64) -> Command {
     let mut c = child_test(name);
-    c.envs(s3.aws_env())
+    c.envs(s3.env())
         .env("BUCKET_AREA", area.path())
         .env("BUCKET_DEST", dest)
         .env("BUCKET_TOML", synthetic(rows));
@@ -244,4 +245,43 @@ fn a_load_killed_between_uploads_commits_exactly_once_when_run_again() {
         .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("counts");
     assert_eq!((wrong, loads), (0, committed.len() as i64));
+}
+
+#[test]
+fn an_azure_container_takes_loads_and_holds_the_lease() {
+    let area = Area::new();
+    let mut az = S3Server::azurite();
+    az.bucket("lake");
+    let dest = format!("az://lake/out?file_max_rows=1500&endpoint={}", az.endpoint);
+    run(&az, &area, &dest, 2000).expect("first run");
+    assert_eq!(az.keys("lake", "out/gh/_dlt_loads/").len(), 1);
+    assert!(
+        az.keys("lake", "out/gh/.s").is_empty(),
+        "no staging, no lease"
+    );
+    let dl = area.path().join("download");
+    assert_eq!(rows_in(&mut az, &dl, "events"), (2, 2000));
+    let mut holder = child(
+        &az,
+        "bucket_destination::bucket_lease_child",
+        &area,
+        &dest,
+        10,
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("holder");
+    let pid = holder.id();
+    let mut lines = BufReader::new(holder.stdout.take().expect("stdout")).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("LEASE_HELD "))),
+        "the holder takes the lease"
+    );
+    let busy = run(&az, &area, &dest, 10).expect_err("busy while held");
+    assert!(
+        busy.contains(&format!("pid {pid}")),
+        "names the holder: {busy}"
+    );
+    assert!(holder.wait().expect("holder ends").success());
+    run(&az, &area, &dest, 10).expect("free once released");
 }

@@ -21,20 +21,21 @@ pub struct S3Server {
     pub endpoint: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    azure: bool,
 }
 
 impl S3Server {
     pub fn start() -> S3Server {
-        S3Server::script("s3_server.py")
+        S3Server::script("s3_server.py", false)
     }
 
     /// Azurite: `endpoint` is the account's blob endpoint, `access_key_id` the account and
     /// `secret_access_key` its key.
     pub fn azurite() -> S3Server {
-        S3Server::script("azure_server.py")
+        S3Server::script("azure_server.py", true)
     }
 
-    fn script(name: &str) -> S3Server {
+    fn script(name: &str, azure: bool) -> S3Server {
         let mut child = Command::new("python3")
             .arg(manifest_dir().join(name))
             .stdin(Stdio::piped())
@@ -56,6 +57,7 @@ impl S3Server {
             endpoint: s("endpoint"),
             access_key_id: s("access_key_id"),
             secret_access_key: s("secret_access_key"),
+            azure,
             child,
             stdin,
             stdout,
@@ -89,9 +91,16 @@ impl S3Server {
         self.command(json!({"op": "get", "bucket": bucket, "key": key, "file": file}));
     }
 
-    /// The AWS environment a process signs its requests to this server with.
-    pub fn aws_env(&self) -> [(&'static str, String); 4] {
-        [
+    /// The environment a process signs its requests to this server with (AWS's, or Azure's).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        if self.azure {
+            return vec![
+                ("AZURE_STORAGE_ACCOUNT_NAME", self.access_key_id.clone()),
+                ("AZURE_STORAGE_ACCOUNT_KEY", self.secret_access_key.clone()),
+                ("AZURE_STORAGE_ENDPOINT", self.endpoint.clone()),
+            ];
+        }
+        vec![
             ("AWS_ACCESS_KEY_ID", self.access_key_id.clone()),
             ("AWS_SECRET_ACCESS_KEY", self.secret_access_key.clone()),
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),

@@ -46,13 +46,14 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Load a JSON, NDJSON, CSV, TSV or Parquet file (local or in S3) into a table (the `df.to_sql()` of Sluice)
+    /// Load a JSON, NDJSON, CSV, TSV or Parquet file (local, S3 or Azure) into a table (the `df.to_sql()` of Sluice)
     Load {
         /// a JSON array, NDJSON, CSV or TSV file, gzip- or zstd-compressed or not (CSV:
         /// separator, quote and header sniffed), or a glob of them (`'data/**/*.csv.gz'`:
-        /// its folder is granted read-only), or `s3://bucket/key` or a glob of keys (the folder
-        /// before the first wildcard is granted; credentials, endpoint and region from the
-        /// AWS environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, …)
+        /// its folder is granted read-only), or `s3://bucket/key`, `az://container/key` or a
+        /// glob of keys (the folder before the first wildcard is granted; credentials from the
+        /// AWS environment — AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, … — or the Azure one —
+        /// AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_ENDPOINT)
         file: PathBuf,
         /// table to load into
         #[arg(long)]
@@ -631,7 +632,10 @@ const LOAD_BUCKET: &str = "load";
 /// the object's folder) and the key pattern below it; `None` for a local path.
 fn bucket_target(file: &Path) -> Option<(String, String)> {
     let text = file.to_string_lossy();
-    let rest = text.strip_prefix("s3://")?;
+    let (scheme, rest) = text.split_once("://")?;
+    if !matches!(scheme, "s3" | "az") {
+        return None;
+    }
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     let segments: Vec<&str> = key.split('/').collect();
     let fixed = segments
@@ -641,25 +645,32 @@ fn bucket_target(file: &Path) -> Option<(String, String)> {
         .min(segments.len().saturating_sub(1));
     let folder = segments[..fixed].join("/");
     Some((
-        format!("s3://{bucket}/{folder}"),
+        format!("{scheme}://{bucket}/{folder}"),
         segments[fixed..].join("/"),
     ))
 }
 
-/// `[grants.buckets.load]` for `grant_url`, signed with the AWS environment; the endpoint
-/// and region from `AWS_ENDPOINT_URL` and `AWS_REGION` when set (`--set` overrides).
+/// `[grants.buckets.load]` for `grant_url`, signed with the AWS or Azure environment; the
+/// endpoint and region from `AWS_ENDPOINT_URL` and `AWS_REGION` (S3) or the endpoint from
+/// `AZURE_STORAGE_ENDPOINT` (Azure) when set (`--set` overrides).
 fn load_bucket(grant_url: toml::Value) -> toml::Table {
+    let azure = grant_url.as_str().is_some_and(|u| u.starts_with("az://"));
     let mut g = toml::Table::from_iter([("url".to_owned(), grant_url)]);
-    for (key, var) in [
-        ("endpoint", "AWS_ENDPOINT_URL"),
-        ("region", "AWS_REGION"),
-        ("region", "AWS_DEFAULT_REGION"),
-    ] {
+    let from_env: &[(&str, &str)] = if azure {
+        &[("endpoint", "AZURE_STORAGE_ENDPOINT")]
+    } else {
+        &[
+            ("endpoint", "AWS_ENDPOINT_URL"),
+            ("region", "AWS_REGION"),
+            ("region", "AWS_DEFAULT_REGION"),
+        ]
+    };
+    for (key, var) in from_env {
         if let Ok(v) = std::env::var(var)
             && !v.is_empty()
-            && !g.contains_key(key)
+            && !g.contains_key(*key)
         {
-            g.insert(key.into(), toml::Value::String(v));
+            g.insert((*key).into(), toml::Value::String(v));
         }
     }
     toml::Table::from_iter([(LOAD_BUCKET.to_owned(), toml::Value::Table(g))])
@@ -988,6 +999,11 @@ mod tests {
             Some(("s3://lake/".into(), "p.csv".into()))
         );
         assert_eq!(t("data/p.csv"), None);
+        assert_eq!(
+            t("az://box/x/*.csv"),
+            Some(("az://box/x".into(), "*.csv".into()))
+        );
+        assert_eq!(t("gs://b/x.csv"), None);
         let hints = LoadHints {
             write_disposition: "append".into(),
             merge_strategy: None,

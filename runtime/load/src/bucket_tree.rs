@@ -1,5 +1,5 @@
-//! A dataset under a bucket prefix (`s3://bucket/prefix/<dataset>/…`), for the filesystem
-//! destination: every operation is one or a few requests through `object_store`, run on a
+//! A dataset under a bucket prefix (`s3://bucket/prefix/<dataset>/…`, `az://…`), for the
+//! filesystem destination: every operation is one or a few requests through `object_store`, run on a
 //! small runtime of its own so the destination's synchronous calls can wait on them from any
 //! thread. A package's table files are written to a local temporary folder and uploaded whole
 //! (multipart when large); each small file is one PUT, which S3 makes visible all at once, so

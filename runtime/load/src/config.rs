@@ -11,7 +11,8 @@ use crate::{
 
 /// A destination: `duckdb`, `duckdb:PATH`, `postgres://…`,
 /// `file:///dir[?format=parquet|jsonl&file_max_rows=N&file_max_mb=N]`, or
-/// `s3://bucket/prefix[?…&endpoint=URL&region=R]` (signed with the AWS environment).
+/// `s3://bucket/prefix[?…&endpoint=URL&region=R]` (signed with the AWS environment), or
+/// `az://container/prefix[?…&endpoint=URL&account=A]` (the Azure environment).
 #[derive(Clone, Debug, PartialEq)]
 pub enum DestinationConfig {
     DuckDb {
@@ -23,17 +24,30 @@ pub enum DestinationConfig {
         format: FileFormat,
         rotation: FileRotation,
     },
-    /// the filesystem destination's layout under a bucket prefix
+    /// the filesystem destination's layout under a bucket (or container) prefix
     Bucket {
+        cloud: Cloud,
+        /// the bucket, or the Azure container
         bucket: String,
         /// no leading or trailing `/`
         prefix: String,
-        /// an S3-compatible server; `AWS_ENDPOINT_URL`, else AWS
+        /// an S3-compatible server (`AWS_ENDPOINT_URL`, else AWS), or an Azure account's blob
+        /// endpoint (Azurite; else the account's)
         endpoint: Option<String>,
+        /// S3: the region; Azure: the storage account
         region: Option<String>,
         format: FileFormat,
         rotation: FileRotation,
     },
+}
+
+/// Which object store a bucket destination is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cloud {
+    /// `s3://`: AWS S3 and S3-compatible servers
+    S3,
+    /// `az://`: Azure Blob Storage
+    Azure,
 }
 
 /// The options of a `file://` or `s3://` destination.
@@ -66,11 +80,15 @@ impl DestinationConfig {
             return parse_file_url(text, rest);
         }
         if let Some(rest) = text.strip_prefix("s3://") {
-            return parse_bucket_url(text, rest);
+            return parse_bucket_url(text, rest, Cloud::S3);
+        }
+        if let Some(rest) = text.strip_prefix("az://") {
+            return parse_bucket_url(text, rest, Cloud::Azure);
         }
         Err(format!(
             "destination `{}` is not supported; use `duckdb`, `duckdb:PATH`, \
-             `postgres://user@host:port/db`, `file:///dir` or `s3://bucket/prefix`",
+             `postgres://user@host:port/db`, `file:///dir`, `s3://bucket/prefix` or \
+             `az://container/prefix`",
             PgUrl::parse(text).map_or_else(|_| text.to_owned(), |u| u.redacted())
         ))
     }
@@ -90,6 +108,7 @@ impl DestinationConfig {
                 query(file_options(*format, *rotation))
             ),
             DestinationConfig::Bucket {
+                cloud,
                 bucket,
                 prefix,
                 endpoint,
@@ -99,8 +118,12 @@ impl DestinationConfig {
             } => {
                 let mut options = file_options(*format, *rotation);
                 options.extend(endpoint.iter().map(|e| format!("endpoint={e}")));
-                options.extend(region.iter().map(|r| format!("region={r}")));
-                format!("s3://{bucket}/{prefix}{}", query(options))
+                let (scheme, region_key) = match cloud {
+                    Cloud::S3 => ("s3", "region"),
+                    Cloud::Azure => ("az", "account"),
+                };
+                options.extend(region.iter().map(|r| format!("{region_key}={r}")));
+                format!("{scheme}://{bucket}/{prefix}{}", query(options))
             }
         }
     }
@@ -161,6 +184,7 @@ impl DestinationConfig {
     /// The dataset's folder in the bucket.
     fn bucket_tree(&self, dataset: &str) -> Result<crate::bucket_tree::BucketTree, LoadError> {
         let DestinationConfig::Bucket {
+            cloud,
             bucket,
             prefix,
             endpoint,
@@ -170,12 +194,22 @@ impl DestinationConfig {
         else {
             return Err(LoadError::Plan("not a bucket destination".into()));
         };
-        let location = sluice_objects::Location::S3 {
-            bucket: bucket.clone(),
-            prefix: prefix.clone(),
-            region: region.clone(),
-            endpoint: endpoint.clone(),
-            credentials: sluice_objects::Credentials::Environment,
+        let credentials = sluice_objects::Credentials::Environment;
+        let location = match cloud {
+            Cloud::S3 => sluice_objects::Location::S3 {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                region: region.clone(),
+                endpoint: endpoint.clone(),
+                credentials,
+            },
+            Cloud::Azure => sluice_objects::Location::Azure {
+                account: region.clone(),
+                container: bucket.clone(),
+                prefix: prefix.clone(),
+                endpoint: endpoint.clone(),
+                credentials,
+            },
         };
         let (store, _) = sluice_objects::open_store(&location).map_err(|e| LoadError::Open {
             destination: self.describe(),
@@ -241,7 +275,7 @@ fn file_options(format: FileFormat, rotation: FileRotation) -> Vec<String> {
 /// `file_max_mb=N` (when a table's file of a load is finished and the next begun).
 fn parse_file_url(text: &str, rest: &str) -> Result<DestinationConfig, String> {
     let (dir, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let o = parse_options(text, query, false)?;
+    let o = parse_options(text, query, None)?;
     if dir.is_empty() {
         return Err(format!(
             "destination `{text}` names no directory (file:///path/to/dir)"
@@ -254,29 +288,38 @@ fn parse_file_url(text: &str, rest: &str) -> Result<DestinationConfig, String> {
     })
 }
 
-/// `s3://bucket/prefix` with the file options and `endpoint=URL`, `region=R`; the endpoint
-/// and region default to `AWS_ENDPOINT_URL` and `AWS_REGION`.
-fn parse_bucket_url(text: &str, rest: &str) -> Result<DestinationConfig, String> {
+/// `s3://bucket/prefix` with the file options and `endpoint=URL`, `region=R` (defaults:
+/// `AWS_ENDPOINT_URL`, `AWS_REGION`), or `az://container/prefix` with `endpoint=URL`,
+/// `account=A` (default: `AZURE_STORAGE_ACCOUNT_NAME`, read when the store is opened).
+fn parse_bucket_url(text: &str, rest: &str, cloud: Cloud) -> Result<DestinationConfig, String> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let o = parse_options(text, query, true)?;
+    let o = parse_options(text, query, Some(cloud))?;
     let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
     if bucket.is_empty() {
         return Err(format!(
-            "destination `{text}` names no bucket (s3://bucket/prefix)"
+            "destination `{text}` names no bucket (s3://bucket/prefix, az://container/prefix)"
         ));
     }
     let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    let (endpoint, region) = match cloud {
+        Cloud::S3 => (
+            o.endpoint.or_else(|| env("AWS_ENDPOINT_URL")),
+            o.region.or_else(|| env("AWS_REGION")),
+        ),
+        Cloud::Azure => (o.endpoint, o.region),
+    };
     Ok(DestinationConfig::Bucket {
+        cloud,
         bucket: bucket.to_owned(),
         prefix: prefix.trim_matches('/').to_owned(),
-        endpoint: o.endpoint.or_else(|| env("AWS_ENDPOINT_URL")),
-        region: o.region.or_else(|| env("AWS_REGION")),
+        endpoint,
+        region,
         format: o.format,
         rotation: o.rotation,
     })
 }
 
-fn parse_options(text: &str, query: &str, bucket: bool) -> Result<FileOptions, String> {
+fn parse_options(text: &str, query: &str, cloud: Option<Cloud>) -> Result<FileOptions, String> {
     let mut o = FileOptions {
         format: FileFormat::Parquet,
         rotation: FileRotation::default(),
@@ -297,13 +340,18 @@ fn parse_options(text: &str, query: &str, bucket: bool) -> Result<FileOptions, S
             ("file_max_mb", v) => {
                 o.rotation.max_bytes = number("file_max_mb", v)?.saturating_mul(1 << 20)
             }
-            ("endpoint", v) if bucket && !v.is_empty() => o.endpoint = Some(v.to_owned()),
-            ("region", v) if bucket && !v.is_empty() => o.region = Some(v.to_owned()),
+            ("endpoint", v) if cloud.is_some() && !v.is_empty() => o.endpoint = Some(v.to_owned()),
+            ("region", v) if cloud == Some(Cloud::S3) && !v.is_empty() => {
+                o.region = Some(v.to_owned())
+            }
+            ("account", v) if cloud == Some(Cloud::Azure) && !v.is_empty() => {
+                o.region = Some(v.to_owned())
+            }
             _ => {
-                let more = if bucket {
-                    ", endpoint=URL, region=R"
-                } else {
-                    ""
+                let more = match cloud {
+                    Some(Cloud::S3) => ", endpoint=URL, region=R",
+                    Some(Cloud::Azure) => ", endpoint=URL, account=A",
+                    None => "",
                 };
                 return Err(format!(
                     "destination `{text}`: unknown option `{option}` (use format=parquet|jsonl, \
@@ -375,6 +423,16 @@ mod tests {
         );
         assert!(!s3.supports_merge());
         assert!(d("s3://?format=jsonl").is_err());
+        let az = d("az://box/raw?endpoint=http://127.0.0.1:10000/dev&account=dev").expect("az");
+        assert!(
+            matches!(&az, DestinationConfig::Bucket { cloud: Cloud::Azure, bucket, .. }
+            if bucket == "box")
+        );
+        assert_eq!(
+            az.describe(),
+            "az://box/raw?endpoint=http://127.0.0.1:10000/dev&account=dev"
+        );
+        assert!(d("az://box?region=x").is_err(), "a region is for s3");
         assert!(
             d("file:///out?endpoint=http://x").is_err(),
             "endpoint is for buckets"

@@ -8,7 +8,7 @@
 //!   `application_name` describes the holder (read back through `pg_locks` and
 //!   `pg_stat_activity`). The server releases it when the session ends; server-side TCP
 //!   keepalives on that session end it within about a minute of a holder's machine vanishing.
-//! - A bucket (`s3://`): an object `<dataset>/.sluice-leases/<pipeline>.lease` created only if
+//! - A bucket (`s3://`, `az://`): an object `<dataset>/.sluice-leases/<pipeline>.lease` created only if
 //!   absent (`If-None-Match: *`), holding the holder and an expiry a minute ahead, renewed
 //!   every 15 s with `If-Match` on its entity tag and deleted on release. A holder that dies
 //!   stops renewing; another worker takes the lease over (again by `If-Match`) once it has

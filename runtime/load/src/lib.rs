@@ -20,7 +20,7 @@ mod tree;
 use arrow_array::RecordBatch;
 use sluice_schema::{Schema, Table};
 
-pub use config::DestinationConfig;
+pub use config::{Cloud, DestinationConfig};
 pub use duckdb_dest::DuckDb;
 pub use filesystem::{FileFormat, Filesystem};
 pub use postgres::Postgres;

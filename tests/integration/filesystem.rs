@@ -57,6 +57,13 @@ fn parquet_files_are_readable_with_duckdb() {
         scalar(&format!("select count(*) from {commits}")) as u64,
         s.tables["events__payload__commits"]
     );
+    // `sluice tables` counts rows from the Parquet footers
+    let mut fs = sluice_load::DestinationConfig::parse(&dest, "fs")
+        .expect("destination")
+        .build("gh", "fs", sluice_load::ReplaceStrategy::default())
+        .expect("opens");
+    let counts = fs.table_counts().expect("counts");
+    assert!(counts.contains(&("events".to_owned(), 1000)), "{counts:?}");
     // system tables and the manifest
     let loads = format!("read_json('{}/_dlt_loads/*.jsonl')", ds.display());
     assert_eq!(

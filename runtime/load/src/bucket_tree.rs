@@ -250,4 +250,8 @@ impl Tree for BucketTree {
     fn local_staging(&self, load_id: &str) -> PathBuf {
         self.staging.path().join(load_id)
     }
+
+    fn local_path(&self, _rel: &str) -> Option<PathBuf> {
+        None
+    }
 }

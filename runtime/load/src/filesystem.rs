@@ -149,15 +149,27 @@ impl Filesystem {
         Ok(rows)
     }
 
-    /// Rows of table file `rel` (Parquet: from its footer).
+    /// Rows of table file `rel` (Parquet: from its footer, which is all that is read of a
+    /// local file; a bucket's object is fetched whole).
     fn file_rows(&self, rel: &str) -> Result<i64> {
+        use parquet::file::reader::SerializedFileReader;
+        let bad = |e| LoadError::sql(format!("reading `{rel}`"), e);
+        if rel.ends_with(".parquet") {
+            let reader: Box<dyn parquet::file::reader::FileReader> = match self.tree.local_path(rel)
+            {
+                Some(p) => {
+                    let f = std::fs::File::open(&p).map_err(io(format!("reading `{rel}`")))?;
+                    Box::new(SerializedFileReader::new(f).map_err(bad)?)
+                }
+                None => Box::new(
+                    SerializedFileReader::new(bytes::Bytes::from(self.tree.read(rel)?))
+                        .map_err(bad)?,
+                ),
+            };
+            return Ok(reader.metadata().file_metadata().num_rows());
+        }
         let bytes = self.tree.read(rel)?;
-        Ok(if rel.ends_with(".parquet") {
-            use parquet::file::reader::FileReader as _;
-            let r = parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(bytes))
-                .map_err(|e| LoadError::sql(format!("reading `{rel}`"), e))?;
-            r.metadata().file_metadata().num_rows()
-        } else if rel.ends_with(".jsonl") {
+        Ok(if rel.ends_with(".jsonl") {
             String::from_utf8_lossy(&bytes)
                 .lines()
                 .filter(|l| !l.trim().is_empty())

@@ -27,6 +27,8 @@ pub(crate) trait Tree: Send {
     fn remove_folder(&self, rel: &str) -> Result<()>;
     /// The local folder a package's table files are written to before they are placed.
     fn local_staging(&self, load_id: &str) -> PathBuf;
+    /// `rel` as a local file, when the tree is on disk (a Parquet footer is then read alone).
+    fn local_path(&self, rel: &str) -> Option<PathBuf>;
 }
 
 pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LoadError {
@@ -117,6 +119,10 @@ impl Tree for LocalTree {
 
     fn local_staging(&self, load_id: &str) -> PathBuf {
         self.root.join(".staging").join(load_id)
+    }
+
+    fn local_path(&self, rel: &str) -> Option<PathBuf> {
+        Some(self.root.join(rel))
     }
 }
 

@@ -28,7 +28,18 @@ fn bucket_run_child() {
     let dest = std::env::var("BUCKET_DEST").expect("BUCKET_DEST");
     let toml = std::env::var("BUCKET_TOML").expect("BUCKET_TOML");
     match area.run_to(&toml, ("synthetic", sluice_bundled::SYNTHETIC.bytes), &dest) {
-        Ok(s) => println!("BUCKET_OK {:?}", s.tables),
+        Ok(s) => {
+            println!("BUCKET_OK {:?}", s.tables);
+            // what `sluice tables` shows: rows of committed files, from their footers
+            let counts = sluice_load::DestinationConfig::parse(&dest, "fs")
+                .and_then(|d| {
+                    d.build("gh", "fs", sluice_load::ReplaceStrategy::default())
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|mut d| d.table_counts().map_err(|e| e.to_string()))
+                .expect("table counts");
+            println!("BUCKET_COUNTS {counts:?}");
+        }
         Err(e @ sluice_pipeline::PipelineError::Busy { .. }) => {
             println!("BUCKET_BUSY {e}");
             std::process::exit(3);
@@ -104,6 +115,7 @@ fn a_load_into_a_bucket_is_parquet_duckdb_reads_committed_by_its_marker() {
     let dest = "s3://lake/out?file_max_rows=1500";
     let first = run(&s3, &area, dest, 2000).expect("first run");
     assert!(first.contains("\"events\": 2000"), "{first}");
+    assert!(first.contains("(\"events\", 2000)"), "counted: {first}");
     let keys = s3.keys("lake", "out/gh/");
     let markers: Vec<&String> = keys.iter().filter(|k| k.contains("/_dlt_loads/")).collect();
     assert_eq!(markers.len(), 1, "{keys:#?}");

@@ -251,7 +251,12 @@ impl Tree for BucketTree {
         self.staging.path().join(load_id)
     }
 
-    fn local_path(&self, _rel: &str) -> Option<PathBuf> {
-        None
+    fn tail(&self, rel: &str, n: u64) -> Result<Vec<u8>> {
+        let (store, key) = (self.store.clone(), self.key(rel));
+        self.run(&format!("reading `{rel}`"), async move {
+            let size = store.head(&key).await?.size;
+            let range = size.saturating_sub(n)..size;
+            Ok(store.get_range(&key, range).await?.to_vec())
+        })
     }
 }

@@ -149,24 +149,10 @@ impl Filesystem {
         Ok(rows)
     }
 
-    /// Rows of table file `rel` (Parquet: from its footer, which is all that is read of a
-    /// local file; a bucket's object is fetched whole).
+    /// Rows of table file `rel` (Parquet: from its footer, the only part read).
     fn file_rows(&self, rel: &str) -> Result<i64> {
-        use parquet::file::reader::SerializedFileReader;
-        let bad = |e| LoadError::sql(format!("reading `{rel}`"), e);
         if rel.ends_with(".parquet") {
-            let reader: Box<dyn parquet::file::reader::FileReader> = match self.tree.local_path(rel)
-            {
-                Some(p) => {
-                    let f = std::fs::File::open(&p).map_err(io(format!("reading `{rel}`")))?;
-                    Box::new(SerializedFileReader::new(f).map_err(bad)?)
-                }
-                None => Box::new(
-                    SerializedFileReader::new(bytes::Bytes::from(self.tree.read(rel)?))
-                        .map_err(bad)?,
-                ),
-            };
-            return Ok(reader.metadata().file_metadata().num_rows());
+            return self.parquet_rows(rel);
         }
         let bytes = self.tree.read(rel)?;
         Ok(if rel.ends_with(".jsonl") {
@@ -177,6 +163,28 @@ impl Filesystem {
         } else {
             0
         })
+    }
+}
+
+impl Filesystem {
+    /// A Parquet file's row count from its footer: the 8-byte tail gives the metadata's
+    /// length, then the metadata alone is read.
+    fn parquet_rows(&self, rel: &str) -> Result<i64> {
+        use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+        let bad = |e| LoadError::sql(format!("reading `{rel}`"), e);
+        let tail = self.tree.tail(rel, 8)?;
+        let len = FooterTail::try_from(tail.as_slice())
+            .map_err(bad)?
+            .metadata_length();
+        let footer = self.tree.tail(rel, len as u64 + 8)?;
+        let meta = footer
+            .len()
+            .checked_sub(8)
+            .map(|end| ParquetMetaDataReader::decode_metadata(&footer[..end]));
+        match meta {
+            Some(m) => Ok(m.map_err(bad)?.file_metadata().num_rows()),
+            None => Err(LoadError::Plan(format!("`{rel}` is too short for Parquet"))),
+        }
     }
 }
 

@@ -27,8 +27,8 @@ pub(crate) trait Tree: Send {
     fn remove_folder(&self, rel: &str) -> Result<()>;
     /// The local folder a package's table files are written to before they are placed.
     fn local_staging(&self, load_id: &str) -> PathBuf;
-    /// `rel` as a local file, when the tree is on disk (a Parquet footer is then read alone).
-    fn local_path(&self, rel: &str) -> Option<PathBuf>;
+    /// The last `n` bytes of `rel` (all of it when shorter): a Parquet file's footer.
+    fn tail(&self, rel: &str, n: u64) -> Result<Vec<u8>>;
 }
 
 pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LoadError {
@@ -121,8 +121,17 @@ impl Tree for LocalTree {
         self.root.join(".staging").join(load_id)
     }
 
-    fn local_path(&self, rel: &str) -> Option<PathBuf> {
-        Some(self.root.join(rel))
+    fn tail(&self, rel: &str, n: u64) -> Result<Vec<u8>> {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let p = self.root.join(rel);
+        let ctx = || format!("reading `{}`", p.display());
+        let mut f = fs::File::open(&p).map_err(io(ctx()))?;
+        let len = f.metadata().map_err(io(ctx()))?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(n)))
+            .map_err(io(ctx()))?;
+        let mut out = Vec::new();
+        f.read_to_end(&mut out).map_err(io(ctx()))?;
+        Ok(out)
     }
 }
 

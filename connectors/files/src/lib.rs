@@ -43,13 +43,12 @@ const EXTENSIONS: [&str; 6] = [".json", ".ndjson", ".jsonl", ".csv", ".tsv", ".p
 
 /// Resource name → files it reads.
 fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
-    if let Some(paths) = config.get("paths").and_then(Value::as_array) {
-        let paths: Vec<String> = paths
-            .iter()
-            .filter_map(|p| p.as_str().map(str::to_owned))
-            .collect();
-        if config.get("table_per_file").and_then(Value::as_bool) == Some(true) {
-            return per_file(config, &paths);
+    if let Some(paths) = paths(config) {
+        if per_file_asked(config) {
+            return Ok(per_file(config, &paths)?
+                .into_iter()
+                .map(|(t, files)| (t, files.into_iter().map(|f| f.path).collect()))
+                .collect());
         }
         let table = match (config.get("table").and_then(Value::as_str), paths.first()) {
             (Some(t), _) => t.to_owned(),
@@ -86,9 +85,27 @@ fn plan(config: &Value) -> Result<Vec<(String, Vec<String>)>, Error> {
     Ok(files.into_iter().map(|f| (stem(&f), vec![f])).collect())
 }
 
+/// The config's `paths`, when given.
+fn paths(config: &Value) -> Option<Vec<String>> {
+    let paths = config.get("paths").and_then(Value::as_array)?;
+    Some(
+        paths
+            .iter()
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+fn per_file_asked(config: &Value) -> bool {
+    config.get("table_per_file").and_then(Value::as_bool) == Some(true)
+}
+
 /// `table_per_file`: the files the patterns match, one resource per file name without its
 /// extensions (`2024/01/orders.csv.gz` and `2024/02/orders.csv` both load table `orders`).
-fn per_file(config: &Value, patterns: &[String]) -> Result<Vec<(String, Vec<String>)>, Error> {
+fn per_file(
+    config: &Value,
+    patterns: &[String],
+) -> Result<std::collections::BTreeMap<String, Vec<listing::FileEntry>>, Error> {
     if config.get("table").is_some() {
         return Err(error(
             ErrorKind::Config,
@@ -96,11 +113,35 @@ fn per_file(config: &Value, patterns: &[String]) -> Result<Vec<(String, Vec<Stri
         ));
     }
     let store = store::Store::from_config(config);
-    let mut by_table: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut by_table: std::collections::BTreeMap<String, Vec<listing::FileEntry>> =
+        Default::default();
     for f in listing::expand(&store, patterns)? {
-        by_table.entry(stem(&f.path)).or_default().push(f.path);
+        by_table.entry(stem(&f.path)).or_default().push(f);
     }
-    Ok(by_table.into_iter().collect())
+    Ok(by_table)
+}
+
+/// The files resource `resource` reads, each listed once (a `table_per_file` resource's
+/// files come from the one listing that named the resource).
+fn files_of(
+    config: &Value,
+    store: &store::Store,
+    resource: &str,
+) -> Result<Vec<listing::FileEntry>, Error> {
+    let unknown = || error(ErrorKind::Config, format!("unknown resource `{resource}`"));
+    let patterns: Vec<String> = match paths(config) {
+        Some(paths) if per_file_asked(config) => {
+            return per_file(config, &paths)?
+                .remove(resource)
+                .ok_or_else(unknown);
+        }
+        _ => plan(config)?
+            .into_iter()
+            .find(|(n, _)| n == resource)
+            .map(|(_, f)| f)
+            .ok_or_else(unknown)?,
+    };
+    listing::expand(store, &patterns)
 }
 
 fn stem(path: &str) -> String {
@@ -119,16 +160,8 @@ impl Source for Files {
     }
 
     fn open(open: Open) -> Result<Box<dyn Resource>, Error> {
-        let files = plan(&open.config)?
-            .into_iter()
-            .find(|(n, _)| *n == open.resource)
-            .map(|(_, f)| f)
-            .ok_or_else(|| {
-                error(
-                    ErrorKind::Config,
-                    format!("unknown resource `{}`", open.resource),
-                )
-            })?;
+        let store = store::Store::from_config(&open.config);
+        let files = files_of(&open.config, &store, &open.resource)?;
         let page_size = open
             .config
             .get("page_size")
@@ -148,8 +181,6 @@ impl Source for Files {
         let incremental =
             open.config.get("incremental").and_then(Value::as_str) == Some("modified");
         let seen = incremental.then(|| listing::Seen::from_state(open.state.as_ref()));
-        let store = store::Store::from_config(&open.config);
-        let files = listing::expand(&store, &files)?;
         Ok(Box::new(Reader::new(
             store,
             files,

@@ -251,6 +251,11 @@ impl Tree for BucketTree {
         self.staging.path().join(load_id)
     }
 
+    fn remove_staging(&self, load_id: &str) -> Result<()> {
+        let _ = std::fs::remove_dir_all(self.local_staging(load_id));
+        self.remove_folder(&crate::filesystem::staging_rel(load_id))
+    }
+
     fn tail(&self, rel: &str, n: u64) -> Result<Vec<u8>> {
         let (store, key) = (self.store.clone(), self.key(rel));
         self.run(&format!("reading `{rel}`"), async move {

@@ -68,7 +68,7 @@ pub struct Filesystem {
     rotation: FileRotation,
 }
 
-fn staging_rel(load_id: &str) -> String {
+pub(crate) fn staging_rel(load_id: &str) -> String {
     format!(".staging/{load_id}")
 }
 
@@ -334,8 +334,7 @@ impl crate::PackageTx for Filesystem {
             manifest_files.push(json!({"table": table, "file": rel, "rows": rows}));
         }
         self.write_system_rows(commit, &load_id, manifest_files)?;
-        let _ = std::fs::remove_dir_all(&staging);
-        self.tree.remove_folder(&staging_rel(&load_id))?;
+        self.tree.remove_staging(&load_id)?;
         self.load_id = None;
         self.files.clear();
         Ok(())
@@ -343,8 +342,7 @@ impl crate::PackageTx for Filesystem {
 
     fn rollback(&mut self) -> Result<()> {
         if let Some(id) = self.load_id.take() {
-            let _ = std::fs::remove_dir_all(self.tree.local_staging(&id));
-            let _ = self.tree.remove_folder(&staging_rel(&id));
+            let _ = self.tree.remove_staging(&id);
             self.files.clear();
         }
         Ok(())
@@ -433,7 +431,6 @@ impl crate::Admin for Filesystem {
         if self.is_committed(load_id)? {
             return Ok(());
         }
-        let _ = std::fs::remove_dir_all(self.tree.local_staging(load_id));
         let prefix = format!("{load_id}.");
         for dir in self.tree.folders("")? {
             if dir == ".staging" {
@@ -446,7 +443,8 @@ impl crate::Admin for Filesystem {
                 }
             }
         }
-        self.tree.remove_folder(&staging_rel(load_id))
+        // the owner marker last: a discard cut short is found and done again
+        self.tree.remove_staging(load_id)
     }
 
     fn drop_tables(&mut self, load_id: &str, tables: &[String], commit: &Commit) -> Result<()> {

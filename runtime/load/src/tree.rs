@@ -27,6 +27,9 @@ pub(crate) trait Tree: Send {
     fn remove_folder(&self, rel: &str) -> Result<()>;
     /// The local folder a package's table files are written to before they are placed.
     fn local_staging(&self, load_id: &str) -> PathBuf;
+    /// Remove a load's staging: its local folder and its `.staging/<load_id>` folder in the
+    /// tree (one and the same on disk).
+    fn remove_staging(&self, load_id: &str) -> Result<()>;
     /// The last `n` bytes of `rel` (all of it when shorter): a Parquet file's footer.
     fn tail(&self, rel: &str, n: u64) -> Result<Vec<u8>>;
 }
@@ -119,6 +122,10 @@ impl Tree for LocalTree {
 
     fn local_staging(&self, load_id: &str) -> PathBuf {
         self.root.join(".staging").join(load_id)
+    }
+
+    fn remove_staging(&self, load_id: &str) -> Result<()> {
+        self.remove_folder(&crate::filesystem::staging_rel(load_id))
     }
 
     fn tail(&self, rel: &str, n: u64) -> Result<Vec<u8>> {

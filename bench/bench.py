@@ -636,6 +636,10 @@ def main():
                     help="measure CSV and Parquet files, keep the other saved results, replace their section")
     ap.add_argument("--files-mb", type=int, default=50,
                     help="size of the CSV file (MB; 1000 for the issue's 1 GB — dlt then runs for an hour)")
+    ap.add_argument("--only-rest", action="store_true",
+                    help="measure the REST section, keep the other saved results, replace its section")
+    ap.add_argument("--rest-issues", type=int, default=300)
+    ap.add_argument("--rest-latency-ms", type=int, default=50)
     ap.add_argument("--files-large-mb", type=int, default=0,
                     help="also load a CSV file of this many MB for peak memory (e.g. 1000)")
     args = ap.parse_args()
@@ -644,6 +648,9 @@ def main():
         return
     if args.only_files:
         measure_files(args)
+        return
+    if args.only_rest:
+        measure_rest(args)
         return
     raw = CACHE / "bench-results.json"
     if args.only_normalize and not raw.exists():
@@ -700,6 +707,7 @@ def main():
         report(args, e2e, mem, cold, dests, elapsed, argv, json.loads(json.dumps(norm)), date, langs)
     measure_sql(args)
     measure_files(args)
+    measure_rest(args)
 
 
 def measure_section(args, heading, key, measure, render):
@@ -742,6 +750,16 @@ def measure_files(args):
         return files.file_formats(sys.modules[__name__], args.files_mb, args.files_large_mb, args.runs, tmp)
 
     measure_section(args, "## Files: CSV and Parquet", "files", measure, files.report_files)
+
+
+def measure_rest(args):
+    """The REST section (bench/rest.py): Sluice and dlt's rest_api against a loopback API with latency."""
+    import rest
+
+    me = sys.modules[__name__]
+    measure_section(args, "## REST APIs at network speed", "rest",
+                    lambda tmp: rest.rest_api(me, args.rest_issues, args.rest_latency_ms, args.runs, tmp),
+                    rest.report_rest)
 
 
 if __name__ == "__main__":

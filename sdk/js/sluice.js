@@ -26,8 +26,8 @@
 // `sluice.http` both go through the host's HTTP mediation (allow-list, secrets injected by
 // the host), and `sluice.log` writes to the run's log.
 
-import { fetch as hostFetch } from "sluice:connector/http@0.2.1";
-import { log as hostLog } from "sluice:connector/log@0.2.1";
+import { fetch as hostFetch } from "sluice:connector/http@0.2.2";
+import { log as hostLog } from "sluice:connector/log@0.2.2";
 
 // ---- errors --------------------------------------------------------------------------------
 

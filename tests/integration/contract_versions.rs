@@ -1,6 +1,7 @@
 //! The host runs components built against every contract version it released: components
-//! built against `sluice:connector@0.1.0` (checked in under `tests/components/v0.1.0/`, built
-//! from this repository before 0.2.0) load the same data as today's builds.
+//! built against `sluice:connector@0.1.0`, `0.2.0` and `0.2.1` (checked in under
+//! `tests/components/vX.Y.Z/`, built from this repository before the next version) load the
+//! same data as today's builds.
 
 use serde_json::{Value, json};
 use sluice_host::{Contract, Host};
@@ -29,8 +30,8 @@ fn components_are_told_apart_by_the_contract_they_export() {
     let new = host
         .load("rest_api", sluice_bundled::REST_API.bytes)
         .expect("the bundled one loads");
-    assert_eq!(new.contract, Contract::V0_2_1);
-    assert_eq!(new.contract.version(), "0.2.1");
+    assert_eq!(new.contract, Contract::V0_2_2);
+    assert_eq!(new.contract.version(), "0.2.2");
     // `sluice connector inspect` says which contract, and reads the old spec through it
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let i = rt
@@ -126,6 +127,37 @@ fn a_0_1_0_component_loads_what_a_0_2_0_build_loads() {
         out[0], out[1],
         "same tables, columns and rows from both builds"
     );
+}
+
+/// The `rest_api` component built against 0.2.1 (before `http.fetch-all`: one request at a
+/// time) links to the 0.2.2 host and loads what today's build, which fans requests out, loads.
+#[test]
+fn a_0_2_1_component_runs_as_built() {
+    let path = manifest_dir().join("components/v0.2.1/rest_api.wasm");
+    let old = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let dir = tempfile::tempdir().expect("tmp");
+    let loaded = Host::new(dir.path())
+        .expect("host")
+        .load("rest_api", &old)
+        .expect("loads");
+    assert_eq!(loaded.contract, Contract::V0_2_1);
+    assert!(
+        loaded
+            .imports
+            .iter()
+            .any(|i| i == "sluice:connector/http@0.2.1")
+    );
+    let mut out = Vec::new();
+    for bytes in [old.as_slice(), sluice_bundled::REST_API.bytes] {
+        let server = server();
+        let area = Area::new();
+        let first = area
+            .run(&pipeline(&server), ("rest_api", bytes))
+            .expect("runs");
+        assert_eq!(first.tables["comments"], 10);
+        out.push(canon(&area.conn(), "cv"));
+    }
+    assert_eq!(out[0], out[1]);
 }
 
 /// A 0.1.0 component of the `connector-http` world (it brings its own `wasi:http` client).

@@ -56,6 +56,9 @@ pub struct Resource {
     /// parent fields copied into each record as `_<parent>_<field>`: (field, its path)
     pub include_from_parent: Vec<(String, JsonPath)>,
     pub steps: Vec<Step>,
+    /// a dependent resource sends the requests of several parent records at once (dlt's
+    /// `parallelized`; on unless set false)
+    pub parallelized: bool,
 }
 
 /// The request a resource makes, with placeholders still in it.
@@ -183,6 +186,7 @@ struct RawResource {
     include_from_parent: Vec<String>,
     #[serde(default)]
     processing_steps: Vec<Value>,
+    parallelized: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -429,14 +433,14 @@ impl Config {
         }
         for (i, r) in resources.iter().enumerate() {
             if let Some(p) = &r.parent {
-                let Some(parent) = resources.iter().find(|x| &x.name == p) else {
+                if !resources.iter().any(|x| &x.name == p) {
                     return Err(format!(
                         "config `resources[{i}].endpoint`: `{{resources.{p}.…}}` names no resource called `{p}`"
                     ));
-                };
-                if parent.parent.is_some() {
+                }
+                if let Some(cycle) = parent_cycle(&resources, i) {
                     return Err(format!(
-                        "config `resources[{i}].endpoint`: `{p}` is itself a dependent resource; one level of parent/child is supported"
+                        "config `resources[{i}].endpoint`: parents form a cycle: {cycle}"
                     ));
                 }
             } else if !r.include_from_parent.is_empty() {
@@ -451,6 +455,22 @@ impl Config {
             resources,
         })
     }
+}
+
+/// The cycle the chain of parents from `resources[start]` runs into, as `a → b → a`.
+fn parent_cycle(resources: &[Resource], start: usize) -> Option<String> {
+    let mut chain = vec![resources[start].name.as_str()];
+    let mut at = &resources[start];
+    while let Some(p) = &at.parent {
+        let next = resources.iter().find(|r| &r.name == p)?;
+        let seen = chain.contains(&next.name.as_str());
+        chain.push(&next.name);
+        if seen {
+            return Some(chain.join(" → "));
+        }
+        at = next;
+    }
+    None
 }
 
 impl Resource {
@@ -635,6 +655,7 @@ impl Resource {
                 })
                 .collect::<Result<_, _>>()?,
             steps: steps(&format!("{at}.processing_steps"), raw.processing_steps)?,
+            parallelized: raw.parallelized.unwrap_or(true),
             name: raw.name,
         })
     }

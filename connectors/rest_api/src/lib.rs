@@ -7,6 +7,11 @@
 //! the rest: allow-list, secrets, retries, rate limits, the incremental window and state.
 //! `config.rs` reads and checks the configuration, `paginate.rs` pages, `jsonpath.rs` selects,
 //! `expr.rs` filters and maps.
+//!
+//! A dependent resource requests for several parent records at once: each record is a
+//! [`Lane`] of pages, the lanes' next requests go out together through `http::fetch_all`
+//! (the host bounds them per host), and pages are handed over lane by lane, page by page —
+//! the order a sequential run gives.
 
 mod config;
 mod expr;
@@ -119,12 +124,18 @@ impl Source for RestApi {
             Some(records) => records.into_iter().map(Some).collect(),
             None => VecDeque::from([None]),
         };
+        let fan_out = if cfg.resources[index].parallelized {
+            FAN_OUT
+        } else {
+            1
+        };
         Ok(Box::new(Extraction {
             cfg,
             index,
             window: open.window,
             items,
-            current: None,
+            lanes: VecDeque::new(),
+            fan_out,
             selector: None,
             pages: 0,
         }))
@@ -134,11 +145,43 @@ impl Source for RestApi {
 /// A response's headers and JSON body.
 type Answer = (Vec<(String, String)>, Value);
 
+/// Parent records a dependent resource requests for at once (each one's pages still in
+/// order); the host bounds how many of them are in flight to one host.
+const FAN_OUT: usize = 32;
+
+/// Answered pages a lane behind the first may hold before it waits for its turn.
+const AHEAD: usize = 2;
+
 /// The requests for one parent item (or the one root request), page by page.
 struct Paging {
     req: Request,
     paginator: Paginator,
     parent: Option<Value>,
+}
+
+/// One parent item's requests (or the root's) with the pages already answered: lanes are
+/// requested side by side and handed over in order, so the pages come out as a sequential
+/// run gives them.
+struct Lane {
+    paging: Option<Paging>,
+    /// records of answered pages not handed over yet, in page order
+    ready: VecDeque<Vec<Value>>,
+    /// the error the lane ended with, raised once the pages before it are handed over
+    failed: Option<Error>,
+    /// no more requests: the paginator stopped, a response action ignored the answer, or it
+    /// failed
+    done: bool,
+}
+
+impl Lane {
+    fn wants_request(&self, first: bool) -> bool {
+        !self.done && (first || self.ready.len() < AHEAD)
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.failed = Some(e);
+        self.done = true;
+    }
 }
 
 struct Extraction {
@@ -147,7 +190,10 @@ struct Extraction {
     window: Option<Window>,
     /// parent records still to request for (one `None` for a root resource)
     items: VecDeque<Option<Value>>,
-    current: Option<Paging>,
+    /// the items being requested, in order
+    lanes: VecDeque<Lane>,
+    /// most lanes open at once
+    fan_out: usize,
     /// the data selector, detected on the first response when not configured
     selector: Option<JsonPath>,
     pages: u64,
@@ -346,10 +392,9 @@ impl Extraction {
         )
     }
 
-    /// Send one request; `None` when a response action says to ignore it.
-    fn send(&self, req: &Request) -> Result<Option<Answer>, Error> {
+    /// The host request for `req`, with the client's and endpoint's secrets named.
+    fn http_request(&self, req: &Request) -> Result<http::Request, Error> {
         let r = self.resource();
-        let url = req.full_url();
         let mut headers = req.headers.clone();
         let body = match &req.json {
             Some(j) => {
@@ -363,16 +408,25 @@ impl Extraction {
         };
         let mut secrets = self.cfg.client.secrets.clone();
         secrets.extend(r.endpoint.secrets.iter().cloned());
-        let shown = format!("{} {url}", req.method);
-        let resp = http::fetch(&http::Request {
+        Ok(http::Request {
             method: req.method.clone(),
-            url: url.to_string(),
+            url: req.full_url().to_string(),
             headers,
             body,
             timeout_ms: None,
             secrets,
         })
-        .map_err(|e| {
+    }
+
+    /// What the host answered to `shown` (`METHOD url`): `None` when a response action says
+    /// to ignore it.
+    fn answer(
+        &self,
+        shown: &str,
+        resp: Result<http::Response, http::HttpError>,
+    ) -> Result<Option<Answer>, Error> {
+        let r = self.resource();
+        let resp = resp.map_err(|e| {
             use http::HttpError as H;
             match e {
                 H::Denied(why) => self.fail(ErrorKind::Config, format!("{shown} was refused by the pipeline's policy: {why}")),
@@ -421,6 +475,109 @@ impl Extraction {
             )
         })?;
         Ok(Some((resp.headers, doc)))
+    }
+
+    /// A lane for the next parent item (or the root): its first request and paginator, or
+    /// the error building them gave.
+    fn lane(&self, parent: Option<Value>) -> Lane {
+        let paging = self.first_request(parent.as_ref()).and_then(|mut req| {
+            let mut paginator = Paginator::new(
+                self.resource()
+                    .endpoint
+                    .paginator
+                    .clone()
+                    .or_else(|| self.cfg.client.paginator.clone()),
+            );
+            paginator
+                .init(&mut req)
+                .map_err(|e| self.fail(ErrorKind::Config, e))?;
+            Ok(Paging {
+                req,
+                paginator,
+                parent,
+            })
+        });
+        match paging {
+            Ok(p) => Lane {
+                paging: Some(p),
+                ready: VecDeque::new(),
+                failed: None,
+                done: false,
+            },
+            Err(e) => Lane {
+                paging: None,
+                ready: VecDeque::new(),
+                failed: Some(e),
+                done: true,
+            },
+        }
+    }
+
+    /// Send the next request of every lane that wants one, at once, and take the answers
+    /// in lane order.
+    fn round(&mut self) {
+        let mut lanes = std::mem::take(&mut self.lanes);
+        let mut asked = Vec::new();
+        let mut reqs = Vec::new();
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let Some(paging) = lane.paging.as_ref().filter(|_| lane.wants_request(i == 0)) else {
+                continue;
+            };
+            match self.http_request(&paging.req) {
+                Ok(r) => {
+                    asked.push(i);
+                    reqs.push(r);
+                }
+                Err(e) => lane.fail(e),
+            }
+        }
+        let answers = match reqs.len() {
+            0 => Vec::new(),
+            1 => vec![http::fetch(&reqs[0])],
+            _ => http::fetch_all(&reqs),
+        };
+        for (i, answer) in asked.into_iter().zip(answers) {
+            self.take(&mut lanes[i], answer);
+        }
+        self.lanes = lanes;
+    }
+
+    /// One answer into its lane: the page's records, the paginator's next request.
+    fn take(&mut self, lane: &mut Lane, answer: Result<http::Response, http::HttpError>) {
+        let Some(mut paging) = lane.paging.take() else {
+            return;
+        };
+        self.pages += 1;
+        let shown = format!("{} {}", paging.req.method, paging.req.full_url());
+        let (headers, doc) = match self.answer(&shown, answer) {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                lane.done = true;
+                return;
+            }
+            Err(e) => return lane.fail(e),
+        };
+        let records = self.select(&doc);
+        let decision = match paging
+            .paginator
+            .next(&mut paging.req, &headers, &doc, records.len())
+        {
+            Ok(d) => d,
+            Err(e) => return lane.fail(self.fail(ErrorKind::External, e)),
+        };
+        if let Some(why) = decision.detected {
+            log::warn(&format!(
+                "resource `{}`: paginator not set; detected {why}. Set `paginator` to make this explicit.",
+                self.resource().name
+            ));
+        }
+        lane.ready
+            .push_back(self.process(records, paging.parent.as_ref()));
+        if decision.more {
+            lane.paging = Some(paging);
+        } else {
+            lane.done = true;
+        }
     }
 
     /// The records of a response, by the configured or detected data selector.
@@ -555,52 +712,32 @@ fn excerpt(text: &str) -> String {
 impl Resource for Extraction {
     fn next_page(&mut self) -> Result<Option<Page>, Error> {
         loop {
-            if self.current.is_none() {
+            if let Some(first) = self.lanes.front_mut() {
+                if let Some(records) = first.ready.pop_front() {
+                    if records.is_empty() {
+                        continue;
+                    }
+                    return Ok(Some(Page::json(&Value::Array(records))));
+                }
+                if let Some(e) = first.failed.take() {
+                    return Err(e);
+                }
+                if first.done {
+                    self.lanes.pop_front();
+                    continue;
+                }
+            }
+            while self.lanes.len() < self.fan_out {
                 let Some(parent) = self.items.pop_front() else {
-                    return Ok(None);
+                    break;
                 };
-                let mut req = self.first_request(parent.as_ref())?;
-                let mut paginator = Paginator::new(
-                    self.resource()
-                        .endpoint
-                        .paginator
-                        .clone()
-                        .or_else(|| self.cfg.client.paginator.clone()),
-                );
-                paginator
-                    .init(&mut req)
-                    .map_err(|e| self.fail(ErrorKind::Config, e))?;
-                self.current = Some(Paging {
-                    req,
-                    paginator,
-                    parent,
-                });
+                let lane = self.lane(parent);
+                self.lanes.push_back(lane);
             }
-            let Some(mut paging) = self.current.take() else {
-                continue;
-            };
-            self.pages += 1;
-            let Some((headers, doc)) = self.send(&paging.req)? else {
-                continue;
-            };
-            let records = self.select(&doc);
-            let decision = paging
-                .paginator
-                .next(&mut paging.req, &headers, &doc, records.len())
-                .map_err(|e| self.fail(ErrorKind::External, e))?;
-            if let Some(why) = decision.detected {
-                log::warn(&format!(
-                    "resource `{}`: paginator not set; detected {why}. Set `paginator` to make this explicit.",
-                    self.resource().name
-                ));
+            if self.lanes.is_empty() {
+                return Ok(None);
             }
-            let records = self.process(records, paging.parent.as_ref());
-            if decision.more {
-                self.current = Some(paging);
-            }
-            if !records.is_empty() {
-                return Ok(Some(Page::json(&Value::Array(records))));
-            }
+            self.round();
         }
     }
 }

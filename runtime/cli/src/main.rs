@@ -122,15 +122,24 @@ enum InitCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Write a pipeline file for a database: reflects its tables (keys, cursor candidates)
-    /// for the bundled `sql_database` connector
+    /// Write a pipeline file for a database (`--sql`: reflects its tables, keys and cursor
+    /// candidates for the bundled `sql_database` connector) or a REST API (`--openapi`: reads
+    /// its OpenAPI 3 / Swagger 2 document for the bundled `rest_api` connector)
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["sql", "openapi"])))]
     Pipeline {
         /// the pipeline's name (also the database grant's)
         name: String,
         /// `postgres://user@host:port/db`, `mysql://user@host:port/db` (MySQL, MariaDB; no
         /// password: it is read from `--password-env`) or `sqlite://path/to/file.db`
         #[arg(long)]
-        sql: String,
+        sql: Option<String>,
+        /// an OpenAPI 3 or Swagger 2 document, JSON or YAML: a file, or an http(s) URL (the
+        /// only thing fetched)
+        #[arg(long)]
+        openapi: Option<String>,
+        /// with --openapi: the API's URL, over the document's `servers`
+        #[arg(long, requires = "openapi")]
+        base_url: Option<String>,
         /// the variable holding the password, named in the file as a secret (default
         /// `PGPASSWORD` for PostgreSQL, `MYSQL_PWD` for MySQL and MariaDB)
         #[arg(long)]
@@ -441,10 +450,16 @@ fn real_main(cli: Cli) -> Result<()> {
                 InitCommand::Pipeline {
                     name,
                     sql,
+                    openapi,
+                    base_url,
                     password_env,
                     out,
                 },
-        } => init_sql_pipeline(&name, &sql, password_env.as_deref(), out),
+        } => match (sql, openapi) {
+            (Some(sql), _) => init_sql_pipeline(&name, &sql, password_env.as_deref(), out),
+            (None, Some(spec)) => init_openapi::run(&name, &spec, base_url, out),
+            (None, None) => bail!("give --sql URL or --openapi SPEC"),
+        },
         Command::Connector {
             command: ConnectorCommand::List,
         } => {
@@ -973,6 +988,7 @@ fn print_summary(s: &RunSummary) {
     }
 }
 
+mod init_openapi;
 mod plan_view;
 
 #[cfg(test)]

@@ -72,4 +72,11 @@ impl http::Host for State {
     async fn fetch(&mut self, req: http::Request) -> Result<http::Response, http::HttpError> {
         crate::http::fetch(self, req).await
     }
+
+    async fn fetch_all(
+        &mut self,
+        reqs: Vec<http::Request>,
+    ) -> Vec<Result<http::Response, http::HttpError>> {
+        crate::http::fetch_all(self, reqs).await
+    }
 }

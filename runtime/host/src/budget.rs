@@ -41,6 +41,11 @@ impl StoreBudget {
         StoreBudget { limit, used: 0 }
     }
 
+    /// The most bytes of memories and tables this store may hold.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Bytes of memories and tables this store holds.
     #[cfg(test)]
     pub(crate) fn used(&self) -> usize {

@@ -468,37 +468,44 @@ fn hex(bytes: &[u8]) -> String {
 pub enum Contract {
     /// `sluice:connector@0.1.0`
     V0_1,
-    /// `sluice:connector@0.2.0` (before `objects`): linked by the 0.2.1 bindings, as the
-    /// component model resolves 0.2.0 names to the compatible 0.2.1 ones
+    /// `sluice:connector@0.2.0` (before `objects`): linked by the current bindings, as the
+    /// component model resolves 0.2.0 names to the compatible 0.2.2 ones
     V0_2_0,
-    /// `sluice:connector@0.2.1`, the current one
+    /// `sluice:connector@0.2.1` (before `http.fetch-all`): linked the same way
     V0_2_1,
+    /// `sluice:connector@0.2.2`, the current one
+    V0_2_2,
 }
 
 /// The export a 0.2.0 component has.
 const SOURCE_EXPORT_0_2_0: &str = "sluice:connector/source@0.2.0";
+/// The export a 0.2.1 component has.
+const SOURCE_EXPORT_0_2_1: &str = "sluice:connector/source@0.2.1";
 
 impl Contract {
     /// The version whose `source` a component exports; the current one when it exports none
     /// (instantiating then fails, naming the missing export).
     fn of_exports<'a>(exports: impl Iterator<Item = &'a str>) -> Contract {
-        let mut contract = Contract::V0_2_1;
+        let mut contract = Contract::V0_2_2;
         for name in exports {
             if name == v0_1::SOURCE_EXPORT {
                 contract = Contract::V0_1;
             } else if name == SOURCE_EXPORT_0_2_0 {
                 contract = Contract::V0_2_0;
+            } else if name == SOURCE_EXPORT_0_2_1 {
+                contract = Contract::V0_2_1;
             }
         }
         contract
     }
 
-    /// The package version, as in the WIT (`0.2.1`).
+    /// The package version, as in the WIT (`0.2.2`).
     pub fn version(self) -> &'static str {
         match self {
             Contract::V0_1 => "0.1.0",
             Contract::V0_2_0 => "0.2.0",
             Contract::V0_2_1 => "0.2.1",
+            Contract::V0_2_2 => "0.2.2",
         }
     }
 }
@@ -585,7 +592,7 @@ impl Connector {
                 .instantiate_async(&mut store, &self.component)
                 .await?;
             Ok::<_, wasmtime::Error>(match self.contract {
-                Contract::V0_2_0 | Contract::V0_2_1 => {
+                Contract::V0_2_0 | Contract::V0_2_1 | Contract::V0_2_2 => {
                     Guest::Current(bindings::Connector::new(&mut store, &instance)?)
                 }
                 Contract::V0_1 => Guest::V0_1(v0_1::Connector::new(&mut store, &instance)?),

@@ -128,9 +128,23 @@ pub struct Policy {
     pub rate_limits: Vec<(String, f64)>,
     /// values learnt during the run that must never be shown (OAuth2 access tokens)
     learnt: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    /// when each rate-limited host may next be called
+    /// when each rate-limited (or `Retry-After`-held) host may next be called
     pacer:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
+    /// requests in flight to one host, for every resource and instance of the pipeline
+    /// together (`limits.http_per_host`)
+    pub per_host: usize,
+    /// the slots of each host under `per_host`
+    host_slots: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+    >,
+}
+
+/// `url`'s host (lowercase) and `host:port`, the keys of rate limits, holds and slots.
+fn host_keys(url: &Url) -> (String, String) {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let with_port = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+    (host, with_port)
 }
 
 impl Policy {
@@ -142,6 +156,7 @@ impl Policy {
             max_body_bytes: 64 << 20,
             max_attempts: 5,
             retry_budget_ms: 300_000,
+            per_host: 32,
             ..Default::default()
         }
     }
@@ -258,32 +273,65 @@ impl Policy {
         Ok(grant)
     }
 
-    /// Wait for this request's turn under the host's rate limit (none: no wait). Slots are
-    /// handed out in call order, so concurrent resources share the host's rate.
+    /// Wait for this request's turn under the host's rate limit (none: no wait) and past any
+    /// `Retry-After` a response from the host asked for ([`Policy::hold`]). Slots are handed
+    /// out in call order, so concurrent resources share the host's rate.
     pub async fn pace(&self, url: &Url) {
-        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-        let with_port = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
-        let Some(rate) = self
+        let (host, with_port) = host_keys(url);
+        let rate = self
             .rate_limits
             .iter()
             .find(|(h, _)| h.eq_ignore_ascii_case(&with_port) || h.eq_ignore_ascii_case(&host))
             .map(|(_, r)| *r)
-            .filter(|r| *r > 0.0)
-        else {
-            return;
-        };
-        let interval = std::time::Duration::from_secs_f64(1.0 / rate);
+            .filter(|r| *r > 0.0);
         let now = tokio::time::Instant::now();
         let slot = {
             let Ok(mut next) = self.pacer.lock() else {
                 return;
             };
-            let at = next.entry(with_port).or_insert(now);
-            let slot = (*at).max(now);
-            *at = slot + interval;
-            slot
+            match rate {
+                Some(rate) => {
+                    let interval = std::time::Duration::from_secs_f64(1.0 / rate);
+                    let at = next.entry(with_port).or_insert(now);
+                    let slot = (*at).max(now);
+                    *at = slot + interval;
+                    slot
+                }
+                // no rate: only a hold delays the request
+                None => match next.get(&with_port) {
+                    Some(at) if *at > now => *at,
+                    _ => return,
+                },
+            }
         };
         tokio::time::sleep_until(slot).await;
+    }
+
+    /// Hold every request to `url`'s host for `wait` (a `Retry-After` or a backoff after a
+    /// 429/503): all requests to a host share what its server asked for.
+    pub fn hold(&self, url: &Url, wait: std::time::Duration) {
+        let (_, with_port) = host_keys(url);
+        let until = tokio::time::Instant::now() + wait;
+        if let Ok(mut next) = self.pacer.lock() {
+            let at = next.entry(with_port).or_insert(until);
+            *at = (*at).max(until);
+        }
+    }
+
+    /// A slot among the `limits.http_per_host` requests that may be in flight to `url`'s
+    /// host; held until the response is read.
+    pub async fn host_slot(&self, url: &Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let (_, with_port) = host_keys(url);
+        let sem = {
+            let mut slots = self.host_slots.lock().ok()?;
+            slots
+                .entry(with_port)
+                .or_insert_with(|| {
+                    std::sync::Arc::new(tokio::sync::Semaphore::new(self.per_host.max(1)))
+                })
+                .clone()
+        };
+        sem.acquire_owned().await.ok()
     }
 
     /// Remember a value obtained during the run (an access token) so it is redacted too.

@@ -143,6 +143,9 @@ impl WasiHttpHooks for PolicyHooks {
                 let _ = grant.apply(&mut headers, &mut url, token.as_deref());
             }
             policy.pace(&url).await;
+            // the pipeline-wide cap on requests in flight to this host (until the answer's
+            // head is in; the body streams to the guest afterwards)
+            let host_slot = policy.host_slot(&url).await;
             requests.fetch_add(1, Ordering::Relaxed);
             let cap = std::time::Duration::from_millis(policy.timeout_ms.max(1));
             let timeout = options
@@ -159,7 +162,7 @@ impl WasiHttpHooks for PolicyHooks {
                 Ok(r) => r,
                 Err(e) => return Err(transport_error(&e, &denied, &connector, &policy)),
             };
-            drop(permit);
+            drop((permit, host_slot));
             response(resp, &policy, bytes)
         })
     }

@@ -377,120 +377,202 @@ pub fn run_time_exceeded(job: &Job<'_>) -> PipelineError {
 /// HTTP counters per resource.
 pub type ResourceHttp = Vec<(String, sluice_host::HttpMetrics)>;
 
-/// Extract `root` (and the resources that depend on it) into the writer's packages; returns
-/// the HTTP counters of each: a dependent's requests are those its instance made while the
-/// dependent was open, the root's the rest.
+/// What a run keeps of one resource across its pages (a dependent one's across all its
+/// parent's pages): the page count, the incremental tracker and window, the state so far, its
+/// own HTTP counts, and its own dependents.
+struct Stream<'p> {
+    res: &'p PlannedResource,
+    seq: u64,
+    bytes: u64,
+    tracker: Option<Tracker>,
+    window: Option<Window>,
+    /// the resource's committed state, as the connector is opened with it
+    committed: Option<String>,
+    /// the resource state as of the last page: the committed one, then each checkpoint
+    state_so_far: Option<Value>,
+    last_checkpoint: Option<String>,
+    http: sluice_host::HttpMetrics,
+    dependents: Vec<Stream<'p>>,
+}
+
+impl<'p> Stream<'p> {
+    fn new(job: &Job<'p>, res: &'p PlannedResource) -> Result<Stream<'p>, PipelineError> {
+        let committed = job.local.resource_state(job.source, &res.name);
+        let tracker = tracker_for(job, res, committed.as_deref())?;
+        let window = tracker.as_ref().map(|t| {
+            let (start_value, end_value, last_value) = t.window();
+            Window {
+                start_value,
+                end_value,
+                last_value,
+            }
+        });
+        let state_so_far: Option<Value> = committed
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
+        let dependents = job
+            .resources
+            .iter()
+            .filter(|r| r.parent.as_deref() == Some(res.name.as_str()))
+            .map(|r| Stream::new(job, r))
+            .collect::<Result<_, _>>()?;
+        Ok(Stream {
+            res,
+            seq: 0,
+            bytes: 0,
+            tracker,
+            window,
+            last_checkpoint: state_so_far.as_ref().map(Value::to_string),
+            state_so_far,
+            committed,
+            http: sluice_host::HttpMetrics::default(),
+            dependents,
+        })
+    }
+
+    fn page_err(&self, job: &Job<'_>, reason: String) -> PipelineError {
+        PipelineError::Page {
+            connector: job.connector.name.clone(),
+            resource: self.res.name.clone(),
+            page: self.seq + 1,
+            reason,
+        }
+    }
+
+    /// A page through the checks, the incremental filter and the checkpoint: the page to
+    /// write and its row count (incremental resources), or `None` when it changes nothing (no
+    /// new rows, no new state: an empty incremental run stays a no-op, dlt#3998).
+    fn admit(
+        &mut self,
+        job: &Job<'_>,
+        mut page: Page,
+    ) -> Result<Option<(Page, Option<u64>)>, PipelineError> {
+        if let Some(cp) = admit_page(job, &self.res.name, self.seq, &page)? {
+            self.state_so_far = Some(cp);
+        }
+        let mut rows = None;
+        if let (Some(t), Some(spec)) = (self.tracker.as_mut(), &self.res.incremental) {
+            let kept = keep_new(&mut page, t, self.res);
+            rows = Some(kept.map_err(|e| self.page_err(job, e))?);
+            let t = self
+                .tracker
+                .as_ref()
+                .map(|t| (t, spec.cursor_path.as_str()));
+            page.checkpoint = merge_checkpoint(&self.state_so_far, t);
+        }
+        if rows == Some(0) && page.checkpoint == self.last_checkpoint {
+            return Ok(None);
+        }
+        self.last_checkpoint.clone_from(&page.checkpoint);
+        Ok(Some((page, rows)))
+    }
+
+    /// HTTP counts of the dependents, at every depth.
+    fn dependents_http(&self) -> sluice_host::HttpMetrics {
+        let mut sum = sluice_host::HttpMetrics::default();
+        for d in &self.dependents {
+            sum.add(&d.http);
+            sum.add(&d.dependents_http());
+        }
+        sum
+    }
+
+    /// (resource, HTTP counts) of this stream and its dependents, parents first.
+    fn http_entries(&self, out: &mut ResourceHttp) {
+        out.push((self.res.name.clone(), self.http.clone()));
+        for d in &self.dependents {
+            d.http_entries(out);
+        }
+    }
+
+    fn warn_overflow(&self) {
+        if self.tracker.as_ref().is_some_and(Tracker::overflowed) {
+            tracing::warn!(
+                resource = %self.res.name,
+                "more than {} rows share the last cursor value; rows beyond that many at this exact value may load again next run",
+                crate::incremental::MAX_BOUNDARY_HASHES
+            );
+        }
+        self.dependents.iter().for_each(Stream::warn_overflow);
+    }
+}
+
 pub async fn extract_resource(
     job: &Job<'_>,
     root: &PlannedResource,
     writer: &RefCell<Writer<'_>>,
 ) -> Result<ResourceHttp, PipelineError> {
     let mut inst = job.connector.instantiate(job.sandbox.clone()).await?;
-    let committed = job.local.resource_state(job.source, &root.name);
-    let mut tracker = tracker_for(job, root, committed.as_deref())?;
-    let window = tracker.as_ref().map(|t| {
-        let (start_value, end_value, last_value) = t.window();
-        Window {
-            start_value,
-            end_value,
-            last_value,
-        }
-    });
+    let mut stream = Stream::new(job, root)?;
     let ext = inst
         .open(
             &root.name,
             job.config,
-            committed.as_deref(),
-            window.as_ref(),
+            stream.committed.as_deref(),
+            stream.window.as_ref(),
             None,
         )
         .await;
     // the connector's log lines reach the run even when the call failed: they often say why
     forward_logs(&mut inst, job.progress);
     let ext = ext?;
-    let children: Vec<&PlannedResource> = job
-        .resources
-        .iter()
-        .filter(|r| r.parent.as_deref() == Some(root.name.as_str()))
-        .collect();
-    let mut child_seq = vec![0u64; children.len()];
-    let mut child_http = vec![sluice_host::HttpMetrics::default(); children.len()];
-    let mut seq = 0u64;
-    let mut bytes = 0u64;
-    // the resource state as of the last page: the committed one, then each checkpoint
-    let mut state_so_far: Option<Value> = committed
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok());
-    let mut last_checkpoint: Option<String> = state_so_far.as_ref().map(Value::to_string);
-    let page_err = |seq: u64, reason: String| PipelineError::Page {
-        connector: job.connector.name.clone(),
-        resource: root.name.clone(),
-        page: seq + 1,
-        reason,
-    };
+    pages(job, &mut inst, &mut stream, &ext, writer).await?;
+    stream.warn_overflow();
+    let closed = inst.close(ext).await;
+    forward_logs(&mut inst, job.progress);
+    closed?;
+    // the root's own requests: all the instance made but its dependents'
+    stream.http = inst.http_metrics().since(&stream.dependents_http());
+    let mut out = Vec::new();
+    stream.http_entries(&mut out);
+    Ok(out)
+}
+
+/// The pages of one open extraction of `stream`'s resource, each written to the package, and
+/// each page's records handed to the resource's dependents (at any depth) in this instance.
+async fn pages(
+    job: &Job<'_>,
+    inst: &mut sluice_host::Instance,
+    stream: &mut Stream<'_>,
+    ext: &sluice_host::Extraction,
+    writer: &RefCell<Writer<'_>>,
+) -> Result<(), PipelineError> {
     loop {
         // checked between pages too: a connector that never yields would starve a timer
         if std::time::Instant::now() > job.deadline {
             return Err(run_time_exceeded(job));
         }
-        let page = inst.next(&ext).await;
-        forward_logs(&mut inst, job.progress);
-        let page = page?;
-        let Some(mut page) = page else { break };
-        if let Some(cp) = admit_page(job, &root.name, seq, &page)? {
-            state_so_far = Some(cp);
-        }
-        let mut rows = None;
-        if let (Some(t), Some(spec)) = (tracker.as_mut(), &root.incremental) {
-            rows = Some(keep_new(&mut page, t, root).map_err(|e| page_err(seq, e))?);
-            page.checkpoint = merge_checkpoint(&state_so_far, Some((t, &spec.cursor_path)));
-        }
-        // a page that adds no rows and no new state changes nothing: an empty incremental
-        // run stays a no-op in the destination (dlt#3998)
-        if rows == Some(0) && page.checkpoint == last_checkpoint {
+        let before = inst.http_metrics();
+        let page = inst.next(ext).await;
+        stream.http.add(&inst.http_metrics().since(&before));
+        forward_logs(inst, job.progress);
+        let Some(page) = page? else { break };
+        let Some((page, rows)) = stream.admit(job, page)? else {
             continue;
-        }
-        last_checkpoint.clone_from(&page.checkpoint);
-        bytes += page.records.len() as u64;
-        // the transformers' input, read before the page moves into the package
-        let parent = if children.is_empty() || page.records.is_empty() {
+        };
+        stream.bytes += page.records.len() as u64;
+        // the dependents' input, read before the page moves into the package
+        let parent = if stream.dependents.is_empty() || page.records.is_empty() {
             None
         } else {
-            Some(as_json_array(&page).map_err(|reason| page_err(seq, reason))?)
+            Some(as_json_array(&page).map_err(|reason| stream.page_err(job, reason))?)
         };
-        writer.borrow_mut().write(&root.name, seq, page, rows)?;
-        seq += 1;
-        if seq == 2 {
+        writer
+            .borrow_mut()
+            .write(&stream.res.name, stream.seq, page, rows)?;
+        stream.seq += 1;
+        if stream.seq == 2 && stream.res.parent.is_none() {
             sluice_load::failpoint("extract.mid_stream");
         }
-        job.progress.page(&root.name, seq, bytes);
+        job.progress
+            .page(&stream.res.name, stream.seq, stream.bytes);
         if let Some(parent) = parent {
-            for ((child, seq), http) in children.iter().zip(&mut child_seq).zip(&mut child_http) {
-                let before = inst.http_metrics();
-                extract_dependent(job, &mut inst, child, seq, &parent, writer).await?;
-                http.add(&inst.http_metrics().since(&before));
+            for dep in &mut stream.dependents {
+                Box::pin(extract_dependent(job, inst, dep, &parent, writer)).await?;
             }
         }
     }
-    if let Some(t) = &tracker
-        && t.overflowed()
-    {
-        tracing::warn!(
-            resource = %root.name,
-            "more than {} rows share the last cursor value; rows beyond that many at this exact value may load again next run",
-            crate::incremental::MAX_BOUNDARY_HASHES
-        );
-    }
-    let closed = inst.close(ext).await;
-    forward_logs(&mut inst, job.progress);
-    closed?;
-    let mut own = inst.http_metrics();
-    for http in &child_http {
-        own = own.since(http);
-    }
-    let mut out = vec![(root.name.clone(), own)];
-    out.extend(children.iter().map(|c| c.name.clone()).zip(child_http));
-    Ok(out)
+    Ok(())
 }
 
 /// The incremental tracker of `root`, resuming from the cursor in its committed state.
@@ -550,44 +632,34 @@ fn keep_new(page: &mut Page, t: &mut Tracker, root: &PlannedResource) -> Result<
     Ok(n)
 }
 
-/// Extract dependent resource `child` for one page of its parent's records (`parent`, a
-/// JSON array), in the parent's instance; `seq` counts the child's pages.
+/// Extract dependent resource `dep` for one page of its parent's records (`parent`, a JSON
+/// array), in the parent's instance, with its own window and state.
 async fn extract_dependent(
     job: &Job<'_>,
     inst: &mut sluice_host::Instance,
-    child: &PlannedResource,
-    seq: &mut u64,
+    dep: &mut Stream<'_>,
     parent: &[u8],
     writer: &RefCell<Writer<'_>>,
 ) -> Result<(), PipelineError> {
-    let cstate = job.local.resource_state(job.source, &child.name);
+    let before = inst.http_metrics();
     let cext = inst
         .open(
-            &child.name,
+            &dep.res.name,
             job.config,
-            cstate.as_deref(),
-            None,
+            dep.committed.as_deref(),
+            dep.window.as_ref(),
             Some(parent),
         )
         .await;
+    dep.http.add(&inst.http_metrics().since(&before));
     forward_logs(inst, job.progress);
     let cext = cext?;
-    loop {
-        // a dependent resource is held to every limit a root one is
-        if std::time::Instant::now() > job.deadline {
-            return Err(run_time_exceeded(job));
-        }
-        let cpage = inst.next(&cext).await;
-        forward_logs(inst, job.progress);
-        let Some(cpage) = cpage? else { break };
-        admit_page(job, &child.name, *seq, &cpage)?;
-        let len = cpage.records.len() as u64;
-        writer.borrow_mut().write(&child.name, *seq, cpage, None)?;
-        *seq += 1;
-        job.progress.page(&child.name, *seq, len);
-    }
-    inst.close(cext).await?;
-    Ok(())
+    pages(job, inst, dep, &cext, writer).await?;
+    let before = inst.http_metrics();
+    let closed = inst.close(cext).await;
+    dep.http.add(&inst.http_metrics().since(&before));
+    forward_logs(inst, job.progress);
+    Ok(closed?)
 }
 
 /// Hand the connector's buffered log lines to the run's progress sink.

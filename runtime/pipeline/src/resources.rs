@@ -115,11 +115,7 @@ pub(crate) fn plan_resources(
     for r in &source.resources {
         // an unselected parent of a selected resource is extracted to feed it, never loaded
         // (dlt does the same)
-        let feeds_only = !selected(r)
-            && source
-                .resources
-                .iter()
-                .any(|c| c.parent.as_deref() == Some(r.name.as_str()) && selected(c));
+        let feeds_only = !selected(r) && feeds_selected(source, &r.name, &selected);
         if !selected(r) && !feeds_only {
             continue;
         }
@@ -132,6 +128,20 @@ pub(crate) fn plan_resources(
         out.push(planned);
     }
     Ok(out)
+}
+
+/// Whether a selected resource depends on `name`, at any depth (the connector's declared
+/// parents form no cycle: the host checks that when it reads the spec).
+fn feeds_selected(
+    source: &SourceSpec,
+    name: &str,
+    selected: &dyn Fn(&sluice_host::ResourceSpec) -> bool,
+) -> bool {
+    source
+        .resources
+        .iter()
+        .filter(|c| c.parent.as_deref() == Some(name))
+        .any(|c| selected(c) || feeds_selected(source, &c.name, selected))
 }
 
 /// Every resource the pipeline file configures is one the connector offers.
@@ -201,11 +211,6 @@ fn plan_one(
     };
     if let Some(i) = &incremental {
         i.validate()?;
-        if r.parent.is_some() {
-            return Err(
-                "an incremental cursor needs a root resource (this one depends on another)".into(),
-            );
-        }
     }
     Ok(PlannedResource {
         name: r.name.clone(),

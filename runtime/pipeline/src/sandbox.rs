@@ -66,6 +66,7 @@ fn policy_for(spec: &PipelineSpec) -> Result<Policy, PipelineError> {
     policy.timeout_ms = spec.limits.http_timeout_secs.max(1).saturating_mul(1000);
     policy.max_header_bytes = spec.limits.http_max_header_kb.max(1) << 10;
     policy.max_body_bytes = spec.limits.http_max_body_mb.max(1) << 20;
+    policy.per_host = spec.limits.http_per_host.max(1);
     for (host, rate) in &spec.limits.http_rate_per_second {
         if !(rate.is_finite() && *rate > 0.0) {
             return Err(PipelineError::Config {

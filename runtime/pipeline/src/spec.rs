@@ -366,6 +366,9 @@ pub struct Limits {
     pub http_max_body_mb: u64,
     /// `wasi:http` requests one connector instance may have awaiting a response at once
     pub http_in_flight: usize,
+    /// requests in flight to one host at once, for the whole pipeline (all resources and
+    /// instances, `http` and `wasi:http` alike); 1 sends them one at a time
+    pub http_per_host: usize,
     /// most columns one table may have (PostgreSQL's own limit is 1,600)
     pub max_columns: usize,
     /// most data tables (nested ones included) one schema may have
@@ -399,6 +402,7 @@ impl Default for Limits {
             http_max_header_kb: 64,
             http_max_body_mb: 64,
             http_in_flight: 16,
+            http_per_host: 32,
             max_columns: 1_600,
             max_tables: 1_000,
             max_nesting_depth: 64,

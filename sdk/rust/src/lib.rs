@@ -206,7 +206,9 @@ impl ResourceSpec {
 
 /// HTTP through the host (allow-list, secrets, retries applied by the host).
 pub mod http {
-    pub use crate::bindings::sluice::connector::http::{HttpError, Request, Response, fetch};
+    pub use crate::bindings::sluice::connector::http::{
+        HttpError, Request, Response, fetch, fetch_all,
+    };
 
     /// A GET request with no headers.
     pub fn get(url: &str) -> Request {

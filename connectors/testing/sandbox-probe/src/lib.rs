@@ -134,6 +134,28 @@ impl Source for Probe {
                 let last = statuses.last().copied().unwrap_or(0);
                 json!({"escaped": "http", "status": last, "statuses": statuses})
             }
+            // `count` copies of a GET of `url` through one `fetch-all`: how many came back,
+            // too large or denied (and why)
+            "fetch_all" => {
+                let url = open.config["url"].as_str().unwrap_or("http://example.com/");
+                let count = open.config["count"].as_u64().unwrap_or(1) as usize;
+                let reqs = vec![http::get(url); count];
+                let (mut ok, mut too_large, mut denied) = (0u64, 0u64, Vec::new());
+                for answer in http::fetch_all(&reqs) {
+                    match answer {
+                        Ok(_) => ok += 1,
+                        Err(http::HttpError::TooLarge(_)) => too_large += 1,
+                        Err(http::HttpError::Denied(why)) => denied.push(why),
+                        Err(other) => {
+                            return Err(error(
+                                ErrorKind::External,
+                                format!("http failed: {other:?}"),
+                            ));
+                        }
+                    }
+                }
+                json!({"escaped": "fetch_all", "ok": ok, "too_large": too_large, "denied": denied})
+            }
             "loop" => {
                 let mut n = 0u64;
                 loop {

@@ -261,7 +261,8 @@ impl Drop for ApiServer {
 /// session, e.g. `run-1.json`, `run-2.json` for what the API answered on two days):
 /// `[{"request": "GET /path?param=value", "status": 200, "headers": {…}, "body": "file.json"}]`.
 /// A recording matches when method and path are equal and every parameter it lists has that
-/// value (parameters it does not list are not compared); the first match answers. `{base}`
+/// value (parameters it does not list are not compared); the first match answers; an entry
+/// with `"times": N` answers only its first N matches (a 429 the API gave once). `{base}`
 /// in headers and bodies becomes this server's URL, so recorded links point back here. An
 /// unmatched request gets a 404 naming it.
 pub fn replay(dir: &std::path::Path, index: &str) -> ApiServer {
@@ -295,16 +296,18 @@ pub fn replay(dir: &std::path::Path, index: &str) -> ApiServer {
             e["status"].as_u64().unwrap_or(200) as u16,
             headers,
             body,
+            (e["times"].as_u64(), AtomicU64::new(0)),
         ));
     }
     let base = Arc::new(Mutex::new(String::new()));
     let b = base.clone();
     let server = ApiServer::start(move |req| {
         let base = b.lock().map(|b| b.clone()).unwrap_or_default();
-        for (method, path, params, status, headers, body) in &entries {
+        for (method, path, params, status, headers, body, (times, used)) in &entries {
             if *method == req.method
                 && *path == req.path
                 && params.iter().all(|(k, v)| req.param(k) == Some(v))
+                && times.is_none_or(|t| used.fetch_add(1, Ordering::SeqCst) < t)
             {
                 let mut resp = ApiResponse::raw(*status, body.replace("{base}", &base));
                 for (k, v) in headers {

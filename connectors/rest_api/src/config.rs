@@ -59,6 +59,13 @@ pub struct Resource {
     /// a dependent resource sends the requests of several parent records at once (dlt's
     /// `parallelized`; on unless set false)
     pub parallelized: bool,
+    /// the parent record's fields the endpoint's placeholders name (`number` of
+    /// `{resources.issues.number}`)
+    pub parent_fields: Vec<String>,
+    /// a parent record without one of those fields (or with null) makes no request rather
+    /// than failing the run (`on_parent_field_missing = "skip"`; Hacker News items without
+    /// `kids`)
+    pub skip_missing_parent_fields: bool,
 }
 
 /// The request a resource makes, with placeholders still in it.
@@ -187,6 +194,7 @@ struct RawResource {
     #[serde(default)]
     processing_steps: Vec<Value>,
     parallelized: Option<bool>,
+    on_parent_field_missing: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -533,6 +541,7 @@ impl Resource {
         }
         texts.extend(ep.headers.values().map(String::as_str));
         let mut parent: Option<String> = None;
+        let mut parent_fields: Vec<String> = Vec::new();
         for t in &texts {
             for ph in placeholders(t) {
                 let parts: Vec<&str> = ph.splitn(3, '.').collect();
@@ -545,6 +554,9 @@ impl Resource {
                             ));
                         }
                         parent = Some((*p).to_owned());
+                        if !parent_fields.iter().any(|f| f == field) {
+                            parent_fields.push((*field).to_owned());
+                        }
                     }
                     [
                         "incremental",
@@ -656,6 +668,16 @@ impl Resource {
                 .collect::<Result<_, _>>()?,
             steps: steps(&format!("{at}.processing_steps"), raw.processing_steps)?,
             parallelized: raw.parallelized.unwrap_or(true),
+            skip_missing_parent_fields: match raw.on_parent_field_missing.as_deref() {
+                None | Some("raise") => false,
+                Some("skip") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "config `{at}.on_parent_field_missing`: `{other}` is not `raise` or `skip`"
+                    ));
+                }
+            },
+            parent_fields,
             name: raw.name,
         })
     }

@@ -121,7 +121,11 @@ impl Source for RestApi {
             .position(|r| r.name == open.resource)
             .ok_or_else(|| config_error(format!("config has no resource `{}`", open.resource)))?;
         let items: VecDeque<Option<Value>> = match open.parent_records {
-            Some(records) => records.into_iter().map(Some).collect(),
+            Some(records) => records
+                .into_iter()
+                .flat_map(|r| each_element(r, &cfg.resources[index]))
+                .map(Some)
+                .collect(),
             None => VecDeque::from([None]),
         };
         let fan_out = if cfg.resources[index].parallelized {
@@ -139,6 +143,34 @@ impl Source for RestApi {
             selector: None,
             pages: 0,
         }))
+    }
+}
+
+/// The parent records a placeholder stands for: `record` itself, or — when a field the
+/// placeholders name holds a list (Hacker News' `kids`) — one copy per element with that
+/// field set to the element, so the resource makes one request per element.
+/// A record missing one of them (or holding null there) stands for no request when the
+/// resource says to skip it.
+fn each_element(record: Value, resource: &config::Resource) -> Vec<Value> {
+    let fields = &resource.parent_fields;
+    let missing = |f: &String| record.get(f).is_none_or(Value::is_null);
+    if resource.skip_missing_parent_fields && record.is_object() && fields.iter().any(missing) {
+        return Vec::new();
+    }
+    let list = fields.iter().find_map(|f| match record.get(f) {
+        Some(Value::Array(items)) => Some((f.clone(), items.clone())),
+        _ => None,
+    });
+    match list {
+        Some((field, items)) => items
+            .into_iter()
+            .map(|item| {
+                let mut copy = record.clone();
+                copy[field.as_str()] = item;
+                copy
+            })
+            .collect(),
+        None => vec![record],
     }
 }
 
@@ -253,7 +285,9 @@ impl Extraction {
                     ))
                 })?;
                 let path = JsonPath::parse(field).map_err(config_error)?;
-                let v = path.first(record).ok_or_else(|| {
+                // a scalar record (a list of ids) is its own `value`, as its table stores it
+                let whole = (!record.is_object() && field == "value").then_some(record);
+                let v = whole.or_else(|| path.first(record)).ok_or_else(|| {
                     error(
                         ErrorKind::Data,
                         format!(

@@ -15,6 +15,9 @@ pub enum SecretPlacement {
     Query { name: String },
     /// `Authorization: Basic base64(<username>:<value>)` (HTTP basic; the value is the password)
     Basic { username: String },
+    /// `Authorization: Basic base64(<value>:<password>)` (HTTP basic where the secret is the
+    /// user name and the password a fixed word: Freshdesk's API key with password `X`)
+    BasicUser { password: String },
     /// OAuth2 client credentials: the host posts `client_id`, the secret as `client_secret`
     /// and `grant_type=client_credentials` (plus `extra`) form-encoded to `token_url`, keeps
     /// the access token until shortly before `expires_in`, and sends
@@ -74,6 +77,9 @@ impl SecretGrant {
             }
             SecretPlacement::Basic { username } => {
                 header(headers, "authorization", basic_auth(username, &self.value))?;
+            }
+            SecretPlacement::BasicUser { password } => {
+                header(headers, "authorization", basic_auth(&self.value, password))?;
             }
             SecretPlacement::OAuth2 { .. } => {
                 let token = token.ok_or_else(|| {
@@ -353,21 +359,25 @@ impl Policy {
             .iter()
             .filter(|s| !s.value.is_empty())
             .map(|s| {
-                let user = match &s.placement {
-                    SecretPlacement::Basic { username } => Some(username.clone()),
+                // the `user:password` pair basic auth sends, in the order it sends it
+                let pair = match &s.placement {
+                    SecretPlacement::Basic { username } => Some(format!("{username}:{}", s.value)),
+                    SecretPlacement::BasicUser { password } => {
+                        Some(format!("{}:{password}", s.value))
+                    }
                     _ => None,
                 };
-                (s.value.clone(), user)
+                (s.value.clone(), pair)
             })
             .collect();
         if let Ok(l) = self.learnt.lock() {
             values.extend(l.iter().map(|v| (v.clone(), None)));
         }
         let mut forms = Vec::new();
-        for (value, user) in values {
+        for (value, pair) in values {
             forms.extend(encodings(&value));
-            if let Some(user) = user {
-                forms.extend(encodings(&format!("{user}:{value}")).into_iter().skip(1));
+            if let Some(pair) = pair {
+                forms.extend(encodings(&pair).into_iter().skip(1));
             }
         }
         forms.retain(|f| !f.is_empty());

@@ -161,7 +161,10 @@ fn secret_placement(s: &spec::SecretSpec) -> Result<sluice_host::SecretPlacement
     ];
     match scheme {
         "api_key" | "bearer" => {
-            unused(&[("username", s.username.is_some())])?;
+            unused(&[
+                ("username", s.username.is_some()),
+                ("password", s.password.is_some()),
+            ])?;
             unused(&oauth_fields)?;
             let prefix = if scheme == "bearer" && s.prefix.is_empty() {
                 "Bearer ".to_owned()
@@ -192,11 +195,15 @@ fn secret_placement(s: &spec::SecretSpec) -> Result<sluice_host::SecretPlacement
                 ("prefix", !s.prefix.is_empty()),
             ])?;
             unused(&oauth_fields)?;
-            let username = s
-                .username
-                .clone()
-                .ok_or("scheme `http_basic` needs `username` (the secret is the password)")?;
-            Ok(P::Basic { username })
+            match (&s.username, &s.password) {
+                (Some(username), None) => Ok(P::Basic {
+                    username: username.clone(),
+                }),
+                (None, Some(password)) => Ok(P::BasicUser {
+                    password: password.clone(),
+                }),
+                _ => Err("scheme `http_basic` needs `username` (the secret is the password) or `password` (the secret is the user name), not both".into()),
+            }
         }
         "oauth2_client_credentials" => {
             unused(&[
@@ -204,6 +211,7 @@ fn secret_placement(s: &spec::SecretSpec) -> Result<sluice_host::SecretPlacement
                 ("query", s.query.is_some()),
                 ("prefix", !s.prefix.is_empty()),
                 ("username", s.username.is_some()),
+                ("password", s.password.is_some()),
             ])?;
             let token_url = s
                 .token_url

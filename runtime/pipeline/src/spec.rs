@@ -199,6 +199,9 @@ pub struct SecretSpec {
     pub query: Option<String>,
     /// `http_basic`: the user name (the secret is the password)
     pub username: Option<String>,
+    /// `http_basic`: a fixed password when the secret is the user name (Freshdesk's API key
+    /// goes as the user name with the password `X`)
+    pub password: Option<String>,
     /// `oauth2_client_credentials`: the token endpoint
     pub token_url: Option<String>,
     /// `oauth2_client_credentials`: the client id (the secret is the client secret)

@@ -201,3 +201,26 @@ fn basic_credentials_are_masked_in_bodies_at_the_same_length() {
     );
     assert!(text.starts_with("{\"echo\":\"Basic ****"), "{text}");
 }
+
+#[test]
+fn a_secret_sent_as_the_basic_user_name_is_placed_and_masked() {
+    let p = with_secret(
+        "fd-api-key-123",
+        SecretPlacement::BasicUser {
+            password: "X".into(),
+        },
+    );
+    let grant = &p.secrets[0];
+    let mut headers = http::HeaderMap::new();
+    let mut url = Url::parse("https://acme.freshdesk.com/api/v2/tickets").expect("url");
+    grant.apply(&mut headers, &mut url, None).expect("applies");
+    let header = basic_auth("fd-api-key-123", "X");
+    assert_eq!(headers["authorization"], header.as_str());
+    let mut body = format!("{{\"echo\":\"{header}\"}}").into_bytes();
+    assert_eq!(mask(&mut body, &p.secret_forms()), 1);
+    let text = String::from_utf8(body).expect("utf8");
+    assert!(
+        !text.contains(header.trim_start_matches("Basic ")),
+        "{text}"
+    );
+}

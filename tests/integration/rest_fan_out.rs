@@ -1,6 +1,6 @@
 //! REST requests at network speed: a dependent resource's requests fan out (`http.fetch-all`)
 //! within `limits.http_per_host`, and load exactly what a sequential run loads — rows,
-//! `_dlt_list_idx`, the order pages arrive in, the requests made; a `Retry-After` holds every
+//! `_dlt_list_idx`, the order pages arrive in, the requests made, the state; a `Retry-After` holds every
 //! request to its host; a hostile `fetch-all` (too many requests, answers past the instance's
 //! memory) is refused.
 
@@ -108,7 +108,7 @@ endpoint = {{ path = "posts", data_selector = "data", paginator = {{ type = "pag
 name = "comments"
 primary_key = "id"
 include_from_parent = ["id"]
-endpoint = {{ path = "posts/{{resources.posts.id}}/comments", paginator = {{ type = "header_link" }}, response_actions = [{{ status_code = 404, action = "ignore" }}] }}
+endpoint = {{ path = "posts/{{resources.posts.id}}/comments", paginator = {{ type = "header_link" }}, response_actions = [{{ status_code = 404, action = "ignore" }}], incremental = {{ cursor_path = "id", initial_value = 0 }} }}
 {comments}
 "#,
         base = server.url()
@@ -123,6 +123,8 @@ struct Outcome {
     requests: Vec<String>,
     most_in_flight: i64,
     comment_requests: u64,
+    /// the resources' committed state (the comments' cursor among it)
+    state: Value,
 }
 
 fn run_blog(limits: &str, comments: &str) -> Outcome {
@@ -143,12 +145,19 @@ fn run_blog(limits: &str, comments: &str) -> Outcome {
         .collect();
     let mut requests: Vec<String> = server.requests().iter().map(ApiRequest::target).collect();
     requests.sort();
+    let state_file = area.path().join("pipelines/blog/state.json");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(&state_file).expect("state")).expect("json");
     Outcome {
         dataset: canon(&conn, "blog"),
         comment_order,
         requests,
         most_in_flight: flight.most(),
         comment_requests: s.http.get("comments").map_or(0, |h| h.requests),
+        state: state
+            .pointer("/sources/rest_api/resources")
+            .cloned()
+            .unwrap_or(Value::Null),
     }
 }
 
@@ -166,6 +175,14 @@ fn fan_out_loads_what_a_sequential_run_loads() {
     assert_eq!(fanned.requests.len(), 3 + 60 + 12);
     assert_eq!(fanned.requests, one_at_a_time.requests);
     assert_eq!(fanned.dataset, one_at_a_time.dataset);
+    // the same state: the comments' cursor reached the same last value
+    assert_eq!(fanned.state, one_at_a_time.state);
+    assert_eq!(
+        fanned.state.pointer("/comments/incremental/id/last_value"),
+        Some(&json!(6022)),
+        "{}",
+        fanned.state
+    );
     // pages are handed over in the sequential order: post by post, page by page
     assert_eq!(fanned.comment_order, one_at_a_time.comment_order);
     let mut sorted = fanned.comment_order.clone();

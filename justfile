@@ -16,8 +16,9 @@ connectors:
 test: lint
     cargo test --workspace --doc
     cargo test --workspace --lib --bins
-    # the guest crates' own unit tests, natively (the `files` connector's CSV sniffing and typing)
-    cd connectors && cargo test -p files --lib
+    # the guest crates' own unit tests, natively (the `files` connector's CSV sniffing and
+    # typing, `rest_api`'s resume points)
+    cd connectors && cargo test -p files -p rest_api --lib
     cargo test --workspace --test integration
     just demo
 

@@ -36,6 +36,7 @@ mod ready_pipelines;
 mod rest_api;
 mod rest_depth;
 mod rest_fan_out;
+mod rest_resume;
 mod sandbox;
 mod sql_mariadb;
 mod sql_sources;

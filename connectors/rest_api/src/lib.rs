@@ -17,6 +17,7 @@ mod config;
 mod expr;
 mod jsonpath;
 mod paginate;
+mod resume;
 
 use std::collections::VecDeque;
 
@@ -120,6 +121,7 @@ impl Source for RestApi {
             .iter()
             .position(|r| r.name == open.resource)
             .ok_or_else(|| config_error(format!("config has no resource `{}`", open.resource)))?;
+        let root = open.parent_records.is_none();
         let items: VecDeque<Option<Value>> = match open.parent_records {
             Some(records) => records
                 .into_iter()
@@ -133,7 +135,15 @@ impl Source for RestApi {
         } else {
             1
         };
-        Ok(Box::new(Extraction {
+        // a root resource that pages checkpoints where it is, to resume after a failed run
+        let paginator = cfg.resources[index]
+            .endpoint
+            .paginator
+            .clone()
+            .or_else(|| cfg.client.paginator.clone());
+        let resumable = root && paginator.as_ref().is_some_and(Paginator::pages);
+        let mut ext = Extraction {
+            resume: resumable.then(|| resume::fingerprint(&open.config)),
             cfg,
             index,
             window: open.window,
@@ -142,7 +152,29 @@ impl Source for RestApi {
             fan_out,
             selector: None,
             pages: 0,
-        }))
+        };
+        if let (Some(fp), Some(cfg)) = (&ext.resume, paginator)
+            && let Some((req, position)) = resume::from_state(open.state.as_ref(), fp)
+        {
+            log::info(&format!(
+                "resource `{}`: the previous run stopped after committing some pages; going on from {} {}",
+                open.resource,
+                req.method,
+                req.full_url()
+            ));
+            ext.items.clear();
+            ext.lanes.push_back(Lane {
+                paging: Some(Paging {
+                    req,
+                    paginator: Paginator::resume(cfg, position),
+                    parent: None,
+                }),
+                ready: VecDeque::new(),
+                failed: None,
+                done: false,
+            });
+        }
+        Ok(Box::new(ext))
     }
 }
 
@@ -196,8 +228,9 @@ struct Paging {
 /// run gives them.
 struct Lane {
     paging: Option<Paging>,
-    /// records of answered pages not handed over yet, in page order
-    ready: VecDeque<Vec<Value>>,
+    /// records of answered pages not handed over yet, in page order, each with the
+    /// checkpoint to commit with it (resumable root resources)
+    ready: VecDeque<(Vec<Value>, Option<Value>)>,
     /// the error the lane ended with, raised once the pages before it are handed over
     failed: Option<Error>,
     /// no more requests: the paginator stopped, a response action ignored the answer, or it
@@ -226,6 +259,9 @@ struct Extraction {
     lanes: VecDeque<Lane>,
     /// most lanes open at once
     fan_out: usize,
+    /// the configuration's fingerprint, for a root resource whose pages checkpoint a resume
+    /// point
+    resume: Option<String>,
     /// the data selector, detected on the first response when not configured
     selector: Option<JsonPath>,
     pages: u64,
@@ -605,8 +641,15 @@ impl Extraction {
                 self.resource().name
             ));
         }
+        let checkpoint = self.resume.as_deref().map(|fp| {
+            if decision.more {
+                resume::checkpoint(fp, &paging.req, paging.paginator.position())
+            } else {
+                serde_json::json!({})
+            }
+        });
         lane.ready
-            .push_back(self.process(records, paging.parent.as_ref()));
+            .push_back((self.process(records, paging.parent.as_ref()), checkpoint));
         if decision.more {
             lane.paging = Some(paging);
         } else {
@@ -747,11 +790,15 @@ impl Resource for Extraction {
     fn next_page(&mut self) -> Result<Option<Page>, Error> {
         loop {
             if let Some(first) = self.lanes.front_mut() {
-                if let Some(records) = first.ready.pop_front() {
-                    if records.is_empty() {
+                if let Some((records, checkpoint)) = first.ready.pop_front() {
+                    if records.is_empty() && checkpoint.is_none() {
                         continue;
                     }
-                    return Ok(Some(Page::json(&Value::Array(records))));
+                    let page = Page::json(&Value::Array(records));
+                    return Ok(Some(match checkpoint {
+                        Some(cp) => page.with_checkpoint(&cp),
+                        None => page,
+                    }));
                 }
                 if let Some(e) = first.failed.take() {
                     return Err(e);

@@ -425,6 +425,25 @@ impl Paginator {
         Paginator { cfg, current }
     }
 
+    /// A paginator picking up at `position` (the offset or page of the request it resumes
+    /// with).
+    pub fn resume(cfg: PaginatorConfig, position: i64) -> Paginator {
+        Paginator {
+            cfg,
+            current: position,
+        }
+    }
+
+    /// The offset or page of the request just prepared.
+    pub fn position(&self) -> i64 {
+        self.current
+    }
+
+    /// Whether pages can follow one another (a resume point means something).
+    pub fn pages(cfg: &PaginatorConfig) -> bool {
+        !matches!(cfg, PaginatorConfig::SinglePage | PaginatorConfig::Auto)
+    }
+
     /// Put the first page's parameters into the request.
     pub fn init(&mut self, req: &mut Request) -> Result<(), String> {
         match &self.cfg {

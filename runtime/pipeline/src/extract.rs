@@ -93,11 +93,11 @@ fn as_json_array(page: &Page) -> Result<Vec<u8>, String> {
     }
 }
 
-struct OpenPackage {
+pub(crate) struct OpenPackage {
     /// the manifest so far (its pages are listed at the seal)
-    manifest: PackageManifest,
-    tmp: PathBuf,
-    pages: Vec<PageEntry>,
+    pub(crate) manifest: PackageManifest,
+    pub(crate) tmp: PathBuf,
+    pub(crate) pages: Vec<PageEntry>,
     rows: u64,
     bytes: u64,
 }
@@ -108,12 +108,18 @@ pub struct Writer<'a> {
     packages: &'a Packages,
     source: String,
     version: String,
-    resources: Vec<PlannedResource>,
+    pub(crate) resources: Vec<PlannedResource>,
     max_rows: Option<u64>,
     max_bytes: Option<u64>,
-    open: Option<OpenPackage>,
+    pub(crate) open: Option<OpenPackage>,
     /// where the packages go once opened, paged and sealed
-    sink: Box<dyn PackageSink + 'a>,
+    pub(crate) sink: Box<dyn PackageSink + 'a>,
+    /// per resource, its pages written up to the last point where a root page and every
+    /// dependent page for it were in (what a failed extraction may keep, `salvage.rs`)
+    pub(crate) clean: std::collections::HashMap<String, u64>,
+    /// resources whose rows came out of cursor order: their state cannot resume a failed
+    /// extraction
+    pub(crate) unordered: std::collections::HashSet<String>,
     /// the newest committed state, stamped into each package as it opens
     head: StateHead,
     pub packages_loaded: usize,
@@ -140,6 +146,8 @@ impl<'a> Writer<'a> {
             max_bytes: limits.package_mb.map(|m| m << 20),
             open: None,
             sink,
+            clean: Default::default(),
+            unordered: Default::default(),
             head,
             packages_loaded: 0,
             waited: std::time::Duration::ZERO,
@@ -276,6 +284,17 @@ impl<'a> Writer<'a> {
             sluice_load::failpoint("extract.after_checkpoint_package");
         }
         Ok(())
+    }
+
+    /// A root page and its dependents' pages for it are all written: the streams' page
+    /// counts are a point a failed extraction may keep up to.
+    pub(crate) fn mark_clean(&mut self, marks: Vec<(String, u64, bool)>) {
+        for (resource, seq, unordered) in marks {
+            if unordered {
+                self.unordered.insert(resource.clone());
+            }
+            self.clean.insert(resource, seq);
+        }
     }
 
     /// Drop the open package after a failed extraction (committed packages stay committed).
@@ -485,6 +504,15 @@ impl<'p> Stream<'p> {
         }
     }
 
+    /// (resource, pages written, rows out of cursor order) of this stream and its dependents.
+    fn marks(&self, out: &mut Vec<(String, u64, bool)>) {
+        let unordered = self.tracker.as_ref().is_some_and(Tracker::went_backwards);
+        out.push((self.res.name.clone(), self.seq, unordered));
+        for d in &self.dependents {
+            d.marks(out);
+        }
+    }
+
     fn warn_overflow(&self) {
         if self.tracker.as_ref().is_some_and(Tracker::overflowed) {
             tracing::warn!(
@@ -570,6 +598,11 @@ async fn pages(
             for dep in &mut stream.dependents {
                 Box::pin(extract_dependent(job, inst, dep, &parent, writer)).await?;
             }
+        }
+        if stream.res.parent.is_none() {
+            let mut marks = Vec::new();
+            stream.marks(&mut marks);
+            writer.borrow_mut().mark_clean(marks);
         }
     }
     Ok(())

@@ -185,6 +185,8 @@ pub struct Tracker {
     last: Option<(Cursor, Value)>,
     last_hashes: Vec<String>,
     overflow: bool,
+    /// a kept row's cursor was behind the last value: rows do not come in cursor order
+    backwards: bool,
     pub kept: u64,
     pub filtered: u64,
 }
@@ -245,6 +247,7 @@ impl Tracker {
             prior,
             last,
             overflow: false,
+            backwards: false,
             kept: 0,
             filtered: 0,
         })
@@ -367,8 +370,15 @@ impl Tracker {
         if ord == Ordering::Greater {
             self.last = Some((c, raw.clone()));
         }
+        self.backwards |= ord == Ordering::Less;
         self.kept += 1;
         Ok(true)
+    }
+
+    /// Whether a kept row came behind the last value so far: its state (the last value) does
+    /// not say where a failed extraction stopped.
+    pub fn went_backwards(&self) -> bool {
+        self.backwards
     }
 
     /// Whether the boundary set hit its cap (some rows at the last value are not remembered).

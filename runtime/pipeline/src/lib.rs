@@ -28,6 +28,7 @@ mod package;
 mod plan;
 mod resources;
 mod run;
+mod salvage;
 mod sandbox;
 mod sink;
 mod spec;

@@ -44,6 +44,10 @@ pub struct LiveSink {
 }
 
 impl PackageSink for LiveSink {
+    fn streams(&self) -> bool {
+        true
+    }
+
     fn opened(&mut self, header: &PackageManifest) {
         let (pages, feed) = std::sync::mpsc::sync_channel(2);
         let (done_tx, done) = std::sync::mpsc::channel();

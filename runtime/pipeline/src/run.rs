@@ -275,12 +275,12 @@ async fn extract_and_load(
                     spec.limits.concurrency,
                 ))
             });
-            seal_or_discard(writer.into_inner(), extracted)
+            seal_or_salvage(writer.into_inner(), extracted, &**progress)
         })?
     } else {
         let writer = new_writer(sink::boxed(sink::SealedSink { loader }));
         let extracted = extract_within(&job, &writer, budget, spec.limits.concurrency).await;
-        seal_or_discard(writer.into_inner(), extracted)?
+        seal_or_salvage(writer.into_inner(), extracted, &**progress)?
     };
     let summary = &mut session.summary;
     summary.http_requests = requests.values().map(|m| m.requests).sum();
@@ -291,18 +291,53 @@ async fn extract_and_load(
     Ok(waited)
 }
 
-/// Seal the last package of a finished extraction, or give it up after a failed one.
-fn seal_or_discard<R>(
+/// How an extraction failed: the error, and the roots it left unfinished.
+struct Failed {
+    error: PipelineError,
+    roots: Vec<String>,
+}
+
+/// Seal the last package of a finished extraction; after a failed one, commit what may be
+/// kept of it (`salvage.rs`), say so, and return the extraction's error.
+fn seal_or_salvage<R>(
     mut writer: extract::Writer<'_>,
-    extracted: Result<R, PipelineError>,
+    extracted: Result<R, Failed>,
+    progress: &dyn Progress,
 ) -> Result<(R, Duration), PipelineError> {
-    match extracted.and_then(|r| writer.seal(true).map(|()| r)) {
-        Ok(r) => Ok((r, writer.waited)),
-        Err(e) => {
-            writer.discard();
-            Err(e)
+    let failed = match extracted {
+        Ok(r) => {
+            return match writer.seal(true) {
+                Ok(()) => Ok((r, writer.waited)),
+                Err(e) => {
+                    writer.discard();
+                    Err(e)
+                }
+            };
         }
+        Err(failed) => failed,
+    };
+    match writer.salvage(&failed.roots) {
+        Ok(Some(kept)) => {
+            let pages: Vec<String> = kept
+                .pages
+                .iter()
+                .map(|(r, n)| format!("{r}: {n} page{}", if *n == 1 { "" } else { "s" }))
+                .collect();
+            progress.log(
+                "warn",
+                &format!(
+                    "the extraction failed; what came before the failure is loaded ({}), with its state, so the next run goes on from there",
+                    pages.join(", ")
+                ),
+            );
+        }
+        Ok(None) => {}
+        Err(e) => progress.log(
+            "warn",
+            &format!("the extraction failed, and loading what came before it failed too: {e}"),
+        ),
     }
+    Err(failed.error)
 }
 
 /// After the loads: export the schema, notify of schema changes, write the trace.
@@ -344,11 +379,19 @@ async fn extract_within(
     writer: &std::cell::RefCell<extract::Writer<'_>>,
     budget: Duration,
     concurrency: usize,
-) -> Result<IndexMap<String, sluice_host::HttpMetrics>, PipelineError> {
+) -> Result<IndexMap<String, sluice_host::HttpMetrics>, Failed> {
     match tokio::time::timeout(budget, extract_all(job, writer, concurrency)).await {
         Ok(r) => r,
         // a host call blocked past the budget (the page loop checks the deadline itself)
-        Err(_) => Err(extract::run_time_exceeded(job)),
+        Err(_) => Err(Failed {
+            error: extract::run_time_exceeded(job),
+            roots: job
+                .resources
+                .iter()
+                .filter(|r| r.parent.is_none())
+                .map(|r| r.name.clone())
+                .collect(),
+        }),
     }
 }
 
@@ -365,7 +408,7 @@ async fn extract_all(
     job: &extract::Job<'_>,
     writer: &std::cell::RefCell<extract::Writer<'_>>,
     concurrency: usize,
-) -> Result<IndexMap<String, sluice_host::HttpMetrics>, PipelineError> {
+) -> Result<IndexMap<String, sluice_host::HttpMetrics>, Failed> {
     // root resources extract concurrently (each in its own instance, interleaved on this
     // task); dependents run inside their parent's extraction, page by page
     let roots: Vec<&PlannedResource> = job
@@ -378,8 +421,24 @@ async fn extract_all(
         let running = chunk
             .iter()
             .map(|root| extract::extract_resource(job, root, writer));
-        for r in futures_util::future::join_all(running).await {
-            metrics.extend(r?);
+        let mut failed: Option<Failed> = None;
+        for (root, r) in chunk
+            .iter()
+            .zip(futures_util::future::join_all(running).await)
+        {
+            match (r, failed.as_mut()) {
+                (Ok(m), _) => metrics.extend(m),
+                (Err(_), Some(f)) => f.roots.push(root.name.clone()),
+                (Err(error), None) => {
+                    failed = Some(Failed {
+                        error,
+                        roots: vec![root.name.clone()],
+                    })
+                }
+            }
+        }
+        if let Some(f) = failed {
+            return Err(f);
         }
     }
     Ok(metrics)

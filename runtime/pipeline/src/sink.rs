@@ -21,6 +21,11 @@ pub trait PackageSink {
     fn sealed(&mut self, package: Pending) -> Result<(), PipelineError>;
     /// The open package is given up (a live load rolls back).
     fn abandoned(&mut self);
+    /// Whether pages are loaded as they land: a package such a sink took in is kept whole or
+    /// not at all (none of its pages can be taken back).
+    fn streams(&self) -> bool {
+        false
+    }
 }
 
 /// Each package is loaded once sealed: several resources extract interleaved, and their pages

@@ -25,6 +25,7 @@ mod files_many;
 mod filesystem;
 mod hostile;
 mod http;
+mod http2;
 mod incremental;
 mod languages;
 mod openapi;

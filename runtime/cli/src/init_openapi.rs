@@ -115,3 +115,47 @@ fn report(g: &Generated) {
         skipped.len()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A document served once over loopback HTTP is read from its URL, and its relative
+    /// server resolves against that URL.
+    #[test]
+    fn a_document_is_fetched_from_its_url_and_relative_servers_resolve_against_it() {
+        let doc = "openapi: 3.0.0\ninfo: {title: T, version: '1'}\nservers: [{url: /v1}]\npaths:\n  /pets:\n    get:\n      responses:\n        '200':\n          content:\n            application/json:\n              schema: {type: array, items: {type: object, properties: {id: {type: integer}}}}\n";
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let served = doc.to_owned();
+        std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/yaml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    served.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(served.as_bytes());
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}/specs/pets.yaml");
+        let (text, from) = read(&url).expect("fetched");
+        assert_eq!(text, doc);
+        let g = sluice_openapi::generate(
+            &text,
+            &Options {
+                name: "pets".into(),
+                base_url: None,
+                spec_url: from,
+            },
+        )
+        .expect("generates");
+        assert_eq!(g.base_url, format!("http://127.0.0.1:{port}/v1"));
+        assert!(g.base_url_note.is_none());
+        assert!(read("/no/such/spec.yaml").is_err());
+    }
+}

@@ -622,6 +622,12 @@ impl Extraction {
         let (headers, doc) = match self.answer(&shown, answer) {
             Ok(Some(a)) => a,
             Ok(None) => {
+                // ignored by a response action: the pages end here, and so does any resume
+                // point an earlier page left
+                if self.resume.is_some() {
+                    lane.ready
+                        .push_back((Vec::new(), Some(serde_json::json!({}))));
+                }
                 lane.done = true;
                 return;
             }

@@ -15,6 +15,21 @@ pub enum In {
     Path,
     Header,
     Cookie,
+    /// Swagger 2's `body` and `formData`, which a GET does not send
+    Body,
+}
+
+impl In {
+    /// The place as the document names it (`query`, `header`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            In::Query => "query",
+            In::Path => "path",
+            In::Header => "header",
+            In::Cookie => "cookie",
+            In::Body => "body",
+        }
+    }
 }
 
 /// One parameter of an operation.
@@ -157,8 +172,7 @@ fn param(doc: &Doc, p: &Value, ptr: &str) -> Result<Param, SpecError> {
         Some("path") => In::Path,
         Some("header") => In::Header,
         Some("cookie") => In::Cookie,
-        // Swagger 2's body and formData parameters are not sent by a GET
-        _ => In::Cookie,
+        _ => In::Body,
     };
     let schema = match p.get("schema") {
         Some(s) => schema::resolve(doc, s, &format!("{at}/schema"))?.0,

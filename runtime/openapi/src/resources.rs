@@ -309,10 +309,10 @@ fn fill_params(r: &mut Resource, op: &Operation) {
             (_, _) => {
                 r.unresolved.get_or_insert_with(|| {
                     format!(
-                        "required {:?} parameter `{}` is not something the config sets",
-                        p.at, p.name
+                        "required {} parameter `{}` is not something the config sets",
+                        p.at.name(),
+                        p.name
                     )
-                    .to_lowercase()
                 });
             }
         }

@@ -15,12 +15,20 @@ const REST: (&str, &[u8]) = ("rest_api", sluice_bundled::REST_API.bytes);
 const PAGES: i64 = 8;
 
 /// Events in 8 pages of 3 (ids ascending, or descending with `?order=desc`); the page named
-/// by `fail_at` answers 400 while it is set.
+/// by `fail_at` answers 400 while it is set; pages from `gone_from` on answer 404.
 fn events(fail_at: Arc<AtomicI64>) -> ApiServer {
+    events_until(fail_at, Arc::new(AtomicI64::new(0)))
+}
+
+fn events_until(fail_at: Arc<AtomicI64>, gone_from: Arc<AtomicI64>) -> ApiServer {
     ApiServer::start(move |req| {
         let page: i64 = req.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
         if page == fail_at.load(Ordering::SeqCst) {
             return ApiResponse::raw(400, r#"{"message": "the index is rebuilding"}"#);
+        }
+        let gone = gone_from.load(Ordering::SeqCst);
+        if gone > 0 && page >= gone {
+            return ApiResponse::raw(404, r#"{"message": "no such page"}"#);
         }
         let desc = req.param("order") == Some("desc");
         let ids: Vec<i64> = (3 * (page - 1) + 1..=3 * page)
@@ -133,4 +141,31 @@ fn nothing_is_kept_where_part_of_a_resource_would_lose_or_double_rows() {
         Some("1")
     );
     assert_eq!(area.count("select count(*) from ev.events"), 24);
+}
+
+/// A resumed run whose next page is ignored by a response action ends there, and leaves no
+/// resume point: the run after it starts from page 1 again.
+#[test]
+fn a_resumed_run_ending_on_an_ignored_page_leaves_no_resume_point() {
+    let (fail_at, gone_from) = (Arc::new(AtomicI64::new(5)), Arc::new(AtomicI64::new(0)));
+    let server = events_until(fail_at.clone(), gone_from.clone());
+    let area = Area::new();
+    let toml = pipeline(
+        &server,
+        "name = \"events\"\nendpoint = { path = \"events\", data_selector = \"data\", response_actions = [{ status_code = 404, action = \"ignore\" }] }",
+    );
+    area.run(&toml, REST).expect_err("page 5 fails");
+    assert_eq!(area.count("select count(*) from ev.events"), 12);
+    fail_at.store(0, Ordering::SeqCst);
+    gone_from.store(5, Ordering::SeqCst);
+    let before = server.requests().len();
+    area.run(&toml, REST).expect("ends on the ignored page");
+    assert_eq!(pages_asked(&server, before), vec!["5"]);
+    gone_from.store(0, Ordering::SeqCst);
+    let before = server.requests().len();
+    area.run(&toml, REST).expect("a fresh run");
+    assert_eq!(
+        pages_asked(&server, before).first().map(String::as_str),
+        Some("1")
+    );
 }

@@ -8,6 +8,7 @@ mod mariadb;
 mod pg;
 mod s3_server;
 mod support;
+mod webdriver;
 
 mod api_server;
 mod arrow_pages;
@@ -19,6 +20,8 @@ mod conformance;
 mod contract_versions;
 mod contracts;
 pub mod crash;
+mod dashboard;
+mod dataset;
 mod dispositions;
 mod file_formats;
 mod files_many;

@@ -87,6 +87,50 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run one read-only SQL statement on a pipeline's dataset (unqualified names are its
+    /// tables)
+    Query {
+        /// the pipeline name (as for `sluice pipeline NAME …`)
+        pipeline: String,
+        /// the statement: SELECT, WITH, FROM, VALUES, TABLE, SHOW, DESCRIBE, SUMMARIZE, EXPLAIN
+        sql: String,
+        /// `table` (the first 1,000 rows), `csv`, `jsonl` or `parquet`
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        /// write into this file instead of standard output
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// working directory for packages and local state (env SLUICE_DATA_DIR/pipelines)
+        #[arg(long)]
+        pipelines_dir: Option<PathBuf>,
+    },
+    /// Write a table of a pipeline's dataset to a CSV, JSON lines or Parquet file
+    Export {
+        /// the pipeline name
+        pipeline: String,
+        /// the table
+        table: String,
+        /// `csv`, `jsonl` or `parquet`
+        #[arg(long, value_enum)]
+        format: output::Format,
+        /// the file to write
+        #[arg(long)]
+        output: PathBuf,
+        /// working directory for packages and local state (env SLUICE_DATA_DIR/pipelines)
+        #[arg(long)]
+        pipelines_dir: Option<PathBuf>,
+    },
+    /// Serve a read-only dashboard of pipelines on 127.0.0.1 (a token in the printed URL)
+    Dashboard {
+        /// the port (0: any free one)
+        #[arg(long, default_value_t = 7654)]
+        port: u16,
+        /// the pipelines to show (default: every pipeline in the working directory)
+        pipelines: Vec<String>,
+        /// working directory for packages and local state (env SLUICE_DATA_DIR/pipelines)
+        #[arg(long)]
+        pipelines_dir: Option<PathBuf>,
+    },
     /// Manage a pipeline by name (from its working directory)
     Pipeline {
         /// the pipeline name
@@ -160,6 +204,28 @@ enum PipelineCommand {
     },
     /// Move packages that keep failing to `aborted/` so new runs can proceed
     AbortPackages,
+    /// Where the pipeline loads, its schema versions, state per resource, last loads,
+    /// pending and aborted packages
+    Info {
+        /// print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// The last run: status, stages, rows per table, HTTP requests, retries, denials,
+    /// schema changes
+    Trace {
+        /// print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// One load package: pending, aborted (with why) or loaded (rows per table)
+    LoadPackage {
+        /// the load id (default: the newest pending package, else the last load)
+        load_id: Option<String>,
+        /// print as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the pipeline's schema in dlt's format (YAML, as `dlt pipeline NAME schema`)
     Schema {
         /// `yaml` (dlt's export format) or `json` (dlt's stored format)
@@ -375,6 +441,39 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Query {
+            pipeline,
+            sql,
+            format,
+            output,
+            pipelines_dir,
+        } => {
+            let dir = pipelines_dir.unwrap_or_else(|| data_dir().join("pipelines"));
+            inspect::query(&dir, &pipeline, &sql, format, output.as_deref())
+        }
+        Command::Export {
+            pipeline,
+            table,
+            format,
+            output,
+            pipelines_dir,
+        } => {
+            let dir = pipelines_dir.unwrap_or_else(|| data_dir().join("pipelines"));
+            inspect::export(&dir, &pipeline, &table, format, &output)
+        }
+        Command::Dashboard {
+            port,
+            pipelines,
+            pipelines_dir,
+        } => {
+            let dir = pipelines_dir.unwrap_or_else(|| data_dir().join("pipelines"));
+            sluice_dashboard::serve(sluice_dashboard::Options {
+                pipelines_dir: dir,
+                pipelines,
+                port,
+            })?;
+            Ok(())
+        }
         Command::Pipeline {
             name,
             command,
@@ -393,6 +492,11 @@ fn real_main(cli: Cli) -> Result<()> {
                     for t in &d.tables {
                         println!("  table `{t}`");
                     }
+                }
+                PipelineCommand::Info { json } => inspect::info(&dir, &name, json)?,
+                PipelineCommand::Trace { json } => inspect::trace(&dir, &name, json)?,
+                PipelineCommand::LoadPackage { load_id, json } => {
+                    inspect::load_package(&dir, &name, load_id.as_deref(), json)?
                 }
                 PipelineCommand::AbortPackages => {
                     let ids = sluice_pipeline::abort_packages(&dir, &name)?;
@@ -989,6 +1093,8 @@ fn print_summary(s: &RunSummary) {
 }
 
 mod init_openapi;
+mod inspect;
+mod output;
 mod plan_view;
 
 #[cfg(test)]

@@ -182,7 +182,10 @@ impl DestinationConfig {
     }
 
     /// The dataset's folder in the bucket.
-    fn bucket_tree(&self, dataset: &str) -> Result<crate::bucket_tree::BucketTree, LoadError> {
+    pub(crate) fn bucket_tree(
+        &self,
+        dataset: &str,
+    ) -> Result<crate::bucket_tree::BucketTree, LoadError> {
         let DestinationConfig::Bucket {
             cloud,
             bucket,

@@ -134,6 +134,31 @@ fn open_file(path: &str, dataset: &str, storage_version: &str) -> duckdb::Result
     Ok(conn)
 }
 
+/// How long a run waits for readers (`sluice query`, the dashboard) to let go of the file.
+/// They hold it read-only for one statement at a time, so a run waits for the statement.
+const READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// [`open_file`], retried while another process holds the file (a reader's short
+/// read-only session): readers never hold a run up for longer than their statement.
+fn open_waiting_for_readers(
+    path: &str,
+    dataset: &str,
+    storage_version: &str,
+) -> duckdb::Result<Connection> {
+    let started = std::time::Instant::now();
+    loop {
+        match open_file(path, dataset, storage_version) {
+            Err(e)
+                if e.to_string().contains("Could not set lock")
+                    && started.elapsed() < READERS_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl DuckDb {
     /// Commit the open package (the shared SQL), then fold the WAL into the database file
     /// now, not during the next load.
@@ -173,9 +198,11 @@ impl DuckDb {
     /// Open the database at `path` for `dataset`, creating it in DuckDB `storage_version`'s
     /// storage format if it does not exist.
     pub fn open_in_format(path: &str, dataset: &str, storage_version: &str) -> Result<DuckDb> {
-        let conn = open_file(path, dataset, storage_version).map_err(|e| LoadError::Open {
-            destination: format!("duckdb `{path}` (storage version `{storage_version}`)"),
-            source: e.into(),
+        let conn = open_waiting_for_readers(path, dataset, storage_version).map_err(|e| {
+            LoadError::Open {
+                destination: format!("duckdb `{path}` (storage version `{storage_version}`)"),
+                source: e.into(),
+            }
         })?;
         // DuckDB's buffer pool defaults to 80% of RAM and keeps a large transaction's pages
         // resident; a bounded pool makes it write them out (optimistic writes, spilling), so

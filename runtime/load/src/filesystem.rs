@@ -123,6 +123,16 @@ impl Filesystem {
         self.tree.write(rel, text.as_bytes())
     }
 
+    /// The dataset's storage, for readers ([`crate::StoredFiles`]).
+    pub(crate) fn tree(&self) -> &dyn Tree {
+        &*self.tree
+    }
+
+    /// The load ids whose `_dlt_loads` marker exists.
+    pub(crate) fn committed(&self) -> Result<Vec<String>> {
+        self.committed_loads()
+    }
+
     fn committed_loads(&self) -> Result<Vec<String>> {
         Ok(self
             .tree

@@ -14,6 +14,7 @@ mod filesystem;
 pub mod lease;
 mod postgres;
 pub mod sql;
+mod stored_files;
 mod table_files;
 mod tree;
 
@@ -26,6 +27,7 @@ pub use filesystem::{FileFormat, Filesystem};
 pub use postgres::Postgres;
 pub use sluice_sql::{ClientCert, PgUrl, RootCerts, SslMode, TlsOptions};
 pub use sql::ReplaceStrategy;
+pub use stored_files::StoredFiles;
 pub use table_files::FileRotation;
 
 /// An error of the database or file system underneath.

@@ -54,6 +54,11 @@ impl LocalTree {
         Ok(LocalTree { root })
     }
 
+    /// `root` as it is, for reading (nothing created).
+    pub(crate) fn existing(root: PathBuf) -> LocalTree {
+        LocalTree { root }
+    }
+
     fn entries(&self, rel: &str, dirs: bool) -> Result<Vec<String>> {
         let dir = self.root.join(rel);
         let Ok(read) = fs::read_dir(&dir) else {

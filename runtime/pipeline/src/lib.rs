@@ -23,6 +23,7 @@ mod lease;
 mod live;
 mod load;
 mod load_id;
+mod local_info;
 mod manage;
 mod package;
 mod plan;
@@ -33,6 +34,7 @@ mod sandbox;
 mod sink;
 mod spec;
 mod state;
+pub mod traces;
 
 use std::path::PathBuf;
 
@@ -47,6 +49,7 @@ pub(crate) use error::io_err;
 pub use incremental::{IncrementalSpec, LastValueFunc, OnCursorMissing};
 pub use init_sql::{SqlPipeline, sql_pipeline};
 pub(crate) use load_id::{new_load_id, new_load_id_after};
+pub use local_info::{LocalInfo, PackageFile, PackageInfo, local_info, pipeline_names};
 pub use manage::{
     DropSummary, Inspection, Remembered, abort_packages, drop_resources, inspect, stored_schema,
     sync,

@@ -46,7 +46,7 @@ pub(crate) fn remember(workdir: &Path, spec: &PipelineSpec) -> Result<(), Pipeli
     crate::package::write_synced(&path, &text)
 }
 
-fn recall(pipelines_dir: &Path, name: &str) -> Result<Remembered, PipelineError> {
+pub(crate) fn recall(pipelines_dir: &Path, name: &str) -> Result<Remembered, PipelineError> {
     let path = pipelines_dir.join(name).join(REMEMBERED);
     let text = std::fs::read(&path).map_err(|_| PipelineError::Config {
         pipeline: name.to_owned(),
@@ -233,7 +233,18 @@ pub fn abort_packages(pipelines_dir: &Path, name: &str) -> Result<Vec<String>, P
     let r = recall(pipelines_dir, name)?;
     let _lease = lease_for(name, &r.destination, &r.dataset)?;
     let (mut dest, _) = open_recalled(pipelines_dir, name)?;
-    let ids = Packages::open(&pipelines_dir.join(name))?.abort_all()?;
+    let workdir = pipelines_dir.join(name);
+    let last_error = crate::traces::history(&workdir)?
+        .last()
+        .filter(|t| t["status"] == "failed")
+        .and_then(|t| t["error"].as_str().map(str::to_owned));
+    let reason = match last_error {
+        Some(e) => format!(
+            "set aside by `sluice pipeline {name} abort-packages`; the last run failed with: {e}"
+        ),
+        None => format!("set aside by `sluice pipeline {name} abort-packages`"),
+    };
+    let ids = Packages::open(&workdir)?.abort_all(&reason)?;
     let where_ = dest.describe();
     for id in &ids {
         dest.discard(id).map_err(|source| PipelineError::Load {

@@ -251,12 +251,15 @@ impl Packages {
         Ok(to)
     }
 
-    /// Move every pending package to `aborted/` (kept for inspection, never loaded).
-    pub fn abort_all(&self) -> Result<Vec<String>, PipelineError> {
+    /// Move every pending package to `aborted/` (kept for inspection, never loaded), each
+    /// with `reason` in its `REASON.txt`.
+    pub fn abort_all(&self, reason: &str) -> Result<Vec<String>, PipelineError> {
         let aborted = self.root.parent().unwrap_or(&self.root).join("aborted");
         std::fs::create_dir_all(&aborted).map_err(|e| io_err(&aborted, e))?;
         let mut ids = Vec::new();
         for p in self.pending()? {
+            let why = p.dir.join("REASON.txt");
+            std::fs::write(&why, reason).map_err(|e| io_err(&why, e))?;
             let to = aborted.join(&p.load_id);
             std::fs::rename(&p.dir, &to).map_err(|e| io_err(&to, e))?;
             ids.push(p.load_id);

@@ -16,7 +16,7 @@ use crate::plan::Runnable;
 use crate::state::LocalState;
 use crate::{
     PipelineError, Plan, PlannedResource, Progress, RunOptions, RunSummary, contracts, extract,
-    io_err, lease, live, load, manage, package, sink,
+    io_err, lease, live, load, manage, package, sink, traces,
 };
 
 /// Run a pipeline: plan it, then execute the plan.
@@ -25,8 +25,41 @@ pub async fn run(
     progress: Arc<dyn Progress>,
 ) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
-    let plan = crate::plan(&opts).await?;
-    execute(plan, progress, started).await
+    let started_at = traces::now();
+    let plan = match crate::plan(&opts).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            let workdir = opts.pipelines_dir.join(&opts.spec.name);
+            traces::record_unplanned(&workdir, started_at, &e);
+            return Err(e);
+        }
+    };
+    recorded(plan, progress, started).await
+}
+
+/// Execute `plan` and add the run to the pipeline's history, succeeded or failed.
+async fn recorded(
+    plan: Plan,
+    progress: Arc<dyn Progress>,
+    started: Instant,
+) -> Result<RunSummary, PipelineError> {
+    let started_at = traces::now();
+    let workdir = plan.run.workdir.clone();
+    let imports = plan.run.connector.imports.clone();
+    let result = execute(&plan, progress.clone(), started).await;
+    let record = traces::TraceRecord {
+        started_at,
+        finished_at: traces::now(),
+        status: if result.is_ok() { "ok" } else { "failed" },
+        error: result.as_ref().err().map(ToString::to_string),
+        plan: Some(&plan),
+        imports: &imports,
+        summary: result.as_ref().ok(),
+    };
+    if let Err(e) = traces::record(&workdir, &record) {
+        progress.log("warn", &format!("the run's record was not kept: {e}"));
+    }
+    result
 }
 
 /// Execute a plan: load pending packages, then extract, normalize and load new data.
@@ -34,7 +67,7 @@ pub async fn run_plan(
     plan: Plan,
     progress: Arc<dyn Progress>,
 ) -> Result<RunSummary, PipelineError> {
-    execute(plan, progress, Instant::now()).await
+    recorded(plan, progress, Instant::now()).await
 }
 
 /// What the steps of a run share once the destination is open.
@@ -48,7 +81,7 @@ struct Session {
 }
 
 async fn execute(
-    plan: Plan,
+    plan: &Plan,
     progress: Arc<dyn Progress>,
     started: Instant,
 ) -> Result<RunSummary, PipelineError> {
@@ -65,10 +98,10 @@ async fn execute(
         &*progress,
     )?;
     let packages = Packages::open(&run.workdir)?;
-    let mut session = open_session(&plan)?;
+    let mut session = open_session(plan)?;
     load_pending(run, &packages, &mut session, &*progress)?;
     let t = Instant::now();
-    let waited = extract_and_load(&plan, &packages, &mut session, &progress).await?;
+    let waited = extract_and_load(plan, &packages, &mut session, &progress).await?;
     let summary = &mut session.summary;
     // extraction time without the waits on loads (a live load overlaps the rest)
     summary.stage_ms.insert(

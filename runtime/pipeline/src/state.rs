@@ -1,10 +1,8 @@
 //! Local pipeline state: the schema and resource states, mirrored from what the destination
 //! committed, in dlt's state shape.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 use sluice_load::StateRow;
 use sluice_schema::Schema;
@@ -170,26 +168,7 @@ fn empty_state() -> Value {
     json!({"_state_version": 0, "_state_engine_version": STATE_ENGINE_VERSION, "sources": {}})
 }
 
-/// dlt's `_dlt_pipeline_state.state`: base64(zlib(json)).
-pub fn compress_state(state: &Value) -> String {
-    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    let _ = enc.write_all(state.to_string().as_bytes());
-    let bytes = enc.finish().unwrap_or_default();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// Decode a `_dlt_pipeline_state.state` value.
-pub fn decompress_state(text: &str) -> Option<Value> {
-    use std::io::Read as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .ok()?;
-    let mut json = String::new();
-    flate2::read::ZlibDecoder::new(&bytes[..])
-        .read_to_string(&mut json)
-        .ok()?;
-    serde_json::from_str(&json).ok()
-}
+pub use sluice_schema::{compress_state, decompress_state};
 
 mod sha3_like {
     use base64::Engine as _;

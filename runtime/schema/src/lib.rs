@@ -12,6 +12,7 @@ mod ids;
 pub mod keccak_lanes;
 mod naming;
 mod schema;
+mod state_codec;
 mod types;
 
 pub use contract::{ContractEntity, ContractMode, SchemaContract};
@@ -28,6 +29,7 @@ pub use schema::{
     Column, ENGINE_VERSION, MergeStrategy, Schema, SchemaUpdate, Settings, Table, WriteDisposition,
     canonical_json,
 };
+pub use state_codec::{compress_state, decompress_state};
 pub use types::DataType;
 
 /// Row id column of every table.

@@ -18,6 +18,7 @@ mod my_reflect;
 mod my_session;
 mod my_url;
 mod pg_decode;
+mod pg_query;
 mod pg_read;
 mod pg_reflect;
 mod pg_session;
@@ -28,6 +29,7 @@ mod sqlite;
 
 pub use grant::{DatabaseGrant, Databases, Engine, QUERY_SCHEMA, TablePattern};
 pub use my_url::MyUrl;
+pub use pg_query::{PgQuery, pg_query};
 pub use pg_session::{pg_session_config, pg_tls_connector};
 pub use pg_tls::MakeRustls;
 pub use pg_url::{ClientCert, PgUrl, RootCerts, SslMode, TlsOptions};

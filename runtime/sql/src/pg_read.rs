@@ -86,7 +86,7 @@ fn encode(plan: &ReadPlan, rows: &[tokio_postgres::Row]) -> Result<Vec<u8>> {
 }
 
 /// A column value as the server sent it.
-struct Raw<'a>(&'a [u8]);
+pub(crate) struct Raw<'a>(pub(crate) &'a [u8]);
 
 impl<'a> tokio_postgres::types::FromSql<'a> for Raw<'a> {
     fn from_sql(

@@ -89,23 +89,22 @@ async fn query_table(
         .prepare(query)
         .await
         .map_err(|e| grant.db_error(&format!("query `{name}`"), crate::pg_session::pg_text(&e)))?;
-    let columns = stmt
-        .columns()
-        .iter()
-        .map(|c| {
-            PgColumn {
-                name: c.name().to_owned(),
-                db_type: c.type_().name().to_owned(),
-                oid: c.type_().oid(),
-                typmod: -1,
-                not_null: false,
-                typtype: type_kind(c.type_()),
-                category: String::new(),
-            }
-            .info()
-        })
-        .collect();
+    let columns = stmt.columns().iter().map(result_column).collect();
     Ok(TableInfo::query(name, columns))
+}
+
+/// A result column of a prepared statement, with the dlt type it is read as.
+pub(crate) fn result_column(c: &tokio_postgres::Column) -> ColumnInfo {
+    PgColumn {
+        name: c.name().to_owned(),
+        db_type: c.type_().name().to_owned(),
+        oid: c.type_().oid(),
+        typmod: -1,
+        not_null: false,
+        typtype: type_kind(c.type_()),
+        category: String::new(),
+    }
+    .info()
 }
 
 fn type_kind(t: &Type) -> String {

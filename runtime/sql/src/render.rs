@@ -66,6 +66,16 @@ impl Dialect {
     }
 }
 
+/// `name` as a PostgreSQL identifier.
+pub(crate) fn quote_pg(name: &str) -> String {
+    Dialect::Postgres.quote(name)
+}
+
+/// PostgreSQL's select expression for column `c` (cast when it is read as text or JSON).
+pub(crate) fn select_expr_pg(c: &ColumnInfo) -> String {
+    Dialect::Postgres.select_expr(c)
+}
+
 /// How the database hands one column over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum ReadAs {

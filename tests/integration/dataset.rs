@@ -246,6 +246,51 @@ fn a_file_a_run_is_writing_answers_busy_at_once_and_reads_again_after() {
 }
 
 #[test]
+#[ignore = "started by the reader test in a child process"]
+fn dataset_reader_child() {
+    let pipelines = std::env::var("READER_PIPELINES").expect("READER_PIPELINES");
+    let ds = Dataset::open(Path::new(&pipelines), "ds").expect("opens");
+    // a result of many batches: the reading thread holds the file while they are not taken
+    let batches = ds.query("select * from range(10000000)").expect("query");
+    println!("READER_HOLDS");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(batches);
+}
+
+#[test]
+fn a_run_waits_for_a_reader_to_let_go_of_the_file() {
+    use std::io::BufRead as _;
+    let area = Area::new();
+    let dest = format!("duckdb:{}", area.db().display());
+    two_loads(&area, &dest);
+    let pipelines = area.path().join("pipelines");
+    let mut child = child_test("dataset::dataset_reader_child")
+        .env("READER_PIPELINES", &pipelines)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("child");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("READER_HOLDS") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).expect("read") > 0,
+            "the reader ended early"
+        );
+    }
+    // the reader's process holds the file read-only: the run waits for it, then loads
+    let dir = area.path().join("ds-data");
+    std::fs::write(dir.join("three.ndjson"), "{\"id\": 122, \"a\": \"z\"}\n").expect("write");
+    let c = ("files", sluice_bundled::FILES.bytes);
+    let s = area
+        .run_to(&folder_pipeline(&dir, "ds"), c, &dest)
+        .expect("the run loads");
+    assert_eq!(s.tables["t"], 1);
+    child.wait().expect("child ends");
+    assert_eq!(area.count("select count(*) from ds_dataset.t"), 122);
+}
+
+#[test]
 fn a_postgres_dataset_reads_in_a_read_only_transaction() {
     let pg = PgServer::start();
     let area = Area::new();
@@ -311,6 +356,11 @@ fn a_local_filesystem_dataset_reads_only_committed_files() {
             assert_eq!(one(&ds, "select count(*) from t"), 121);
             assert_eq!(ds.loads().expect("loads").len(), 2);
         }
+        // each load's files, from its manifest
+        let first = ds.loads().expect("loads")[0].load_id.clone();
+        let files = ds.load_files(&first).expect("manifest").expect("files");
+        assert_eq!(files[0]["table"], "t", "{files}");
+        assert_eq!(files[0]["rows"], 120, "{files}");
         // a file of a load that never committed is not read
         let folder = lake.join("ds_dataset").join("t");
         let committed = std::fs::read_dir(&folder)

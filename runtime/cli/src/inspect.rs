@@ -218,13 +218,22 @@ pub fn load_package(
         println!("  error: {e}");
     }
     for f in v["files"].as_array().into_iter().flatten() {
-        println!(
-            "  file {}  {}  {}  {} bytes",
-            str_of(&f["file"]),
-            str_of(&f["resource"]),
-            str_of(&f["format"]),
-            f["bytes"]
-        );
+        // a pending or aborted package's page files, or a filesystem load's table files
+        match f.get("table") {
+            Some(table) => println!(
+                "  file {}  table {}  {} rows",
+                str_of(&f["file"]),
+                str_of(table),
+                f["rows"]
+            ),
+            None => println!(
+                "  file {}  {}  {}  {} bytes",
+                str_of(&f["file"]),
+                str_of(&f["resource"]),
+                str_of(&f["format"]),
+                f["bytes"]
+            ),
+        }
     }
     for (table, n) in v["tables"].as_object().into_iter().flatten() {
         println!("  table {table:<32} {n} rows");
@@ -268,7 +277,7 @@ pub fn package_json(dir: &Path, pipeline: &str, load_id: Option<&str>) -> Result
         "inserted_at": load.inserted_at,
         "schema_version_hash": load.schema_version_hash,
         "component": load.component,
-        "files": [],
+        "files": ds.load_files(&load.load_id)?.unwrap_or_else(|| json!([])),
     });
     // rows per table: the run's own count when its record names only this load
     if let Some(t) = run.filter(|t| {

@@ -115,6 +115,32 @@ impl Dataset {
         self.run(sql)
     }
 
+    /// The files a filesystem dataset's load `load_id` wrote, from its manifest
+    /// (`_manifests/<load_id>.json`: table, file, rows); `None` for SQL datasets or a load
+    /// without one.
+    pub fn load_files(&self, load_id: &str) -> Result<Option<serde_json::Value>> {
+        let unavailable = |e: sluice_load::LoadError| DatasetError::Unavailable {
+            destination: self.describe(),
+            reason: e.to_string(),
+        };
+        let Some(stored) = self
+            .config
+            .stored_files(&self.dataset)
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let Ok(bytes) = stored.read(&format!("_manifests/{load_id}.json")) else {
+            return Ok(None);
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            DatasetError::Query(format!(
+                "the manifest of load {load_id} does not parse: {e}"
+            ))
+        })?;
+        Ok(Some(manifest["files"].clone()))
+    }
+
     /// Whether the dataset is in PostgreSQL (row counts of large tables are estimated).
     pub(crate) fn is_postgres(&self) -> bool {
         matches!(self.config, DestinationConfig::Postgres(_))

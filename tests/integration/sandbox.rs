@@ -487,6 +487,20 @@ fn a_secret_echoed_back_is_redacted_from_logs_and_errors() {
     let logged = format!("{logs:?}");
     assert!(logged.contains("leaking: you sent: Bearer ***"), "{logged}");
     assert!(!logged.contains(TOKEN));
+    // the run history (what `pipeline … trace` and the dashboard show) holds the failed run,
+    // its plan and its error, never the secret
+    let mut records = 0;
+    for workdir in std::fs::read_dir(area.path().join("pipelines"))
+        .expect("pipelines")
+        .flatten()
+    {
+        for t in sluice_pipeline::traces::list(&workdir.path()).expect("history") {
+            let text = std::fs::read_to_string(&t).expect("record");
+            assert!(!text.contains(TOKEN), "{}", t.display());
+            records += usize::from(text.contains("\"failed\"") && text.contains("token"));
+        }
+    }
+    assert_eq!(records, 1, "the failed run is kept, naming its secret");
     intact(&area);
 }
 

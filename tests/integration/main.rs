@@ -6,6 +6,7 @@
 mod certs;
 mod mariadb;
 mod pg;
+mod registry_server;
 mod s3_server;
 mod support;
 mod webdriver;
@@ -37,6 +38,7 @@ mod pg_tls;
 mod pipeline;
 mod plan;
 mod ready_pipelines;
+mod registry;
 mod rest_api;
 mod rest_depth;
 mod rest_fan_out;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use sluice_cli::{component, data_dir};
 use sluice_pipeline::{PipelineSpec, Progress, RunOptions, RunSummary};
 
 // The normalizer allocates many small strings across rayon threads; mimalloc's thread-local
@@ -250,7 +251,8 @@ enum ConnectorCommand {
     /// Show what a connector is and asks for: resources, config schema, imported
     /// capabilities, sha256, and its cold start (precompiled load + instantiate)
     Inspect {
-        /// a component file (`.wasm`) or a bundled connector's name
+        /// a component file (`.wasm`), a bundled connector's name, or an `oci://` reference
+        /// (pulled, not added: its manifest and signature shown)
         connector: String,
         /// configuration to ask the connector's spec with (JSON)
         #[arg(long, default_value = "{}")]
@@ -259,6 +261,69 @@ enum ConnectorCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Push a component to an OCI registry as a Wasm artifact, its manifest inside it and in
+    /// the artifact's config (credentials: SLUICE_REGISTRY_USER / SLUICE_REGISTRY_PASSWORD)
+    Publish {
+        /// the component (`.wasm`)
+        component: PathBuf,
+        /// where: `oci://registry/namespace/name:tag` (plain HTTP only to 127.0.0.1/::1)
+        reference: String,
+        /// the manifest (TOML: name, version, resources, hosts, secrets, directories,
+        /// databases, buckets; `["*"]` for what the pipeline grants), when the component
+        /// carries none; its imports are read from the binary
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Pull a registry component, check its digest and signature, cache it and record it in
+    /// `sluice.lock` (beside --pipeline's file, else ./sluice.lock)
+    Add {
+        /// `oci://registry/namespace/name:tag`
+        reference: String,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Pull the newer version of a pipeline's `connector.oci`, print what it asks for beyond
+    /// the lock, and move the lock to it (refused when it asks for more, until --accept and
+    /// the pipeline's grants cover it)
+    Update {
+        /// the pipeline file whose `connector.oci` to update
+        pipeline_file: PathBuf,
+        /// take a version that asks for more than the lock recorded
+        #[arg(long)]
+        accept: bool,
+    },
+    /// Sign what a reference names now (cosign's format, pushed at `sha256-<hex>.sig`)
+    Sign {
+        /// `oci://registry/namespace/name:tag`
+        reference: String,
+        /// the private key (PEM, from `sluice connector keygen`)
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// List the connectors a registry holds, with their tags (`oci://REGISTRY[/NAMESPACE]`)
+    Search {
+        /// `oci://127.0.0.1:5000` or `oci://registry.example/namespace`
+        registry: String,
+    },
+    /// Write a signing key pair: NAME.key (private, keep it) and NAME.pub (give it out)
+    Keygen {
+        /// the files' path without extension
+        name: PathBuf,
+    },
+}
+
+/// Whom `connector add` trusts.
+#[derive(Args)]
+struct TrustArgs {
+    /// the pipeline file whose `trusted_keys` and `allow_unsigned` apply (its lock is beside it)
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+    /// a public key (PEM) to trust besides the pipeline's
+    #[arg(long = "trusted-key")]
+    trusted_keys: Vec<PathBuf>,
+    /// add it even when unsigned or signed by no trusted key
+    #[arg(long)]
+    allow_unsigned: bool,
 }
 
 #[derive(Args)]
@@ -293,15 +358,6 @@ struct Common {
     /// show what would run (`sluice plan`) instead of running
     #[arg(long)]
     dry_run: bool,
-}
-
-fn data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SLUICE_DATA_DIR") {
-        return PathBuf::from(d);
-    }
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".sluice"))
-        .unwrap_or_else(|| PathBuf::from(".sluice"))
 }
 
 struct Bar(ProgressBar);
@@ -565,6 +621,38 @@ fn real_main(cli: Cli) -> Result<()> {
             (None, None) => bail!("give --sql URL or --openapi SPEC"),
         },
         Command::Connector {
+            command:
+                ConnectorCommand::Publish {
+                    component,
+                    reference,
+                    manifest,
+                },
+        } => registry_cmds::publish(&component, &reference, manifest.as_deref()),
+        Command::Connector {
+            command: ConnectorCommand::Add { reference, trust },
+        } => registry_cmds::add(
+            &reference,
+            trust.pipeline.as_deref(),
+            &trust.trusted_keys,
+            trust.allow_unsigned,
+        ),
+        Command::Connector {
+            command:
+                ConnectorCommand::Update {
+                    pipeline_file,
+                    accept,
+                },
+        } => registry_cmds::update(&pipeline_file, accept),
+        Command::Connector {
+            command: ConnectorCommand::Sign { reference, key },
+        } => registry_cmds::sign(&reference, &key),
+        Command::Connector {
+            command: ConnectorCommand::Keygen { name },
+        } => registry_cmds::keygen(&name),
+        Command::Connector {
+            command: ConnectorCommand::Search { registry },
+        } => registry_cmds::search(&registry),
+        Command::Connector {
             command: ConnectorCommand::List,
         } => {
             for b in sluice_bundled::BUNDLED {
@@ -580,6 +668,9 @@ fn real_main(cli: Cli) -> Result<()> {
                     json,
                 },
         } => {
+            if connector.starts_with("oci://") {
+                return registry_cmds::inspect_remote(&connector, &config, json);
+            }
             let (name, bytes) = match sluice_bundled::find(&connector) {
                 Some(b) if !Path::new(&connector).exists() => (b.name.to_owned(), b.bytes.to_vec()),
                 _ => (
@@ -650,6 +741,11 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             if !i.config_schema.is_null() {
                 println!("config schema: {}", i.config_schema);
+            }
+            match sluice_registry::manifest::read_section(&bytes) {
+                Ok(Some(m)) => registry_cmds::print_manifest(&m),
+                Ok(None) => println!("manifest: none (`connector publish --manifest` adds one)"),
+                Err(e) => println!("manifest: unreadable ({e})"),
             }
             Ok(())
         }
@@ -903,31 +999,11 @@ fn execute(mut spec: PipelineSpec, common: Common) -> Result<()> {
     if let Some(d) = &common.destination {
         spec.destination = d.clone();
     }
-    let component = match (&spec.connector.name, &spec.connector.path) {
-        (_, Some(path)) => (
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            std::fs::read(path)
-                .with_context(|| format!("reading connector `{}`", path.display()))?,
-        ),
-        (Some(name), None) => {
-            let b = sluice_bundled::find(name).with_context(|| {
-                format!(
-                    "no bundled connector `{name}` (bundled: {})",
-                    sluice_bundled::BUNDLED
-                        .iter()
-                        .map(|b| b.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-            (b.name.to_owned(), b.bytes.to_vec())
-        }
-        (None, None) => {
-            bail!("the pipeline names no connector (`connector.name` or `connector.path`)")
-        }
-    };
+    let resolved = component::resolve(&spec, &data_dir())?;
+    for w in &resolved.warnings {
+        eprintln!("warning: {w}");
+    }
+    let component = (resolved.name, resolved.bytes);
     let schema_contract = match &common.schema_contract {
         None => None,
         Some(text) => {
@@ -1096,6 +1172,7 @@ mod init_openapi;
 mod inspect;
 mod output;
 mod plan_view;
+mod registry_cmds;
 
 #[cfg(test)]
 mod tests {

@@ -70,22 +70,27 @@ fn azure_credentials(spec: &PipelineSpec, g: &BucketGrantSpec) -> Result<Credent
         );
     }
     match (&g.access_key, g.anonymous) {
-        (Some(k), false) => Ok(Credentials::AccountKey(secret(spec, "access_key", k)?)),
+        (Some(k), false) => Ok(Credentials::AccountKey(hostless_secret(
+            spec,
+            "access_key",
+            k,
+        )?)),
         (None, true) => Ok(Credentials::Anonymous),
         (None, false) => Ok(Credentials::Environment),
         (Some(_), true) => Err("`anonymous` takes no key".into()),
     }
 }
 
-/// The value of secret `name` that grant field `field` names: a secret without a host.
-fn secret(spec: &PipelineSpec, field: &str, name: &str) -> Result<String, String> {
+/// The value of secret `name` that field `field` names: a secret without a host (a bucket
+/// key, a registry password), so it can never be sent over HTTP by a connector.
+pub fn hostless_secret(spec: &PipelineSpec, field: &str, name: &str) -> Result<String, String> {
     let s = spec.secrets.get(name).ok_or_else(|| {
         format!("`{field}` names secret `{name}`, which the pipeline does not define")
     })?;
     if s.host.is_some() {
         return Err(format!(
-            "secret `{name}` has a `host`: a bucket credential must not be sendable over \
-             HTTP; define a secret without `host` for it"
+            "secret `{name}` has a `host`: a credential the host itself uses must not be \
+             sendable over HTTP; define a secret without `host` for it"
         ));
     }
     crate::sandbox::secret_value(s)
@@ -94,7 +99,7 @@ fn secret(spec: &PipelineSpec, field: &str, name: &str) -> Result<String, String
 }
 
 fn credentials(spec: &PipelineSpec, g: &BucketGrantSpec) -> Result<Credentials, String> {
-    let secret = |field: &str, name: &str| secret(spec, field, name);
+    let secret = |field: &str, name: &str| hostless_secret(spec, field, name);
     match (&g.access_key_id, &g.secret_access_key, g.anonymous) {
         (Some(id), Some(key), false) => Ok(Credentials::Keys {
             access_key_id: secret("access_key_id", id)?,

@@ -41,6 +41,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use sluice_schema::SchemaUpdate;
 
+pub use bucket_grants::hostless_secret;
 pub use contracts::schema_change_message;
 pub use destination::{dataset_tables, duckdb_path, open_destination};
 pub(crate) use destination::{destination_config, open_named, restore_schema};

@@ -229,6 +229,21 @@ pub struct ConnectorSpec {
     pub path: Option<PathBuf>,
     /// sha256 the component must have
     pub digest: Option<String>,
+    /// an `oci://registry/namespace/name:tag` reference, run at the digest `sluice.lock`
+    /// (beside the pipeline file) recorded when it was added
+    pub oci: Option<String>,
+    /// public keys (PEM, cosign's format) whose signatures on registry components the
+    /// pipeline trusts, relative to the pipeline file
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
+    /// run registry components that are unsigned or signed by no trusted key
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// the registry user (with `registry_secret`; else SLUICE_REGISTRY_USER)
+    pub registry_user: Option<String>,
+    /// a secret without a host holding the registry password or token (else
+    /// SLUICE_REGISTRY_PASSWORD)
+    pub registry_secret: Option<String>,
 }
 
 /// What the connector is granted.
@@ -492,6 +507,7 @@ impl PipelineSpec {
         spec.grants.allow_read = spec.grants.allow_read.iter().map(abs).collect();
         spec.grants.allow_read_files = spec.grants.allow_read_files.iter().map(abs).collect();
         spec.connector.path = spec.connector.path.as_ref().map(abs);
+        spec.connector.trusted_keys = spec.connector.trusted_keys.iter().map(abs).collect();
         spec.schema.import = spec.schema.import.as_ref().map(abs);
         spec.schema.export = spec.schema.export.as_ref().map(abs);
         for r in spec.resources.values_mut() {

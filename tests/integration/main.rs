@@ -7,6 +7,7 @@ mod certs;
 mod mariadb;
 mod pg;
 mod registry_server;
+mod registry_token;
 mod s3_server;
 mod support;
 mod webdriver;

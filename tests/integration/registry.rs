@@ -394,3 +394,40 @@ fn a_registry_behind_a_password_takes_it_and_never_shows_it() {
     );
     assert!(e.contains("has a `host`") && !e.contains(PASSWORD), "{e}");
 }
+
+#[test]
+fn a_registry_with_token_auth_issues_a_token_for_the_credentials() {
+    const PASSWORD: &str = "token-server-password-42";
+    let (reg, tokens) = RegistryServer::with_token("bob", PASSWORD);
+    let r = reg.reference("team/synthetic:2");
+    let reference = Reference::parse(&r).expect("ref");
+    let m = manifest("synthetic", &[], sluice_bundled::SYNTHETIC.bytes);
+    let bytes = sluice_bundled::SYNTHETIC.bytes;
+    let e = sluice_registry::publish(bytes, &m, &reference, Credentials::Anonymous)
+        .expect_err("the token server wants credentials");
+    assert!(e.to_string().contains("refused the credentials"), "{e}");
+    let wrong = Credentials::Basic {
+        user: "bob".into(),
+        password: "wrong".into(),
+    };
+    assert!(sluice_registry::publish(bytes, &m, &reference, wrong).is_err());
+    let bob = Credentials::Basic {
+        user: "bob".into(),
+        password: PASSWORD.into(),
+    };
+    let p = sluice_registry::publish(bytes, &m, &reference, bob.clone())
+        .expect("publishes with a token");
+    let pulled =
+        sluice_registry::pull(&reference, bob, &Trust::default()).expect("pulls with a token");
+    assert_eq!(pulled.digest, p.digest);
+    // the token server was asked with the registry's service and the repository's scope
+    let asked = tokens.requests();
+    assert!(
+        asked
+            .iter()
+            .any(|q| q.param("service") == Some("sluice-test")
+                && q.param("scope")
+                    .is_some_and(|s| s.starts_with("repository:team/synthetic:"))),
+        "{asked:?}"
+    );
+}

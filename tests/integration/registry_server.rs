@@ -11,19 +11,50 @@ pub struct RegistryServer {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// the token issuer's key and certificate, for a token-auth registry
+    _issuer: Option<tempfile::TempDir>,
+}
+
+/// How the registry signs clients in.
+enum Auth<'a> {
+    None,
+    Htpasswd(&'a str, &'a str),
+    Token {
+        realm: &'a str,
+        cert: &'a std::path::Path,
+    },
 }
 
 impl RegistryServer {
     pub fn start() -> RegistryServer {
-        RegistryServer::launch(None)
+        RegistryServer::launch(Auth::None)
     }
 
     /// A registry that asks for `user` and `password` (Basic).
     pub fn with_password(user: &str, password: &str) -> RegistryServer {
-        RegistryServer::launch(Some((user, password)))
+        RegistryServer::launch(Auth::Htpasswd(user, password))
     }
 
-    fn launch(auth: Option<(&str, &str)>) -> RegistryServer {
+    /// A registry that asks for a Bearer token from a token server on loopback, which
+    /// issues one to `user` with `password`; the token server lives as long as the registry.
+    pub fn with_token(
+        user: &str,
+        password: &str,
+    ) -> (RegistryServer, crate::api_server::ApiServer) {
+        let keys = tempfile::tempdir().expect("issuer dir");
+        let issuer = crate::registry_token::Issuer::new(keys.path());
+        let cert = issuer.cert_pem_path.clone();
+        let tokens = crate::registry_token::token_server(issuer, user, password);
+        let realm = format!("{}/token", tokens.url());
+        let mut server = RegistryServer::launch(Auth::Token {
+            realm: &realm,
+            cert: &cert,
+        });
+        server._issuer = Some(keys);
+        (server, tokens)
+    }
+
+    fn launch(auth: Auth<'_>) -> RegistryServer {
         let dir = tempfile::tempdir().expect("registry dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -33,7 +64,13 @@ impl RegistryServer {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("data").display()
         );
-        if let Some((user, password)) = auth {
+        if let Auth::Token { realm, cert } = auth {
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: sluice-test\n    issuer: sluice-token-issuer\n    rootcertbundle: {}\n",
+                cert.display()
+            ));
+        }
+        if let Auth::Htpasswd(user, password) = auth {
             let file = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
@@ -59,6 +96,7 @@ impl RegistryServer {
             child: Some(child),
             port,
             dir,
+            _issuer: None,
         };
         let t = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

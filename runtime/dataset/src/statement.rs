@@ -35,7 +35,9 @@ const PG_OUTSIDE: &[&str] = &[
 /// Check that `sql` is a single reading statement; returns it without a trailing `;`.
 pub(crate) fn reading(sql: &str) -> Result<String> {
     let code = code_only(sql);
-    let trimmed = code.trim().trim_end_matches(';').trim();
+    // `;` and keywords are looked for outside quoted identifiers too (`"a;b"` is a name)
+    let bare = without_identifiers(&code);
+    let trimmed = bare.trim().trim_end_matches(';').trim();
     if trimmed.is_empty() {
         return Err(DatasetError::Query("the query is empty".into()));
     }
@@ -79,8 +81,24 @@ pub(crate) fn contains_word(text: &str, word: &str) -> bool {
     })
 }
 
+/// `code` with the insides of quoted identifiers blanked.
+fn without_identifiers(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut inside = false;
+    for c in code.chars() {
+        if c == '"' {
+            inside = !inside;
+            out.push(c);
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `sql` with comments removed and the insides of string literals blanked (quoted
-/// identifiers kept), so keywords and `;` are found only in code.
+/// identifiers kept, so a quoted function name is still seen), so keywords and `;` are
+/// found only in code.
 fn code_only(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
@@ -144,6 +162,14 @@ mod tests {
         assert!(reading("WITH x AS (select 1) select * from x").is_ok());
         assert!(reading("select ';' as semi -- ; drop\n").is_ok());
         assert!(reading("/* ; */ from t").is_ok());
+        assert!(
+            reading("select \"a;b\" from t").is_ok(),
+            "a name may hold `;`"
+        );
+        assert!(matches!(
+            reading("select \"pg_read_file\"('/etc/passwd')"),
+            Err(DatasetError::ReadOnly(_))
+        ));
         for bad in [
             "delete from t",
             "DROP TABLE t",

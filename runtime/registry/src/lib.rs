@@ -91,6 +91,13 @@ impl Trust {
         if self.allow_unsigned || self.keys.iter().any(|k| k.fingerprint == locked.signer) {
             return Ok(());
         }
+        if locked.signer == "unsigned" {
+            return Err(RegistryError::Signature(format!(
+                "{} was added unsigned, and the pipeline does not allow unsigned components \
+                 (`allow_unsigned = true`, or trust a key that signed it and add it again)",
+                locked.reference
+            )));
+        }
         Err(RegistryError::Signature(format!(
             "{} was locked as signed by `{}`, which the pipeline does not trust",
             locked.reference, locked.signer

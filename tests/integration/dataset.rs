@@ -151,6 +151,13 @@ fn a_duckdb_dataset_is_read_without_writing_or_reaching_outside() {
     let ds = Dataset::open(&area.path().join("pipelines"), "ds").expect("opens");
     assert_eq!(ds.name(), "ds_dataset");
     reads_alike(&ds);
+    let all = ds.table_counts().expect("table counts");
+    let names: Vec<&str> = all.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["_dlt_loads", "_dlt_pipeline_state", "_dlt_version", "t"]
+    );
+    assert_eq!(all[3].1, 121);
     // DuckDB's external access is off: no file outside the dataset can be read
     for outside in [
         "select * from read_text('/etc/passwd')",
@@ -329,6 +336,14 @@ fn a_postgres_dataset_reads_in_a_read_only_transaction() {
         .expect("t");
     assert!(t.rows_estimated, "{t:?}");
     assert!((1_100_000..1_300_000).contains(&t.rows), "{t:?}");
+    // what `sluice tables` lists: every table, dlt's too, the large one estimated
+    let all = ds.table_counts().expect("table counts");
+    assert!(
+        all.iter()
+            .any(|(n, rows, est)| n == "_dlt_loads" && *rows == 2 && !est),
+        "{all:?}"
+    );
+    assert!(all.iter().any(|(n, _, est)| n == "t" && *est), "{all:?}");
     // a destination that is down is said to be
     let down = Dataset::at(
         "ds",

@@ -483,16 +483,23 @@ fn real_main(cli: Cli) -> Result<()> {
             if let Some(d) = common.dataset {
                 spec.dataset = Some(d);
             }
-            let (destination, tables) = sluice_pipeline::dataset_tables(&spec)?;
+            let ds =
+                sluice_dataset::Dataset::at(&spec.name, &spec.destination, &spec.dataset_name())?;
+            let tables = ds.table_counts()?;
             let width = tables
                 .iter()
-                .map(|(t, _)| t.len())
+                .map(|(t, _, _)| t.len())
                 .max()
                 .unwrap_or(5)
                 .max(5);
-            println!("dataset `{}` in {destination}", spec.dataset_name());
+            println!("dataset `{}` in {}", spec.dataset_name(), ds.describe());
             println!("  {:<width$}  {:>10}", "table", "rows");
-            for (t, n) in tables {
+            for (t, n, estimated) in tables {
+                let n = if estimated {
+                    format!("≈{n}")
+                } else {
+                    n.to_string()
+                };
                 println!("  {t:<width$}  {n:>10}");
             }
             Ok(())

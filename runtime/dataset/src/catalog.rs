@@ -158,6 +158,21 @@ impl Dataset {
             .collect())
     }
 
+    /// Every table the dataset holds now (dlt's system tables too), sorted, with its rows and
+    /// whether that is PostgreSQL's estimate (`sluice tables`).
+    pub fn table_counts(&self) -> Result<Vec<(String, i64, bool)>> {
+        let mut names = self.existing_tables()?;
+        names.sort();
+        let counts = self.counts(names.iter().map(String::as_str))?;
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let (rows, estimated) = counts.get(&n).copied().unwrap_or((0, false));
+                (n, rows, estimated)
+            })
+            .collect())
+    }
+
     /// Row counts of `tables` (a table not created yet counts 0), each with whether it is
     /// an estimate: exact counts in one statement, large PostgreSQL tables estimated.
     fn counts<'a>(

@@ -71,18 +71,6 @@ pub(crate) fn parse_replace(
     }
 }
 
-/// The tables of a pipeline's dataset with their row counts.
-pub fn dataset_tables(spec: &PipelineSpec) -> Result<(String, Vec<(String, i64)>), PipelineError> {
-    let mut dest = open_destination(spec)?;
-    let where_ = dest.describe();
-    let tables = dest.table_counts().map_err(|source| PipelineError::Load {
-        load_id: "-".into(),
-        destination: where_.clone(),
-        source,
-    })?;
-    Ok((where_, tables))
-}
-
 /// The newest of the local schema and the one stored in the destination.
 pub(crate) fn restore_schema(
     dest: &mut dyn Destination,

@@ -43,8 +43,8 @@ use sluice_schema::SchemaUpdate;
 
 pub use bucket_grants::hostless_secret;
 pub use contracts::schema_change_message;
-pub use destination::{dataset_tables, duckdb_path, open_destination};
 pub(crate) use destination::{destination_config, open_named, restore_schema};
+pub use destination::{duckdb_path, open_destination};
 pub use error::PipelineError;
 pub(crate) use error::io_err;
 pub use incremental::{IncrementalSpec, LastValueFunc, OnCursorMissing};

@@ -119,15 +119,7 @@ impl Dataset {
     /// (`_manifests/<load_id>.json`: table, file, rows); `None` for SQL datasets or a load
     /// without one.
     pub fn load_files(&self, load_id: &str) -> Result<Option<serde_json::Value>> {
-        let unavailable = |e: sluice_load::LoadError| DatasetError::Unavailable {
-            destination: self.describe(),
-            reason: e.to_string(),
-        };
-        let Some(stored) = self
-            .config
-            .stored_files(&self.dataset)
-            .map_err(unavailable)?
-        else {
+        let Some(stored) = self.stored_files()? else {
             return Ok(None);
         };
         let Ok(bytes) = stored.read(&format!("_manifests/{load_id}.json")) else {
@@ -141,6 +133,21 @@ impl Dataset {
         Ok(Some(manifest["files"].clone()))
     }
 
+    /// The committed files of a filesystem dataset (`None` for SQL datasets).
+    fn stored_files(&self) -> Result<Option<sluice_load::StoredFiles>> {
+        self.config
+            .stored_files(&self.dataset)
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// The destination could not be read.
+    fn unavailable(&self, e: sluice_load::LoadError) -> DatasetError {
+        DatasetError::Unavailable {
+            destination: self.describe(),
+            reason: e.to_string(),
+        }
+    }
+
     /// Whether the dataset is in PostgreSQL (row counts of large tables are estimated).
     pub(crate) fn is_postgres(&self) -> bool {
         matches!(self.config, DestinationConfig::Postgres(_))
@@ -148,15 +155,8 @@ impl Dataset {
 
     /// A filesystem dataset's tables that have committed files (`None` for SQL datasets).
     pub(crate) fn file_tables(&self) -> Result<Option<Vec<String>>> {
-        let unavailable = |e: sluice_load::LoadError| DatasetError::Unavailable {
-            destination: self.describe(),
-            reason: e.to_string(),
-        };
-        let Some(stored) = self
-            .config
-            .stored_files(&self.dataset)
-            .map_err(unavailable)?
-        else {
+        let unavailable = |e| self.unavailable(e);
+        let Some(stored) = self.stored_files()? else {
             return Ok(None);
         };
         let mut out = Vec::new();
@@ -182,10 +182,7 @@ impl Dataset {
 
     /// Where `sql` runs: a bucket dataset's tables that `sql` names are fetched first.
     fn source(&self, sql: &str) -> Result<Source> {
-        let unavailable = |e: sluice_load::LoadError| DatasetError::Unavailable {
-            destination: self.describe(),
-            reason: e.to_string(),
-        };
+        let unavailable = |e| self.unavailable(e);
         match &self.config {
             DestinationConfig::DuckDb { path } => Ok(Source::Duck(
                 DuckSource::File {
@@ -197,9 +194,7 @@ impl Dataset {
             DestinationConfig::Postgres(url) => Ok(Source::Pg(url.clone())),
             _ => {
                 let stored = self
-                    .config
-                    .stored_files(&self.dataset)
-                    .map_err(unavailable)?
+                    .stored_files()?
                     .ok_or_else(|| DatasetError::Query("not a filesystem dataset".into()))?;
                 match stored.local_root() {
                     Some(root) => {

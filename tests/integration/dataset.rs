@@ -9,7 +9,7 @@ use serde_json::Value;
 use sluice_dataset::{Dataset, DatasetError, batches_to_json};
 
 use crate::pg::PgServer;
-use crate::support::{Area, child_test, files_pipeline};
+use crate::support::{Area, child_test, files_pipeline, spawn_until_it_says};
 
 /// Every row of `sql` on `ds` as JSON objects.
 pub fn rows(ds: &Dataset, sql: &str) -> Vec<serde_json::Map<String, Value>> {
@@ -212,24 +212,12 @@ fn dataset_writer_child() {
 
 #[test]
 fn a_file_a_run_is_writing_answers_busy_at_once_and_reads_again_after() {
-    use std::io::BufRead as _;
     let area = Area::new();
     two_loads(&area, &format!("duckdb:{}", area.db().display()));
     let pipelines = area.path().join("pipelines");
-    let mut child = child_test("dataset::dataset_writer_child")
-        .env("WRITER_DB", area.db())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("child");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    while !line.contains("WRITER_HOLDS") {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).expect("read") > 0,
-            "the writer ended early"
-        );
-    }
+    let mut cmd = child_test("dataset::dataset_writer_child");
+    cmd.env("WRITER_DB", area.db());
+    let (mut child, _out) = spawn_until_it_says(cmd, "WRITER_HOLDS");
     let ds = Dataset::open(&pipelines, "ds").expect("opens");
     let t = std::time::Instant::now();
     match ds.query("select count(*) from t") {
@@ -266,25 +254,13 @@ fn dataset_reader_child() {
 
 #[test]
 fn a_run_waits_for_a_reader_to_let_go_of_the_file() {
-    use std::io::BufRead as _;
     let area = Area::new();
     let dest = format!("duckdb:{}", area.db().display());
     two_loads(&area, &dest);
     let pipelines = area.path().join("pipelines");
-    let mut child = child_test("dataset::dataset_reader_child")
-        .env("READER_PIPELINES", &pipelines)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("child");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    while !line.contains("READER_HOLDS") {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).expect("read") > 0,
-            "the reader ended early"
-        );
-    }
+    let mut cmd = child_test("dataset::dataset_reader_child");
+    cmd.env("READER_PIPELINES", &pipelines);
+    let (mut child, _out) = spawn_until_it_says(cmd, "READER_HOLDS");
     // the reader's process holds the file read-only: the run waits for it, then loads
     let dir = area.path().join("ds-data");
     std::fs::write(dir.join("three.ndjson"), "{\"id\": 122, \"a\": \"z\"}\n").expect("write");

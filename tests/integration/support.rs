@@ -135,6 +135,33 @@ pub fn child_test(name: &str) -> std::process::Command {
     c
 }
 
+/// Start `cmd` (a [`child_test`]) with its standard output piped, and wait until it prints
+/// a line holding `marker`; the child and its output (kept open: the child still writes to
+/// it when it ends).
+pub fn spawn_until_it_says(
+    mut cmd: std::process::Command,
+    marker: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::BufRead as _;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("child");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains(marker) {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).expect("read") > 0,
+            "the child ended before saying `{marker}`"
+        );
+    }
+    (child, out)
+}
+
 /// Run the ignored test `name` in a child process to success; its standard output.
 pub fn child_test_output(name: &str) -> String {
     let out = child_test(name).output().expect("child runs");

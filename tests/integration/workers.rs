@@ -487,18 +487,9 @@ fn a_second_run_names_the_holder_and_a_killed_holders_lease_is_taken_over() {
     let file = data.join("events.ndjson");
     append_records(&file, 1, 10);
     let toml = pipeline_toml(&file).replace("lease_wait_secs = 120", "lease_wait_secs = 1");
-    let mut holder = crate::support::child_test("workers::lease_holder_child")
-        .env("LEASE_DB", area.db())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("holder");
-    let mut out = std::io::BufReader::new(holder.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    while !line.contains("LEASE_HELD") {
-        line.clear();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("holder speaks");
-        assert!(!line.is_empty(), "the holder ended before taking the lease");
-    }
+    let mut cmd = crate::support::child_test("workers::lease_holder_child");
+    cmd.env("LEASE_DB", area.db());
+    let (mut holder, _out) = crate::support::spawn_until_it_says(cmd, "LEASE_HELD");
     let pid = holder.id();
     let started = Instant::now();
     let err = area

@@ -2,6 +2,8 @@
 export DUCKDB_LIB_DIR := env_var('HOME') / ".cache/sluice/duckdb-1.5.6"
 export CARGO_TARGET_DIR := env_var_or_default('CARGO_TARGET_DIR', env_var('HOME') / ".cache/sluice/target")
 export SLUICE_WASM_TARGET_DIR := CARGO_TARGET_DIR / "wasm"
+# the Python package's build and test venv (scripts/bootstrap makes it)
+pyvenv := env_var('HOME') / ".cache/sluice/python-venv"
 
 # build the host and the bundled connectors
 build:
@@ -20,7 +22,24 @@ test: lint
     # typing, `rest_api`'s resume points)
     cd connectors && cargo test -p files -p rest_api --lib
     cargo test --workspace --test integration
+    just python-test
     just demo
+
+# build the Python wheel (`--release` or the dev profile the Rust tests use, sharing their
+# target dir, so the engine compiles once) with libduckdb and the bundled connectors inside,
+# into $CARGO_TARGET_DIR/wheels
+wheel PROFILE="dev":
+    rm -f "$CARGO_TARGET_DIR"/wheels/sluice-*.whl
+    # the wheel's repair rewrites the linked library in place (a hard link of cargo's
+    # artifact): relink it, or the next repair finds the library it renamed
+    rm -f "$CARGO_TARGET_DIR"/maturin/lib_sluice.so "$CARGO_TARGET_DIR"/*/deps/lib_sluice.so
+    cd python && PATH="{{pyvenv}}/bin:$PATH" maturin build --profile {{PROFILE}} --auditwheel repair --interpreter "{{pyvenv}}/bin/python" --out "$CARGO_TARGET_DIR/wheels"
+
+# the Python package's tests (pytest) against the wheel, installed into the test venv
+python-test: (wheel "dev")
+    "{{pyvenv}}/bin/pip" install --quiet --force-reinstall --no-deps "$CARGO_TARGET_DIR"/wheels/sluice-*.whl
+    # from the tests folder, so `import sluice` is the installed wheel, not the source tree
+    cd python/tests && "{{pyvenv}}/bin/pytest" -q -p no:cacheprovider .
 
 # the demo: 50k synthetic GitHub-like events into ./github_demo.duckdb, then the tables
 demo:
@@ -32,6 +51,7 @@ demo:
 bench *ARGS:
     cargo build --release -p sluice-cli
     cargo build --release -p sluice-normalize --example normalize_bench
+    just wheel release
     python3 bench/bench.py {{ARGS}}
 
 # Sluice against dlt (from PyPI) on generated nested JSON and identifiers; a development check,
@@ -47,12 +67,14 @@ differential *ARGS:
 # table of every type (tests/conformance/arrow), for a PostgreSQL table of every type
 # through its sql_database source (tests/conformance/sql) and for the CSV files of
 # tests/conformance/csv and a Parquet file (tests/conformance/parquet) through its filesystem
-# source, read_csv and read_parquet, so CI holds it
+# source, read_csv and read_parquet, and for the Python package's records and DataFrame
+# (python/tests/cases.py), so CI holds it
 conformance-fixtures *NAMES:
     python3 scripts/differential/fixtures.py {{NAMES}}
     python3 scripts/differential/arrow_fixtures.py
     python3 scripts/differential/sql_fixtures.py
     python3 scripts/differential/file_fixtures.py
+    python3 scripts/differential/python_fixtures.py
 
 # fmt and clippy on the host workspace and on the guest (connectors/) workspace
 lint:

@@ -640,6 +640,10 @@ def main():
                     help="measure the REST section, keep the other saved results, replace its section")
     ap.add_argument("--rest-issues", type=int, default=300)
     ap.add_argument("--rest-latency-ms", type=int, default=50)
+    ap.add_argument("--only-python", action="store_true",
+                    help="measure the Python section, keep the other saved results, replace its section")
+    ap.add_argument("--py-rows", type=int, default=1_000_000)
+    ap.add_argument("--py-records", type=int, default=200_000)
     ap.add_argument("--files-large-mb", type=int, default=0,
                     help="also load a CSV file of this many MB for peak memory (e.g. 1000)")
     args = ap.parse_args()
@@ -651,6 +655,9 @@ def main():
         return
     if args.only_rest:
         measure_rest(args)
+        return
+    if args.only_python:
+        measure_python(args)
         return
     raw = CACHE / "bench-results.json"
     if args.only_normalize and not raw.exists():
@@ -708,6 +715,7 @@ def main():
     measure_sql(args)
     measure_files(args)
     measure_rest(args)
+    measure_python(args)
 
 
 def measure_section(args, heading, key, measure, render):
@@ -760,6 +768,16 @@ def measure_rest(args):
     measure_section(args, "## REST APIs at network speed", "rest",
                     lambda tmp: rest.rest_api(me, args.rest_issues, args.rest_latency_ms, args.runs, tmp),
                     rest.report_rest)
+
+
+def measure_python(args):
+    """The Python section (bench/python.py): the wheel and dlt on the same DataFrame and dicts."""
+    import python
+
+    me = sys.modules[__name__]
+    measure_section(args, "## From Python", "python",
+                    lambda tmp: python.python_api(me, args.py_rows, args.py_records, args.runs, tmp),
+                    python.report_python)
 
 
 if __name__ == "__main__":

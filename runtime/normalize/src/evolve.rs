@@ -16,7 +16,8 @@ use sluice_schema::{
 use crate::coerce::{Typed, cell_type, coerce, infer_type};
 use crate::flatten::{Cell, FlatRow};
 use crate::tables::{
-    DEFAULT_DECIMAL, Discards, PreferredTypes, SchemaCaps, TableBuilder, new_column, push,
+    DEFAULT_DECIMAL, Discards, PreferredTypes, SchemaCaps, TableBuilder, decimal_of, new_column,
+    push,
 };
 
 /// What one row may do to the schema, fixed for a page.
@@ -237,12 +238,7 @@ impl Planner<'_> {
         plan: &mut RowPlan,
     ) -> Result<(), RowError> {
         let t = col.data_type.unwrap_or(DataType::Text);
-        match coerce(
-            cell,
-            t,
-            col.scale.unwrap_or(0),
-            col.timezone.unwrap_or(true),
-        ) {
+        match coerce(cell, t, decimal_of(col).1, col.timezone.unwrap_or(true)) {
             Some(Typed::Null) => Ok(()),
             Some(v) => {
                 plan.actions.push(Action::Push(idx, v));
@@ -348,12 +344,11 @@ impl Planner<'_> {
             .filter(|c| c.is_complete())
         {
             let vtype = vcol.data_type.unwrap_or(vt);
-            let v = coerce(cell, vtype, vcol.scale.unwrap_or(0), true).ok_or_else(|| {
-                RowError::Coerce {
+            let v =
+                coerce(cell, vtype, decimal_of(vcol).1, true).ok_or_else(|| RowError::Coerce {
                     column: variant.clone(),
                     reason: format!("cannot coerce {cell:?} to `{vtype}`"),
-                }
-            })?;
+                })?;
             plan.actions.push(Action::PushTo(variant, v));
             return Ok(());
         }
@@ -457,7 +452,7 @@ fn apply(
                 let cell = cell_at(idx)?.1;
                 let c = &table.columns[&name];
                 let t = c.data_type.unwrap_or(DataType::Text);
-                match coerce(cell, t, c.scale.unwrap_or(0), c.timezone.unwrap_or(true)) {
+                match coerce(cell, t, decimal_of(c).1, c.timezone.unwrap_or(true)) {
                     Some(Typed::Null) => {}
                     Some(v) => push(builder, &name, row_idx, v),
                     None => {

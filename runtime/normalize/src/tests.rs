@@ -443,3 +443,33 @@ fn loaded_names_win_over_the_dlt_key_names() {
     assert!(schema.tables["t"].columns.contains_key("double"));
     assert!(schema.tables.contains_key("t__items__x"));
 }
+
+/// A `decimal` hint without precision and scale is dlt's DECIMAL(38, 9): values are scaled to
+/// the column's 9 places, not 0 (12.50 once arrived as 0.000000013).
+#[test]
+fn a_decimal_hint_without_scale_takes_the_default_scale() {
+    let mut schema = Schema::new("s");
+    let mut r = ResourceTable::new("t", "t");
+    let hint: ColumnHint =
+        serde_json::from_value(json!({"name": "amount", "data_type": "decimal"})).unwrap();
+    r.columns = vec![hint];
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    n.add_page(
+        &mut schema,
+        &r,
+        0,
+        vec![json!({"amount": 12.50}), json!({"amount": "0.125"})],
+    )
+    .unwrap();
+    let batches = n.take_batches(&schema).unwrap();
+    let (_, batch) = batches.iter().find(|(t, _)| t == "t").unwrap();
+    let col = batch
+        .column_by_name("amount")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::Decimal128Array>()
+        .unwrap();
+    assert_eq!((col.precision(), col.scale()), (38, 9));
+    assert_eq!(col.value(0), 12_500_000_000);
+    assert_eq!(col.value(1), 125_000_000);
+}

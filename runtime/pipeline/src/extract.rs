@@ -178,7 +178,7 @@ impl<'a> Writer<'a> {
 
     /// Write `page` into the open package (opening one if needed) and hand it to a live load:
     /// the page is consumed, so its buffer moves to the loader instead of being copied.
-    fn write(
+    pub(crate) fn write(
         &mut self,
         resource: &str,
         seq: u64,

@@ -52,15 +52,53 @@ pub(crate) struct Runnable {
     pub workdir: PathBuf,
     pub destination: DestinationConfig,
     pub replace: ReplaceStrategy,
-    pub connector: Connector,
-    pub sandbox: Sandbox,
+    pub origin: Origin,
     pub contracts: Contracts,
-    /// the pipeline file's `[config]` as the JSON the connector takes
-    pub config_json: String,
     /// where schema-change notifications go (`[notifications]`)
     pub webhook: Option<String>,
+}
+
+/// Where a run's pages come from.
+pub(crate) enum Origin {
+    /// a sandboxed connector component
+    Component(Box<ComponentRun>),
+    /// the caller's own process hands the pages over ([`crate::run_in_process`]): a trusted
+    /// source (the user's own data), so no sandbox
+    InProcess {
+        /// what made the pages, e.g. `python`
+        name: String,
+    },
+}
+
+/// A component as a run executes it.
+pub(crate) struct ComponentRun {
+    pub connector: Connector,
+    pub sandbox: Sandbox,
+    /// the pipeline file's `[config]` as the JSON the connector takes
+    pub config_json: String,
     /// the linked read grants, removed with the plan
     _grants: Option<crate::grants::Staged>,
+}
+
+impl Runnable {
+    /// The interfaces the run's component imports (none for an in-process source).
+    pub fn imports(&self) -> Vec<String> {
+        match &self.origin {
+            Origin::Component(c) => c.connector.imports.clone(),
+            Origin::InProcess { .. } => Vec::new(),
+        }
+    }
+
+    /// What made a package, as the load records it: `name@version sha256:digest`.
+    pub fn made_by(&self, version: &str) -> String {
+        match &self.origin {
+            Origin::Component(c) => format!(
+                "{}@{version} sha256:{}",
+                c.connector.name, c.connector.digest
+            ),
+            Origin::InProcess { name } => format!("{name}@{version} (in-process)"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Runnable {
@@ -68,7 +106,13 @@ impl std::fmt::Debug for Runnable {
         f.debug_struct("Runnable")
             .field("workdir", &self.workdir)
             .field("destination", &self.destination.describe())
-            .field("connector", &self.connector.name)
+            .field(
+                "connector",
+                &match &self.origin {
+                    Origin::Component(c) => c.connector.name.as_str(),
+                    Origin::InProcess { name } => name.as_str(),
+                },
+            )
             .finish_non_exhaustive()
     }
 }
@@ -140,12 +184,14 @@ pub async fn plan(opts: &RunOptions) -> Result<Plan, PipelineError> {
             workdir,
             destination,
             replace,
-            connector,
-            sandbox,
+            origin: Origin::Component(Box::new(ComponentRun {
+                connector,
+                sandbox,
+                config_json,
+                _grants: grants,
+            })),
             contracts,
-            config_json,
             webhook,
-            _grants: grants,
         },
     })
 }

@@ -12,11 +12,11 @@ use sluice_load::Destination;
 use sluice_schema::{Schema, SchemaUpdate};
 
 use crate::package::{Packages, Pending, StateHead};
-use crate::plan::Runnable;
+use crate::plan::{Origin, Runnable};
 use crate::state::LocalState;
 use crate::{
-    PipelineError, Plan, PlannedResource, Progress, RunOptions, RunSummary, contracts, extract,
-    io_err, lease, live, load, manage, package, sink, traces,
+    PageFeed, PipelineError, Plan, PlannedResource, Progress, RunOptions, RunSummary, contracts,
+    extract, io_err, lease, live, load, manage, package, sink, traces,
 };
 
 /// Run a pipeline: plan it, then execute the plan.
@@ -34,19 +34,20 @@ pub async fn run(
             return Err(e);
         }
     };
-    recorded(plan, progress, started).await
+    recorded(plan, progress, started, None).await
 }
 
 /// Execute `plan` and add the run to the pipeline's history, succeeded or failed.
-async fn recorded(
+pub(crate) async fn recorded(
     plan: Plan,
     progress: Arc<dyn Progress>,
     started: Instant,
+    feed: Option<&mut dyn PageFeed>,
 ) -> Result<RunSummary, PipelineError> {
     let started_at = traces::now();
     let workdir = plan.run.workdir.clone();
-    let imports = plan.run.connector.imports.clone();
-    let result = execute(&plan, progress.clone(), started).await;
+    let imports = plan.run.imports();
+    let result = execute(&plan, progress.clone(), started, feed).await;
     let record = traces::TraceRecord {
         started_at,
         finished_at: traces::now(),
@@ -67,7 +68,7 @@ pub async fn run_plan(
     plan: Plan,
     progress: Arc<dyn Progress>,
 ) -> Result<RunSummary, PipelineError> {
-    recorded(plan, progress, Instant::now()).await
+    recorded(plan, progress, Instant::now(), None).await
 }
 
 /// What the steps of a run share once the destination is open.
@@ -84,6 +85,7 @@ async fn execute(
     plan: &Plan,
     progress: Arc<dyn Progress>,
     started: Instant,
+    feed: Option<&mut dyn PageFeed>,
 ) -> Result<RunSummary, PipelineError> {
     let run = &plan.run;
     let spec = &run.spec;
@@ -101,7 +103,7 @@ async fn execute(
     let mut session = open_session(plan)?;
     load_pending(run, &packages, &mut session, &*progress)?;
     let t = Instant::now();
-    let waited = extract_and_load(plan, &packages, &mut session, &progress).await?;
+    let waited = extract_and_load(plan, &packages, &mut session, &progress, feed).await?;
     let summary = &mut session.summary;
     // extraction time without the waits on loads (a live load overlaps the rest)
     summary.stage_ms.insert(
@@ -188,10 +190,7 @@ fn loader<'a>(
 ) -> load::Loader<'a> {
     load::Loader {
         packages,
-        component: format!(
-            "{}@{version} sha256:{}",
-            run.connector.name, run.connector.digest
-        ),
+        component: run.made_by(version),
         schema: &mut session.schema,
         dest: &mut *session.dest,
         local: &mut session.local,
@@ -261,6 +260,7 @@ async fn extract_and_load(
     packages: &Packages,
     session: &mut Session,
     progress: &Arc<dyn Progress>,
+    feed: Option<&mut dyn PageFeed>,
 ) -> Result<Duration, PipelineError> {
     let run = &plan.run;
     let spec = &run.spec;
@@ -269,19 +269,28 @@ async fn extract_and_load(
     let committed = session.local.clone();
     let head = session.head.clone();
     let budget = Duration::from_secs(spec.limits.run_timeout_secs.max(1));
-    let job = extract::Job {
-        pipeline: &spec.name,
-        connector: &run.connector,
-        source: &plan.source,
-        sandbox: &run.sandbox,
-        config: &run.config_json,
-        local: &committed,
-        resources,
-        max_page: spec.limits.max_page_mb << 20,
-        max_state: spec.limits.max_state_kb << 10,
-        deadline: Instant::now() + budget,
-        run_timeout_secs: spec.limits.run_timeout_secs.max(1),
-        progress: &**progress,
+    let mut source = match (&run.origin, feed) {
+        (Origin::Component(c), _) => Source::Component(extract::Job {
+            pipeline: &spec.name,
+            connector: &c.connector,
+            source: &plan.source,
+            sandbox: &c.sandbox,
+            config: &c.config_json,
+            local: &committed,
+            resources,
+            max_page: spec.limits.max_page_mb << 20,
+            max_state: spec.limits.max_state_kb << 10,
+            deadline: Instant::now() + budget,
+            run_timeout_secs: spec.limits.run_timeout_secs.max(1),
+            progress: &**progress,
+        }),
+        (Origin::InProcess { name }, Some(feed)) => Source::Fed(name, feed),
+        (Origin::InProcess { name }, None) => {
+            return Err(PipelineError::Config {
+                pipeline: spec.name.clone(),
+                reason: format!("the in-process source `{name}` handed over no pages"),
+            });
+        }
     };
     let new_writer = |sink| {
         std::cell::RefCell::new(extract::Writer::new(
@@ -295,24 +304,27 @@ async fn extract_and_load(
         ))
     };
     let loader = loader(run, packages, session, &**progress, &plan.version);
+    let concurrency = spec.limits.concurrency;
     let (requests, waited) = if spec.limits.load_while_extracting && loads_live(resources) {
         // one resource: a loader thread normalizes and loads each page while the extraction
         // goes on (this thread blocks on it; the runtime's workers drive the I/O)
         live::with_live_loader(loader, |sink| {
             let writer = new_writer(sink::boxed(sink));
             let extracted = tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(extract_within(
-                    &job,
+                tokio::runtime::Handle::current().block_on(source.extract(
                     &writer,
                     budget,
-                    spec.limits.concurrency,
+                    concurrency,
+                    &**progress,
                 ))
             });
             seal_or_salvage(writer.into_inner(), extracted, &**progress)
         })?
     } else {
         let writer = new_writer(sink::boxed(sink::SealedSink { loader }));
-        let extracted = extract_within(&job, &writer, budget, spec.limits.concurrency).await;
+        let extracted = source
+            .extract(&writer, budget, concurrency, &**progress)
+            .await;
         seal_or_salvage(writer.into_inner(), extracted, &**progress)?
     };
     let summary = &mut session.summary;
@@ -322,6 +334,41 @@ async fn extract_and_load(
         .filter(|(_, m)| *m != sluice_host::HttpMetrics::default())
         .collect();
     Ok(waited)
+}
+
+/// Where a run's pages come from: a component's extraction, or an in-process feed.
+enum Source<'j, 'f> {
+    Component(extract::Job<'j>),
+    Fed(&'j str, &'f mut dyn PageFeed),
+}
+
+impl Source<'_, '_> {
+    /// Write every page into `writer`; HTTP counts per resource.
+    async fn extract(
+        &mut self,
+        writer: &std::cell::RefCell<extract::Writer<'_>>,
+        budget: Duration,
+        concurrency: usize,
+        progress: &dyn Progress,
+    ) -> Result<IndexMap<String, sluice_host::HttpMetrics>, Failed> {
+        match self {
+            Source::Component(job) => extract_within(job, writer, budget, concurrency).await,
+            Source::Fed(name, feed) => {
+                crate::in_process::extract_fed(name, &mut **feed, writer, progress)
+                    .map(|()| IndexMap::new())
+                    .map_err(|error| Failed {
+                        error,
+                        // the one resource is unfinished: nothing of its open package is kept
+                        roots: writer
+                            .borrow()
+                            .resources
+                            .iter()
+                            .map(|r| r.name.clone())
+                            .collect(),
+                    })
+            }
+        }
+    }
 }
 
 /// How an extraction failed: the error, and the roots it left unfinished.

@@ -150,7 +150,7 @@ impl<'s> Worker<'s> {
                 index.insert(col.name.clone(), Slot::Col(cols.len()));
                 cols.push(ColOut {
                     data_type: col.data_type.unwrap_or(DataType::Text),
-                    scale: col.scale.unwrap_or(0),
+                    scale: crate::decimal_of(col).1,
                     timezone: col.timezone.unwrap_or(true),
                     len: 0,
                     builder: Builder::new(&arrow_type(col))?,

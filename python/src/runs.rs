@@ -1,0 +1,205 @@
+//! Runs started from Python: records or Arrow handed over in-process
+//! ([`sluice_pipeline::run_in_process`]), or a pipeline file with its wasm connector. The
+//! engine works with the GIL released; a records feed takes it only to pull its next page.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use sluice_host::{ColumnHint, Page, ResourceSpec, SourceSpec, WriteDisposition};
+use sluice_pipeline::{
+    InProcessOptions, PageFeed, PipelineSpec, Quiet, RunOptions, RunSummary, run_in_process,
+};
+
+use crate::arrow_in::ArrowFeed;
+use crate::errors::{ConfigurationError, run_error};
+use crate::records::RecordsFeed;
+
+/// What a Python run hands over.
+enum Feed {
+    Records(RecordsFeed),
+    Arrow(ArrowFeed),
+}
+
+impl PageFeed for Feed {
+    fn next_page(&mut self) -> Result<Option<Page>, String> {
+        match self {
+            Feed::Records(r) => r.next(),
+            Feed::Arrow(a) => a.next(),
+        }
+    }
+}
+
+/// Run `data` (records, or an object with `__arrow_c_stream__` when `arrow`) into the
+/// pipeline `spec_json` describes (name, destination, dataset, `resources.<table>` overrides,
+/// contract), resource `table`. Returns the run's summary as JSON.
+#[pyfunction]
+#[pyo3(signature = (spec_json, pipelines_dir, table, data, arrow, schema_contract=None))]
+pub fn run_data(
+    py: Python<'_>,
+    spec_json: &str,
+    pipelines_dir: PathBuf,
+    table: &str,
+    data: &Bound<'_, PyAny>,
+    arrow: bool,
+    schema_contract: Option<&str>,
+) -> PyResult<String> {
+    let spec = parse_spec(spec_json)?;
+    let contract = schema_contract.map(parse_contract).transpose()?;
+    let mut feed = if arrow {
+        Feed::Arrow(ArrowFeed::new(data)?)
+    } else {
+        Feed::Records(RecordsFeed::new(data)?)
+    };
+    let name = spec.name.clone();
+    let hints = match &feed {
+        Feed::Records(r) => r.hints.as_slice(),
+        Feed::Arrow(_) => &[],
+    };
+    let opts = InProcessOptions {
+        source: source_of(&spec.name, table, hints),
+        spec,
+        pipelines_dir,
+        made_by: "python".into(),
+        schema_contract: contract,
+    };
+    let result = py.detach(|| {
+        runtime()?
+            .block_on(run_in_process(opts, &mut feed, Arc::new(Quiet)))
+            .map_err(Failure::Run)
+    });
+    if let Feed::Records(RecordsFeed { error: Some(e), .. }) = &mut feed {
+        // the iterator's own exception, as it raised it
+        return Err(e.clone_ref(py));
+    }
+    summary_json(&name, result)
+}
+
+/// Run the pipeline file `path` with its connector; `sets` are `KEY=VALUE` overrides as
+/// `--set` takes them. Returns the run's summary as JSON.
+#[pyfunction]
+#[pyo3(signature = (path, sets, pipelines_dir=None, schema_contract=None))]
+pub fn run_file(
+    py: Python<'_>,
+    path: PathBuf,
+    sets: Vec<String>,
+    pipelines_dir: Option<PathBuf>,
+    schema_contract: Option<&str>,
+) -> PyResult<String> {
+    let spec = PipelineSpec::from_file(&path, &sets)
+        .map_err(|e| run_error(&path.display().to_string(), &e))?;
+    let name = spec.name.clone();
+    let contract = schema_contract.map(parse_contract).transpose()?;
+    let data = sluice_cli::data_dir();
+    let resolved = sluice_cli::component::resolve(&spec, &data)
+        .map_err(|e| ConfigurationError::new_err(format!("pipeline `{name}` failed: {e:#}")))?;
+    let opts = RunOptions {
+        spec,
+        pipelines_dir: pipelines_dir.unwrap_or_else(|| data.join("pipelines")),
+        component: (resolved.name, resolved.bytes),
+        cache_dir: data.join("cache").join("components"),
+        schema_contract: contract,
+    };
+    let result = py.detach(|| {
+        runtime()?
+            .block_on(sluice_pipeline::run(opts, Arc::new(Quiet)))
+            .map_err(Failure::Run)
+    });
+    summary_json(&name, result)
+}
+
+/// Set aside the pending packages of pipeline `name` that can never load (as
+/// `sluice pipeline NAME abort-packages`); returns their load ids.
+#[pyfunction]
+pub fn drop_pending_packages(
+    py: Python<'_>,
+    pipelines_dir: PathBuf,
+    name: &str,
+) -> PyResult<Vec<String>> {
+    py.detach(|| sluice_pipeline::abort_packages(&pipelines_dir, name))
+        .map_err(|e| run_error(name, &e))
+}
+
+/// Why a run did not give a summary.
+enum Failure {
+    Runtime(std::io::Error),
+    Run(sluice_pipeline::PipelineError),
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Failure::Runtime)
+}
+
+fn summary_json(name: &str, result: Result<RunSummary, Failure>) -> PyResult<String> {
+    match result {
+        Ok(summary) => serde_json::to_string(&summary)
+            .map_err(|e| PyValueError::new_err(format!("the run's summary: {e}"))),
+        Err(Failure::Run(e)) => Err(run_error(name, &e)),
+        Err(Failure::Runtime(e)) => Err(crate::errors::SluiceError::new_err(format!(
+            "pipeline `{name}` failed: starting the async runtime: {e}"
+        ))),
+    }
+}
+
+fn parse_spec(spec_json: &str) -> PyResult<PipelineSpec> {
+    let mut value: serde_json::Value = serde_json::from_str(spec_json)
+        .map_err(|e| ConfigurationError::new_err(format!("the pipeline's settings: {e}")))?;
+    if value.get("connector").is_none() {
+        value["connector"] = serde_json::json!({});
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ConfigurationError::new_err(format!("the pipeline's settings: {e}")))
+}
+
+fn parse_contract(text: &str) -> PyResult<sluice_schema::SchemaContract> {
+    let value =
+        serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()));
+    sluice_schema::SchemaContract::from_json(&value)
+        .map_err(|e| ConfigurationError::new_err(format!("schema_contract: {e}")))
+}
+
+/// What the in-process source declares: one resource, named after its table, with the
+/// records' column hints; the schema is named after the pipeline, as dlt names the schema of
+/// `pipeline.run(data)`. The caller's `columns=` hints apply over these.
+fn source_of(pipeline: &str, table: &str, hints: &[(String, Option<&str>)]) -> SourceSpec {
+    SourceSpec {
+        name: pipeline.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        description: None,
+        config_schema: "{}".to_owned(),
+        resources: vec![ResourceSpec {
+            name: table.to_owned(),
+            table_name: None,
+            description: None,
+            write_disposition: WriteDisposition::Append,
+            merge_strategy: None,
+            primary_key: Vec::new(),
+            merge_key: Vec::new(),
+            columns: hints
+                .iter()
+                .map(|(name, data_type)| ColumnHint {
+                    name: name.clone(),
+                    data_type: data_type.map(str::to_owned),
+                    nullable: None,
+                    primary_key: false,
+                    merge_key: false,
+                    unique: false,
+                    dedup_sort: None,
+                    hard_delete: false,
+                    precision: None,
+                    scale: None,
+                    timezone: None,
+                })
+                .collect(),
+            incremental: None,
+            max_nesting: None,
+            parent: None,
+            selected: true,
+        }],
+    }
+}

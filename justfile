@@ -33,7 +33,7 @@ wheel PROFILE="dev":
     # the wheel's repair rewrites the linked library in place (a hard link of cargo's
     # artifact): relink it, or the next repair finds the library it renamed
     rm -f "$CARGO_TARGET_DIR"/maturin/lib_sluice.so "$CARGO_TARGET_DIR"/*/deps/lib_sluice.so
-    cd python && PATH="{{pyvenv}}/bin:$PATH" maturin build --profile {{PROFILE}} --auditwheel repair --interpreter "{{pyvenv}}/bin/python" --out "$CARGO_TARGET_DIR/wheels"
+    cd python && PATH="{{pyvenv}}/bin:$PATH" maturin build --profile {{PROFILE}} --strip --auditwheel repair --interpreter "{{pyvenv}}/bin/python" --out "$CARGO_TARGET_DIR/wheels"
 
 # the Python package's tests (pytest) against the wheel, installed into the test venv
 python-test: (wheel "dev")

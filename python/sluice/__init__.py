@@ -266,7 +266,10 @@ class Dataset:
         return Relation(self, table=table)
 
     def __repr__(self) -> str:
-        return f"<sluice.Dataset of pipeline {self.pipeline_name!r}: {self._inner.describe()}>"
+        return (
+            f"<sluice.Dataset {self._inner.name()!r} of pipeline {self.pipeline_name!r}"
+            f" at {self._inner.describe()}>"
+        )
 
 
 class Pipeline:

@@ -70,6 +70,11 @@ impl PyDataset {
         Ok(PyBytes::new(py, &bytes))
     }
 
+    /// The dataset's name.
+    fn name(&self) -> String {
+        self.inner.name().to_owned()
+    }
+
     /// Where the dataset is (no credential).
     fn describe(&self) -> String {
         self.inner.describe()

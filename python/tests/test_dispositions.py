@@ -67,3 +67,12 @@ def test_merge_of_a_dataframe_on_a_key(make_pipeline):
     p.run(pd.DataFrame({"id": [2], "v": ["B"]}), table_name="t",
           write_disposition="merge", primary_key="id")
     assert rows(p, "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "B")]
+
+
+def test_merge_insert_only_adds_new_keys_and_leaves_existing_rows(make_pipeline):
+    p = make_pipeline()
+    wd = {"disposition": "merge", "strategy": "insert-only"}
+    p.run([{"id": 1, "v": "a"}], table_name="t", write_disposition=wd, primary_key="id")
+    p.run([{"id": 1, "v": "A"}, {"id": 2, "v": "b"}], table_name="t", write_disposition=wd,
+          primary_key="id")
+    assert rows(p, "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b")]

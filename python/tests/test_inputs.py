@@ -157,3 +157,35 @@ def test_strings_are_refused_with_a_clear_error(make_pipeline, bad):
 
     with pytest.raises(sluice.ConfigurationError, match="not a string"):
         make_pipeline().run(bad, table_name="t")
+
+
+def test_an_arrow_reader_fed_by_a_python_generator_streams_without_deadlock(make_pipeline):
+    # pyarrow takes the GIL inside the stream to run the generator: the engine reads the
+    # stream with the GIL released, so this must neither deadlock nor load less
+    schema = pa.schema([("i", pa.int64()), ("s", pa.string())])
+
+    def batches():
+        for b in range(20):
+            yield pa.record_batch(
+                [pa.array(range(b * 1000, (b + 1) * 1000)), pa.array([f"r{b}"] * 1000)],
+                schema=schema,
+            )
+
+    p = make_pipeline()
+    p.run(pa.RecordBatchReader.from_batches(schema, batches()), table_name="streamed")
+    assert rows(p, "SELECT count(*), count(DISTINCT s), max(i) FROM streamed") == [(20_000, 20, 19_999)]
+
+
+def test_an_error_inside_an_arrow_stream_fails_the_run_and_loads_nothing(make_pipeline):
+    import sluice
+
+    schema = pa.schema([("i", pa.int64())])
+
+    def batches():
+        yield pa.record_batch([pa.array([1, 2])], schema=schema)
+        raise RuntimeError("the producer broke")
+
+    p = make_pipeline()
+    with pytest.raises(sluice.ConnectorError, match="resource `t`.*the producer broke"):
+        p.run(pa.RecordBatchReader.from_batches(schema, batches()), table_name="t")
+    assert p.dataset().table_names == []

@@ -9,7 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use sluice_host::{ColumnHint, Page, ResourceSpec, SourceSpec, WriteDisposition};
 use sluice_pipeline::{
-    InProcessOptions, PageFeed, PipelineSpec, Quiet, RunOptions, RunSummary, run_in_process,
+    InProcessOptions, PageFeed, PipelineSpec, Progress, RunOptions, RunSummary, run_in_process,
 };
 
 use crate::arrow_in::ArrowFeed;
@@ -66,7 +66,7 @@ pub fn run_data(
     };
     let result = py.detach(|| {
         runtime()?
-            .block_on(run_in_process(opts, &mut feed, Arc::new(Quiet)))
+            .block_on(run_in_process(opts, &mut feed, Arc::new(PyLog)))
             .map_err(Failure::Run)
     });
     if let Feed::Records(RecordsFeed { error: Some(e), .. }) = &mut feed {
@@ -103,7 +103,7 @@ pub fn run_file(
     };
     let result = py.detach(|| {
         runtime()?
-            .block_on(sluice_pipeline::run(opts, Arc::new(Quiet)))
+            .block_on(sluice_pipeline::run(opts, Arc::new(PyLog)))
             .map_err(Failure::Run)
     });
     summary_json(&name, result)
@@ -119,6 +119,41 @@ pub fn drop_pending_packages(
 ) -> PyResult<Vec<String>> {
     py.detach(|| sluice_pipeline::abort_packages(&pipelines_dir, name))
         .map_err(|e| run_error(name, &e))
+}
+
+/// A run's stages and its connector's log lines, to Python's `logging` (logger `sluice`):
+/// stages at INFO, connector lines at their own level. Shown only where the application
+/// configured logging, as dlt's are.
+struct PyLog;
+
+impl PyLog {
+    fn emit(level: &str, message: &str) {
+        let level = match level {
+            "error" => 40,
+            "warn" | "warning" => 30,
+            "info" => 20,
+            _ => 10,
+        };
+        Python::attach(|py| {
+            let logged = py
+                .import("logging")
+                .and_then(|m| m.call_method1("getLogger", ("sluice",)))
+                .and_then(|l| l.call_method1("log", (level, message)));
+            if let Err(e) = logged {
+                e.print(py);
+            }
+        });
+    }
+}
+
+impl Progress for PyLog {
+    fn stage(&self, stage: &str, detail: &str) {
+        Self::emit("info", &format!("{stage}: {detail}"));
+    }
+
+    fn log(&self, level: &str, message: &str) {
+        Self::emit(level, message);
+    }
 }
 
 /// Why a run did not give a summary.

@@ -70,3 +70,22 @@ def test_a_missing_pipeline_file_is_a_configuration_error(tmp_path):
 
     with pytest.raises(sluice.ConfigurationError, match="nope.toml"):
         sluice.run(tmp_path / "nope.toml")
+
+
+def test_stages_and_connector_lines_reach_python_logging(tmp_path, caplog):
+    import logging
+
+    spec = tmp_path / "hello.toml"
+    spec.write_text(
+        f"""name = "syn_log"
+destination = "duckdb:{tmp_path / 'log.duckdb'}"
+[connector]
+name = "synthetic"
+[config]
+rows = 10
+"""
+    )
+    with caplog.at_level(logging.INFO, logger="sluice"):
+        sluice.run(spec, pipelines_dir=str(tmp_path / "pipelines"))
+    stages = [r.getMessage() for r in caplog.records if r.name == "sluice"]
+    assert any(m.startswith("extract:") for m in stages), stages

@@ -88,3 +88,19 @@ def test_the_gil_is_released_while_the_engine_works(make_pipeline):
     during = [x for x in ticks if started < x < ended]
     # a Python thread kept running during the load: the engine held no GIL
     assert len(during) >= 10, (len(during), ended - started)
+
+
+def test_ctrl_c_stops_a_run_fed_by_a_generator_with_nothing_loaded(make_pipeline):
+    import os
+    import signal
+
+    def records():
+        for i in range(1_000_000):
+            if i == 30_000:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield {"id": i}
+
+    p = make_pipeline()
+    with pytest.raises(KeyboardInterrupt):
+        p.run(records(), table_name="t")
+    assert p.dataset().table_names == []

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use sluice_host::{ColumnHint, Page, ResourceSpec, SourceSpec, WriteDisposition};
+use sluice_host::declared::{check_name, plain_resource};
+use sluice_host::{ColumnHint, Page, ResourceSpec, SourceSpec};
 use sluice_pipeline::{
     InProcessOptions, PageFeed, PipelineSpec, Progress, RunOptions, RunSummary, run_in_process,
 };
@@ -208,15 +209,11 @@ fn source_of(pipeline: &str, table: &str, hints: &[(String, Option<&str>)]) -> S
         description: None,
         config_schema: "{}".to_owned(),
         resources: vec![ResourceSpec {
-            name: table.to_owned(),
-            table_name: None,
-            description: None,
-            write_disposition: WriteDisposition::Append,
-            merge_strategy: None,
-            primary_key: Vec::new(),
-            merge_key: Vec::new(),
+            // a key no declaration may name (a path separator, edge spaces) keeps no hint: its
+            // column is typed from its values as dlt's would be
             columns: hints
                 .iter()
+                .filter(|(name, _)| check_name("column", name).is_ok())
                 .map(|(name, data_type)| ColumnHint {
                     name: name.clone(),
                     data_type: data_type.map(str::to_owned),
@@ -231,10 +228,7 @@ fn source_of(pipeline: &str, table: &str, hints: &[(String, Option<&str>)]) -> S
                     timezone: None,
                 })
                 .collect(),
-            incremental: None,
-            max_nesting: None,
-            parent: None,
-            selected: true,
+            ..plain_resource(table)
         }],
     }
 }

@@ -189,3 +189,22 @@ def test_an_error_inside_an_arrow_stream_fails_the_run_and_loads_nothing(make_pi
     with pytest.raises(sluice.ConnectorError, match="resource `t`.*the producer broke"):
         p.run(pa.RecordBatchReader.from_batches(schema, batches()), table_name="t")
     assert p.dataset().table_names == []
+
+
+def test_keys_no_declaration_may_name_still_load(make_pipeline):
+    # a typed value makes the first page declare its columns; keys with a slash or edge
+    # spaces are left out of that declaration and load as plain data
+    p = make_pipeline()
+    p.run(
+        [{"a/b": 1, " padded ": "x", "at": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)}],
+        table_name="odd",
+    )
+    types = columns(p, "odd")
+    assert types["at"] == "timestamp" and types["a_b"] == "bigint" and types["padded"] == "text"
+
+
+def test_a_table_name_with_a_path_separator_is_refused_clearly(make_pipeline):
+    import sluice
+
+    with pytest.raises(sluice.ConfigurationError, match="contains a path separator"):
+        make_pipeline().run([{"id": 1}], table_name="a/b")

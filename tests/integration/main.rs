@@ -31,6 +31,7 @@ mod filesystem;
 mod hostile;
 mod http;
 mod http2;
+mod in_process;
 mod incremental;
 mod languages;
 mod openapi;

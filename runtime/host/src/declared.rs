@@ -24,6 +24,25 @@ pub const MAX_CONFIG_SCHEMA_BYTES: usize = 1 << 20;
 /// Largest incremental initial or end value (JSON), bytes.
 pub const MAX_VALUE_BYTES: usize = 64 << 10;
 
+/// A resource declared with nothing but its name: appended, no keys, hints or cursor,
+/// selected (what an in-process source declares before its caller's settings apply).
+pub fn plain_resource(name: &str) -> ResourceSpec {
+    ResourceSpec {
+        name: name.to_owned(),
+        table_name: None,
+        description: None,
+        write_disposition: crate::WriteDisposition::Append,
+        merge_strategy: None,
+        primary_key: Vec::new(),
+        merge_key: Vec::new(),
+        columns: Vec::new(),
+        incremental: None,
+        max_nesting: None,
+        parent: None,
+        selected: true,
+    }
+}
+
 /// Why a declaration was refused: which field, the value as it may be shown, the rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {

@@ -46,7 +46,15 @@ pub async fn run_in_process(
     progress: Arc<dyn Progress>,
 ) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
-    let plan = plan_in_process(opts)?;
+    let started_at = crate::traces::now();
+    let workdir = opts.pipelines_dir.join(&opts.spec.name);
+    let plan = match plan_in_process(opts) {
+        Ok(plan) => plan,
+        Err(e) => {
+            crate::traces::record_unplanned(&workdir, started_at, &e);
+            return Err(e);
+        }
+    };
     crate::run::recorded(plan, progress, started, Some(feed)).await
 }
 
@@ -63,6 +71,11 @@ fn plan_in_process(opts: InProcessOptions) -> Result<Plan, PipelineError> {
             ),
         });
     }
+    // the names become tables and columns: held to the rules a component's declaration meets
+    sluice_host::declared::check_spec(&opts.source).map_err(|r| PipelineError::Config {
+        pipeline: spec.name.clone(),
+        reason: format!("{} `{}`: {}", r.field, r.value, r.rule),
+    })?;
     let destination = crate::destination_config(&spec.name, &spec.destination)?;
     let replace = crate::destination::parse_replace(&spec.name, spec.replace_strategy.as_deref())?;
     let contracts = Contracts::from_spec(spec, opts.schema_contract)?;

@@ -198,3 +198,21 @@ fn a_file_that_changes_while_it_is_read_fails_the_run() {
     let left = std::fs::read_dir(&packages).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0);
 }
+
+/// A pattern that matches no file is no error (a landing folder may be empty between
+/// deliveries), but the run says so: a typo is not mistaken for "nothing new".
+#[test]
+fn a_pattern_matching_no_file_loads_nothing_and_says_so() {
+    let area = Area::new();
+    put(&area, "2024/01/a.csv", "id\n1\n", 10);
+    let toml = pipeline(&area, "2024/**/*.parquet", "");
+    let (result, logs) = area.run_logged(&toml, &[], FILES);
+    let s = result.expect("run");
+    assert!(s.load_ids.is_empty(), "{:?}", s.load_ids);
+    assert!(
+        logs.iter().any(|(level, m)| level == "warn"
+            && m.starts_with("no file matches `")
+            && m.ends_with("2024/**/*.parquet`")),
+        "{logs:?}"
+    );
+}

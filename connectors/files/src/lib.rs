@@ -141,7 +141,14 @@ fn files_of(
             .map(|(_, f)| f)
             .ok_or_else(unknown)?,
     };
-    listing::expand(store, &patterns)
+    let files = listing::expand(store, &patterns)?;
+    if files.is_empty() {
+        // not an error: a landing folder may be empty between deliveries; said, so a typo in
+        // a pattern is not mistaken for "nothing new"
+        let named: Vec<String> = patterns.iter().map(|p| format!("`{p}`")).collect();
+        sluice_sdk::log::warn(&format!("no file matches {}", named.join(", ")));
+    }
+    Ok(files)
 }
 
 fn stem(path: &str) -> String {

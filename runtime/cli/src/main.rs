@@ -377,7 +377,14 @@ impl Progress for Bar {
         self.0.set_message(format!("{rows} rows"));
     }
     fn log(&self, level: &str, message: &str) {
-        self.0.println(format!("connector {level}: {message}"));
+        let line = format!("connector {level}: {message}");
+        // a bar that is not drawn (not a terminal, --quiet, --json) prints nothing: the
+        // connector's lines still reach stderr
+        if self.0.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.0.println(line);
+        }
     }
 }
 
@@ -470,7 +477,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 initial_value,
             };
             let spec = load_spec(&file, &table, &hints, &common)?;
-            execute(spec, common)
+            execute(spec, common).map_err(|e| explain_load_bucket(e, &file))
         }
         Command::Tables {
             pipeline_file,
@@ -850,6 +857,24 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
 /// The bucket grant `sluice load s3://…` makes.
 const LOAD_BUCKET: &str = "load";
 
+/// An error of `sluice load s3://…` naming the grant `load`, which the user never wrote: with
+/// what it stands for.
+fn explain_load_bucket(e: anyhow::Error, file: &Path) -> anyhow::Error {
+    let Some((url, _)) = bucket_target(file) else {
+        return e;
+    };
+    let text = format!("{e:#}");
+    if !text.contains(&format!("bucket `{LOAD_BUCKET}`"))
+        && !text.contains(&format!("grant `{LOAD_BUCKET}`"))
+    {
+        return e;
+    }
+    e.context(format!(
+        "loading `{}` (`{LOAD_BUCKET}` is the bucket grant for {url})",
+        file.display()
+    ))
+}
+
 /// `s3://bucket/folder/*.csv` as the grant's URL (the folder before the first wildcard, or
 /// the object's folder) and the key pattern below it; `None` for a local path.
 fn bucket_target(file: &Path) -> Option<(String, String)> {
@@ -1184,6 +1209,21 @@ mod registry_cmds;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_load_error_naming_the_grant_load_says_what_it_stands_for() {
+        let failed = || anyhow::anyhow!("external system error: bucket `load`: ``: refused");
+        let e = explain_load_bucket(failed(), Path::new("s3://lake/exports/*.csv"));
+        assert_eq!(
+            format!("{e:#}"),
+            "loading `s3://lake/exports/*.csv` (`load` is the bucket grant for s3://lake/exports): external system error: bucket `load`: ``: refused"
+        );
+        // a local load, or an error about something else, is left as it is
+        let local = explain_load_bucket(failed(), Path::new("data/*.csv"));
+        assert_eq!(local.chain().count(), 1);
+        let other = explain_load_bucket(anyhow::anyhow!("no table"), Path::new("s3://lake/x.csv"));
+        assert_eq!(format!("{other:#}"), "no table");
+    }
 
     #[test]
     fn an_s3_load_grants_the_folder_before_the_first_wildcard() {

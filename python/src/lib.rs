@@ -10,6 +10,7 @@
 mod arrow_in;
 mod dataset;
 mod errors;
+mod pylog;
 mod records;
 mod runs;
 
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _sluice(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    pylog::forward_tracing();
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(runs::run_data, m)?)?;
     m.add_function(wrap_pyfunction!(runs::run_file, m)?)?;

@@ -10,8 +10,10 @@ use pyo3::prelude::*;
 use sluice_host::declared::{check_name, plain_resource};
 use sluice_host::{ColumnHint, Page, ResourceSpec, SourceSpec};
 use sluice_pipeline::{
-    InProcessOptions, PageFeed, PipelineSpec, Progress, RunOptions, RunSummary, run_in_process,
+    InProcessOptions, PageFeed, PipelineSpec, RunOptions, RunSummary, run_in_process,
 };
+
+use crate::pylog::PyLog;
 
 use crate::arrow_in::ArrowFeed;
 use crate::errors::{ConfigurationError, run_error};
@@ -120,41 +122,6 @@ pub fn drop_pending_packages(
 ) -> PyResult<Vec<String>> {
     py.detach(|| sluice_pipeline::abort_packages(&pipelines_dir, name))
         .map_err(|e| run_error(name, &e))
-}
-
-/// A run's stages and its connector's log lines, to Python's `logging` (logger `sluice`):
-/// stages at INFO, connector lines at their own level. Shown only where the application
-/// configured logging, as dlt's are.
-struct PyLog;
-
-impl PyLog {
-    fn emit(level: &str, message: &str) {
-        let level = match level {
-            "error" => 40,
-            "warn" | "warning" => 30,
-            "info" => 20,
-            _ => 10,
-        };
-        Python::attach(|py| {
-            let logged = py
-                .import("logging")
-                .and_then(|m| m.call_method1("getLogger", ("sluice",)))
-                .and_then(|l| l.call_method1("log", (level, message)));
-            if let Err(e) = logged {
-                e.print(py);
-            }
-        });
-    }
-}
-
-impl Progress for PyLog {
-    fn stage(&self, stage: &str, detail: &str) {
-        Self::emit("info", &format!("{stage}: {detail}"));
-    }
-
-    fn log(&self, level: &str, message: &str) {
-        Self::emit(level, message);
-    }
 }
 
 /// Why a run did not give a summary.

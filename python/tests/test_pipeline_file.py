@@ -89,3 +89,26 @@ rows = 10
         sluice.run(spec, pipelines_dir=str(tmp_path / "pipelines"))
     stages = [r.getMessage() for r in caplog.records if r.name == "sluice"]
     assert any(m.startswith("extract:") for m in stages), stages
+
+
+def test_the_engines_own_messages_reach_python_logging(tmp_path):
+    # a fresh working directory takes its state from the destination, which the engine
+    # reports at INFO (SLUICE_LOG=info): the event reaches the `sluice` logger
+    import subprocess
+    import sys
+
+    child = f"""
+import logging, sys
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+import sluice
+for workdir in ("first", "fresh"):
+    p = sluice.pipeline("logged", destination="duckdb:{tmp_path}/l.duckdb",
+                        pipelines_dir="{tmp_path}/" + workdir)
+    p.run([{{"id": 1}}], table_name="t")
+"""
+    import os
+
+    env = dict(os.environ, SLUICE_LOG="info")
+    out = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert "sluice INFO state restored from the destination" in out, out

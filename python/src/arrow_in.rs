@@ -23,7 +23,6 @@ pub struct ArrowFeed {
     reader: ArrowArrayStreamReader,
     /// the batch being cut into pages, and the next row of it
     current: Option<(RecordBatch, usize)>,
-    pub rows: u64,
 }
 
 impl ArrowFeed {
@@ -46,7 +45,6 @@ impl ArrowFeed {
         Ok(ArrowFeed {
             reader,
             current: None,
-            rows: 0,
         })
     }
 
@@ -59,7 +57,6 @@ impl ArrowFeed {
                 let n = PAGE_ROWS.min(batch.num_rows() - at);
                 let slice = batch.slice(at, n);
                 self.current = Some((batch, at + n));
-                self.rows += n as u64;
                 return ipc_page(&slice).map(Some).map_err(failed);
             }
             match self.reader.next() {

@@ -62,24 +62,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The message of an error with its causes, each once, as the command line prints it.
-fn message(context: &str, e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("{context}: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        let cause = s.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// The exception for a failed run of pipeline `pipeline`.
 pub fn run_error(pipeline: &str, e: &PipelineError) -> PyErr {
-    let text = message(&format!("pipeline `{pipeline}` failed"), e);
+    // as the command line prints it
+    let text = format!(
+        "pipeline `{pipeline}` failed: {}",
+        sluice_cli::error_chain(e)
+    );
     match e {
         PipelineError::Spec { .. } | PipelineError::Config { .. } => {
             ConfigurationError::new_err(text)

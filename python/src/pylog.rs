@@ -19,7 +19,7 @@ fn level_no(level: &str) -> i32 {
 }
 
 /// Log `message` at `level` to the `sluice` logger (taking the GIL for it).
-fn emit(level: &str, message: &str) {
+pub fn emit(level: &str, message: &str) {
     Python::attach(|py| {
         let logged = py
             .import("logging")

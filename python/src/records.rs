@@ -179,8 +179,8 @@ impl RecordsFeed {
                 out.push(b',');
             }
             match k.cast::<PyString>() {
-                Ok(s) => write_str(&s.to_cow()?, out),
-                Err(_) => write_str(&k.str()?.to_cow()?, out),
+                Ok(s) => write_json(&*s.to_cow()?, out),
+                Err(_) => write_json(&*k.str()?.to_cow()?, out),
             }
             out.push(b':');
             self.encode(&v, out, depth + 1)?;
@@ -196,7 +196,7 @@ impl RecordsFeed {
             )));
         }
         if let Ok(s) = v.cast_exact::<PyString>() {
-            write_str(&s.to_cow()?, out);
+            write_json(&*s.to_cow()?, out);
         } else if let Ok(d) = v.cast::<PyDict>() {
             self.encode_dict(d, out, depth)?;
         } else if v.is_none() {
@@ -209,7 +209,7 @@ impl RecordsFeed {
                 Err(_) => out.extend_from_slice(i.str()?.to_cow()?.as_bytes()),
             }
         } else if let Ok(f) = v.cast::<PyFloat>() {
-            write_float(f.value(), out);
+            write_json(&f.value(), out);
         } else if let Ok(l) = v.cast::<PyList>() {
             self.encode_seq(l.iter(), out, depth)?;
         } else if let Ok(t) = v.cast::<PyTuple>() {
@@ -237,37 +237,36 @@ impl RecordsFeed {
         Ok(())
     }
 
-    /// Values beyond JSON's types: dates and times, decimals, bytes, bools' subclasses,
-    /// strings' subclasses (enums), sets; the rest as `str(value)`.
+    /// Values beyond JSON's types: dates and times, decimals, bytes (as [`Self::dlt_type`]
+    /// tells them), strings' subclasses (enums), sets; the rest as `str(value)`.
     fn encode_other(&self, v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
-        let py = v.py();
-        if v.is_instance(self.kinds.datetime.bind(py))?
-            || v.is_instance(self.kinds.date.bind(py))?
-            || v.is_instance(self.kinds.time.bind(py))?
-        {
-            write_str(&v.call_method0("isoformat")?.str()?.to_cow()?, out);
-        } else if v.is_instance(self.kinds.decimal.bind(py))? {
-            let text = v.str()?.to_cow()?.into_owned();
-            if v.call_method0("is_finite")?.is_truthy()? {
-                out.extend_from_slice(text.as_bytes());
-            } else {
-                out.extend_from_slice(b"null");
+        match self.dlt_type(v)? {
+            Some("timestamp" | "date" | "time") => {
+                write_json(&*v.call_method0("isoformat")?.str()?.to_cow()?, out);
             }
-        } else if is_bytes(v) {
-            let raw: Vec<u8> = v
-                .call_method0("__bytes__")
-                .or_else(|_| py.import("builtins")?.getattr("bytes")?.call1((v,)))?
-                .extract()?;
-            write_str(&base64::engine::general_purpose::STANDARD.encode(raw), out);
-        } else if let Ok(s) = v.cast::<PyString>() {
-            write_str(&s.to_cow()?, out);
-        } else if let Ok(items) = v.try_iter()
-            && !v.hasattr("__dict__")?
-        {
-            let items: Vec<Bound<'_, PyAny>> = items.collect::<PyResult<_>>()?;
-            self.encode_seq(items.into_iter(), out, depth)?;
-        } else {
-            write_str(&v.str()?.to_cow()?, out);
+            Some("decimal") if v.call_method0("is_finite")?.is_truthy()? => {
+                out.extend_from_slice(v.str()?.to_cow()?.as_bytes());
+            }
+            Some("decimal") => out.extend_from_slice(b"null"),
+            Some(_) => {
+                let raw: Vec<u8> = v
+                    .call_method0("__bytes__")
+                    .or_else(|_| v.py().import("builtins")?.getattr("bytes")?.call1((v,)))?
+                    .extract()?;
+                write_json(&base64::engine::general_purpose::STANDARD.encode(raw), out);
+            }
+            None => {
+                if let Ok(s) = v.cast::<PyString>() {
+                    write_json(&*s.to_cow()?, out);
+                } else if let Ok(items) = v.try_iter()
+                    && !v.hasattr("__dict__")?
+                {
+                    let items: Vec<Bound<'_, PyAny>> = items.collect::<PyResult<_>>()?;
+                    self.encode_seq(items.into_iter(), out, depth)?;
+                } else {
+                    write_json(&*v.str()?.to_cow()?, out);
+                }
+            }
         }
         Ok(())
     }
@@ -316,23 +315,8 @@ fn located(e: PyErr, record: u64) -> PyErr {
     Python::attach(|py| PyTypeError::new_err(format!("record {record}: {}", e.value(py))))
 }
 
-fn write_float(f: f64, out: &mut Vec<u8>) {
-    if f.is_finite() {
-        let mut b = ryu_like(f);
-        out.append(&mut b);
-    } else {
-        out.extend_from_slice(b"null");
-    }
-}
-
-/// A float as the shortest JSON number that reads back as the same value.
-fn ryu_like(f: f64) -> Vec<u8> {
-    let mut out = Vec::new();
-    serde_json::to_writer(&mut out, &f).unwrap_or_default();
-    out
-}
-
-/// A JSON string literal.
-fn write_str(s: &str, out: &mut Vec<u8>) {
-    serde_json::to_writer(&mut *out, s).unwrap_or_default();
+/// A JSON value: a string literal, or a float as the shortest number that reads back as
+/// the same value (NaN and infinities as null).
+fn write_json(v: &(impl serde::Serialize + ?Sized), out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, v).unwrap_or_default();
 }

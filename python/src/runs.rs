@@ -13,10 +13,9 @@ use sluice_pipeline::{
     InProcessOptions, PageFeed, PipelineSpec, RunOptions, RunSummary, run_in_process,
 };
 
-use crate::pylog::PyLog;
-
 use crate::arrow_in::ArrowFeed;
 use crate::errors::{ConfigurationError, run_error};
+use crate::pylog::{PyLog, emit};
 use crate::records::RecordsFeed;
 
 /// What a Python run hands over.
@@ -67,11 +66,7 @@ pub fn run_data(
         made_by: "python".into(),
         schema_contract: contract,
     };
-    let result = py.detach(|| {
-        runtime()?
-            .block_on(run_in_process(opts, &mut feed, Arc::new(PyLog)))
-            .map_err(Failure::Run)
-    });
+    let result = detached(py, || run_in_process(opts, &mut feed, Arc::new(PyLog)));
     if let Feed::Records(RecordsFeed { error: Some(e), .. }) = &mut feed {
         // the iterator's own exception, as it raised it
         return Err(e.clone_ref(py));
@@ -97,6 +92,10 @@ pub fn run_file(
     let data = sluice_cli::data_dir();
     let resolved = sluice_cli::component::resolve(&spec, &data)
         .map_err(|e| ConfigurationError::new_err(format!("pipeline `{name}` failed: {e:#}")))?;
+    // what the CLI prints before the run (grants beyond a registry component's manifest)
+    for w in &resolved.warnings {
+        emit("warn", w);
+    }
     let opts = RunOptions {
         spec,
         pipelines_dir: pipelines_dir.unwrap_or_else(|| data.join("pipelines")),
@@ -104,11 +103,7 @@ pub fn run_file(
         cache_dir: data.join("cache").join("components"),
         schema_contract: contract,
     };
-    let result = py.detach(|| {
-        runtime()?
-            .block_on(sluice_pipeline::run(opts, Arc::new(PyLog)))
-            .map_err(Failure::Run)
-    });
+    let result = detached(py, || sluice_pipeline::run(opts, Arc::new(PyLog)));
     summary_json(&name, result)
 }
 
@@ -130,12 +125,19 @@ enum Failure {
     Run(sluice_pipeline::PipelineError),
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(Failure::Runtime)
+/// Run the future `make` gives on a runtime of its own, with the GIL released.
+fn detached<F>(py: Python<'_>, make: impl FnOnce() -> F + Send) -> Result<RunSummary, Failure>
+where
+    F: std::future::Future<Output = Result<RunSummary, sluice_pipeline::PipelineError>>,
+{
+    py.detach(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(Failure::Runtime)?;
+        runtime.block_on(make()).map_err(Failure::Run)
+    })
 }
 
 fn summary_json(name: &str, result: Result<RunSummary, Failure>) -> PyResult<String> {

@@ -400,7 +400,7 @@ fn main() {
     let code = match real_main(cli) {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("error: {}", printable(&error_chain(&err)));
+            eprintln!("error: {}", printable(&sluice_cli::error_chain(&*err)));
             // another run of the pipeline holds the destination: nothing was done, try later
             let busy = err.chain().any(|c| {
                 matches!(
@@ -421,23 +421,6 @@ fn printable(text: &str) -> String {
         .map(sluice_host::hygiene::escape_controls)
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The error and its causes, each cause once: library errors already quote their source in
-/// their own message, so a cause whose text the message holds is not repeated.
-fn error_chain(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 fn real_main(cli: Cli) -> Result<()> {

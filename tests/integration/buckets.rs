@@ -3,8 +3,10 @@
 //! `objects` interface. The same files load the same table from a bucket as from a folder;
 //! keys outside the grant's prefix, grants the pipeline does not have and wrong credentials
 //! are refused with errors naming the grant and never the secret; incremental by
-//! modification time works on objects; a `file://` grant reads a folder the same way, and an
-//! `az://` grant an Azure Blob Storage container (Azurite, Shared Key signatures checked).
+//! modification time works on objects; a `file://` grant reads a folder the same way, an
+//! `az://` grant an Azure Blob Storage container (Azurite, Shared Key signatures checked) and
+//! a `gs://` grant a Google Cloud Storage bucket (fake-gcs-server, which checks no
+//! credentials).
 
 use std::path::Path;
 
@@ -303,4 +305,84 @@ fn an_azure_container_loads_what_a_folder_loads() {
         &pipeline("\"2024/01/people.csv\"", wrong),
         &[wrong, &az.secret_access_key],
     );
+}
+
+#[test]
+fn a_gcs_bucket_loads_what_a_folder_loads() {
+    let area = Area::new();
+    let mut gcs = S3Server::gcs();
+    gcs.bucket("raw");
+    for (key, file) in [
+        ("exports/2024/01/people.csv", "csv/people.csv"),
+        ("exports/2024/02/amounts.csv", "csv/amounts_semicolon.csv"),
+        ("exports/2024/typed.parquet", "parquet/typed_snappy.parquet"),
+    ] {
+        gcs.put(area.path(), "raw", key, &fixture(file));
+    }
+    gcs.put(
+        area.path(),
+        "raw",
+        "private/salaries.csv",
+        b"name,salary\nx,1\n",
+    );
+    // an emulator's key: it turns signing off and carries identifying values that must never
+    // show in an error
+    let key = r#"{"type": "service_account", "disable_oauth": true, "private_key": "",
+        "private_key_id": "kid-123456", "client_email": "loader@proj.iam.gserviceaccount.com"}"#;
+    let pipeline = |paths: &str, url: &str, how: &str| {
+        format!(
+            "name = \"bk\"\ndataset = \"ds\"\n[connector]\nname = \"files\"\n\
+             [config]\nbucket = \"raw\"\npaths = [{paths}]\ntable = \"t\"\n\
+             [secrets.gcs_key]\nvalue = '''{key}'''\n\
+             [grants.buckets.raw]\nurl = \"{url}\"\nendpoint = \"{}\"\n{how}\n",
+            gcs.endpoint
+        )
+    };
+    let anonymous = "anonymous = true";
+    let keyed = "service_account_key = \"gcs_key\"";
+    for (paths, how, files) in [
+        (
+            "\"2024/**/*.csv\"",
+            anonymous,
+            vec!["csv/people.csv", "csv/amounts_semicolon.csv"],
+        ),
+        (
+            "\"2024/typed.parquet\"",
+            keyed,
+            vec!["parquet/typed_snappy.parquet"],
+        ),
+    ] {
+        let bucket = Area::new();
+        bucket
+            .run(&pipeline(paths, "gs://raw/exports", how), FILES)
+            .unwrap_or_else(|e| panic!("{paths}: {e}"));
+        let disk = from_folder(&files);
+        assert_eq!(
+            canon(&bucket.conn(), "ds"),
+            canon(&disk.conn(), "ds"),
+            "{paths}: the bucket's table differs from the folder's"
+        );
+    }
+    let e = area
+        .run(
+            &pipeline("\"../private/salaries.csv\"", "gs://raw/exports", anonymous),
+            FILES,
+        )
+        .expect_err("outside")
+        .to_string();
+    assert!(e.contains("`..` segment"), "{e}");
+    let missing = area
+        .run(
+            &pipeline("\"*.csv\"", "gs://no-such-bucket/exports", keyed),
+            FILES,
+        )
+        .expect_err("no bucket")
+        .to_string();
+    assert!(
+        missing.contains("bucket `raw`"),
+        "names the grant: {missing}"
+    );
+    for hidden in ["no-such-bucket", &gcs.endpoint, "kid-123456", "loader@proj"] {
+        assert!(!missing.contains(hidden), "{hidden} shown: {missing}");
+    }
 }

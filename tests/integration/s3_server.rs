@@ -3,8 +3,9 @@
 //! signatures against the one access key it makes. Chosen over an S3 server crate because it
 //! needs no compile step and implements what the host uses (signed V4 requests, ListObjectsV2
 //! with start-after, ranged GETs, If-Match). [`S3Server::azurite`] starts Azurite instead
-//! (`tests/azure_server.py`), an Azure Blob Storage emulator, behind the same commands.
-//! Stopped on drop.
+//! (`tests/azure_server.py`), an Azure Blob Storage emulator, and [`S3Server::gcs`]
+//! fake-gcs-server (`tests/gcs_server.py`), a Google Cloud Storage one, behind the same
+//! commands. Stopped on drop.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -21,21 +22,35 @@ pub struct S3Server {
     pub endpoint: String,
     pub access_key_id: String,
     pub secret_access_key: String,
-    azure: bool,
+    cloud: Cloud,
+}
+
+/// Which store a server emulates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cloud {
+    S3,
+    Azure,
+    Gcs,
 }
 
 impl S3Server {
     pub fn start() -> S3Server {
-        S3Server::script("s3_server.py", false)
+        S3Server::script("s3_server.py", Cloud::S3)
     }
 
     /// Azurite: `endpoint` is the account's blob endpoint, `access_key_id` the account and
     /// `secret_access_key` its key.
     pub fn azurite() -> S3Server {
-        S3Server::script("azure_server.py", true)
+        S3Server::script("azure_server.py", Cloud::Azure)
     }
 
-    fn script(name: &str, azure: bool) -> S3Server {
+    /// fake-gcs-server: `endpoint` is its base URL; it checks no credentials (both keys are
+    /// empty).
+    pub fn gcs() -> S3Server {
+        S3Server::script("gcs_server.py", Cloud::Gcs)
+    }
+
+    fn script(name: &str, cloud: Cloud) -> S3Server {
         let mut child = Command::new("python3")
             .arg(manifest_dir().join(name))
             .stdin(Stdio::piped())
@@ -57,7 +72,7 @@ impl S3Server {
             endpoint: s("endpoint"),
             access_key_id: s("access_key_id"),
             secret_access_key: s("secret_access_key"),
-            azure,
+            cloud,
             child,
             stdin,
             stdout,
@@ -91,9 +106,14 @@ impl S3Server {
         self.command(json!({"op": "get", "bucket": bucket, "key": key, "file": file}));
     }
 
-    /// The environment a process signs its requests to this server with (AWS's, or Azure's).
+    /// The environment a process reaches this server with (AWS's, Azure's, or Google's
+    /// emulator variable).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        if self.azure {
+        if self.cloud == Cloud::Gcs {
+            let host = self.endpoint.trim_start_matches("http://");
+            return vec![("STORAGE_EMULATOR_HOST", host.to_owned())];
+        }
+        if self.cloud == Cloud::Azure {
             return vec![
                 ("AZURE_STORAGE_ACCOUNT_NAME", self.access_key_id.clone()),
                 ("AZURE_STORAGE_ACCOUNT_KEY", self.secret_access_key.clone()),

@@ -47,13 +47,15 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Load a JSON, NDJSON, CSV, TSV or Parquet file (local, S3 or Azure) into a table (the `df.to_sql()` of Sluice)
+    /// Load a JSON, NDJSON, CSV, TSV or Parquet file (local, S3, GCS or Azure) into a table (the `df.to_sql()` of Sluice)
     Load {
         /// a JSON array, NDJSON, CSV or TSV file, gzip- or zstd-compressed or not (CSV:
         /// separator, quote and header sniffed), or a glob of them (`'data/**/*.csv.gz'`:
-        /// its folder is granted read-only), or `s3://bucket/key`, `az://container/key` or a
-        /// glob of keys (the folder before the first wildcard is granted; credentials from the
-        /// AWS environment — AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, … — or the Azure one —
+        /// its folder is granted read-only), or `s3://bucket/key`, `gs://bucket/key`,
+        /// `az://container/key` or a glob of keys (the folder before the first wildcard is
+        /// granted; credentials from the AWS environment — AWS_ACCESS_KEY_ID,
+        /// AWS_ENDPOINT_URL, … —, the Google one — GOOGLE_APPLICATION_CREDENTIALS,
+        /// GOOGLE_SERVICE_ACCOUNT_KEY, STORAGE_EMULATOR_HOST — or the Azure one —
         /// AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_ENDPOINT)
         file: PathBuf,
         /// table to load into
@@ -815,7 +817,10 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
     ]);
     let grants = if bucket.is_some() {
         config.insert("bucket".into(), V::String(LOAD_BUCKET.into()));
-        toml::Table::from_iter([("buckets".to_owned(), V::Table(load_bucket(grant)))])
+        toml::Table::from_iter([(
+            "buckets".to_owned(),
+            V::Table(load_bucket(grant, &|v| std::env::var(v).ok())),
+        )])
     } else {
         let grant_key = if load_grants_dir(file) {
             "allow_read"
@@ -863,7 +868,7 @@ fn explain_load_bucket(e: anyhow::Error, file: &Path) -> anyhow::Error {
 fn bucket_target(file: &Path) -> Option<(String, String)> {
     let text = file.to_string_lossy();
     let (scheme, rest) = text.split_once("://")?;
-    if !matches!(scheme, "s3" | "az") {
+    if !matches!(scheme, "s3" | "gs" | "az") {
         return None;
     }
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
@@ -880,28 +885,41 @@ fn bucket_target(file: &Path) -> Option<(String, String)> {
     ))
 }
 
-/// `[grants.buckets.load]` for `grant_url`, signed with the AWS or Azure environment; the
-/// endpoint and region from `AWS_ENDPOINT_URL` and `AWS_REGION` (S3) or the endpoint from
-/// `AZURE_STORAGE_ENDPOINT` (Azure) when set (`--set` overrides).
-fn load_bucket(grant_url: toml::Value) -> toml::Table {
-    let azure = grant_url.as_str().is_some_and(|u| u.starts_with("az://"));
+/// `[grants.buckets.load]` for `grant_url`, signed with the cloud's environment: for S3 the
+/// endpoint and region from `AWS_ENDPOINT_URL` and `AWS_REGION`, for Azure the endpoint from
+/// `AZURE_STORAGE_ENDPOINT`, for Google Cloud Storage an emulator at `STORAGE_EMULATOR_HOST`
+/// (unsigned, as Google's own clients do) when set (`--set` overrides).
+fn load_bucket(grant_url: toml::Value, env: &dyn Fn(&str) -> Option<String>) -> toml::Table {
+    let scheme = grant_url
+        .as_str()
+        .and_then(|u| u.split_once("://"))
+        .map_or("s3", |(s, _)| s)
+        .to_owned();
     let mut g = toml::Table::from_iter([("url".to_owned(), grant_url)]);
-    let from_env: &[(&str, &str)] = if azure {
-        &[("endpoint", "AZURE_STORAGE_ENDPOINT")]
-    } else {
-        &[
+    let from_env: &[(&str, &str)] = match scheme.as_str() {
+        "az" => &[("endpoint", "AZURE_STORAGE_ENDPOINT")],
+        "gs" => &[("endpoint", "STORAGE_EMULATOR_HOST")],
+        _ => &[
             ("endpoint", "AWS_ENDPOINT_URL"),
             ("region", "AWS_REGION"),
             ("region", "AWS_DEFAULT_REGION"),
-        ]
+        ],
     };
     for (key, var) in from_env {
-        if let Ok(v) = std::env::var(var)
+        if let Some(v) = env(var)
             && !v.is_empty()
             && !g.contains_key(*key)
         {
             g.insert((*key).into(), toml::Value::String(v));
         }
+    }
+    if scheme == "gs"
+        && let Some(toml::Value::String(e)) = g.get_mut("endpoint")
+    {
+        if !e.contains("://") {
+            *e = format!("http://{e}");
+        }
+        g.insert("anonymous".into(), toml::Value::Boolean(true));
     }
     toml::Table::from_iter([(LOAD_BUCKET.to_owned(), toml::Value::Table(g))])
 }
@@ -1232,7 +1250,20 @@ mod tests {
             t("az://box/x/*.csv"),
             Some(("az://box/x".into(), "*.csv".into()))
         );
-        assert_eq!(t("gs://b/x.csv"), None);
+        assert_eq!(t("gs://b/x.csv"), Some(("gs://b/".into(), "x.csv".into())));
+        assert_eq!(t("ftp://b/x.csv"), None);
+        let emulated = load_bucket("gs://b/".into(), &|v| {
+            (v == "STORAGE_EMULATOR_HOST").then(|| "127.0.0.1:4443".to_owned())
+        });
+        assert_eq!(
+            emulated["load"].to_string(),
+            "{ anonymous = true, endpoint = \"http://127.0.0.1:4443\", url = \"gs://b/\" }",
+            "an emulator is reached unsigned, as Google's clients do"
+        );
+        let signed = load_bucket("gs://b/".into(), &|v| {
+            (v == "AWS_ENDPOINT_URL").then(|| "http://127.0.0.1:9000".to_owned())
+        });
+        assert_eq!(signed["load"].to_string(), "{ url = \"gs://b/\" }");
         let hints = LoadHints {
             write_disposition: "append".into(),
             merge_strategy: None,

@@ -217,12 +217,21 @@ pub fn open_store(
                         b = b.with_token(t);
                     }
                 }
-                Credentials::AccountKey(_) => {
-                    return Err("an account key signs Azure requests, not S3 ones".into());
+                Credentials::AccountKey(_) | Credentials::ServiceAccountKey(_) => {
+                    return Err("only S3 keys sign S3 requests".into());
                 }
             }
             let store = b.build().map_err(|e| scrub(&e.to_string(), credentials))?;
             Ok((Arc::new(store), prefix.clone()))
+        }
+        Location::Gcs {
+            bucket,
+            prefix,
+            endpoint,
+            credentials,
+        } => {
+            let store = gcs_store(bucket, endpoint, credentials)?;
+            Ok((store, prefix.clone()))
         }
         Location::Azure {
             account,
@@ -269,12 +278,78 @@ fn azure_store(
         Credentials::Environment => {}
         Credentials::Anonymous => b = b.with_skip_signature(true),
         Credentials::AccountKey(k) => b = b.with_access_key(k),
-        Credentials::Keys { .. } => {
-            return Err("S3 keys do not sign Azure requests: give an account key".into());
+        Credentials::Keys { .. } | Credentials::ServiceAccountKey(_) => {
+            return Err("only an account key signs Azure requests".into());
         }
     }
     let store = b.build().map_err(|e| scrub(&e.to_string(), credentials))?;
     Ok(Arc::new(store))
+}
+
+/// A Google Cloud Storage bucket's store. `object_store` takes another server's address only
+/// inside a service account's key (`gcs_base_url`), so an endpoint goes there: into the
+/// granted key, or into a key that turns signing off (`anonymous`, as an emulator wants).
+fn gcs_store(
+    bucket: &str,
+    endpoint: &Option<String>,
+    credentials: &Credentials,
+) -> std::result::Result<Arc<dyn ObjectStore>, String> {
+    use object_store::gcp::GoogleCloudStorageBuilder;
+    let http = endpoint.as_ref().is_some_and(|e| e.starts_with("http://"));
+    let mut b = match credentials {
+        Credentials::Environment => GoogleCloudStorageBuilder::from_env(),
+        _ => GoogleCloudStorageBuilder::new(),
+    }
+    .with_bucket_name(bucket)
+    .with_retry(retry())
+    .with_client_options(client_options().with_allow_http(http));
+    let key = match (credentials, endpoint) {
+        (Credentials::ServiceAccountKey(k), e) => Some(with_base_url(k, e.as_deref())?),
+        (Credentials::Anonymous, e) => {
+            b = b.with_skip_signature(true);
+            e.as_deref().map(unsigned_key)
+        }
+        (Credentials::Environment, None) => None,
+        (Credentials::Environment, Some(_)) => {
+            return Err(
+                "a gs:// grant with an `endpoint` needs `service_account_key` \
+                 (the name of a secret) or `anonymous = true`"
+                    .into(),
+            );
+        }
+        (Credentials::Keys { .. } | Credentials::AccountKey(_), _) => {
+            return Err("only a service account's key signs Google Cloud Storage requests".into());
+        }
+    };
+    if let Some(key) = key {
+        b = b.with_service_account_key(key);
+    }
+    let store = b.build().map_err(|e| scrub(&e.to_string(), credentials))?;
+    Ok(Arc::new(store))
+}
+
+/// A service account's key with `gcs_base_url` set to `endpoint` (when given).
+fn with_base_url(key: &str, endpoint: Option<&str>) -> std::result::Result<String, String> {
+    let Some(endpoint) = endpoint else {
+        return Ok(key.to_owned());
+    };
+    let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(key)
+        .map_err(|e| format!("the service account key is not a JSON object ({e})"))?;
+    fields.insert("gcs_base_url".into(), endpoint.trim_end_matches('/').into());
+    Ok(serde_json::Value::Object(fields).to_string())
+}
+
+/// A key that only carries `endpoint` and signs nothing (`disable_oauth`): a public bucket
+/// or an emulator there.
+fn unsigned_key(endpoint: &str) -> String {
+    serde_json::json!({
+        "disable_oauth": true,
+        "gcs_base_url": endpoint.trim_end_matches('/'),
+        "private_key": "",
+        "private_key_id": "",
+        "client_email": "",
+    })
+    .to_string()
 }
 
 /// Timeouts of every request to a store.
@@ -390,7 +465,7 @@ fn scrub(text: &str, credentials: &Credentials) -> String {
     credentials
         .values()
         .into_iter()
-        .fold(text.to_owned(), |t, v| t.replace(v, "…"))
+        .fold(text.to_owned(), |t, v| t.replace(&v, "…"))
 }
 
 /// The innermost cause of an error (`Connection refused (os error 111)`).

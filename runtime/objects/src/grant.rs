@@ -1,5 +1,6 @@
-//! What a pipeline grants of one bucket: where it is (`s3://bucket/prefix` or
-//! `file:///dir`), how the host signs in, and the name a connector knows it by.
+//! What a pipeline grants of one bucket: where it is (`s3://bucket/prefix`,
+//! `gs://bucket/prefix`, `az://container/prefix` or `file:///dir`), how the host signs in, and
+//! the name a connector knows it by.
 
 use std::path::PathBuf;
 
@@ -19,11 +20,13 @@ pub enum Credentials {
     Anonymous,
     /// an Azure storage account's key, read from the pipeline's secrets
     AccountKey(String),
+    /// a Google Cloud service account's JSON key, read from the pipeline's secrets
+    ServiceAccountKey(String),
 }
 
 impl Credentials {
     /// Every credential value, for redacting them from messages.
-    pub(crate) fn values(&self) -> Vec<&str> {
+    pub(crate) fn values(&self) -> Vec<String> {
         match self {
             Credentials::Keys {
                 access_key_id,
@@ -38,8 +41,10 @@ impl Credentials {
             .flatten()
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+            .map(str::to_owned)
             .collect(),
-            Credentials::AccountKey(k) if !k.is_empty() => vec![k.as_str()],
+            Credentials::AccountKey(k) if !k.is_empty() => vec![k.clone()],
+            Credentials::ServiceAccountKey(k) if !k.is_empty() => service_account_values(k),
             _ => Vec::new(),
         }
     }
@@ -52,8 +57,26 @@ impl std::fmt::Debug for Credentials {
             Credentials::Keys { .. } => "Keys(…)",
             Credentials::Anonymous => "Anonymous",
             Credentials::AccountKey(_) => "AccountKey(…)",
+            Credentials::ServiceAccountKey(_) => "ServiceAccountKey(…)",
         })
     }
+}
+
+/// What of a service account's JSON key must never be shown: the whole text, and each of its
+/// identifying values (the private key, its id, the account's email and id), so that a message
+/// quoting one of them alone is redacted too.
+fn service_account_values(key: &str) -> Vec<String> {
+    let mut values = vec![key.to_owned()];
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(key) {
+        for field in ["private_key", "private_key_id", "client_email", "client_id"] {
+            if let Some(v) = fields.get(field).and_then(|v| v.as_str())
+                && !v.is_empty()
+            {
+                values.push(v.to_owned());
+            }
+        }
+    }
+    values
 }
 
 /// Where a grant's objects are.
@@ -82,12 +105,25 @@ pub enum Location {
         /// an account key, or the environment (`AZURE_STORAGE_ACCOUNT_KEY`, …)
         credentials: Credentials,
     },
+    /// a Google Cloud Storage bucket
+    Gcs {
+        bucket: String,
+        /// keys below this (no leading or trailing `/`)
+        prefix: String,
+        /// a GCS-compatible server (`http://127.0.0.1:4443` for fake-gcs-server);
+        /// `https://storage.googleapis.com` when absent
+        endpoint: Option<String>,
+        /// a service account's key, the environment (`GOOGLE_APPLICATION_CREDENTIALS`, …)
+        /// or none
+        credentials: Credentials,
+    },
     /// a local folder
     Local { dir: PathBuf },
 }
 
 impl Location {
-    /// `s3://bucket/prefix` or `file:///dir`, with the credentials to sign S3 requests with.
+    /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` or `file:///dir`,
+    /// with the credentials to sign requests with.
     pub fn parse(url: &str, credentials: Credentials) -> Result<Location, String> {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = split(url, rest, "bucket")?;
@@ -95,6 +131,15 @@ impl Location {
                 bucket,
                 prefix,
                 region: None,
+                endpoint: None,
+                credentials,
+            });
+        }
+        if let Some(rest) = url.strip_prefix("gs://") {
+            let (bucket, prefix) = split(url, rest, "bucket")?;
+            return Ok(Location::Gcs {
+                bucket,
+                prefix,
                 endpoint: None,
                 credentials,
             });
@@ -119,16 +164,17 @@ impl Location {
         let scheme = url.split("://").next().unwrap_or_default();
         Err(format!(
             "`{scheme}://` buckets are not supported: use s3://bucket/prefix (AWS S3 and \
-             S3-compatible servers), az://container/prefix (Azure Blob Storage) or file:///folder"
+             S3-compatible servers), gs://bucket/prefix (Google Cloud Storage), \
+             az://container/prefix (Azure Blob Storage) or file:///folder"
         ))
     }
 
     /// How the host signs in, for a bucket or container.
     pub(crate) fn credentials(&self) -> Option<&Credentials> {
         match self {
-            Location::S3 { credentials, .. } | Location::Azure { credentials, .. } => {
-                Some(credentials)
-            }
+            Location::S3 { credentials, .. }
+            | Location::Gcs { credentials, .. }
+            | Location::Azure { credentials, .. } => Some(credentials),
             Location::Local { .. } => None,
         }
     }
@@ -137,6 +183,12 @@ impl Location {
     pub(crate) fn names(&self) -> Vec<String> {
         let mut names = match self {
             Location::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                ..
+            }
+            | Location::Gcs {
                 bucket,
                 prefix,
                 endpoint,
@@ -174,6 +226,12 @@ impl Location {
                 endpoint,
                 ..
             } => ("s3", bucket, prefix, endpoint),
+            Location::Gcs {
+                bucket,
+                prefix,
+                endpoint,
+                ..
+            } => ("gs", bucket, prefix, endpoint),
             Location::Azure {
                 container,
                 prefix,
@@ -222,10 +280,15 @@ mod tests {
         assert!(matches!(&az, Location::Azure { container, prefix, .. }
             if container == "box" && prefix == "a/b"));
         assert_eq!(az.describe(), "az://box/a/b");
-        assert_eq!(az.credentials().map(|c| c.values()), Some(vec!["k3y"]));
+        assert_eq!(
+            az.credentials().map(|c| c.values()),
+            Some(vec!["k3y".to_owned()])
+        );
         let s3 = Location::parse("s3://lake", Credentials::Environment).expect("s3");
         assert_eq!(s3.describe(), "s3://lake/");
-        for bad in ["s3:///x", "az://", "s3://b/../x", "gs://b/x", "ftp://h/x"] {
+        let gs = Location::parse("gs://lake/raw", Credentials::Anonymous).expect("gs");
+        assert_eq!(gs.describe(), "gs://lake/raw");
+        for bad in ["s3:///x", "az://", "s3://b/../x", "gs:///x", "ftp://h/x"] {
             assert!(
                 Location::parse(bad, Credentials::Anonymous).is_err(),
                 "{bad}"
@@ -243,5 +306,22 @@ mod tests {
             "http://127.0.0.1:9000/lake",
             "longest hidden first"
         );
+    }
+
+    #[test]
+    fn a_service_account_key_is_redacted_whole_and_by_its_values() {
+        let key = r#"{"type": "service_account", "private_key_id": "abc123def",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+            "client_email":"loader@proj.iam.gserviceaccount.com"}"#;
+        let values = Credentials::ServiceAccountKey(key.into()).values();
+        assert_eq!(values[0], key);
+        for part in [
+            "abc123def",
+            "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+            "loader@proj.iam.gserviceaccount.com",
+        ] {
+            assert!(values.iter().any(|v| v == part), "{part} in {values:?}");
+        }
+        assert!(!values.iter().any(|v| v == "service_account"));
     }
 }

@@ -6,9 +6,9 @@
 //! never leave this crate: what a connector sees (keys, errors) is relative to the grant and
 //! names it.
 //!
-//! S3 and S3-compatible servers, and Azure Blob Storage, are reached with the `object_store`
-//! crate (signed requests, retries, timeouts); `file://` grants read a local folder through
-//! the same interface.
+//! S3 and S3-compatible servers, Google Cloud Storage and Azure Blob Storage are reached with
+//! the `object_store` crate (signed requests, retries, timeouts); `file://` grants read a
+//! local folder through the same interface.
 
 mod buckets;
 mod grant;

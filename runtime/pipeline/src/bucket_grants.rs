@@ -1,6 +1,6 @@
 //! `[grants.buckets.NAME]` turned into the host's bucket grants: the URL parsed, and the
 //! credentials read from named secrets (ones without a host, so they can never go out over
-//! HTTP), from the AWS environment, or none for a public bucket.
+//! HTTP), from the cloud's environment, or none for a public bucket.
 
 use sluice_objects::{BucketGrant, Buckets, Credentials, Location};
 
@@ -25,11 +25,30 @@ pub(crate) fn buckets(spec: &PipelineSpec) -> Result<Buckets, PipelineError> {
 
 fn grant(spec: &PipelineSpec, name: &str, g: &BucketGrantSpec) -> Result<BucketGrant, String> {
     let azure = g.url.starts_with("az://");
+    let gcs = g.url.starts_with("gs://");
     if !azure && (g.account.is_some() || g.access_key.is_some()) {
         return Err("`account` and `access_key` are for az:// grants".into());
     }
+    if !gcs && g.service_account_key.is_some() {
+        return Err("`service_account_key` is for gs:// grants".into());
+    }
     let credentials = if azure {
-        azure_credentials(spec, g)?
+        one_key_credentials(
+            spec,
+            g,
+            "access_key",
+            &g.access_key,
+            Credentials::AccountKey,
+        )?
+    } else if gcs {
+        let key = &g.service_account_key;
+        one_key_credentials(
+            spec,
+            g,
+            "service_account_key",
+            key,
+            Credentials::ServiceAccountKey,
+        )?
     } else {
         credentials(spec, g)?
     };
@@ -47,6 +66,12 @@ fn grant(spec: &PipelineSpec, name: &str, g: &BucketGrantSpec) -> Result<BucketG
             region.clone_from(&g.region);
             endpoint.clone_from(&g.endpoint);
         }
+        Location::Gcs { endpoint, .. } => {
+            if g.region.is_some() {
+                return Err("a gs:// grant takes no `region` (a bucket has its own)".into());
+            }
+            endpoint.clone_from(&g.endpoint);
+        }
         Location::Local { dir } => {
             if g.region.is_some() || g.endpoint.is_some() || g.access_key_id.is_some() {
                 return Err("a file:// grant takes no region, endpoint or keys".into());
@@ -62,19 +87,24 @@ fn grant(spec: &PipelineSpec, name: &str, g: &BucketGrantSpec) -> Result<BucketG
     })
 }
 
-/// An Azure grant's account key from its secret, none (`anonymous`), or the environment.
-fn azure_credentials(spec: &PipelineSpec, g: &BucketGrantSpec) -> Result<Credentials, String> {
+/// The credentials of a grant signed by one key (Azure's account key, a GCS service account's
+/// JSON key) that field `field` names the secret of: that key, none (`anonymous`), or the
+/// cloud's environment.
+fn one_key_credentials(
+    spec: &PipelineSpec,
+    g: &BucketGrantSpec,
+    field: &str,
+    secret: &Option<String>,
+    wrap: fn(String) -> Credentials,
+) -> Result<Credentials, String> {
     if g.access_key_id.is_some() || g.secret_access_key.is_some() || g.session_token.is_some() {
-        return Err(
-            "an az:// grant takes `access_key` (an account key's secret), not S3 keys".into(),
-        );
+        let scheme = g.url.split("://").next().unwrap_or_default();
+        return Err(format!(
+            "a {scheme}:// grant takes `{field}` (the name of a secret), not S3 keys"
+        ));
     }
-    match (&g.access_key, g.anonymous) {
-        (Some(k), false) => Ok(Credentials::AccountKey(hostless_secret(
-            spec,
-            "access_key",
-            k,
-        )?)),
+    match (secret, g.anonymous) {
+        (Some(k), false) => Ok(wrap(hostless_secret(spec, field, k)?)),
         (None, true) => Ok(Credentials::Anonymous),
         (None, false) => Ok(Credentials::Environment),
         (Some(_), true) => Err("`anonymous` takes no key".into()),
@@ -133,6 +163,11 @@ pub(crate) fn describe(spec: &PipelineSpec) -> Vec<String> {
                     Some(k) => format!(", account key from secret `{k}`"),
                     None if g.anonymous => ", unsigned (public)".to_owned(),
                     None => ", keys from the Azure environment".to_owned(),
+                },
+                _ if g.url.starts_with("gs://") => match &g.service_account_key {
+                    Some(k) => format!(", service account key from secret `{k}`"),
+                    None if g.anonymous => ", unsigned (public)".to_owned(),
+                    None => ", credentials from the Google environment".to_owned(),
                 },
                 (Some(id), _) => format!(
                     ", keys from secrets `{id}`, `{}`",

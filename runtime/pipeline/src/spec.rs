@@ -287,6 +287,11 @@ pub struct Grants {
 /// # session_token = "s3_token"
 /// # anonymous = true                   # a public bucket: unsigned requests
 ///
+/// [grants.buckets.gcs]                 # Google Cloud Storage
+/// url = "gs://bucket/exports"
+/// service_account_key = "gcs_key"      # the JSON key's secret; default: the environment
+/// # endpoint = "http://127.0.0.1:4443" # a GCS-compatible server (with a key or `anonymous`)
+///
 /// [grants.buckets.blobs]               # Azure Blob Storage
 /// url = "az://container/exports"
 /// account = "mystorageaccount"         # default: AZURE_STORAGE_ACCOUNT_NAME
@@ -308,6 +313,8 @@ pub struct BucketGrantSpec {
     pub account: Option<String>,
     /// Azure: the name of the secret holding the account key
     pub access_key: Option<String>,
+    /// Google Cloud Storage: the name of the secret holding a service account's JSON key
+    pub service_account_key: Option<String>,
 }
 
 /// One `[grants.databases.NAME]`: where the database is (the connector sees only NAME), the

@@ -19,8 +19,8 @@ test: lint
     cargo test --workspace --doc
     cargo test --workspace --lib --bins
     # the guest crates' own unit tests, natively (the `files` connector's CSV sniffing and
-    # typing, `rest_api`'s resume points)
-    cd connectors && cargo test -p files -p rest_api --lib
+    # typing, `rest_api`'s resume points, the guest's pure-Rust zstd for Parquet)
+    cd connectors && cargo test -p files -p rest_api -p zstd --lib
     cargo test --workspace --test integration
     just python-test
     just demo

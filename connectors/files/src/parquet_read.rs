@@ -1,8 +1,8 @@
 //! Parquet files read as Arrow pages, a batch of `page_size` rows at a time, as dlt's
 //! `read_parquet(use_pyarrow=True)` yields them: the file's own Arrow types, no JSON in
-//! between. Decoded in the guest by the `parquet` crate with its pure-Rust codecs (snappy,
-//! gzip, brotli, lz4); zstd-compressed column chunks need the C `zstd` library, which does not
-//! build for wasm32-wasip2 here, and fail naming the codec.
+//! between. Decoded in the guest by the `parquet` crate with pure-Rust codecs (snappy, gzip,
+//! brotli, lz4, and zstd through `ruzstd`, patched in for the C-bound `zstd` crate). A file is
+//! read by ranges; one inside gzip or zstd is decoded whole into memory first.
 
 use std::io::{BufReader, Read};
 use std::sync::Arc;
@@ -43,6 +43,25 @@ impl ParquetFile {
             path: path.to_owned(),
             stat: stat.clone(),
         };
+        ParquetFile::read(file, path, rows, columns)
+    }
+
+    /// A Parquet file already in memory (decoded from gzip or zstd).
+    pub fn from_bytes(
+        path: &str,
+        bytes: bytes::Bytes,
+        rows: usize,
+        columns: Option<(String, i64)>,
+    ) -> Result<Self, Error> {
+        ParquetFile::read(bytes, path, rows, columns)
+    }
+
+    fn read<R: ChunkReader + 'static>(
+        file: R,
+        path: &str,
+        rows: usize,
+        columns: Option<(String, i64)>,
+    ) -> Result<Self, Error> {
         let batches = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.with_batch_size(rows).build())
             .map_err(|e| parquet_err(path, e))?;

@@ -110,11 +110,10 @@ impl Reader {
             Format::Parquet => true,
             Format::Auto => {
                 lower.ends_with(".parquet")
-                    || (compression == compressed::Compression::None
-                        && reader
-                            .fill_buf()
-                            .map_err(|e| data_err(&path, e))?
-                            .starts_with(parquet_read::MAGIC))
+                    || reader
+                        .fill_buf()
+                        .map_err(|e| data_err(&path, e))?
+                        .starts_with(parquet_read::MAGIC)
             }
             _ => false,
         };
@@ -122,7 +121,21 @@ impl Reader {
             let columns = self
                 .file_columns
                 .then(|| (file.name.clone(), opened.modified_us));
-            let f = ParquetFile::open(&self.store, &path, &opened, self.paging.records, columns)?;
+            let rows = self.paging.records;
+            let f = match compression {
+                compressed::Compression::None => {
+                    ParquetFile::open(&self.store, &path, &opened, rows, columns)?
+                }
+                // Parquet is read by ranges from its end: a compressed one is decoded whole,
+                // into memory (held by the connector's memory limit)
+                _ => {
+                    let mut bytes = Vec::new();
+                    reader
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| data_err(&path, e))?;
+                    ParquetFile::from_bytes(&path, bytes.into(), rows, columns)?
+                }
+            };
             self.current = Some(Current {
                 file,
                 opened,

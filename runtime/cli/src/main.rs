@@ -81,6 +81,8 @@ enum Command {
         #[arg(long, requires = "incremental")]
         initial_value: Option<String>,
         #[command(flatten)]
+        reading: Box<Reading>,
+        #[command(flatten)]
         common: Common,
     },
     /// Print the tables of a pipeline's dataset and their row counts
@@ -451,6 +453,7 @@ fn real_main(cli: Cli) -> Result<()> {
             merge_key,
             incremental,
             initial_value,
+            reading,
             common,
         } => {
             let hints = LoadHints {
@@ -460,6 +463,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 merge_key,
                 incremental,
                 initial_value,
+                reading: *reading,
             };
             let spec = load_spec(&file, &table, &hints, &common)?;
             execute(spec, common).map_err(|e| explain_load_bucket(e, &file))
@@ -759,6 +763,20 @@ struct LoadHints {
     merge_key: Vec<String>,
     incremental: Option<String>,
     initial_value: Option<String>,
+    reading: Reading,
+}
+
+/// How `sluice load` reads its files: the `files` connector's `encoding` and `format`.
+#[derive(clap::Args, Debug, Default)]
+struct Reading {
+    /// a CSV file's text encoding, any WHATWG label (`latin1`, `windows-1252`, `utf-16le`,
+    /// `shift_jis`, …); default UTF-8, with or without a BOM
+    #[arg(long)]
+    encoding: Option<String>,
+    /// read every file as `csv`, `json` (a JSON array or NDJSON) or `parquet`, whatever its
+    /// name; default: told by the name and the first bytes
+    #[arg(long, value_parser = ["csv", "json", "parquet"])]
+    format: Option<String>,
 }
 
 /// `sluice load FILE --table NAME` as a pipeline: the `files` connector, granted that one
@@ -815,6 +833,12 @@ fn load_spec(file: &Path, table: &str, hints: &LoadHints, common: &Common) -> Re
         ("paths".to_owned(), V::Array(vec![path.clone()])),
         ("table".to_owned(), V::String(table.to_owned())),
     ]);
+    let reading = &hints.reading;
+    for (key, value) in [("encoding", &reading.encoding), ("format", &reading.format)] {
+        if let Some(v) = value {
+            config.insert(key.to_owned(), V::String(v.clone()));
+        }
+    }
     let grants = if bucket.is_some() {
         config.insert("bucket".into(), V::String(LOAD_BUCKET.into()));
         toml::Table::from_iter([(
@@ -1271,6 +1295,10 @@ mod tests {
             merge_key: Vec::new(),
             incremental: None,
             initial_value: None,
+            reading: Reading {
+                encoding: Some("latin1".into()),
+                format: None,
+            },
         };
         #[derive(Parser)]
         struct Wrap {
@@ -1284,6 +1312,8 @@ mod tests {
         assert!(spec.grants.allow_read.is_empty() && spec.grants.allow_read_files.is_empty());
         assert_eq!(spec.config["bucket"].as_str(), Some("load"));
         assert_eq!(spec.config["paths"][0].as_str(), Some("*.csv"));
+        assert_eq!(spec.config["encoding"].as_str(), Some("latin1"));
+        assert!(spec.config.get("format").is_none());
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! `date` / `time` hint on the column, `Decimal` to an exact number with a `decimal` hint,
 //! `bytes` to base64 with a `binary` hint, `UUID` and anything else to `str(value)`; NaN and
 //! infinite floats to null (JSON has no such numbers). The hints come from the first page's
-//! root-table columns (keys, and keys of nested dicts as `a__b`); when there are any, the
-//! page's other scalar columns are declared too, untyped, so the table keeps the records'
-//! column order, as dlt's does.
+//! columns (keys, and keys of nested dicts as `a__b`): the root table's, and each nested
+//! table's (lists of dicts, or of values as `value`), as dlt's `nested_hints` name them; when
+//! a table has any, its other scalar columns are declared too, untyped, so the table keeps
+//! the records' column order, as dlt's does.
 
 use base64::Engine as _;
 use pyo3::exceptions::PyTypeError;
@@ -16,8 +17,15 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use sluice_host::{Page, RecordsFormat};
 
-/// Root-table columns in order of appearance, with a dlt type where JSON cannot carry one.
+/// A table's columns in order of appearance, with a dlt type where JSON cannot carry one.
 type Columns = indexmap::IndexMap<String, Option<&'static str>>;
+
+/// Nested tables' columns by path: level by level below the root, each level the key path
+/// from the parent's rows to the list (`["items"]`, `["items", "parts"]`, `["a__items"]`).
+pub type Nested = indexmap::IndexMap<Vec<String>, Columns>;
+
+/// One nested table's path and columns, as a feed hands them to the plan.
+pub type NestedColumns = (Vec<String>, Vec<(String, Option<&'static str>)>);
 
 /// Records per page, and bytes after which a page ends early.
 const PAGE_RECORDS: usize = 10_000;
@@ -52,6 +60,8 @@ pub struct RecordsFeed {
     /// the first page's root-table columns in order, with the dlt data type of those whose
     /// values JSON cannot type (empty when none needs one)
     pub hints: Vec<(String, Option<&'static str>)>,
+    /// the same for each nested table of the first page that has a typed column
+    pub nested: Vec<NestedColumns>,
     /// the first page, read before the run is planned (its hints are part of the plan)
     first: Option<Page>,
     /// the exception the iterator raised, re-raised once the run has cleaned up
@@ -67,15 +77,23 @@ impl RecordsFeed {
             iter: data.try_iter()?.into_any().unbind(),
             kinds: Kinds::new(py)?,
             hints: Vec::new(),
+            nested: Vec::new(),
             first: None,
             error: None,
             records: 0,
         };
-        let mut columns = indexmap::IndexMap::new();
-        feed.first = feed.read_page(py, Some(&mut columns))?;
-        if columns.values().any(Option::is_some) {
+        let mut columns = Columns::new();
+        let mut nested = Nested::new();
+        feed.first = feed.read_page(py, Some((&mut columns, &mut nested)))?;
+        let typed = |c: &Columns| c.values().any(Option::is_some);
+        if typed(&columns) {
             feed.hints = columns.into_iter().collect();
         }
+        feed.nested = nested
+            .into_iter()
+            .filter(|(_, c)| typed(c))
+            .map(|(path, c)| (path, c.into_iter().collect()))
+            .collect();
         Ok(feed)
     }
 
@@ -83,7 +101,7 @@ impl RecordsFeed {
     fn read_page(
         &mut self,
         py: Python<'_>,
-        mut columns: Option<&mut Columns>,
+        mut columns: Option<(&mut Columns, &mut Nested)>,
     ) -> PyResult<Option<Page>> {
         let iter = self.iter.bind(py).clone();
         let mut out = Vec::with_capacity(64 << 10);
@@ -97,8 +115,8 @@ impl RecordsFeed {
                     type_name(&item)
                 ))
             })?;
-            if let Some(columns) = columns.as_deref_mut() {
-                self.note_columns(record, "", n == 0, columns)?;
+            if let Some((columns, nested)) = columns.as_mut() {
+                self.note_columns(record, "", n == 0, columns, &[], nested)?;
             }
             self.encode_dict(record, &mut out, 0)
                 .map_err(|e| located(e, self.records + 1))?;
@@ -113,18 +131,22 @@ impl RecordsFeed {
         }))
     }
 
-    /// Note the root-table columns of `record` in dlt's order — a dict's own values first,
-    /// then its nested dicts' (as `prefix__key`) — with the dlt type of values JSON cannot
-    /// carry; lists (child tables) and nulls are left out. Of records after the first, only
-    /// typed columns are noted (dlt puts their other new columns after its own).
+    /// Note the columns of `record` (a row of the table at `levels`; `[]` is the root) in
+    /// dlt's order — a dict's own values first, then its nested dicts' (as `prefix__key`) —
+    /// with the dlt type of values JSON cannot carry; nulls are left out, and lists are noted
+    /// as the nested tables they become. Of rows after a table's first, only typed columns
+    /// are noted (dlt puts their other new columns after its own).
     fn note_columns(
         &self,
         record: &Bound<'_, PyDict>,
         prefix: &str,
         first: bool,
         columns: &mut Columns,
+        levels: &[String],
+        tables: &mut Nested,
     ) -> PyResult<()> {
         let mut nested = Vec::new();
+        let mut lists = Vec::new();
         for (k, v) in record.iter() {
             let key = k.str()?.to_cow()?.into_owned();
             let name = if prefix.is_empty() {
@@ -136,20 +158,57 @@ impl RecordsFeed {
                 nested.push((name, d.clone()));
                 continue;
             }
-            if v.is_none() || v.cast::<PyList>().is_ok() || v.cast::<PyTuple>().is_ok() {
+            if v.cast::<PyList>().is_ok() || v.cast::<PyTuple>().is_ok() {
+                lists.push((name, v));
                 continue;
             }
-            let typed = self.dlt_type(&v)?;
-            if !first && typed.is_none() {
-                continue;
-            }
-            let entry = columns.entry(name).or_insert(None);
-            if entry.is_none() {
-                *entry = typed;
+            if !v.is_none() {
+                note(columns, name, self.dlt_type(&v)?, first);
             }
         }
         for (name, d) in nested {
-            self.note_columns(&d, &name, first, columns)?;
+            self.note_columns(&d, &name, first, columns, levels, tables)?;
+        }
+        for (name, items) in lists {
+            let path = [levels, &[name]].concat();
+            self.note_items(&items, path, tables)?;
+        }
+        Ok(())
+    }
+
+    /// Note the rows of a list that becomes the nested table at `path`: dicts' columns, or
+    /// a typed value as the table's `value` column; a list in the list is its `list` table.
+    fn note_items(
+        &self,
+        items: &Bound<'_, PyAny>,
+        path: Vec<String>,
+        tables: &mut Nested,
+    ) -> PyResult<()> {
+        if path.len() > MAX_DEPTH {
+            return Ok(());
+        }
+        for item in items.try_iter()? {
+            let item = item?;
+            if item.is_none() {
+                continue;
+            }
+            if item.cast::<PyList>().is_ok() || item.cast::<PyTuple>().is_ok() {
+                let inner = [&path[..], &["list".to_owned()]].concat();
+                self.note_items(&item, inner, tables)?;
+                continue;
+            }
+            let first = !tables.contains_key(&path);
+            let mut columns = std::mem::take(tables.entry(path.clone()).or_default());
+            match item.cast::<PyDict>() {
+                Ok(d) => self.note_columns(d, "", first, &mut columns, &path, tables)?,
+                Err(_) => note(
+                    &mut columns,
+                    "value".to_owned(),
+                    self.dlt_type(&item)?,
+                    first,
+                ),
+            }
+            tables.insert(path.clone(), columns);
         }
         Ok(())
     }
@@ -285,6 +344,17 @@ impl RecordsFeed {
                 Err(text)
             }
         })
+    }
+}
+
+/// Note column `name` with its dlt type: always on a table's first row, later only when typed.
+fn note(columns: &mut Columns, name: String, typed: Option<&'static str>, first: bool) {
+    if !first && typed.is_none() {
+        return;
+    }
+    let entry = columns.entry(name).or_insert(None);
+    if entry.is_none() {
+        *entry = typed;
     }
 }
 

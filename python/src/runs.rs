@@ -16,7 +16,7 @@ use sluice_pipeline::{
 use crate::arrow_in::ArrowFeed;
 use crate::errors::{ConfigurationError, run_error};
 use crate::pylog::{PyLog, emit};
-use crate::records::RecordsFeed;
+use crate::records::{NestedColumns, RecordsFeed};
 
 /// What a Python run hands over.
 enum Feed {
@@ -47,13 +47,16 @@ pub fn run_data(
     arrow: bool,
     schema_contract: Option<&str>,
 ) -> PyResult<String> {
-    let spec = parse_spec(spec_json)?;
+    let mut spec = parse_spec(spec_json)?;
     let contract = schema_contract.map(parse_contract).transpose()?;
     let mut feed = if arrow {
         Feed::Arrow(ArrowFeed::new(data)?)
     } else {
         Feed::Records(RecordsFeed::new(data)?)
     };
+    if let Feed::Records(r) = &feed {
+        add_nested_hints(&mut spec, table, &r.nested);
+    }
     let name = spec.name.clone();
     let hints = match &feed {
         Feed::Records(r) => r.hints.as_slice(),
@@ -166,6 +169,36 @@ fn parse_contract(text: &str) -> PyResult<sluice_schema::SchemaContract> {
         serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()));
     sluice_schema::SchemaContract::from_json(&value)
         .map_err(|e| ConfigurationError::new_err(format!("schema_contract: {e}")))
+}
+
+/// The records' nested tables' hints, as `[[resources.<table>.nested]]` (dlt's
+/// `nested_hints`), for the tables `max_table_nesting` lets exist (every key on the path
+/// counts a level, nested dicts' too). A key no declaration may name keeps no hint, as at
+/// the root.
+fn add_nested_hints(spec: &mut PipelineSpec, table: &str, nested: &[NestedColumns]) {
+    let resource = spec.resources.entry(table.to_owned()).or_default();
+    let deepest = resource
+        .max_table_nesting
+        .map_or(usize::MAX, |n| n as usize);
+    for (path, columns) in nested {
+        let depth: usize = path.iter().map(|p| p.split("__").count()).sum();
+        if depth > deepest || path.iter().any(|p| check_name("table", p).is_err()) {
+            continue;
+        }
+        let columns = columns
+            .iter()
+            .filter(|(name, _)| check_name("column", name).is_ok())
+            .map(|(name, data_type)| sluice_schema::ColumnHint {
+                name: name.clone(),
+                data_type: data_type.and_then(sluice_schema::DataType::parse),
+                ..Default::default()
+            })
+            .collect();
+        resource.nested.push(sluice_normalize::NestedHints {
+            path: path.clone(),
+            columns,
+        });
+    }
 }
 
 /// What the in-process source declares: one resource, named after its table, with the

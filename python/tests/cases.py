@@ -1,6 +1,7 @@
 """Inputs loaded by both dlt (`scripts/differential/python_fixtures.py` records its tables in
 `fixtures/dlt_python.json`) and sluice (`test_dlt_parity.py` compares): Python records with
-values JSON cannot carry, nested dicts and lists, and a pandas DataFrame."""
+values JSON cannot carry, nested dicts and lists (and such values inside nested tables), and a
+pandas DataFrame."""
 
 import datetime
 import decimal
@@ -36,6 +37,31 @@ def records():
     ]
 
 
+def nested_typed():
+    """Values JSON cannot carry inside nested tables, at two levels, and in a list of values."""
+    utc = datetime.timezone.utc
+    return [
+        {
+            "id": 1,
+            "items": [
+                {
+                    "sku": "x",
+                    "on": datetime.date(2024, 5, 1),
+                    "price": decimal.Decimal("2.50"),
+                    "at": datetime.datetime(2024, 5, 1, 9, 0, tzinfo=utc),
+                    "parts": [{"no": 1, "fitted": datetime.time(10, 30)}],
+                    "meta": {"seen": datetime.date(2024, 4, 30), "by": "ann"},
+                },
+                {"sku": "y", "on": datetime.date(2024, 5, 2), "price": decimal.Decimal("1"),
+                 "at": None, "parts": []},
+            ],
+            "days": [datetime.date(2024, 6, 1), datetime.date(2024, 6, 2)],
+            "blobs": [b"\x01"],
+        },
+        {"id": 2, "items": [], "days": [], "blobs": []},
+    ]
+
+
 def frame():
     import pandas as pd
 
@@ -51,4 +77,4 @@ def frame():
     )
 
 
-CASES = {"records": records, "frame": frame}
+CASES = {"records": records, "frame": frame, "nested_typed": nested_typed}

@@ -71,6 +71,34 @@ def test_python_values_json_cannot_carry_keep_their_type(make_pipeline):
     )
 
 
+def test_values_json_cannot_carry_keep_their_type_in_nested_tables(make_pipeline):
+    from cases import nested_typed
+
+    p = make_pipeline()
+    p.run(nested_typed(), table_name="orders")
+    assert rows(p, 'SELECT "on", price, "at" FROM orders__items ORDER BY _dlt_list_idx') == [
+        (
+            datetime.date(2024, 5, 1),
+            decimal.Decimal("2.500000000"),
+            datetime.datetime(2024, 5, 1, 9, 0, tzinfo=datetime.timezone.utc),
+        ),
+        (datetime.date(2024, 5, 2), decimal.Decimal("1.000000000"), None),
+    ]
+    assert rows(p, "SELECT fitted FROM orders__items__parts") == [(datetime.time(10, 30),)]
+    assert rows(p, "SELECT meta__seen FROM orders__items WHERE sku = 'x'") == [
+        (datetime.date(2024, 4, 30),)
+    ]
+    assert rows(p, "SELECT value FROM orders__days ORDER BY _dlt_list_idx") == [
+        (datetime.date(2024, 6, 1),),
+        (datetime.date(2024, 6, 2),),
+    ]
+    assert rows(p, "SELECT value FROM orders__blobs") == [(b"\x01",)]
+    # with nesting cut at the root, the lists stay JSON and no nested table is declared
+    flat = make_pipeline("flat")
+    flat.run(nested_typed(), table_name="orders", max_table_nesting=0)
+    assert [t["name"] for t in flat.dataset().tables] == ["orders"]
+
+
 def test_a_generator_is_streamed_and_names_the_table(make_pipeline):
     def events():
         for i in range(25_000):

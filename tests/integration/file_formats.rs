@@ -305,3 +305,39 @@ fn parquet_files_land_as_dlts_read_parquet_lands_them() {
         3
     );
 }
+
+/// `[[resources.R.nested]]` (dlt's `nested_hints`) types a nested table's columns from a
+/// pipeline file: dates and decimals that NDJSON carries as text land typed two levels down.
+#[test]
+fn nested_hints_in_a_pipeline_file_type_nested_tables() {
+    let area = Area::new();
+    let file = area.path().join("orders.ndjson");
+    std::fs::write(
+        &file,
+        "{\"id\": 1, \"items\": [{\"on\": \"2024-05-01\", \"price\": \"2.50\", \
+         \"parts\": [{\"fitted\": \"10:30:00\"}]}]}\n",
+    )
+    .expect("write");
+    let hints = "[[resources.orders.nested]]\npath = [\"items\"]\n\
+                 columns = [{ name = \"on\", data_type = \"date\" }, \
+                 { name = \"price\", data_type = \"decimal\", precision = 10, scale = 2 }]\n\
+                 [[resources.orders.nested]]\npath = [\"items\", \"parts\"]\n\
+                 columns = [{ name = \"fitted\", data_type = \"time\" }]\n";
+    let toml = format!("{}{hints}", pipeline(&file, "orders", ""));
+    area.run(&toml, FILES).expect("loads");
+    let items = shown_by(&area, "orders__items", |c| !c.starts_with("_dlt_"), "on");
+    assert_eq!(
+        items.0[..2],
+        [
+            ("on".to_owned(), "DATE".to_owned()),
+            ("price".to_owned(), "DECIMAL(10,2)".to_owned()),
+        ]
+    );
+    assert_eq!(
+        items.1,
+        [vec![Some("2024-05-01".to_owned()), Some("2.50".to_owned())]]
+    );
+    let parts = shown_by(&area, "orders__items__parts", |c| c == "fitted", "fitted");
+    assert_eq!(parts.0[0], ("fitted".to_owned(), "TIME".to_owned()));
+    assert_eq!(parts.1, [vec![Some("10:30:00".to_owned())]]);
+}

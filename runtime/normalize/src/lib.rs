@@ -54,7 +54,7 @@ pub use flatten::{Cell, RootId};
 pub use jsonschema::{JsonSchema, Verdict};
 pub use page::{RecordsFormat, parse_page};
 pub(crate) use page::{ndjson_lines, parse_lines};
-pub use resource::{Collisions, ResourceTable, Scd2Options};
+pub use resource::{Collisions, NestedHints, ResourceTable, Scd2Options};
 pub use tables::{DEFAULT_DECIMAL, Discards, PreferredTypes, SchemaCaps, arrow_type, decimal_of};
 
 /// Normalizes the pages of one package, keeping the values collected since the last
@@ -320,7 +320,8 @@ impl Normalizer {
     /// Create the resource's root table with its hints if it does not exist yet.
     pub fn ensure_root_table(&mut self, schema: &mut Schema, resource: &ResourceTable) -> String {
         let name = self.root_table_name(resource);
-        let normalize = |c: &str| sluice_schema::normalize_path(c, self.max_identifier_len);
+        let max_len = self.max_identifier_len;
+        let normalize = |c: &str| sluice_schema::normalize_path(c, max_len);
         let table = schema.tables.entry(name.clone()).or_insert_with(|| {
             self.update.record_table(&name);
             Table {
@@ -362,36 +363,7 @@ impl Normalizer {
         if let Some(n) = resource.max_nesting {
             table.set_normalizer_key("max_nesting", serde_json::json!(n));
         }
-        for hint in &resource.columns {
-            let cname = normalize(&hint.name);
-            let col = table
-                .columns
-                .entry(cname.clone())
-                .or_insert_with(|| Column {
-                    name: cname.clone(),
-                    nullable: true,
-                    ..Default::default()
-                });
-            if col.data_type.is_none() {
-                col.data_type = hint.data_type;
-                if hint.data_type.is_some() {
-                    self.update.record_column(&name, &cname);
-                }
-            }
-            if let Some(n) = hint.nullable {
-                col.nullable = n;
-            }
-            col.primary_key |= hint.primary_key;
-            col.merge_key |= hint.merge_key;
-            col.unique |= hint.unique;
-            col.hard_delete |= hint.hard_delete;
-            if let Some(order) = hint.dedup_sort {
-                col.dedup_sort = Some(order.as_str().to_owned());
-            }
-            col.precision = hint.precision.or(col.precision);
-            col.scale = hint.scale.or(col.scale);
-            col.timezone = hint.timezone.or(col.timezone);
-        }
+        self.apply_hints(table, &name, &resource.columns);
         for (keys, pk) in [(&resource.primary_key, true), (&resource.merge_key, false)] {
             for k in keys {
                 let cname = normalize(k);
@@ -411,7 +383,67 @@ impl Normalizer {
                 col.nullable = false;
             }
         }
+        for nested in &resource.nested {
+            self.ensure_nested_table(schema, &name, nested);
+        }
         name
+    }
+
+    /// Create the nested table `hints.path` names below `root`, with its parent and hints,
+    /// if it does not exist yet (its own parents too); an existing one gains the hints its
+    /// columns lack, as a root table does.
+    fn ensure_nested_table(&mut self, schema: &mut Schema, root: &str, hints: &NestedHints) {
+        let mut parent = root.to_owned();
+        for level in &hints.path {
+            let name = sluice_schema::make_path(&[&parent, level], self.max_identifier_len);
+            schema.tables.entry(name.clone()).or_insert_with(|| {
+                self.update.record_table(&name);
+                Table {
+                    name: name.clone(),
+                    parent: Some(parent.clone()),
+                    ..Default::default()
+                }
+            });
+            parent = name;
+        }
+        if let Some(table) = schema.tables.get_mut(&parent) {
+            self.apply_hints(table, &parent, &hints.columns);
+        }
+    }
+
+    /// Column hints onto `table` (named `name`): a column is made when missing; a type is set
+    /// only on a column without one; keys and flags are added.
+    fn apply_hints(&mut self, table: &mut Table, name: &str, hints: &[ColumnHint]) {
+        for hint in hints {
+            let cname = sluice_schema::normalize_path(&hint.name, self.max_identifier_len);
+            let col = table
+                .columns
+                .entry(cname.clone())
+                .or_insert_with(|| Column {
+                    name: cname.clone(),
+                    nullable: true,
+                    ..Default::default()
+                });
+            if col.data_type.is_none() {
+                col.data_type = hint.data_type;
+                if hint.data_type.is_some() {
+                    self.update.record_column(name, &cname);
+                }
+            }
+            if let Some(n) = hint.nullable {
+                col.nullable = n;
+            }
+            col.primary_key |= hint.primary_key;
+            col.merge_key |= hint.merge_key;
+            col.unique |= hint.unique;
+            col.hard_delete |= hint.hard_delete;
+            if let Some(order) = hint.dedup_sort {
+                col.dedup_sort = Some(order.as_str().to_owned());
+            }
+            col.precision = hint.precision.or(col.precision);
+            col.scale = hint.scale.or(col.scale);
+            col.timezone = hint.timezone.or(col.timezone);
+        }
     }
 
     /// Whether the resource's root table is new (no data seen) and its contract refuses new

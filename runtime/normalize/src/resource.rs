@@ -29,6 +29,18 @@ pub struct Scd2Options {
     pub boundary_timestamp: Option<String>,
 }
 
+/// Column hints of one nested table (dlt's `nested_hints`): `path` names it level by level
+/// below the root, each level the key path from its parent's rows to the list (`["items"]`
+/// is `<root>__items`; `["items", "parts"]` that table's child `<root>__items__parts`; a list
+/// under a nested dict is one level `a__items`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NestedHints {
+    pub path: Vec<String>,
+    /// in order: the table takes them as its first columns, as the root takes `columns`
+    pub columns: Vec<ColumnHint>,
+}
+
 /// What the normalizer needs to know about a resource's root table.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ResourceTable {
@@ -40,6 +52,9 @@ pub struct ResourceTable {
     pub primary_key: Vec<String>,
     pub merge_key: Vec<String>,
     pub columns: Vec<ColumnHint>,
+    /// column hints of nested tables
+    #[serde(default)]
+    pub nested: Vec<NestedHints>,
     /// dlt's max_table_nesting; 1000 when absent
     pub max_nesting: Option<u32>,
     /// merge: staged rows are unique by primary key already (skip dedup)
@@ -69,6 +84,7 @@ impl ResourceTable {
             primary_key: Vec::new(),
             merge_key: Vec::new(),
             columns: Vec::new(),
+            nested: Vec::new(),
             max_nesting: None,
             deduplicated: false,
             scd2: Scd2Options::default(),

@@ -473,3 +473,65 @@ fn a_decimal_hint_without_scale_takes_the_default_scale() {
     assert_eq!(col.value(0), 12_500_000_000);
     assert_eq!(col.value(1), 125_000_000);
 }
+
+/// Nested hints (dlt's `nested_hints`) type the columns of nested tables at any depth, as
+/// root hints type the root's: `date` and `decimal` values that JSON carries as text and
+/// numbers land typed, and the hinted columns come first, in the hints' order.
+#[test]
+fn nested_hints_type_the_columns_of_nested_tables() {
+    let mut schema = Schema::new("s");
+    let mut r = ResourceTable::new("t", "t");
+    let hints = |path: &[&str], cols: serde_json::Value| -> NestedHints {
+        NestedHints {
+            path: path.iter().map(|p| p.to_string()).collect(),
+            columns: serde_json::from_value(cols).unwrap(),
+        }
+    };
+    r.nested = vec![
+        hints(
+            &["items"],
+            json!([{"name": "on", "data_type": "date"}, {"name": "n"},
+                   {"name": "price", "data_type": "decimal"}]),
+        ),
+        hints(
+            &["items", "parts"],
+            json!([{"name": "at", "data_type": "time"}]),
+        ),
+        hints(&["days"], json!([{"name": "value", "data_type": "date"}])),
+    ];
+    let record = json!({
+        "id": 1,
+        "items": [{"n": 1, "price": 2.5, "on": "2024-05-01", "parts": [{"at": "10:30:00"}]}],
+        "days": ["2024-05-02"],
+    });
+    let mut n = Normalizer::new("1.0", [1; 16], 65536);
+    n.add_page(&mut schema, &r, 0, vec![record]).unwrap();
+    let batches = n.take_batches(&schema).unwrap();
+    assert_eq!(
+        columns(&schema, "t__items"),
+        [
+            ("on".to_owned(), Some(DataType::Date)),
+            ("n".to_owned(), Some(DataType::Bigint)),
+            ("price".to_owned(), Some(DataType::Decimal)),
+        ]
+    );
+    assert_eq!(schema.tables["t__items"].parent.as_deref(), Some("t"));
+    assert_eq!(
+        schema.tables["t__items__parts"].parent.as_deref(),
+        Some("t__items")
+    );
+    assert_eq!(
+        columns(&schema, "t__items__parts"),
+        [("at".to_owned(), Some(DataType::Time))]
+    );
+    assert_eq!(
+        columns(&schema, "t__days"),
+        [("value".to_owned(), Some(DataType::Date))]
+    );
+    let rows: usize = batches
+        .iter()
+        .filter(|(t, _)| t.starts_with("t__"))
+        .map(|(_, b)| b.num_rows())
+        .sum();
+    assert_eq!(rows, 3, "one row in each nested table");
+}

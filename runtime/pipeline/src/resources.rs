@@ -229,6 +229,7 @@ fn plan_one(
             primary_key,
             merge_key,
             columns,
+            nested: o.nested.clone(),
             max_nesting: o.max_table_nesting.or(r.max_nesting),
             deduplicated: o.deduplicated.unwrap_or(false),
             scd2: Scd2Options {

@@ -459,6 +459,11 @@ pub struct ResourceOverride {
     /// column hints by column name (the name is the key)
     #[serde(default)]
     pub columns: BTreeMap<String, sluice_schema::ColumnHint>,
+    /// column hints of nested tables (dlt's `nested_hints`):
+    /// `[[resources.R.nested]]` with `path = ["items"]` and
+    /// `columns = [{ name = "on", data_type = "date" }]`
+    #[serde(default)]
+    pub nested: Vec<sluice_normalize::NestedHints>,
     /// a host-side incremental cursor (overrides the connector's)
     pub incremental: Option<crate::IncrementalSpec>,
     /// the data contract of this resource's tables

@@ -645,7 +645,8 @@ def main():
     ap.add_argument("--py-rows", type=int, default=1_000_000)
     ap.add_argument("--py-records", type=int, default=200_000)
     ap.add_argument("--files-large-mb", type=int, default=0,
-                    help="also load a CSV file of this many MB for peak memory (e.g. 1000)")
+                    help="also load a file of this many MB (e.g. 1000), as CSV and as Parquet, by Sluice "
+                         "and DuckDB's readers: rates at that size, and peak memory")
     args = ap.parse_args()
     if args.only_sql:
         measure_sql(args)

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Cursor, Read};
 use sluice_sdk::serde_json::Value;
 use sluice_sdk::{Error, ErrorKind, error};
 
-use crate::typing::{CHUNK_ROWS, Kind, is_na, kind, push_json, push_string};
+use crate::typing::{CHUNK_ROWS, Kind, kind, push_json, push_string};
 
 /// Bytes the sniffer looks at.
 const SAMPLE: usize = 64 << 10;
@@ -76,6 +76,34 @@ pub struct CsvFile {
     reader: csv::Reader<Box<dyn Read>>,
     /// the first row, when it was data
     pending: Option<csv::StringRecord>,
+    /// the records of a chunk, kept between chunks so their buffers are read into again
+    rows: Vec<csv::StringRecord>,
+}
+
+/// A chunk of rows as NDJSON: every line in one buffer, `ends[i]` the end of line `i`.
+#[derive(Default)]
+pub struct Lines {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    /// lines handed out so far
+    next: usize,
+}
+
+impl Lines {
+    /// The next line (with its newline), `None` when all are handed out.
+    pub fn pop(&mut self) -> Option<&[u8]> {
+        let end = *self.ends.get(self.next)?;
+        let start = match self.next {
+            0 => 0,
+            i => self.ends[i - 1],
+        };
+        self.next += 1;
+        Some(&self.buf[start..end])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next >= self.ends.len()
+    }
 }
 
 fn csv_err(path: &str, e: &csv::Error) -> Error {
@@ -142,19 +170,31 @@ impl CsvFile {
             columns,
             reader,
             pending,
+            rows: Vec::new(),
         })
     }
 
-    /// The next chunk of rows as NDJSON lines, typed together; `None` at the end.
-    pub fn next_chunk(&mut self) -> Result<Option<Vec<Vec<u8>>>, Error> {
-        let mut rows: Vec<csv::StringRecord> = self.pending.take().into_iter().collect();
-        let mut record = csv::StringRecord::new();
-        while rows.len() < CHUNK_ROWS
-            && self
+    /// The next chunk of rows as NDJSON lines, typed together, into `lines`; false at the
+    /// end.
+    pub fn next_chunk(&mut self, lines: &mut Lines) -> Result<bool, Error> {
+        let mut rows = std::mem::take(&mut self.rows);
+        let mut n = 0;
+        if let Some(first) = self.pending.take() {
+            rows.insert(0, first);
+            n = 1;
+        }
+        while n < CHUNK_ROWS {
+            if rows.len() == n {
+                rows.push(csv::StringRecord::new());
+            }
+            let record = &mut rows[n];
+            if !self
                 .reader
-                .read_record(&mut record)
+                .read_record(record)
                 .map_err(|e| csv_err(&self.path, &e))?
-        {
+            {
+                break;
+            }
             if record.len() > self.columns.len() {
                 let line = record.position().map_or(0, |p| p.line());
                 return Err(error(
@@ -168,44 +208,56 @@ impl CsvFile {
                 ));
             }
             // a blank line is no row (pandas skips them)
-            if record.len() == 1 && record[0].is_empty() {
-                continue;
+            if !(record.len() == 1 && record[0].is_empty()) {
+                n += 1;
             }
-            rows.push(std::mem::take(&mut record));
         }
-        if rows.is_empty() {
-            return Ok(None);
+        let any = n > 0;
+        if any {
+            self.typed_lines(&rows[..n], lines);
         }
-        Ok(Some(self.typed_lines(&rows)))
+        self.rows = rows;
+        Ok(any)
     }
 
-    fn typed_lines(&self, rows: &[csv::StringRecord]) -> Vec<Vec<u8>> {
+    fn typed_lines(&self, rows: &[csv::StringRecord], lines: &mut Lines) {
         fn field(r: &csv::StringRecord, i: usize) -> &str {
             // a short row's missing fields are NA, as in pandas
             r.get(i).unwrap_or("")
         }
         let kinds: Vec<(Kind, bool)> = (0..self.columns.len())
-            .map(|i| {
-                let k = kind(rows.iter().map(|r| field(r, i)));
-                (k, rows.iter().any(|r| is_na(field(r, i))))
+            .map(|i| kind(rows.iter().map(|r| field(r, i))))
+            .collect();
+        // each column's `"name":`, escaped once per chunk rather than once per row
+        let keys: Vec<Vec<u8>> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut key = if i > 0 { vec![b','] } else { Vec::new() };
+                push_string(&mut key, name);
+                key.push(b':');
+                key
             })
             .collect();
-        rows.iter()
-            .map(|r| {
-                let mut line = Vec::with_capacity(r.as_slice().len() + 16 * kinds.len());
-                line.push(b'{');
-                for (i, name) in self.columns.iter().enumerate() {
-                    if i > 0 {
-                        line.push(b',');
-                    }
-                    push_string(&mut line, name);
-                    line.push(b':');
-                    push_json(&mut line, field(r, i), kinds[i].0, kinds[i].1);
-                }
-                line.extend_from_slice(b"}\n");
-                line
-            })
-            .collect()
+        let names_len: usize = keys.iter().map(Vec::len).sum();
+        let text_len: usize = rows.iter().map(|r| r.as_slice().len()).sum();
+        lines.buf.clear();
+        lines.ends.clear();
+        lines.next = 0;
+        lines
+            .buf
+            .reserve(text_len + rows.len() * (names_len + 3 * keys.len() + 8));
+        let out = &mut lines.buf;
+        for r in rows {
+            out.push(b'{');
+            for (i, key) in keys.iter().enumerate() {
+                out.extend_from_slice(key);
+                push_json(out, field(r, i), kinds[i].0, kinds[i].1);
+            }
+            out.extend_from_slice(b"}\n");
+            lines.ends.push(out.len());
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use sluice_sdk::serde_json::{self, Value};
 use sluice_sdk::{Error, ErrorKind, Page, Resource, error};
 
 use crate::compressed;
-use crate::csv_read::{CsvFile, CsvOptions};
+use crate::csv_read::{CsvFile, CsvOptions, Lines};
 use crate::listing::{FileEntry, Seen, iso_utc};
 use crate::parquet_read::{self, ParquetFile};
 use crate::store::{Stat, Store};
@@ -40,7 +40,7 @@ enum Content {
     Array(std::vec::IntoIter<Value>),
     Lines(Box<dyn BufRead>),
     /// a CSV file and the NDJSON lines of its current chunk not yet paged
-    Csv(Box<CsvFile>, VecDeque<Vec<u8>>),
+    Csv(Box<CsvFile>, Lines),
     /// Arrow pages (file columns added by the reader itself)
     Parquet(Box<ParquetFile>),
 }
@@ -166,7 +166,7 @@ impl Reader {
         };
         let content = if csv {
             let f = CsvFile::open(&path, Box::new(reader), &self.csv, lower.ends_with(".tsv"))?;
-            Content::Csv(Box::new(f), VecDeque::new())
+            Content::Csv(Box::new(f), Lines::default())
         } else if first == Some(b'[') {
             let mut text = Vec::new();
             reader
@@ -280,14 +280,12 @@ fn next_records(cur: &mut Current, paging: &Paging) -> Result<Option<Page>, Erro
         }
         Content::Parquet(file) => return file.next_page(),
         Content::Csv(file, lines) => {
-            if lines.is_empty()
-                && let Some(chunk) = file.next_chunk()?
-            {
-                lines.extend(chunk);
+            if lines.is_empty() {
+                file.next_chunk(lines)?;
             }
             while n < paging.records && buf.len() < paging.bytes {
-                let Some(line) = lines.pop_front() else { break };
-                push_record(&mut buf, &line, extra);
+                let Some(line) = lines.pop() else { break };
+                push_record(&mut buf, line, extra);
                 n += 1;
             }
         }

@@ -13,12 +13,6 @@
 /// The rows pandas types together (`read_csv`'s `chunksize` in dlt's reader).
 pub const CHUNK_ROWS: usize = 10_000;
 
-/// pandas' default `na_values`.
-const NA: [&str; 19] = [
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-];
-
 /// One column's type over a chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -28,8 +22,31 @@ pub enum Kind {
     Text,
 }
 
+/// Whether `field` is one of pandas' default `na_values`.
 pub fn is_na(field: &str) -> bool {
-    NA.contains(&field)
+    // most fields are longer than any NA string: one length check decides them
+    field.len() <= 8
+        && matches!(
+            field,
+            "" | "#N/A"
+                | "#N/A N/A"
+                | "#NA"
+                | "-1.#IND"
+                | "-1.#QNAN"
+                | "-NaN"
+                | "-nan"
+                | "1.#IND"
+                | "1.#QNAN"
+                | "<NA>"
+                | "N/A"
+                | "NA"
+                | "NULL"
+                | "NaN"
+                | "None"
+                | "n/a"
+                | "nan"
+                | "null"
+        )
 }
 
 /// An integer as pandas parses one (surrounding spaces allowed, a sign, digits).
@@ -51,28 +68,34 @@ fn boolean(field: &str) -> Option<bool> {
     }
 }
 
-/// The type pandas gives a column whose fields in this chunk are `fields`.
-pub fn kind<'a>(fields: impl Iterator<Item = &'a str>) -> Kind {
-    let mut values = fields.filter(|f| !is_na(f));
-    let (mut ints, mut floats, mut bools, mut any) = (true, true, true, false);
-    for f in values.by_ref() {
+/// The type pandas gives a column whose fields in this chunk are `fields`, and whether any
+/// of them is NA.
+pub fn kind<'a>(fields: impl Iterator<Item = &'a str>) -> (Kind, bool) {
+    let (mut ints, mut floats, mut bools, mut any, mut na) = (true, true, true, false, false);
+    for f in fields {
+        if is_na(f) {
+            na = true;
+            continue;
+        }
+        if !ints && !floats && !bools {
+            // text: only an NA can still change what is written
+            continue;
+        }
         any = true;
-        let is_int = int_text(f).is_some_and(|t| t.parse::<i128>().is_ok_and(fits_64));
+        let is_int = ints && int_text(f).is_some_and(|t| t.parse::<i128>().is_ok_and(fits_64));
         ints &= is_int;
         floats &= is_int || float(f).is_some();
         bools &= boolean(f).is_some();
-        if !ints && !floats && !bools {
-            return Kind::Text;
-        }
     }
-    match (any, ints, floats, bools) {
+    let kind = match (any, ints, floats, bools) {
         // an all-NA column is float64 in pandas: NULLs either way
         (false, ..) => Kind::Float,
         (_, true, ..) => Kind::Int,
         (_, _, true, _) => Kind::Float,
         (_, _, _, true) => Kind::Bool,
         _ => Kind::Text,
-    }
+    };
+    (kind, na)
 }
 
 /// pandas keeps integers that fit int64 or uint64.
@@ -121,31 +144,40 @@ fn push_int(out: &mut Vec<u8>, text: &str) {
 /// A float as Python writes one: always with a fraction or an exponent, so it reads back as
 /// a float (`3.0`, `1e+300`).
 fn push_float(out: &mut Vec<u8>, v: f64) {
-    let text = format!("{v:?}");
-    out.extend_from_slice(text.as_bytes());
-    if !text.contains(['.', 'e', 'E']) {
+    use std::io::Write as _;
+    let start = out.len();
+    // writing into a Vec cannot fail
+    let _ = write!(out, "{v:?}");
+    if !out[start..].iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
         out.extend_from_slice(b".0");
     }
 }
 
+/// `s` as a JSON string literal.
 pub fn push_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+    let bytes = s.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            b if b < 0x20 => b"",
+            _ => continue,
+        };
+        // a run of bytes that need no escape (UTF-8 sequences included) is copied whole
+        out.extend_from_slice(&bytes[plain..i]);
+        if escaped.is_empty() {
+            let _ = std::io::Write::write_fmt(out, format_args!("\\u{b:04x}"));
+        } else {
+            out.extend_from_slice(escaped);
         }
+        plain = i + 1;
     }
+    out.extend_from_slice(&bytes[plain..]);
     out.push(b'"');
 }
 
@@ -154,8 +186,7 @@ mod tests {
     use super::*;
 
     fn json(fields: &[&str]) -> (Kind, Vec<String>) {
-        let k = kind(fields.iter().copied());
-        let na = fields.iter().any(|f| is_na(f));
+        let (k, na) = kind(fields.iter().copied());
         let out = fields
             .iter()
             .map(|f| {
@@ -194,6 +225,12 @@ mod tests {
         assert_eq!(json(&["7", "x", "null"]).1, ["\"7\"", "\"x\"", "null"]);
         assert_eq!(json(&["", "NaN"]).0, Kind::Float);
         assert_eq!(json(&["a \"q\"\n\\"]).1, ["\"a \\\"q\\\"\\n\\\\\""]);
+        assert_eq!(
+            json(&["é\u{1}x\t", "NA"]).1,
+            ["\"é\\u0001x\\t\"", "null"],
+            "UTF-8 copied whole, control characters escaped"
+        );
+        assert!(is_na("#N/A N/A") && is_na("") && !is_na("NAN") && !is_na("None "));
         assert_eq!(
             json(&["99999999999999999999"]).0,
             Kind::Float,

@@ -75,6 +75,80 @@ pub fn is_iso_timestamp(s: &str) -> bool {
 /// Parse an ISO 8601 timestamp into UTC microseconds. Naive values are taken as UTC.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
+    // the common shape, read by hand; anything else (and every refusal) goes the long way,
+    // so the answer is always the general parser's
+    strict_timestamp(s.as_bytes()).or_else(|| parse_timestamp_general(s))
+}
+
+/// `YYYY-MM-DD[T ]HH:MM[:SS[.f]][Z|±HH:MM|±HHMM]` with exactly these widths, a fraction of 1 to
+/// 9 digits and no leap second: what most timestamps are. `None` for everything else, which
+/// [`parse_timestamp_general`] decides.
+fn strict_timestamp(b: &[u8]) -> Option<i64> {
+    let num = |from: usize, len: usize| -> Option<u32> {
+        let digits = b.get(from..from + len)?;
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    if b.len() < 16
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b' ')
+        || b[13] != b':'
+    {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 2)?, num(8, 2)?)?;
+    let (hour, minute) = (num(11, 2)?, num(14, 2)?);
+    let mut at = 16;
+    let mut second = 0;
+    let mut nanos = 0;
+    if b.get(at) == Some(&b':') {
+        second = num(at + 1, 2)?;
+        at += 3;
+        if b.get(at) == Some(&b'.') {
+            let digits = b[at + 1..]
+                .iter()
+                .take_while(|d| d.is_ascii_digit())
+                .count();
+            if !(1..=9).contains(&digits) {
+                return None;
+            }
+            nanos = num(at + 1, digits)? * 10u32.pow(9 - digits as u32);
+            at += 1 + digits;
+        }
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let offset_secs = match &b[at..] {
+        [] | [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] if rest.len() == 5 || rest.len() == 4 => {
+            let (oh, om) = match rest.len() {
+                5 if rest[2] == b':' => (num(at + 1, 2)?, num(at + 4, 2)?),
+                4 => (num(at + 1, 2)?, num(at + 3, 2)?),
+                _ => return None,
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let secs = i64::from(oh * 3600 + om * 60);
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    // a naive value without seconds has no offset form the general parser takes with 4 digits
+    if at == 16 && b.len() - at == 5 {
+        return None;
+    }
+    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+    let local = date.and_time(time).and_utc().timestamp_micros();
+    local.checked_sub(offset_secs * 1_000_000)
+}
+
+/// Every ISO 8601 shape dlt detects, through chrono: RFC 3339, a space for the `T`, offsets
+/// with or without a colon, basic format (`20240101T100000Z`), minutes without seconds.
+fn parse_timestamp_general(s: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_micros());
     }
@@ -110,11 +184,23 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 
 fn parse_date(s: &str) -> Option<i32> {
     let s = s.trim();
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
-        parse_timestamp(s)
-            .and_then(DateTime::from_timestamp_micros)
-            .map(|d| d.date_naive())
-    })?;
+    let strict = |b: &[u8]| -> Option<NaiveDate> {
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b.get(r)?.iter().try_fold(0u32, |n, d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
+            .then(|| NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?))
+            .flatten()
+    };
+    let d = strict(s.as_bytes())
+        .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .or_else(|| {
+            parse_timestamp(s)
+                .and_then(DateTime::from_timestamp_micros)
+                .map(|d| d.date_naive())
+        })?;
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
     i32::try_from((d - epoch).num_days()).ok()
 }

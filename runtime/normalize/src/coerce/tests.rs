@@ -97,3 +97,65 @@ fn python_float_text() {
     assert_eq!(py_float(1.5), "1.5");
     assert_eq!(py_float(1e20), "1e+20");
 }
+
+/// The hand-read common shape gives what chrono's general chain gives, for every string of
+/// timestamp-like characters (and refuses nothing the chain would read otherwise: a refusal
+/// falls back to the chain).
+mod strict_matches_general {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn agree(s: &str) {
+        let t = s.trim();
+        if let Some(fast) = strict_timestamp(t.as_bytes()) {
+            assert_eq!(Some(fast), parse_timestamp_general(t), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn hand_picked() {
+        for s in [
+            "2024-01-01T10:00:00",
+            "2024-01-01 10:00:00",
+            "2024-01-01T10:00:00Z",
+            "2024-01-01T10:00:00.5Z",
+            "2024-01-01T10:00:00.123456789+05:30",
+            "2024-01-01T10:00:00.1234567891Z",
+            "2024-02-29T23:59:59-0800",
+            "2023-02-29T00:00:00",
+            "2024-01-01T10:00",
+            "2024-01-01T10:00Z",
+            "2024-01-01T10:00+01:00",
+            "2024-01-01T10:00+0100",
+            "2024-01-01T24:00:00",
+            "2024-01-01T23:59:60Z",
+            "1969-12-31T23:59:59.999999Z",
+            "0001-01-01T00:00:00Z",
+            "2024-01-01T10:00:00+24:00",
+            "2024-01-01T10:00:00.Z",
+            "2024-01-01t10:00:00z",
+        ] {
+            agree(s);
+            assert_eq!(
+                parse_timestamp(s),
+                parse_timestamp_general(s.trim()),
+                "{s:?}"
+            );
+        }
+        assert!(strict_timestamp(b"2024-01-01 10:00:00").is_some());
+        assert!(strict_timestamp(b"2024-01-01T10:00:00.123+05:30").is_some());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn any_timestamp_like_text(s in "[0-9]{4}-[0-1][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-6][0-9](:[0-6][0-9](\\.[0-9]{0,11})?)?(Z|[+-][0-2][0-9]:?[0-6][0-9])?") {
+            agree(&s);
+        }
+
+        #[test]
+        fn any_text(s in "[0-9T:. +Z-]{10,32}") {
+            agree(&s);
+        }
+    }
+}

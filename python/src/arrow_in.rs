@@ -23,6 +23,9 @@ pub struct ArrowFeed {
     reader: ArrowArrayStreamReader,
     /// the batch being cut into pages, and the next row of it
     current: Option<(RecordBatch, usize)>,
+    /// the exception a signal handler raised between pages (Ctrl-C), re-raised once the run
+    /// has cleaned up
+    pub error: Option<PyErr>,
 }
 
 impl ArrowFeed {
@@ -45,11 +48,19 @@ impl ArrowFeed {
         Ok(ArrowFeed {
             reader,
             current: None,
+            error: None,
         })
     }
 
-    /// The next page: up to [`PAGE_ROWS`] rows of the stream as one Arrow IPC stream.
+    /// The next page: up to [`PAGE_ROWS`] rows of the stream as one Arrow IPC stream. Before
+    /// each page Python's signal handlers run (the GIL is taken for that only), so Ctrl-C
+    /// stops the run at the next page, as it stops a records feed.
     pub fn next(&mut self) -> Result<Option<Page>, String> {
+        if let Err(e) = Python::attach(|py| py.check_signals()) {
+            let text = Python::attach(|py| format!("interrupted: {}", e.value(py)));
+            self.error = Some(e);
+            return Err(text);
+        }
         loop {
             if let Some((batch, at)) = self.current.take()
                 && at < batch.num_rows()

@@ -70,8 +70,10 @@ pub fn run_data(
         schema_contract: contract,
     };
     let result = detached(py, || run_in_process(opts, &mut feed, Arc::new(PyLog)));
-    if let Feed::Records(RecordsFeed { error: Some(e), .. }) = &mut feed {
-        // the iterator's own exception, as it raised it
+    if let Feed::Records(RecordsFeed { error: Some(e), .. })
+    | Feed::Arrow(ArrowFeed { error: Some(e), .. }) = &mut feed
+    {
+        // the iterator's own exception, or the signal's, as it was raised
         return Err(e.clone_ref(py));
     }
     summary_json(&name, result)

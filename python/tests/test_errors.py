@@ -104,3 +104,23 @@ def test_ctrl_c_stops_a_run_fed_by_a_generator_with_nothing_loaded(make_pipeline
     with pytest.raises(KeyboardInterrupt):
         p.run(records(), table_name="t")
     assert p.dataset().table_names == []
+
+
+def test_ctrl_c_stops_a_run_fed_by_arrow_with_nothing_loaded(make_pipeline):
+    import os
+    import signal
+    import threading
+
+    import pyarrow as pa
+
+    # many pages (128k rows each): the signal lands while they are loaded
+    table = pa.table({"id": pa.array(range(12_000_000), pa.int64())})
+    p = make_pipeline()
+    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            p.run(table, table_name="t")
+    finally:
+        timer.cancel()
+    assert p.dataset().table_names == []

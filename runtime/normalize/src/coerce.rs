@@ -84,12 +84,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 /// 9 digits and no leap second: what most timestamps are. `None` for everything else, which
 /// [`parse_timestamp_general`] decides.
 fn strict_timestamp(b: &[u8]) -> Option<i64> {
-    let num = |from: usize, len: usize| -> Option<u32> {
-        let digits = b.get(from..from + len)?;
-        digits.iter().try_fold(0u32, |n, d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        })
-    };
+    let num = |from: usize, len: usize| digits(b, from, len);
     if b.len() < 16
         || b[4] != b'-'
         || b[7] != b'-'
@@ -126,7 +121,8 @@ fn strict_timestamp(b: &[u8]) -> Option<i64> {
         [sign @ (b'+' | b'-'), rest @ ..] if rest.len() == 5 || rest.len() == 4 => {
             let (oh, om) = match rest.len() {
                 5 if rest[2] == b':' => (num(at + 1, 2)?, num(at + 4, 2)?),
-                4 => (num(at + 1, 2)?, num(at + 3, 2)?),
+                // `+0100` after minutes alone is no form the general parser takes
+                4 if at > 16 => (num(at + 1, 2)?, num(at + 3, 2)?),
                 _ => return None,
             };
             if oh > 23 || om > 59 {
@@ -137,13 +133,16 @@ fn strict_timestamp(b: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    // a naive value without seconds has no offset form the general parser takes with 4 digits
-    if at == 16 && b.len() - at == 5 {
-        return None;
-    }
     let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
     let local = date.and_time(time).and_utc().timestamp_micros();
     local.checked_sub(offset_secs * 1_000_000)
+}
+
+/// The number `len` ASCII digits at `from` spell; `None` when any is not a digit.
+fn digits(b: &[u8], from: usize, len: usize) -> Option<u32> {
+    b.get(from..from + len)?.iter().try_fold(0u32, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+    })
 }
 
 /// Every ISO 8601 shape dlt detects, through chrono: RFC 3339, a space for the `T`, offsets
@@ -184,14 +183,12 @@ fn parse_timestamp_general(s: &str) -> Option<i64> {
 
 fn parse_date(s: &str) -> Option<i32> {
     let s = s.trim();
+    // `YYYY-MM-DD` read by hand; anything else goes through chrono
     let strict = |b: &[u8]| -> Option<NaiveDate> {
-        let num = |r: std::ops::Range<usize>| -> Option<u32> {
-            b.get(r)?.iter().try_fold(0u32, |n, d| {
-                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-            })
-        };
         (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
-            .then(|| NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?))
+            .then(|| {
+                NaiveDate::from_ymd_opt(digits(b, 0, 4)? as i32, digits(b, 5, 2)?, digits(b, 8, 2)?)
+            })
             .flatten()
     };
     let d = strict(s.as_bytes())

@@ -395,7 +395,10 @@ impl Normalizer {
     fn ensure_nested_table(&mut self, schema: &mut Schema, root: &str, hints: &NestedHints) {
         let mut parent = root.to_owned();
         for level in &hints.path {
-            let name = sluice_schema::make_path(&[&parent, level], self.max_identifier_len);
+            // a level is a record's key path (`Line Items`, `meta__parts`), named as the
+            // flattening names it
+            let level = sluice_schema::normalize_path(level, self.max_identifier_len);
+            let name = sluice_schema::make_path(&[&parent, &level], self.max_identifier_len);
             schema.tables.entry(name.clone()).or_insert_with(|| {
                 self.update.record_table(&name);
                 Table {

@@ -498,11 +498,22 @@ fn nested_hints_type_the_columns_of_nested_tables() {
             json!([{"name": "at", "data_type": "time"}]),
         ),
         hints(&["days"], json!([{"name": "value", "data_type": "date"}])),
+        // keys as the records spell them: named as the flattening names them
+        hints(
+            &["Line Items"],
+            json!([{"name": "Shipped On", "data_type": "date"}]),
+        ),
+        hints(
+            &["meta__parts"],
+            json!([{"name": "at", "data_type": "time"}]),
+        ),
     ];
     let record = json!({
         "id": 1,
         "items": [{"n": 1, "price": 2.5, "on": "2024-05-01", "parts": [{"at": "10:30:00"}]}],
         "days": ["2024-05-02"],
+        "Line Items": [{"Shipped On": "2024-05-03"}],
+        "meta": {"parts": [{"at": "11:00:00"}]},
     });
     let mut n = Normalizer::new("1.0", [1; 16], 65536);
     n.add_page(&mut schema, &r, 0, vec![record]).unwrap();
@@ -528,10 +539,28 @@ fn nested_hints_type_the_columns_of_nested_tables() {
         columns(&schema, "t__days"),
         [("value".to_owned(), Some(DataType::Date))]
     );
+    assert_eq!(
+        columns(&schema, "t__line_items"),
+        [("shipped_on".to_owned(), Some(DataType::Date))]
+    );
+    assert_eq!(
+        columns(&schema, "t__meta__parts"),
+        [("at".to_owned(), Some(DataType::Time))]
+    );
+    assert_eq!(schema.tables["t__meta__parts"].parent.as_deref(), Some("t"));
     let rows: usize = batches
         .iter()
         .filter(|(t, _)| t.starts_with("t__"))
         .map(|(_, b)| b.num_rows())
         .sum();
-    assert_eq!(rows, 3, "one row in each nested table");
+    assert_eq!(rows, 5, "one row in each nested table");
+    assert_eq!(
+        schema
+            .tables
+            .keys()
+            .filter(|t| t.starts_with("t__"))
+            .count(),
+        5,
+        "no table but the records' own"
+    );
 }

@@ -78,6 +78,8 @@ pub struct CsvFile {
     pending: Option<csv::StringRecord>,
     /// the records of a chunk, kept between chunks so their buffers are read into again
     rows: Vec<csv::StringRecord>,
+    /// each column's `"name":` (after a `,` but for the first), escaped once for the file
+    keys: Vec<Vec<u8>>,
 }
 
 /// A chunk of rows as NDJSON: every line in one buffer, `ends[i]` the end of line `i`.
@@ -165,12 +167,23 @@ impl CsvFile {
                 Some(first),
             ),
         };
+        let keys = columns
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut key = if i > 0 { vec![b','] } else { Vec::new() };
+                push_string(&mut key, name);
+                key.push(b':');
+                key
+            })
+            .collect();
         Ok(CsvFile {
             path: path.to_owned(),
             columns,
             reader,
             pending,
             rows: Vec::new(),
+            keys,
         })
     }
 
@@ -228,18 +241,7 @@ impl CsvFile {
         let kinds: Vec<(Kind, bool)> = (0..self.columns.len())
             .map(|i| kind(rows.iter().map(|r| field(r, i))))
             .collect();
-        // each column's `"name":`, escaped once per chunk rather than once per row
-        let keys: Vec<Vec<u8>> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let mut key = if i > 0 { vec![b','] } else { Vec::new() };
-                push_string(&mut key, name);
-                key.push(b':');
-                key
-            })
-            .collect();
+        let keys = &self.keys;
         let names_len: usize = keys.iter().map(Vec::len).sum();
         let text_len: usize = rows.iter().map(|r| r.as_slice().len()).sum();
         lines.buf.clear();

@@ -74,6 +74,12 @@ pub const STREAM_MEMORY_PER_COLUMN_MB: u64 = 1;
 /// the dataset are set operations that need room.
 pub const MERGE_MEMORY_LIMIT_MB: u64 = 256;
 
+/// DuckDB's worker threads while batches stream in. The appender fills one table on the
+/// calling thread; a second worker only polled the task queue under its mutex, 20% of the
+/// process's CPU in a 1M-row PostgreSQL → DuckDB load (the CPU the source server needed on
+/// two cores). The commit (merges, the checkpoint) runs with DuckDB's default threads.
+pub const STREAM_THREADS: u64 = 1;
+
 /// A dataset in a DuckDB database file.
 pub struct DuckDb {
     conn: Connection,
@@ -96,6 +102,9 @@ pub struct DuckDb {
     memory_limit_mb: Option<u64>,
     /// whether this package was told of its largest page yet
     page_sized: bool,
+    /// whether DuckDB runs [`STREAM_THREADS`] workers now (set by `begin`, reset to DuckDB's
+    /// default before a commit)
+    streaming_threads: bool,
 }
 
 fn sql_err(context: &str) -> impl FnOnce(duckdb::Error) -> LoadError + '_ {
@@ -187,6 +196,21 @@ impl DuckDb {
         Ok(())
     }
 
+    /// Run DuckDB with [`STREAM_THREADS`] workers (`true`) or its default (`false`).
+    fn set_streaming_threads(&mut self, streaming: bool) -> Result<()> {
+        if self.streaming_threads == streaming {
+            return Ok(());
+        }
+        let sql = if streaming {
+            format!("SET threads = {STREAM_THREADS}")
+        } else {
+            "RESET threads".to_owned()
+        };
+        self.exec("setting DuckDB's worker threads", &sql)?;
+        self.streaming_threads = streaming;
+        Ok(())
+    }
+
     /// Open (or create, in [`STORAGE_VERSION`]'s format or `SLUICE_DUCKDB_STORAGE_VERSION`'s)
     /// the database at `path` for `dataset`.
     pub fn open(path: &str, dataset: &str) -> Result<DuckDb> {
@@ -236,6 +260,7 @@ impl DuckDb {
             page_memory_mb: STREAM_MEMORY_LIMIT_MB,
             memory_limit_mb,
             page_sized: false,
+            streaming_threads: false,
         })
     }
 
@@ -450,6 +475,7 @@ impl PackageTx for DuckDb {
         catalog::drop_staging_of_load(self, load_id)?;
         self.package.begin(load_id);
         self.page_sized = false;
+        self.set_streaming_threads(true)?;
         self.exec("starting the load transaction", "BEGIN TRANSACTION")?;
         self.in_transaction = true;
         Ok(())
@@ -524,6 +550,7 @@ impl PackageTx for DuckDb {
         if merges {
             self.set_memory_limit(MERGE_MEMORY_LIMIT_MB.max(self.stream_memory_mb))?;
         }
+        self.set_streaming_threads(false)?;
         let result = self.commit_package(&load_id, commit);
         if merges {
             // back to the streaming size (a failed commit's error comes first)
@@ -544,7 +571,7 @@ impl PackageTx for DuckDb {
             self.package.staged.clear();
             catalog::drop_staging_of_load(self, &id)?;
         }
-        Ok(())
+        self.set_streaming_threads(false)
     }
 }
 

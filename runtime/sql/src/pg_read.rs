@@ -50,6 +50,16 @@ pub(crate) async fn run(
         .await
         .map_err(|e| db(&plan.label, e))?;
     let chunk = i32::try_from(plan.chunk_rows).unwrap_or(i32::MAX);
+    // each column's type, once: looking it up per value was 1.6% of a load's CPU
+    let oids: Vec<u32> = stmt.columns().iter().map(|c| c.type_().oid()).collect();
+    if oids.len() != plan.columns.len() {
+        return Err(SqlError::Database(format!(
+            "{}: the server returns {} columns for {} asked",
+            plan.label,
+            oids.len(),
+            plan.columns.len()
+        )));
+    }
     loop {
         let rows = tx
             .query_portal(&portal, chunk)
@@ -59,19 +69,18 @@ pub(crate) async fn run(
             return Ok(());
         }
         let last = rows.len() < plan.chunk_rows;
-        let bytes = encode(plan, &rows)?;
+        let bytes = encode(plan, &oids, &rows)?;
         if chunks.send(Ok(bytes)).await.is_err() || last {
             return Ok(());
         }
     }
 }
 
-/// Rows of one chunk as an Arrow IPC stream.
-fn encode(plan: &ReadPlan, rows: &[tokio_postgres::Row]) -> Result<Vec<u8>> {
+/// Rows of one chunk, whose columns have types `oids`, as an Arrow IPC stream.
+fn encode(plan: &ReadPlan, oids: &[u32], rows: &[tokio_postgres::Row]) -> Result<Vec<u8>> {
     let mut chunk = Chunk::new(plan, rows.len());
     for (n, row) in rows.iter().enumerate() {
-        for (i, b) in chunk.builders.iter_mut().enumerate() {
-            let oid = row.columns()[i].type_().oid();
+        for ((i, b), &oid) in chunk.builders.iter_mut().enumerate().zip(oids) {
             let raw: Option<Raw<'_>> = row.try_get(i).map_err(|e| {
                 SqlError::Database(format!(
                     "{}: column `{}`: {e}",

@@ -169,3 +169,40 @@ fn the_buffer_pool_grows_with_a_live_package_and_is_sized_once_per_change() {
     drop(db);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// DuckDB's worker threads as it reports them.
+fn threads(db: &DuckDb) -> i64 {
+    db.conn
+        .query_row("SELECT current_setting('threads')", [], |r| r.get(0))
+        .expect("setting")
+}
+
+#[test]
+fn batches_stream_in_on_one_worker_and_packages_commit_on_duckdbs_default() {
+    let (dir, mut db) = temp_db("threads");
+    let default = threads(&db);
+    let (t, batch) = kinds_table("t", 3);
+    let mut schema = Schema::new("s");
+    schema.tables.insert(t.name.clone(), t.clone());
+
+    db.begin("1.1").expect("begin");
+    assert_eq!(threads(&db), STREAM_THREADS as i64);
+    db.write_batch(&schema, &t, &batch).expect("append");
+    let roots = [t.name.clone()];
+    db.commit(&Commit {
+        schema: &schema,
+        roots: &roots,
+        append_only: &[],
+        state: None,
+        component: None,
+    })
+    .expect("commit");
+    assert_eq!(threads(&db), default, "the commit and what follows it");
+
+    db.begin("1.2").expect("begin");
+    assert_eq!(threads(&db), STREAM_THREADS as i64);
+    db.rollback().expect("rollback");
+    assert_eq!(threads(&db), default, "after a rollback");
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}

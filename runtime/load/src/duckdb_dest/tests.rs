@@ -66,9 +66,14 @@ fn kinds_table(name: &str, n: usize) -> (Table, RecordBatch) {
 
 /// Load `batch` into `table` as one package.
 fn load_one(db: &mut DuckDb, load_id: &str, table: &Table, batch: &RecordBatch) {
+    db.begin(load_id).expect("begin");
+    append_and_commit(db, table, batch);
+}
+
+/// Append `batch` to `table` in the begun package and commit it.
+fn append_and_commit(db: &mut DuckDb, table: &Table, batch: &RecordBatch) {
     let mut schema = Schema::new("s");
     schema.tables.insert(table.name.clone(), table.clone());
-    db.begin(load_id).expect("begin");
     db.write_batch(&schema, table, batch).expect("append");
     let roots = [table.name.clone()];
     db.commit(&Commit {
@@ -182,21 +187,10 @@ fn batches_stream_in_on_one_worker_and_packages_commit_on_duckdbs_default() {
     let (dir, mut db) = temp_db("threads");
     let default = threads(&db);
     let (t, batch) = kinds_table("t", 3);
-    let mut schema = Schema::new("s");
-    schema.tables.insert(t.name.clone(), t.clone());
 
     db.begin("1.1").expect("begin");
     assert_eq!(threads(&db), STREAM_THREADS as i64);
-    db.write_batch(&schema, &t, &batch).expect("append");
-    let roots = [t.name.clone()];
-    db.commit(&Commit {
-        schema: &schema,
-        roots: &roots,
-        append_only: &[],
-        state: None,
-        component: None,
-    })
-    .expect("commit");
+    append_and_commit(&mut db, &t, &batch);
     assert_eq!(threads(&db), default, "the commit and what follows it");
 
     db.begin("1.2").expect("begin");
